@@ -1,0 +1,122 @@
+"""The command-line layer: parse, call one library function, print what it returns."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import NoReturn, TypeVar
+
+import click
+
+from uvlaunch import __version__, launch
+from uvlaunch.errors import UvlaunchError
+
+T = TypeVar("T")
+
+
+def _notify(message: str) -> None:
+    click.echo(f"uvlaunch: {message}", err=True)
+
+
+def _fail(error: UvlaunchError) -> NoReturn:
+    click.echo(f"uvlaunch: error: {error}", err=True)
+    sys.exit(2)
+
+
+def _guard(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except UvlaunchError as e:
+        _fail(e)
+
+
+def launch_edge(invoked: str, args: list[str], *, quiet: int, verbose: int, fast: bool) -> int:
+    """Launch a script (the shebang form and ``run``); returns only on error."""
+    prepared = _guard(
+        lambda: launch.prepare(invoked, quiet=quiet, verbose=verbose, notify=_notify)
+    )
+    launch.start(prepared, args, through_uv=not fast, quiet=quiet, verbose=verbose)
+
+
+LAUNCH_SETTINGS = {"ignore_unknown_options": True, "allow_interspersed_args": False}
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Shebang form: `#!/usr/bin/env -S uvlaunch`; `uvlaunch SCRIPT [ARGS]...` runs SCRIPT.",
+)
+@click.version_option(__version__, prog_name="uvlaunch")
+def cli() -> None:
+    """Run PEP 723 scripts, each in one stable environment outside uv's cache."""
+
+
+@cli.command(context_settings=LAUNCH_SETTINGS)
+@click.option("-q", "--quiet", count=True, help="Pass --quiet on to uv.")
+@click.option("-v", "--verbose", count=True, help="Pass --verbose on to uv.")
+@click.option(
+    "--no-fast-path", is_flag=True, envvar="UVLAUNCH_NO_FAST_PATH",
+    help="Always start the script through `uv run`.",
+)
+@click.argument("script", type=click.Path(dir_okay=True))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def run(quiet: int, verbose: int, no_fast_path: bool, script: str, args: tuple[str, ...]) -> None:
+    """Run SCRIPT with ARGS in its environment (creating or syncing it first)."""
+    if not no_fast_path:
+        from uvlaunch import fastpath
+
+        fastpath.try_exec(script, list(args))
+    launch_edge(script, list(args), quiet=quiet, verbose=verbose, fast=not no_fast_path)
+
+
+@cli.command()
+@click.option("--python", "show_python", is_flag=True, help="Print the interpreter instead.")
+@click.option("--json", "as_json", is_flag=True, help="Print environment, python, script, exists.")
+@click.argument("script", type=click.Path(dir_okay=True))
+def where(show_python: bool, as_json: bool, script: str) -> None:
+    """Print the environment directory SCRIPT uses (creates nothing)."""
+    from uvlaunch import where as where_mod
+
+    found = _guard(lambda: where_mod.where(script))
+    if as_json:
+        click.echo(json.dumps(found.as_dict(), indent=2))
+    elif show_python:
+        click.echo(found.python)
+    else:
+        click.echo(found.environment)
+
+
+@cli.command()
+@click.option("-q", "--quiet", count=True, help="Pass --quiet on to uv.")
+@click.option("-v", "--verbose", count=True, help="Pass --verbose on to uv.")
+@click.argument("scripts", nargs=-1, required=True, type=click.Path(dir_okay=True))
+def sync(quiet: int, verbose: int, scripts: tuple[str, ...]) -> None:
+    """Create or update the environments of SCRIPTS without starting them."""
+    for script in scripts:
+        prepared = _guard(
+            lambda s=script: launch.prepare(s, quiet=quiet, verbose=verbose, notify=_notify)
+        )
+        click.echo(f"{script}: {prepared.env}")
+
+
+@cli.command("exec", context_settings=LAUNCH_SETTINGS)
+@click.argument("script", type=click.Path(dir_okay=True))
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_(script: str, command: tuple[str, ...]) -> None:
+    """Run COMMAND inside SCRIPT's environment: `uvlaunch exec s.py -- python -m pip list`."""
+    argv = list(command)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        raise click.UsageError("give a command after --, for example `-- python`")
+    prepared = _guard(lambda: launch.prepare(script, notify=_notify))
+    launch.exec_in(prepared, argv)
+
+
+def main(args: list[str]) -> int:
+    """Run the click group on ``args``; returns its exit status."""
+    try:
+        cli.main(args=args, prog_name="uvlaunch", standalone_mode=True)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    return 0

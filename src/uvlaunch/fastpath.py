@@ -1,0 +1,115 @@
+"""The warm fast path: start the script with its environment's Python, skipping uv.
+
+Taken only when nothing that decides the environment changed since its last sync:
+the same file (device, inode, path), the same metadata block, the same lock file, the
+same uv binary, a complete environment whose interpreter is present. Anything else
+returns to the caller, which goes through the slow path (launch.py) and uv.
+
+This module and what it imports load on every warm start, so they use nothing beyond
+``os`` and ``sys``: no click, packaging, filelock, json, re or dataclasses.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 7 ms here
+if TYPE_CHECKING:
+    from typing import NoReturn
+
+from uvlaunch import paths, stamp
+from uvlaunch.errors import ScriptError
+from uvlaunch.identity import is_safe_name, lock_file
+from uvlaunch.metadata import find_block
+
+TRUTHY = ("1", "true", "yes", "on")
+
+
+def disabled() -> bool:
+    return os.environ.get("UVLAUNCH_NO_FAST_PATH", "").lower() in TRUTHY
+
+
+def try_exec(invoked: str, args: list[str]) -> None:
+    """Start ``invoked`` directly if its environment is warm; return if it is not."""
+    if disabled() or sys.platform == "win32":
+        return
+    try:
+        _try_exec(invoked, args)
+    except (OSError, ValueError, ScriptError):
+        # Anything odd (a race with gc, a damaged file) is the slow path's to handle.
+        return
+
+
+def _try_exec(invoked: str, args: list[str]) -> None:
+    path = os.path.realpath(invoked)
+    st = os.stat(path)
+    root = paths.home()
+    with open(paths.inode_key_path(root, st.st_dev, st.st_ino), "rb") as f:
+        name = f.read(256).decode("ascii").strip()
+    if not is_safe_name(name):
+        return
+    env = paths.env_dir(root, name)
+    stamp_file = paths.stamp_path(env)
+    fields = stamp.read(stamp_file)
+    if fields is None:
+        return
+    if fields.get("dev") != str(st.st_dev) or fields.get("ino") != str(st.st_ino):
+        return
+    recorded = fields.get("script")
+    if recorded != path:
+        # Another hard link to the recorded file is the same script; anything else
+        # (a move) needs the slow path to update the record.
+        other = os.stat(recorded or "")
+        if (other.st_dev, other.st_ino) != (st.st_dev, st.st_ino):
+            return
+    with open(path, "rb") as f:
+        text = f.read().decode("utf-8")
+    block = find_block(text, invoked)
+    if block is None:
+        if fields.get("noblock") != "1":
+            return
+    elif fields.get("block") != block:
+        return
+    if stamp.file_signature(lock_file(path)) != fields.get("lock"):
+        return
+    uv = fields.get("uv", "")
+    override = os.environ.get("UVLAUNCH_UV")
+    if override and os.path.abspath(override) != uv:
+        return
+    if stamp.file_signature(uv) != fields.get("uvsig"):
+        return
+    python = paths.env_python(env)
+    if not os.path.exists(python):
+        return
+    try:
+        os.utime(stamp_file)  # "last launched", for `list` and `gc --unused-for`
+    except OSError:
+        pass
+    exec_script(python, invoked, args, child_environ(env, uv))
+
+
+def child_environ(env: str, uv: str) -> dict[str, str]:
+    """What ``uv run`` sets for the script it starts, applied to the current environment."""
+    child = dict(os.environ)
+    child["VIRTUAL_ENV"] = env
+    old_path = child.get("PATH")
+    bin_dir = paths.env_bin(env)
+    child["PATH"] = bin_dir + os.pathsep + old_path if old_path else bin_dir
+    child["UV"] = uv
+    try:
+        depth = int(child.get("UV_RUN_RECURSION_DEPTH", "0"))
+    except ValueError:
+        depth = 0
+    child["UV_RUN_RECURSION_DEPTH"] = str(depth + 1)
+    return child
+
+
+def exec_script(python: str, invoked: str, args: list[str], environ: dict[str, str]) -> NoReturn:
+    """Replace this process with the script (POSIX); on Windows, run it and pass its status."""
+    argv = [python, invoked, *args]
+    if sys.platform == "win32":
+        import subprocess
+
+        sys.exit(subprocess.run(argv, env=environ, check=False).returncode)
+    os.execve(python, argv, environ)

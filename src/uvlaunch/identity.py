@@ -1,0 +1,75 @@
+"""Who a script is: its resolved path and its device and inode.
+
+An environment belongs to a file, found first by inode (moves, renames, hard links,
+symlinks all keep it) and then by path (an editor's atomic save keeps the path but
+makes a new inode). Imported by the fast path: standard library core only.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as stat_mod
+
+from uvlaunch.errors import ScriptError
+
+
+class ScriptIdentity:
+    """A script file as found now: ``path`` is absolute with symlinks resolved."""
+
+    __slots__ = ("dev", "ino", "invoked", "path")
+
+    def __init__(self, invoked: str, path: str, dev: int, ino: int) -> None:
+        self.invoked = invoked
+        self.path = path
+        self.dev = dev
+        self.ino = ino
+
+    def __repr__(self) -> str:
+        return f"ScriptIdentity({self.path!r}, dev={self.dev}, ino={self.ino})"
+
+
+def resolve(invoked: str) -> ScriptIdentity:
+    """Resolve and stat the script named on the command line; ScriptError if unusable."""
+    path = os.path.realpath(invoked)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(invoked):
+            raise ScriptError(f"{invoked}: is a symlink to {path}, which does not exist") from None
+        raise ScriptError(f"{invoked}: no such file") from None
+    except OSError as e:
+        raise ScriptError(f"{invoked}: cannot stat the script: {e.strerror}") from None
+    if stat_mod.S_ISDIR(st.st_mode):
+        raise ScriptError(f"{invoked}: is a directory, not a script")
+    if not stat_mod.S_ISREG(st.st_mode):
+        raise ScriptError(f"{invoked}: is not a regular file")
+    return ScriptIdentity(invoked, path, st.st_dev, st.st_ino)
+
+
+def lock_file(script_path: str) -> str:
+    """Where ``uv lock --script`` keeps the script's lock file: beside the real file."""
+    return script_path + ".lock"
+
+
+MAX_STEM = 40
+
+
+def safe_stem(path: str) -> str:
+    """A readable, safe single path component derived from the script's file name."""
+    import unicodedata
+
+    base = os.path.basename(path)
+    stem = base[:-3] if base.endswith(".py") and len(base) > 3 else base
+    folded = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode("ascii")
+    chars = [c if (c.isalnum() or c in "-_") else "_" for c in folded]
+    clean = "".join(chars).strip("_-")
+    return clean[:MAX_STEM] or "script"
+
+
+def is_safe_name(name: str) -> bool:
+    """Whether ``name`` is an environment name uvlaunch could have made."""
+    return (
+        0 < len(name) <= MAX_STEM + 20
+        and name[0].isalnum()
+        and all(c.isascii() and (c.isalnum() or c in "-_") for c in name)
+    )

@@ -1,0 +1,56 @@
+"""The ``uvlaunch`` entry point: try the warm fast path before loading anything else.
+
+``uvlaunch SCRIPT [ARGS...]`` is the shebang form. The first word that is not one of
+the launch options (-q, -v, --no-fast-path) is the script when it contains a path
+separator or is not a subcommand name; everything after it belongs to the script.
+"""
+
+from __future__ import annotations
+
+import os
+
+SUBCOMMANDS = frozenset({"run", "where", "list", "gc", "remove", "sync", "exec"})
+
+
+def main(argv: list[str] | None = None) -> int:
+    import sys
+
+    args = sys.argv[1:] if argv is None else list(argv)
+    quiet = verbose = 0
+    fast = True
+    i = 0
+    while i < len(args):
+        word = args[i]
+        if word in ("-q", "--quiet"):
+            quiet += 1
+        elif word in ("-v", "--verbose"):
+            verbose += 1
+        elif len(word) > 2 and word[0] == "-" and set(word[1:]) <= {"q", "v"}:
+            quiet += word.count("q")
+            verbose += word.count("v")
+        elif word == "--no-fast-path":
+            fast = False
+        else:
+            break
+        i += 1
+    if i < len(args) and is_script_word(args[i]):
+        invoked, script_args = args[i], args[i + 1 :]
+        if fast:
+            from uvlaunch import fastpath
+
+            fastpath.try_exec(invoked, script_args)  # returns only if not warm
+        from uvlaunch import cli
+
+        return cli.launch_edge(invoked, script_args, quiet=quiet, verbose=verbose, fast=fast)
+    from uvlaunch import cli
+
+    return cli.main(args)
+
+
+def is_script_word(word: str) -> bool:
+    """Whether a leading word names a script rather than a subcommand or option."""
+    if word.startswith("-"):
+        return False
+    if os.sep in word or (os.altsep and os.altsep in word):
+        return True
+    return word not in SUBCOMMANDS

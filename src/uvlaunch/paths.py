@@ -1,0 +1,99 @@
+"""Where uvlaunch keeps its state: every path into the home is computed here.
+
+This module is imported by the warm fast path, so it imports nothing beyond ``os``
+and ``sys``; platformdirs alone costs more than the whole fast path (13 ms here).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+APP = "uvlaunch"
+
+
+def home() -> str:
+    """The home directory: ``UVLAUNCH_HOME``, else platformdirs' user data dir."""
+    override = os.environ.get("UVLAUNCH_HOME")
+    if override:
+        return os.path.abspath(os.path.expanduser(override))
+    fast = _user_data_dir_fast()
+    if fast is not None:
+        return fast
+    import platformdirs
+
+    return platformdirs.user_data_dir(APP, appauthor=False)
+
+
+def _user_data_dir_fast() -> str | None:
+    # Mirrors platformdirs.user_data_dir on Linux and macOS without importing it.
+    # A divergence only costs speed, never correctness: a fast-path lookup in the
+    # wrong home misses, and the slow path (which asks platformdirs) takes over.
+    # tests/test_paths.py checks that both agree.
+    if sys.platform.startswith("linux"):
+        xdg = os.environ.get("XDG_DATA_HOME", "").strip()
+        base = os.path.expanduser(xdg) if xdg else os.path.expanduser("~/.local/share")
+        return os.path.join(base, APP)
+    if sys.platform == "darwin":
+        return os.path.join(os.path.expanduser("~/Library/Application Support"), APP)
+    return None
+
+
+def platformdirs_home() -> str:
+    """The home as platformdirs computes it, ignoring ``UVLAUNCH_HOME``."""
+    import platformdirs
+
+    return platformdirs.user_data_dir(APP, appauthor=False)
+
+
+def envs_dir(root: str) -> str:
+    return os.path.join(root, "envs")
+
+
+def env_dir(root: str, name: str) -> str:
+    """The virtual environment of the environment called ``name``."""
+    return os.path.join(root, "envs", name)
+
+
+def env_python(env: str) -> str:
+    if sys.platform == "win32":
+        return os.path.join(env, "Scripts", "python.exe")
+    return os.path.join(env, "bin", "python")
+
+
+def env_bin(env: str) -> str:
+    return os.path.join(env, "Scripts" if sys.platform == "win32" else "bin")
+
+
+def stamp_path(env: str) -> str:
+    """The file written last after a successful sync: its presence marks ``env`` complete."""
+    return os.path.join(env, "uvlaunch-stamp")
+
+
+def records_dir(root: str) -> str:
+    return os.path.join(root, "records")
+
+
+def record_path(root: str, name: str) -> str:
+    return os.path.join(root, "records", name + ".json")
+
+
+def index_dir(root: str) -> str:
+    return os.path.join(root, "index")
+
+
+def inode_key_path(root: str, dev: int, ino: int) -> str:
+    """The index entry that maps a file's device and inode to an environment name."""
+    return os.path.join(root, "index", f"ino-{dev}-{ino}")
+
+
+def locks_dir(root: str) -> str:
+    return os.path.join(root, "locks")
+
+
+def trash_dir(root: str) -> str:
+    return os.path.join(root, "trash")
+
+
+def tmp_dir(root: str) -> str:
+    return os.path.join(root, "tmp")

@@ -1,0 +1,50 @@
+"""The sync stamp: what an environment was last synced from, written last.
+
+A stamp inside an environment means the environment is complete. It is a flat
+NUL-separated list of keys and values, because ``json`` would cost the warm fast path
+5 ms of imports; a stamp that does not end in the end marker (a crash, a full disk)
+reads as missing, so the environment counts as incomplete and is repaired.
+"""
+
+from __future__ import annotations
+
+import os
+
+MAGIC = "uvlaunch-stamp-1"
+END = "end"
+
+
+def read(path: str) -> dict[str, str] | None:
+    """The stamp at ``path``, or None when it is missing or damaged."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+        text = raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    parts = text.split("\0")
+    # MAGIC, then pairs, then END and the empty string after the final NUL.
+    if len(parts) < 3 or parts[0] != MAGIC or parts[-2:] != [END, ""] or len(parts) % 2 == 0:
+        return None
+    body = parts[1:-2]
+    return dict(zip(body[0::2], body[1::2]))
+
+
+def encode(fields: dict[str, str]) -> bytes:
+    """The bytes of a stamp holding ``fields`` (no key or value may contain NUL)."""
+    out = [MAGIC]
+    for key, value in fields.items():
+        if "\0" in key or "\0" in value:
+            raise ValueError(f"stamp field {key!r} contains NUL")
+        out += [key, value]
+    out += [END, ""]
+    return "\0".join(out).encode("utf-8")
+
+
+def file_signature(path: str) -> str:
+    """A cheap signature of a file's current version, or "-" when it is absent."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "-"
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"

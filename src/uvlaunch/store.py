@@ -1,0 +1,354 @@
+"""Where environments live: records, the identity index, locks and the trash.
+
+Layout of the home (see docs/how-it-works.md):
+
+    envs/<name>/           the virtual environment; envs/<name>/uvlaunch-stamp marks it complete
+    records/<name>.json    who the environment belongs to: script path, device, inode
+    index/ino-<dev>-<ino>  name of the environment of that file (lookup by inode)
+    index/path-<hash>      name of the environment of that path (lookup after atomic saves)
+    locks/<name>.lock      held while an environment is created, synced or removed
+    locks/index.lock       held while the index and records change
+    trash/                 environments taken out of use, waiting to be deleted
+    tmp/                   temporary files, renamed over records atomically
+
+Every record and index write goes to tmp/ first and is renamed into place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import shutil
+import stat
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from filelock import FileLock, Timeout
+
+from uvlaunch import paths
+from uvlaunch.errors import HomeError
+from uvlaunch.identity import ScriptIdentity, is_safe_name, safe_stem
+
+SUBDIRS = ("envs", "records", "index", "locks", "trash", "tmp")
+
+
+@dataclass(frozen=True)
+class Record:
+    """Who an environment belongs to."""
+
+    name: str
+    script: str
+    dev: int
+    ino: int
+    created: float
+
+
+def open_home(create: bool = True) -> str:
+    """The home directory, created 0700 and checked like ssh checks ``~/.ssh``."""
+    root = paths.home()
+    if create:
+        try:
+            os.makedirs(root, mode=0o700, exist_ok=True)
+        except OSError as e:
+            raise HomeError(f"{root}: cannot create uvlaunch's home: {e.strerror}") from None
+    try:
+        st = os.stat(root)
+    except FileNotFoundError:
+        return root
+    except OSError as e:
+        raise HomeError(f"{root}: cannot use uvlaunch's home: {e.strerror}") from None
+    check_home_permissions(root, st)
+    if create:
+        for sub in SUBDIRS:
+            try:
+                os.makedirs(os.path.join(root, sub), mode=0o700, exist_ok=True)
+            except OSError as e:
+                raise HomeError(f"{root}: cannot write to uvlaunch's home: {e.strerror}") from None
+        if not os.access(root, os.W_OK | os.X_OK):
+            raise HomeError(f"{root}: uvlaunch's home is not writable")
+    return root
+
+
+def check_home_permissions(root: str, st: os.stat_result) -> None:
+    """Refuse a home that another user owns or that others can write."""
+    if sys.platform == "win32":
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        raise HomeError(f"{root}: uvlaunch's home is not a directory")
+    if st.st_uid != os.geteuid():
+        raise HomeError(
+            f"{root}: uvlaunch's home is owned by uid {st.st_uid}, not by you; "
+            "refusing to run environments another user controls"
+        )
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise HomeError(
+            f"{root}: uvlaunch's home is writable by others (mode {stat.S_IMODE(st.st_mode):o}); "
+            f"run `chmod 700 {root}`"
+        )
+
+
+# -- atomic files -----------------------------------------------------------------
+
+
+def write_atomic(root: str, path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file renamed over it."""
+    tmp = os.path.join(paths.tmp_dir(root), f"{os.path.basename(path)}.{uuid.uuid4().hex}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def remove_file(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+# -- records ----------------------------------------------------------------------
+
+
+def read_record(root: str, name: str) -> Record | None:
+    """The record of ``name``, or None when it is missing or damaged."""
+    try:
+        with open(paths.record_path(root, name), "rb") as f:
+            data = json.loads(f.read().decode("utf-8"))
+        return Record(
+            name=name,
+            script=_typed(data["script"], str),
+            dev=_typed(data["dev"], int),
+            ino=_typed(data["ino"], int),
+            created=float(data.get("created", 0.0)),
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _typed(value: object, kind: type) -> object:
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise TypeError(value)
+    return value
+
+
+def write_record(root: str, record: Record) -> None:
+    data = {
+        "version": 1,
+        "name": record.name,
+        "script": record.script,
+        "dev": record.dev,
+        "ino": record.ino,
+        "created": record.created,
+    }
+    write_atomic(root, paths.record_path(root, record.name), json.dumps(data).encode())
+
+
+def record_names(root: str) -> list[str]:
+    """Names of all environments that have a record file (readable or not)."""
+    try:
+        entries = os.listdir(paths.records_dir(root))
+    except FileNotFoundError:
+        return []
+    return sorted(e[:-5] for e in entries if e.endswith(".json") and is_safe_name(e[:-5]))
+
+
+def env_names(root: str) -> list[str]:
+    """Names of all environment directories."""
+    try:
+        entries = os.listdir(paths.envs_dir(root))
+    except FileNotFoundError:
+        return []
+    return sorted(e for e in entries if is_safe_name(e))
+
+
+# -- index ------------------------------------------------------------------------
+
+
+def path_key_path(root: str, script: str) -> str:
+    digest = hashlib.sha256(os.fsencode(script)).hexdigest()[:40]
+    return os.path.join(paths.index_dir(root), f"path-{digest}")
+
+
+def _read_index(path: str) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            name = f.read(256).decode("ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return name if is_safe_name(name) else None
+
+
+def index_record(root: str, record: Record) -> None:
+    """Point the inode and path index entries at ``record``."""
+    data = record.name.encode()
+    write_atomic(root, paths.inode_key_path(root, record.dev, record.ino), data)
+    write_atomic(root, path_key_path(root, record.script), data)
+
+
+def unindex_record(root: str, record: Record) -> None:
+    """Drop index entries that still point at ``record``."""
+    for key in (paths.inode_key_path(root, record.dev, record.ino), path_key_path(root, record.script)):
+        if _read_index(key) == record.name:
+            remove_file(key)
+
+
+def lookup(root: str, script: ScriptIdentity) -> tuple[Record | None, str]:
+    """Find the environment of ``script``: (record, how), reading a constant number of files.
+
+    ``how`` is "same" (found as recorded), "hardlink" (found through another link to the
+    recorded file), "moved" (same inode, new path) or "saved" (same path, new inode).
+    Call with the index lock held when the result may lead to a write.
+    """
+    name = _read_index(paths.inode_key_path(root, script.dev, script.ino))
+    if name is not None:
+        rec = read_record(root, name)
+        if rec is not None and (rec.dev, rec.ino) == (script.dev, script.ino):
+            if rec.script == script.path:
+                return rec, "same"
+            if _same_file(rec.script, rec.dev, rec.ino):
+                return rec, "hardlink"
+            return rec, "moved"
+    name = _read_index(path_key_path(root, script.path))
+    if name is not None:
+        rec = read_record(root, name)
+        if rec is not None and rec.script == script.path:
+            if _same_file(rec.script, rec.dev, rec.ino):
+                return rec, "same"
+            return rec, "saved"
+    return None, "new"
+
+
+def _same_file(path: str, dev: int, ino: int) -> bool:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == (dev, ino)
+
+
+def new_name(root: str, script: ScriptIdentity) -> str:
+    """The name a new environment for ``script`` gets: its stem plus a hash of its identity.
+
+    Deterministic, so that ``where`` can name an environment before it exists; a name
+    already taken (a reused inode at the same path) gets a longer, random suffix.
+    """
+    stem = safe_stem(script.path)
+    digest = hashlib.sha256(f"{script.dev}:{script.ino}:{script.path}".encode(
+        "utf-8", "surrogateescape")).hexdigest()
+    name = f"{stem}-{digest[:10]}"
+    while os.path.lexists(paths.record_path(root, name)) or os.path.lexists(
+        paths.env_dir(root, name)
+    ):
+        name = f"{stem}-{digest[:6]}{uuid.uuid4().hex[:8]}"
+    return name
+
+
+def rebuild_index(root: str) -> int:
+    """Rewrite the index from the records; returns how many records were indexed."""
+    count = 0
+    for name in record_names(root):
+        rec = read_record(root, name)
+        if rec is not None:
+            index_record(root, rec)
+            count += 1
+    return count
+
+
+# -- locks ------------------------------------------------------------------------
+
+
+def index_lock(root: str) -> FileLock:
+    return FileLock(os.path.join(paths.locks_dir(root), "index.lock"))
+
+
+def env_lock(root: str, name: str) -> FileLock:
+    return FileLock(os.path.join(paths.locks_dir(root), f"{name}.lock"))
+
+
+@contextlib.contextmanager
+def try_env_lock(root: str, name: str) -> Iterator[bool]:
+    """Hold the environment's lock if it is free now; yields whether it was taken."""
+    lock = env_lock(root, name)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.release()
+
+
+# -- removal ----------------------------------------------------------------------
+
+
+def take_out_of_use(root: str, name: str) -> str | None:
+    """Rename the environment into the trash in one atomic step; returns its trash path."""
+    env = paths.env_dir(root, name)
+    if not os.path.lexists(env):
+        return None
+    dest = os.path.join(paths.trash_dir(root), f"{name}.{uuid.uuid4().hex[:8]}")
+    os.replace(env, dest)
+    return dest
+
+
+def empty_trash(root: str) -> None:
+    """Delete everything in the trash, never following a symlink."""
+    trash = paths.trash_dir(root)
+    try:
+        entries = os.listdir(trash)
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        delete_tree(os.path.join(trash, entry), within=root)
+
+
+def delete_tree(path: str, *, within: str) -> None:
+    """Delete ``path`` (file, symlink or directory) if it lies inside ``within``."""
+    real_within = os.path.realpath(within)
+    parent = os.path.realpath(os.path.dirname(path))
+    if os.path.commonpath([parent, real_within]) != real_within:
+        raise ValueError(f"refusing to delete {path}: outside {within}")
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        # rmtree never follows symlinks: it unlinks them (and refuses a symlinked top).
+        shutil.rmtree(path, onerror=_rmtree_error)
+    else:
+        os.unlink(path)
+
+
+def _rmtree_error(func: object, path: str, exc_info: object) -> None:
+    # Read-only directories inside an environment (some packages ship them) block
+    # unlinking their entries; make the parent writable and try once more.
+    try:
+        parent = os.path.dirname(path)
+        os.chmod(parent, 0o700)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        if e.errno != errno.ENOENT:
+            raise
+
+
+def now() -> float:
+    return time.time()
