@@ -33,9 +33,7 @@ def _guard(fn: Callable[[], T]) -> T:
 
 def launch_edge(invoked: str, args: list[str], *, quiet: int, verbose: int, fast: bool) -> int:
     """Launch a script (the shebang form and ``run``); returns only on error."""
-    prepared = _guard(
-        lambda: launch.prepare(invoked, quiet=quiet, verbose=verbose, notify=_notify)
-    )
+    prepared = _guard(lambda: launch.prepare(invoked, quiet=quiet, verbose=verbose, notify=_notify))
     launch.start(prepared, args, through_uv=not fast, quiet=quiet, verbose=verbose)
 
 
@@ -55,7 +53,9 @@ def cli() -> None:
 @click.option("-q", "--quiet", count=True, help="Pass --quiet on to uv.")
 @click.option("-v", "--verbose", count=True, help="Pass --verbose on to uv.")
 @click.option(
-    "--no-fast-path", is_flag=True, envvar="UVLAUNCH_NO_FAST_PATH",
+    "--no-fast-path",
+    is_flag=True,
+    envvar="UVLAUNCH_NO_FAST_PATH",
     help="Always start the script through `uv run`.",
 )
 @click.argument("script", type=click.Path(dir_okay=True))
@@ -93,9 +93,10 @@ def where(show_python: bool, as_json: bool, script: str) -> None:
 def sync(quiet: int, verbose: int, scripts: tuple[str, ...]) -> None:
     """Create or update the environments of SCRIPTS without starting them."""
     for script in scripts:
-        prepared = _guard(
-            lambda s=script: launch.prepare(s, quiet=quiet, verbose=verbose, notify=_notify)
-        )
+        try:
+            prepared = launch.prepare(script, quiet=quiet, verbose=verbose, notify=_notify)
+        except UvlaunchError as e:
+            _fail(e)
         click.echo(f"{script}: {prepared.env}")
 
 
@@ -111,6 +112,123 @@ def exec_(script: str, command: tuple[str, ...]) -> None:
         raise click.UsageError("give a command after --, for example `-- python`")
     prepared = _guard(lambda: launch.prepare(script, notify=_notify))
     launch.exec_in(prepared, argv)
+
+
+@cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects.")
+def list_(as_json: bool) -> None:
+    """Show the managed environments: state, Python, size, last launch, script."""
+    from uvlaunch import gc
+
+    infos = _guard(gc.list_envs)
+    if as_json:
+        click.echo(json.dumps([i.as_dict() for i in infos], indent=2))
+        return
+    if not infos:
+        click.echo("no environments")
+        return
+    rows = [
+        (
+            i.name,
+            i.state + ("" if i.complete else " (incomplete)"),
+            i.python or "-",
+            gc.human_size(i.size),
+            _ago(i.last_launched),
+            i.script or "?",
+        )
+        for i in infos
+    ]
+    header = ("NAME", "STATE", "PYTHON", "SIZE", "LAST LAUNCHED", "SCRIPT")
+    widths = [max(len(r[c]) for r in [header, *rows]) for c in range(5)]
+    for row in [header, *rows]:
+        cells = [row[c].ljust(widths[c]) for c in range(5)]
+        click.echo("  ".join([*cells, row[5]]))
+
+
+def _ago(ts: float | None) -> str:
+    if ts is None:
+        return "never"
+    import time
+
+    seconds = max(0, int(time.time() - ts))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return "just now"
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Show what would be removed; remove nothing.")
+@click.option(
+    "--search",
+    "search",
+    multiple=True,
+    type=click.Path(file_okay=False, exists=True),
+    help="Look for orphans' files (by inode) under DIR; found ones are kept. Repeatable.",
+)
+@click.option(
+    "--unused-for",
+    metavar="DURATION",
+    help="Also remove environments not launched for this long (90d, 12h).",
+)
+@click.option(
+    "--include-unreachable",
+    is_flag=True,
+    help="Also remove environments whose volume is not mounted.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def gc(
+    dry_run: bool,
+    search: tuple[str, ...],
+    unused_for: str | None,
+    include_unreachable: bool,
+    as_json: bool,
+) -> None:
+    """Remove environments whose script is gone."""
+    from uvlaunch import gc as gc_mod
+
+    unused = _guard(lambda: gc_mod.parse_duration(unused_for)) if unused_for else None
+    result = _guard(
+        lambda: gc_mod.collect(
+            dry_run=dry_run,
+            search=search,
+            unused_for=unused,
+            include_unreachable=include_unreachable,
+        )
+    )
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    verb = "would remove" if dry_run else "removed"
+    for r in result.removed:
+        click.echo(f"{verb} {r.name} ({gc_mod.human_size(r.size)}): {r.reason}: {r.script}")
+    for name, path in result.relocated:
+        click.echo(f"{'would keep' if dry_run else 'kept'} {name}: its script is now {path}")
+    for name, why in result.skipped:
+        click.echo(f"skipped {name}: {why}")
+    for name in result.unreadable:
+        click.echo(f"kept {name}: its record cannot be read (see `uvlaunch list`)")
+    freed = gc_mod.human_size(result.freed)
+    click.echo(
+        f"{'would free' if dry_run else 'freed'} {freed} in {len(result.removed)} environments"
+    )
+
+
+@cli.command()
+@click.argument("targets", nargs=-1, required=True, metavar="SCRIPT|NAME...")
+def remove(targets: tuple[str, ...]) -> None:
+    """Remove the environments of the given scripts or names."""
+    from uvlaunch import gc as gc_mod
+
+    removed, busy = _guard(lambda: gc_mod.remove(targets))
+    for info in removed:
+        click.echo(f"removed {info.name} ({gc_mod.human_size(info.size)}): {info.script}")
+    for name in busy:
+        click.echo(
+            f"uvlaunch: skipped {name}: a launch is creating or syncing it; try again", err=True
+        )
+    if busy:
+        sys.exit(1)
 
 
 def main(args: list[str]) -> int:

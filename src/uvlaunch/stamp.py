@@ -27,7 +27,7 @@ def read(path: str) -> dict[str, str] | None:
     if len(parts) < 3 or parts[0] != MAGIC or parts[-2:] != [END, ""] or len(parts) % 2 == 0:
         return None
     body = parts[1:-2]
-    return dict(zip(body[0::2], body[1::2]))
+    return dict(zip(body[0::2], body[1::2], strict=True))
 
 
 def encode(fields: dict[str, str]) -> bytes:

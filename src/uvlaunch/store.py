@@ -126,21 +126,16 @@ def read_record(root: str, name: str) -> Record | None:
     try:
         with open(paths.record_path(root, name), "rb") as f:
             data = json.loads(f.read().decode("utf-8"))
-        return Record(
-            name=name,
-            script=_typed(data["script"], str),
-            dev=_typed(data["dev"], int),
-            ino=_typed(data["ino"], int),
-            created=float(data.get("created", 0.0)),
-        )
+        script, dev, ino = data["script"], data["dev"], data["ino"]
+        if not (isinstance(script, str) and _is_int(dev) and _is_int(ino)):
+            return None
+        return Record(name, script, dev, ino, float(data.get("created", 0.0)))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
-def _typed(value: object, kind: type) -> object:
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise TypeError(value)
-    return value
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def write_record(root: str, record: Record) -> None:
@@ -181,7 +176,7 @@ def path_key_path(root: str, script: str) -> str:
     return os.path.join(paths.index_dir(root), f"path-{digest}")
 
 
-def _read_index(path: str) -> str | None:
+def read_index(path: str) -> str | None:
     try:
         with open(path, "rb") as f:
             name = f.read(256).decode("ascii").strip()
@@ -199,8 +194,11 @@ def index_record(root: str, record: Record) -> None:
 
 def unindex_record(root: str, record: Record) -> None:
     """Drop index entries that still point at ``record``."""
-    for key in (paths.inode_key_path(root, record.dev, record.ino), path_key_path(root, record.script)):
-        if _read_index(key) == record.name:
+    for key in (
+        paths.inode_key_path(root, record.dev, record.ino),
+        path_key_path(root, record.script),
+    ):
+        if read_index(key) == record.name:
             remove_file(key)
 
 
@@ -211,7 +209,7 @@ def lookup(root: str, script: ScriptIdentity) -> tuple[Record | None, str]:
     recorded file), "moved" (same inode, new path) or "saved" (same path, new inode).
     Call with the index lock held when the result may lead to a write.
     """
-    name = _read_index(paths.inode_key_path(root, script.dev, script.ino))
+    name = read_index(paths.inode_key_path(root, script.dev, script.ino))
     if name is not None:
         rec = read_record(root, name)
         if rec is not None and (rec.dev, rec.ino) == (script.dev, script.ino):
@@ -220,7 +218,7 @@ def lookup(root: str, script: ScriptIdentity) -> tuple[Record | None, str]:
             if _same_file(rec.script, rec.dev, rec.ino):
                 return rec, "hardlink"
             return rec, "moved"
-    name = _read_index(path_key_path(root, script.path))
+    name = read_index(path_key_path(root, script.path))
     if name is not None:
         rec = read_record(root, name)
         if rec is not None and rec.script == script.path:
@@ -245,8 +243,9 @@ def new_name(root: str, script: ScriptIdentity) -> str:
     already taken (a reused inode at the same path) gets a longer, random suffix.
     """
     stem = safe_stem(script.path)
-    digest = hashlib.sha256(f"{script.dev}:{script.ino}:{script.path}".encode(
-        "utf-8", "surrogateescape")).hexdigest()
+    digest = hashlib.sha256(
+        f"{script.dev}:{script.ino}:{script.path}".encode("utf-8", "surrogateescape")
+    ).hexdigest()
     name = f"{stem}-{digest[:10]}"
     while os.path.lexists(paths.record_path(root, name)) or os.path.lexists(
         paths.env_dir(root, name)
