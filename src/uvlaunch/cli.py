@@ -111,7 +111,7 @@ def exec_(script: str, command: tuple[str, ...]) -> None:
     if not argv:
         raise click.UsageError("give a command after --, for example `-- python`")
     prepared = _guard(lambda: launch.prepare(script, notify=_notify))
-    launch.exec_in(prepared, argv)
+    _guard(lambda: launch.exec_in(prepared, argv))
 
 
 @cli.command("list")
@@ -201,7 +201,8 @@ def gc(
         return
     verb = "would remove" if dry_run else "removed"
     for r in result.removed:
-        click.echo(f"{verb} {r.name} ({gc_mod.human_size(r.size)}): {r.reason}: {r.script}")
+        where = f": {r.script}" if r.script else ""
+        click.echo(f"{verb} {r.name} ({gc_mod.human_size(r.size)}): {r.reason}{where}")
     for name, path in result.relocated:
         click.echo(f"{'would keep' if dry_run else 'kept'} {name}: its script is now {path}")
     for name, why in result.skipped:

@@ -213,7 +213,15 @@ def collect(
     infos = [inspect(root, name) for name in all_names(root)]
     orphans = [i for i in infos if i.state == ORPHANED]
     found = _search_inodes(orphans, search) if orphans else {}
+    leftovers: list[EnvInfo] = []
     for info in infos:
+        if _is_leftover(root, info):
+            # Half-built, with no record: what a killed launch left; sweep() deletes it.
+            if dry_run:
+                result.removed.append(Removal(info.name, None, LEFTOVER, info.size))
+            else:
+                leftovers.append(info)
+            continue
         if info.state == UNKNOWN:
             result.unreadable.append(info.name)
             continue
@@ -240,8 +248,25 @@ def collect(
             _remove_locked(root, again)
         result.removed.append(Removal(info.name, info.script, reason, info.size))
     if not dry_run:
-        sweep(root)
+        swept = sweep(root)
+        for info in leftovers:
+            if info.name in swept:
+                result.removed.append(Removal(info.name, None, LEFTOVER, info.size))
+            elif os.path.lexists(info.environment):
+                result.skipped.append((info.name, "a launch is creating or syncing it"))
     return result
+
+
+LEFTOVER = "leftover: a half-built environment with no record"
+
+
+def _is_leftover(root: str, info: EnvInfo) -> bool:
+    # The same test sweep() applies: no record file at all, and no readable stamp.
+    return (
+        info.state == UNKNOWN
+        and not info.complete
+        and not os.path.lexists(paths.record_path(root, info.name))
+    )
 
 
 def _reason(info: EnvInfo, now: float, unused_for: float | None, unreachable: bool) -> str | None:
@@ -301,8 +326,11 @@ def _remove_locked(root: str, info: EnvInfo) -> None:
         store.delete_tree(trashed, within=root)
 
 
-def sweep(root: str) -> None:
-    """Finish what a killed gc or launch left: trash, stray temporary files, bare env dirs."""
+def sweep(root: str) -> list[str]:
+    """Finish what a killed gc or launch left: trash, stray temporary files, bare env dirs.
+
+    Returns the names of the bare environment directories it deleted.
+    """
     store.empty_trash(root)
     cutoff = time.time() - 3600
     tmp = paths.tmp_dir(root)
@@ -313,6 +341,7 @@ def sweep(root: str) -> None:
                 if os.lstat(path).st_mtime < cutoff:
                     os.unlink(path)
     recorded = set(store.record_names(root))
+    swept: list[str] = []
     for name in store.env_names(root):
         if name in recorded:
             continue
@@ -324,6 +353,8 @@ def sweep(root: str) -> None:
                 trashed = store.take_out_of_use(root, name)
                 if trashed is not None:
                     store.delete_tree(trashed, within=root)
+                    swept.append(name)
+    return swept
 
 
 def resolve_targets(targets: Iterable[str]) -> list[str]:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from filelock import FileLock, Timeout
 
-from uvlaunch import paths
+from uvlaunch import paths, stamp
 from uvlaunch.errors import HomeError
 from uvlaunch.identity import ScriptIdentity, is_safe_name, safe_stem
 
@@ -66,8 +66,12 @@ def open_home(create: bool = True) -> str:
     check_home_permissions(root, st)
     if create:
         for sub in SUBDIRS:
+            path = os.path.join(root, sub)
+            if os.path.islink(path):
+                # Removal trusts that everything under envs/ and trash/ is the home's own.
+                raise HomeError(f"{path}: is a symlink; uvlaunch's home must hold real directories")
             try:
-                os.makedirs(os.path.join(root, sub), mode=0o700, exist_ok=True)
+                os.makedirs(path, mode=0o700, exist_ok=True)
             except OSError as e:
                 raise HomeError(f"{root}: cannot write to uvlaunch's home: {e.strerror}") from None
         if not os.access(root, os.W_OK | os.X_OK):
@@ -129,6 +133,9 @@ def read_record(root: str, name: str) -> Record | None:
         script, dev, ino = data["script"], data["dev"], data["ino"]
         if not (isinstance(script, str) and _is_int(dev) and _is_int(ino)):
             return None
+        if not os.path.isabs(script) or "\0" in script:
+            return None
+        os.fsencode(script)  # a lone surrogate (valid JSON, not a path) raises ValueError
         return Record(name, script, dev, ino, float(data.get("created", 0.0)))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
@@ -252,6 +259,46 @@ def new_name(root: str, script: ScriptIdentity) -> str:
     ):
         name = f"{stem}-{digest[:6]}{uuid.uuid4().hex[:8]}"
     return name
+
+
+def recover(root: str, script: ScriptIdentity) -> Record | None:
+    """After a failed lookup: the environment of ``script`` whose record was lost or damaged.
+
+    Candidates are the names its index entries still give and the name it would get; one
+    is taken when its record names this file (the index was damaged), when its record is
+    unreadable and its stamp names this file, or, with the stamp unreadable too, when it
+    is the very name this file would get.
+    """
+    stem = safe_stem(script.path)
+    digest = hashlib.sha256(
+        f"{script.dev}:{script.ino}:{script.path}".encode("utf-8", "surrogateescape")
+    ).hexdigest()
+    candidates = [
+        read_index(paths.inode_key_path(root, script.dev, script.ino)),
+        read_index(path_key_path(root, script.path)),
+        f"{stem}-{digest[:10]}",
+    ]
+    for i, name in enumerate(candidates):
+        if name is None:
+            continue
+        rec = read_record(root, name)
+        if rec is not None:
+            # Readable, but the index that leads to it was damaged or lost.
+            if (rec.dev, rec.ino) == (script.dev, script.ino) or rec.script == script.path:
+                return rec
+            continue  # another file's
+        fields = stamp.read(paths.stamp_path(paths.env_dir(root, name)))
+        if fields is not None:
+            same_file = (fields.get("dev"), fields.get("ino")) == (str(script.dev), str(script.ino))
+            if not (same_file or fields.get("script") == script.path):
+                continue
+        elif i < 2 or not (
+            os.path.lexists(paths.record_path(root, name))
+            or os.path.lexists(paths.env_dir(root, name))
+        ):
+            continue
+        return Record(name, script.path, script.dev, script.ino, now())
+    return None
 
 
 def rebuild_index(root: str) -> int:
