@@ -1,0 +1,302 @@
+"""Shared fixtures: an isolated home and uv cache per test, and a local wheelhouse.
+
+Tests never touch the network, the user's home or the user's uv cache: every test
+gets its own UVLAUNCH_HOME, UV_CACHE_DIR and HOME under tmp_path, uv runs offline
+against tiny wheels this suite builds itself, and Python downloads are off.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+UVLAUNCH = str(BIN / "uvlaunch")
+UV = str(BIN / "uv")
+# The real interpreter behind this venv (not a pyenv shim, which uv cannot query
+# for versions the shim does not select).
+BASE_PYTHON = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+BASE_PYTHON_DIR = os.path.dirname(BASE_PYTHON)
+PY_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def _record_hash(data: bytes) -> str:
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def build_wheel(
+    outdir: Path,
+    name: str,
+    version: str,
+    *,
+    body: str | None = None,
+    requires: tuple[str, ...] = (),
+    console_scripts: dict[str, str] | None = None,
+) -> Path:
+    """Write a minimal pure-Python wheel ``name-version`` into ``outdir``."""
+    dist_info = f"{name}-{version}.dist-info"
+    meta = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    meta += "".join(f"Requires-Dist: {r}\n" for r in requires)
+    files: dict[str, str] = {
+        f"{name}/__init__.py": body if body is not None else f"VERSION = {version!r}\n",
+        f"{dist_info}/METADATA": meta,
+        f"{dist_info}/WHEEL": (
+            "Wheel-Version: 1.0\nGenerator: uvlaunch-tests\nRoot-Is-Purelib: true\n"
+            "Tag: py3-none-any\n"
+        ),
+    }
+    if console_scripts:
+        files[f"{dist_info}/entry_points.txt"] = "[console_scripts]\n" + "".join(
+            f"{k} = {v}\n" for k, v in console_scripts.items()
+        )
+    path = outdir / f"{name}-{version}-py3-none-any.whl"
+    records = []
+    with zipfile.ZipFile(path, "w") as zf:
+        for arcname, text in files.items():
+            data = text.encode()
+            zf.writestr(arcname, data)
+            records.append(f"{arcname},{_record_hash(data)},{len(data)}")
+        records.append(f"{dist_info}/RECORD,,")
+        zf.writestr(f"{dist_info}/RECORD", "\n".join(records) + "\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A find-links directory of tiny wheels: alpha 1.0/2.0, beta 1.0, gamma (a console script)."""
+    out = tmp_path_factory.mktemp("wheelhouse")
+    build_wheel(out, "alpha", "1.0")
+    build_wheel(out, "alpha", "2.0")
+    build_wheel(out, "beta", "1.0")
+    build_wheel(
+        out,
+        "gamma",
+        "1.0",
+        body="def main():\n    print('gamma-tool ran')\n",
+        console_scripts={"gamma-tool": "gamma:main"},
+    )
+    build_wheel(out, "needsalpha", "1.0", requires=("alpha",))
+    return out
+
+
+@dataclass
+class Sandbox:
+    """One test's isolated world: where things live and how to run uvlaunch in it."""
+
+    root: Path
+    home: Path  # UVLAUNCH_HOME
+    cache: Path  # UV_CACHE_DIR
+    scripts: Path  # a directory for the test's scripts
+    env: dict[str, str]
+
+    def run(
+        self,
+        *args: str,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+        input: str | None = None,
+        timeout: float = 120,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the installed ``uvlaunch`` command with ``args``."""
+        return subprocess.run(
+            [UVLAUNCH, *args],
+            cwd=cwd or self.scripts,
+            env=env or self.env,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def uv(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run the real uv binary in this sandbox."""
+        return subprocess.run(
+            [UV, *args], cwd=self.scripts, env=env or self.env, capture_output=True, text=True
+        )
+
+    def script(
+        self,
+        name: str = "script.py",
+        *,
+        deps: tuple[str, ...] | list[str] = ("alpha",),
+        requires_python: str | None = ">=3.10",
+        body: str | None = None,
+        directory: Path | None = None,
+        block: bool = True,
+    ) -> Path:
+        """Write an executable PEP 723 script with a uvlaunch shebang; returns its path."""
+        path = (directory or self.scripts) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(make_script(deps=deps, requires_python=requires_python, body=body, block=block))
+        path.chmod(0o755)
+        return path
+
+    def envs(self) -> list[Path]:
+        """The environment directories under the home."""
+        d = self.home / "envs"
+        return sorted(d.iterdir()) if d.exists() else []
+
+
+REPORT_BODY = """\
+import json, os, sys
+try:
+    import alpha
+    alpha_version = alpha.VERSION
+except ImportError:
+    alpha_version = None
+print(json.dumps({
+    "argv": sys.argv,
+    "executable": sys.executable,
+    "prefix": sys.prefix,
+    "cwd": os.getcwd(),
+    "alpha": alpha_version,
+    "VIRTUAL_ENV": os.environ.get("VIRTUAL_ENV"),
+    "PATH": os.environ.get("PATH"),
+}))
+"""
+
+
+def make_script(
+    *,
+    deps: tuple[str, ...] | list[str] = ("alpha",),
+    requires_python: str | None = ">=3.10",
+    body: str | None = None,
+    block: bool = True,
+) -> str:
+    """The text of a PEP 723 script; by default it prints a JSON report of where it ran."""
+    lines = ["#!/usr/bin/env -S uvlaunch"]
+    if block:
+        lines.append("# /// script")
+        if requires_python is not None:
+            lines.append(f'# requires-python = "{requires_python}"')
+        lines.append("# dependencies = [" + ", ".join(f'"{d}"' for d in deps) + "]")
+        lines.append("# ///")
+    lines.append(body if body is not None else REPORT_BODY)
+    return "\n".join(lines) + "\n"
+
+
+def isolated_env(root: Path, wheelhouse: Path) -> dict[str, str]:
+    """Environment variables for running uvlaunch and uv with nothing of the user's."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("UV_", "UVLAUNCH_", "VIRTUAL_ENV", "CONDA_", "XDG_", "PYTHON"))
+    }
+    env.update(
+        HOME=str(root / "user-home"),
+        UVLAUNCH_HOME=str(root / "uvlaunch-home"),
+        UV_CACHE_DIR=str(root / "uv-cache"),
+        UV_PYTHON_DOWNLOADS="never",
+        UV_FIND_LINKS=str(wheelhouse),
+        UV_OFFLINE="1",
+        UV_NO_CONFIG="1",
+        UV_PYTHON_INSTALL_DIR=str(root / "uv-python"),
+        PYTHONDONTWRITEBYTECODE=os.environ.get("PYTHONDONTWRITEBYTECODE", ""),
+        # uvlaunch's venv first (for `uvlaunch` in shebangs), then the real
+        # interpreter, then the system; no pyenv shims.
+        PATH=os.pathsep.join([str(BIN), BASE_PYTHON_DIR, "/usr/bin", "/bin"]),
+    )
+    if not env["PYTHONDONTWRITEBYTECODE"]:
+        del env["PYTHONDONTWRITEBYTECODE"]
+    (root / "user-home").mkdir(exist_ok=True)
+    return env
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path, wheelhouse: Path) -> Sandbox:
+    """An isolated uvlaunch home, uv cache, user home and scripts directory."""
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    env = isolated_env(tmp_path, wheelhouse)
+    return Sandbox(
+        root=tmp_path,
+        home=Path(env["UVLAUNCH_HOME"]),
+        cache=Path(env["UV_CACHE_DIR"]),
+        scripts=scripts,
+        env=env,
+    )
+
+
+def report(proc: subprocess.CompletedProcess[str]) -> dict[str, object]:
+    """The JSON report printed by a default test script (asserting it succeeded)."""
+    import json
+
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:{proc.stdout}\nstderr:{proc.stderr}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def interpreter_dir(version: str) -> str | None:
+    """A directory holding a real ``python<version>`` binary (pyenv's), if installed."""
+    for root in (os.path.expanduser("~/.pyenv/versions"), "/root/.pyenv/versions"):
+        if os.path.isdir(root):
+            for entry in sorted(os.listdir(root)):
+                if entry.startswith(version + "."):
+                    d = os.path.join(root, entry, "bin")
+                    if os.path.exists(os.path.join(d, f"python{version}")):
+                        return d
+    found = shutil.which(f"python{version}")
+    return os.path.dirname(found) if found else None
+
+
+RunFn = Callable[..., subprocess.CompletedProcess[str]]
+
+
+# -- helpers for the end-to-end launch tests -------------------------------------
+
+
+def execute(
+    sandbox: Sandbox,
+    path: Path | str,
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    input: str | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """Execute a script file directly, through its shebang, as a shell would."""
+    return subprocess.run(
+        [str(path), *args],
+        cwd=cwd or sandbox.scripts,
+        env=env or sandbox.env,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> str:
+    """uvlaunch's own error: exit 2, one ``uvlaunch: error:`` line naming ``needles``."""
+    detail = f"exit {proc.returncode}\nstdout:{proc.stdout}\nstderr:{proc.stderr}"
+    assert proc.returncode == 2, detail
+    assert "Traceback" not in proc.stderr, detail
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, detail
+    assert lines[0].startswith("uvlaunch: error: "), detail
+    for needle in needles:
+        assert needle in lines[0], detail
+    return lines[0]
+
+
+def site_packages(env: Path | str) -> Path:
+    """The site-packages directory of a (POSIX) virtual environment."""
+    found = sorted(Path(env).glob("lib/python*/site-packages"))
+    assert len(found) == 1, found
+    return found[0]
+
+
+def installed(env: Path | str) -> set[str]:
+    """Lower-case names of the distributions installed in an environment."""
+    return {
+        p.name.split("-")[0].lower() for p in site_packages(env).glob("*.dist-info")
+    }
