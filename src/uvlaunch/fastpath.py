@@ -14,14 +14,14 @@ from __future__ import annotations
 import os
 import sys
 
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 7 ms here
-if TYPE_CHECKING:
-    from typing import NoReturn
-
 from uvlaunch import paths, stamp
 from uvlaunch.errors import ScriptError
 from uvlaunch.identity import is_safe_name, lock_file
 from uvlaunch.metadata import find_block
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 7 ms here
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 TRUTHY = ("1", "true", "yes", "on")
 
@@ -45,6 +45,9 @@ def _try_exec(invoked: str, args: list[str]) -> None:
     path = os.path.realpath(invoked)
     st = os.stat(path)
     root = paths.home()
+    home_st = os.stat(root)
+    if home_st.st_uid != os.geteuid() or home_st.st_mode & 0o022:
+        return  # the slow path refuses such a home with a message
     with open(paths.inode_key_path(root, st.st_dev, st.st_ino), "rb") as f:
         name = f.read(256).decode("ascii").strip()
     if not is_safe_name(name):
@@ -82,7 +85,7 @@ def _try_exec(invoked: str, args: list[str]) -> None:
     python = paths.env_python(env)
     if not os.path.exists(python):
         return
-    try:
+    try:  # noqa: SIM105 (contextlib is not loaded yet; importing it costs ~1 ms)
         os.utime(stamp_file)  # "last launched", for `list` and `gc --unused-for`
     except OSError:
         pass
@@ -90,12 +93,17 @@ def _try_exec(invoked: str, args: list[str]) -> None:
 
 
 def child_environ(env: str, uv: str) -> dict[str, str]:
-    """What ``uv run`` sets for the script it starts, applied to the current environment."""
+    """What ``uv run`` sets for the script it starts, applied to the current environment.
+
+    Checked against uv 0.13 by tests/test_fastpath.py: uv sets VIRTUAL_ENV, puts the
+    environment's bin first on PATH (``bin:`` when PATH is set but empty, ``bin`` when
+    it is unset), sets UV to its own binary and counts UV_RUN_RECURSION_DEPTH up.
+    """
     child = dict(os.environ)
     child["VIRTUAL_ENV"] = env
     old_path = child.get("PATH")
     bin_dir = paths.env_bin(env)
-    child["PATH"] = bin_dir + os.pathsep + old_path if old_path else bin_dir
+    child["PATH"] = bin_dir if old_path is None else bin_dir + os.pathsep + old_path
     child["UV"] = uv
     try:
         depth = int(child.get("UV_RUN_RECURSION_DEPTH", "0"))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from uvlaunch import fastpath, identity, metadata, paths, stamp, store, uv
-from uvlaunch.errors import ScriptError, UvError
+from uvlaunch.errors import ScriptError, UvError, UvlaunchError
 from uvlaunch.identity import ScriptIdentity
 
 Notify = Callable[[str], None]
@@ -56,7 +56,9 @@ def read_script(invoked: str) -> Script:
             with open(lock_path, "rb") as f:
                 lock_hash = hashlib.sha256(f.read()).hexdigest()
         except OSError as e:
-            raise ScriptError(f"{lock_path}: cannot read the script's lock file: {e.strerror}") from None
+            raise ScriptError(
+                f"{lock_path}: cannot read the script's lock file: {e.strerror}"
+            ) from None
     return Script(ident=ident, meta=meta, lock_sig=lock_sig, lock_hash=lock_hash)
 
 
@@ -65,7 +67,12 @@ def register(root: str, ident: ScriptIdentity) -> store.Record:
     with store.index_lock(root):
         rec, how = store.lookup(root, ident)
         if rec is None:
-            rec = store.Record(
+            # A damaged record or index must not cost the script its environment.
+            rec = store.recover(root, ident)
+            if rec is not None:
+                rec = store.Record(rec.name, ident.path, ident.dev, ident.ino, rec.created)
+        if rec is None or how == "new":
+            rec = rec or store.Record(
                 name=store.new_name(root, ident),
                 script=ident.path,
                 dev=ident.dev,
@@ -127,8 +134,9 @@ def _ensure(
         elif not _venv_intact(env):
             rebuild_reason = "it was left half-built"
         elif old is None:
-            action = "sync"
-            notify(f"repairing the environment of {invoked}: its last sync did not finish")
+            # What a killed sync leaves is unknown (uv may have died halfway through a
+            # package, and then refuses to sync over it): build it afresh.
+            rebuild_reason = "its last sync did not finish"
         elif script.meta.requires_python and not _admits(
             script.meta.requires_python, old.get("python", "")
         ):
@@ -136,10 +144,15 @@ def _ensure(
                 f"requires-python {script.meta.requires_python!r} "
                 f"no longer admits its Python {old.get('python')}"
             )
-        elif _block_field(old) != _block_field_of(script) or old.get("lockhash") != script.lock_hash:
+        elif (
+            _block_field(old) != _block_field_of(script) or old.get("lockhash") != script.lock_hash
+        ):
             action = "sync"
     trashed = None
     if rebuild_reason is not None:
+        # Never take a working environment out of use for a rebuild that cannot succeed
+        # (a requires-python that no available interpreter satisfies).
+        find_python(script, uv_bin)
         notify(f"rebuilding the environment of {invoked}: {rebuild_reason}")
         trashed = store.take_out_of_use(root, name)
         action = "create"
@@ -156,12 +169,20 @@ def _ensure(
             _touch(paths.stamp_path(env))
         return through_uv
 
-    uv_version = uv.version(uv_bin)
     if action == "create":
-        _create(root, name, env, script, uv_bin, quiet, verbose)
+        try:
+            uv_version = uv.version(uv_bin)
+            _create(root, name, env, script, uv_bin, quiet, verbose)
+        except UvlaunchError:
+            # A rebuild that fails (no Python satisfies requires-python, offline with a
+            # new dependency) must not lose the old environment: put it back as it was.
+            if trashed is not None and not os.path.lexists(env):
+                os.replace(trashed, env)
+            raise
         if trashed is not None:
             store.delete_tree(trashed, within=root)
     else:
+        uv_version = uv.version(uv_bin)
         _sync(root, env, script, uv_bin, quiet, verbose, old)
     fields = _fields(script, env, uv_bin, uv_version, None)
     fields["size"] = str(disk_usage(env))
@@ -169,24 +190,35 @@ def _ensure(
     return False
 
 
+def find_python(script: Script, uv_bin: str) -> str | None:
+    """An installed interpreter for the script's requires-python; ScriptError if none may do."""
+    spec = script.meta.requires_python
+    if not spec:
+        return None
+    python = uv.find_python(uv_bin, spec)
+    if python is None and not uv.downloads_allowed():
+        raise ScriptError(
+            f"{script.ident.invoked}: no installed Python satisfies requires-python {spec!r}, "
+            "and uv may not download one"
+        )
+    return python
+
+
 def _create(
     root: str, name: str, env: str, script: Script, uv_bin: str, quiet: int, verbose: int
 ) -> None:
     invoked = script.ident.invoked
-    python = None
-    spec = script.meta.requires_python
-    if spec:
-        python = uv.find_python(uv_bin, spec)
-        if python is None and not uv.downloads_allowed():
-            raise ScriptError(
-                f"{invoked}: no installed Python satisfies requires-python {spec!r}, "
-                "and uv may not download one"
-            )
+    python = find_python(script, uv_bin)
     if script.meta.block is None:
         rc = uv.create_empty(uv_bin, env, quiet=quiet, verbose=verbose)
     else:
         rc = uv.sync(
-            uv_bin, script.ident.path, env, python=python, quiet=quiet, verbose=verbose,
+            uv_bin,
+            script.ident.path,
+            env,
+            python=python,
+            quiet=quiet,
+            verbose=verbose,
             compile=compile_bytecode(),
         )
     if rc != 0:
@@ -200,7 +232,12 @@ def _create(
 
 
 def _sync(
-    root: str, env: str, script: Script, uv_bin: str, quiet: int, verbose: int,
+    root: str,
+    env: str,
+    script: Script,
+    uv_bin: str,
+    quiet: int,
+    verbose: int,
     old: dict[str, str] | None,
 ) -> None:
     stamp_file = paths.stamp_path(env)
@@ -208,7 +245,12 @@ def _sync(
     # Not complete while uv changes it: a launch killed mid-sync must not find it complete.
     store.remove_file(stamp_file)
     rc = uv.sync(
-        uv_bin, script.ident.path, env, python=None, quiet=quiet, verbose=verbose,
+        uv_bin,
+        script.ident.path,
+        env,
+        python=None,
+        quiet=quiet,
+        verbose=verbose,
         compile=compile_bytecode(),
     )
     if rc != 0:
@@ -224,7 +266,12 @@ def _sync(
 
 def compile_bytecode() -> bool:
     """Whether to byte-compile environments when they are built (on unless disabled)."""
-    return os.environ.get("UVLAUNCH_COMPILE_BYTECODE", "1").lower() not in ("0", "false", "no", "off")
+    return os.environ.get("UVLAUNCH_COMPILE_BYTECODE", "1").lower() not in (
+        "0",
+        "false",
+        "no",
+        "off",
+    )
 
 
 def _fields(
@@ -339,12 +386,16 @@ def disk_usage(top: str) -> int:
     return total
 
 
-def start(prepared: Prepared, args: list[str], *, through_uv: bool, quiet: int, verbose: int) -> NoReturn:
+def start(
+    prepared: Prepared, args: list[str], *, through_uv: bool, quiet: int, verbose: int
+) -> NoReturn:
     """Start the script in its prepared environment; never returns."""
     invoked = prepared.script.invoked
     if through_uv or prepared.through_uv:
-        argv = uv.run_argv(prepared.uv, invoked, args, quiet=quiet, verbose=verbose)
-        environ = uv.base_env(prepared.env)
+        argv = uv.run_argv(
+            prepared.uv, _uv_script_arg(prepared.script), args, quiet=quiet, verbose=verbose
+        )
+        environ = uv.run_env(prepared.env)
         if sys.platform == "win32":
             import subprocess
 
@@ -352,6 +403,21 @@ def start(prepared: Prepared, args: list[str], *, through_uv: bool, quiet: int, 
         os.execve(prepared.uv, argv, environ)
     environ = fastpath.child_environ(prepared.env, prepared.uv)
     fastpath.exec_script(prepared.python, invoked, args, environ)
+
+
+def _uv_script_arg(ident: ScriptIdentity) -> str:
+    """The path to give ``uv run --script``: as invoked, unless uv would read a wrong lock."""
+    # uv reads the lock file next to the path it is given, while the script's lock file
+    # is the one beside the real file. A symlink with a lock file of its own beside it
+    # would make uv sync the environment from that one: give uv the real path instead.
+    beside = identity.lock_file(ident.invoked)
+    if (
+        ident.invoked != ident.path
+        and os.path.lexists(beside)
+        and os.path.realpath(beside) != identity.lock_file(ident.path)
+    ):
+        return ident.path
+    return ident.invoked
 
 
 def exec_in(prepared: Prepared, argv: list[str]) -> NoReturn:

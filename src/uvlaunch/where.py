@@ -33,6 +33,8 @@ def where(invoked: str) -> Where:
     ident = identity.resolve(invoked)
     root = store.open_home(create=False)
     rec, _ = store.lookup(root, ident)
+    if rec is None:
+        rec = store.recover(root, ident)
     if rec is not None:
         name, script = rec.name, rec.script
     else:
