@@ -137,7 +137,9 @@ class Sandbox:
         """Write an executable PEP 723 script with a uvlaunch shebang; returns its path."""
         path = (directory or self.scripts) / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(make_script(deps=deps, requires_python=requires_python, body=body, block=block))
+        path.write_text(
+            make_script(deps=deps, requires_python=requires_python, body=body, block=block)
+        )
         path.chmod(0o755)
         return path
 
@@ -231,7 +233,9 @@ def report(proc: subprocess.CompletedProcess[str]) -> dict[str, object]:
     """The JSON report printed by a default test script (asserting it succeeded)."""
     import json
 
-    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:{proc.stdout}\nstderr:{proc.stderr}"
+    assert proc.returncode == 0, (
+        f"exit {proc.returncode}\nstdout:{proc.stdout}\nstderr:{proc.stderr}"
+    )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -297,6 +301,4 @@ def site_packages(env: Path | str) -> Path:
 
 def installed(env: Path | str) -> set[str]:
     """Lower-case names of the distributions installed in an environment."""
-    return {
-        p.name.split("-")[0].lower() for p in site_packages(env).glob("*.dist-info")
-    }
+    return {p.name.split("-")[0].lower() for p in site_packages(env).glob("*.dist-info")}

@@ -26,15 +26,20 @@ def home() -> str:
 
 
 def _user_data_dir_fast() -> str | None:
-    # Mirrors platformdirs.user_data_dir on Linux and macOS without importing it.
-    # A divergence only costs speed, never correctness: a fast-path lookup in the
-    # wrong home misses, and the slow path (which asks platformdirs) takes over.
+    # Mirrors platformdirs.user_data_dir on Linux and macOS without importing it, in
+    # the common cases only: the slow path uses this home too, so it must agree with
+    # platformdirs exactly. Anything unusual (HOME unset or relative, a relative
+    # XDG_DATA_HOME, which platformdirs versions treat differently, or XDG_DATA_HOME on
+    # macOS, which newer platformdirs honour) returns None: platformdirs decides.
     # tests/test_paths.py checks that both agree.
+    if not os.path.isabs(os.environ.get("HOME", "")):
+        return None
+    xdg = os.environ.get("XDG_DATA_HOME", "")
     if sys.platform.startswith("linux"):
-        xdg = os.environ.get("XDG_DATA_HOME", "").strip()
-        base = os.path.expanduser(xdg) if xdg else os.path.expanduser("~/.local/share")
-        return os.path.join(base, APP)
-    if sys.platform == "darwin":
+        if xdg:
+            return os.path.join(xdg, APP) if os.path.isabs(xdg) else None
+        return os.path.join(os.path.expanduser("~/.local/share"), APP)
+    if sys.platform == "darwin" and not xdg:
         return os.path.join(os.path.expanduser("~/Library/Application Support"), APP)
     return None
 

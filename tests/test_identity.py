@@ -1,0 +1,240 @@
+"""Identity: one environment per script file, found by inode and then by path.
+
+Every case runs the script through the real ``uvlaunch`` and uv and looks at which
+environment the script reports it ran in (VIRTUAL_ENV, sys.prefix), how many
+environments exist, and what ``uvlaunch where --json`` records.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import Sandbox, execute, make_script, report
+
+
+def where_json(sandbox: Sandbox, script: Path | str) -> dict[str, object]:
+    proc = sandbox.run("where", "--json", str(script))
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def first_launch(sandbox: Sandbox, script: Path) -> str:
+    """Launch ``script`` cold; returns its environment directory."""
+    first = report(sandbox.run(str(script)))
+    assert first["alpha"] == "2.0"
+    assert len(sandbox.envs()) == 1
+    env = str(sandbox.envs()[0])
+    assert first["VIRTUAL_ENV"] == env
+    assert first["prefix"] == env
+    return env
+
+
+def assert_same_env_no_reinstall(
+    sandbox: Sandbox, proc: subprocess.CompletedProcess[str], env: str
+) -> dict[str, object]:
+    out = report(proc)
+    assert out["VIRTUAL_ENV"] == env
+    assert out["prefix"] == env
+    assert out["alpha"] == "2.0"
+    assert [str(e) for e in sandbox.envs()] == [env]
+    # Nothing was installed again: neither uv nor uvlaunch said anything.
+    assert proc.stderr == ""
+    return out
+
+
+def test_run_twice_same_environment(sandbox: Sandbox) -> None:
+    script = sandbox.script("twice.py")
+    env = first_launch(sandbox, script)
+    assert_same_env_no_reinstall(sandbox, sandbox.run(str(script)), env)
+    # The slow path (uv run) finds the same one too.
+    assert_same_env_no_reinstall(sandbox, sandbox.run("--no-fast-path", str(script)), env)
+    assert where_json(sandbox, script)["environment"] == env
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-path", "no-fast-path"])
+def test_moved_and_renamed_same_environment(sandbox: Sandbox, fast: bool) -> None:
+    script = sandbox.script("before.py")
+    env = first_launch(sandbox, script)
+    target = sandbox.root / "elsewhere" / "deeper" / "after.py"
+    target.parent.mkdir(parents=True)
+    os.rename(script, target)
+    args = [] if fast else ["--no-fast-path"]
+    out = assert_same_env_no_reinstall(sandbox, sandbox.run(*args, str(target)), env)
+    assert out["argv"] == [str(target)]
+    found = where_json(sandbox, target)
+    assert found["script"] == str(target)
+    assert found["environment"] == env
+    assert found["exists"] is True
+    # Renamed in place, then run through its shebang: still the same environment.
+    renamed = target.with_name("renamed-again")
+    os.rename(target, renamed)
+    assert_same_env_no_reinstall(sandbox, execute(sandbox, renamed), env)
+    assert where_json(sandbox, renamed)["script"] == str(renamed)
+
+
+def _save_with_replace(path: Path, text: str) -> None:
+    # What vim, VS Code and JetBrains do: write a new file, rename it over the old one.
+    tmp = path.with_name(path.name + ".swp")
+    tmp.write_text(text)
+    tmp.chmod(0o755)
+    os.replace(tmp, path)
+
+
+@pytest.mark.parametrize("how", ["os.replace", "sed -i"])
+def test_atomic_save_same_environment(sandbox: Sandbox, how: str) -> None:
+    script = sandbox.script("edited.py")
+    env = first_launch(sandbox, script)
+    old_ino = script.stat().st_ino
+    if how == "os.replace":
+        _save_with_replace(script, script.read_text() + "# edited\n")
+    else:
+        subprocess.run(["sed", "-i", "$a # edited", str(script)], check=True)
+    assert script.stat().st_ino != old_ino, "the save did not make a new inode"
+    assert script.read_text().endswith("\n# edited\n")
+    assert_same_env_no_reinstall(sandbox, sandbox.run(str(script)), env)
+    found = where_json(sandbox, script)
+    assert found["environment"] == env
+    assert found["script"] == str(script)
+    # The new inode is recorded: the fast path takes it now, and a second save works too.
+    assert_same_env_no_reinstall(sandbox, sandbox.run(str(script)), env)
+    _save_with_replace(script, script.read_text())
+    assert_same_env_no_reinstall(sandbox, execute(sandbox, script), env)
+
+
+def test_atomic_save_that_changes_the_block_syncs_the_same_environment(
+    sandbox: Sandbox,
+) -> None:
+    script = sandbox.script("edited.py", deps=["alpha<2"])
+    first = report(sandbox.run(str(script)))
+    assert first["alpha"] == "1.0"
+    env = str(sandbox.envs()[0])
+    _save_with_replace(script, make_script(deps=["alpha>=2"]))
+    out = report(sandbox.run(str(script)))
+    assert out["alpha"] == "2.0"
+    assert out["VIRTUAL_ENV"] == env
+    assert [str(e) for e in sandbox.envs()] == [env]
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-path", "no-fast-path"])
+def test_symlink_same_environment(sandbox: Sandbox, fast: bool) -> None:
+    script = sandbox.script("real.py")
+    env = first_launch(sandbox, script)
+    links = sandbox.root / "bin"
+    links.mkdir()
+    link = links / "tool"
+    link.symlink_to(script)
+    args = [] if fast else ["--no-fast-path"]
+    out = assert_same_env_no_reinstall(sandbox, sandbox.run(*args, str(link)), env)
+    assert out["argv"] == [str(link)]  # as invoked, not resolved
+    assert_same_env_no_reinstall(sandbox, execute(sandbox, link), env)
+    found = where_json(sandbox, link)
+    assert found["environment"] == env
+    assert found["script"] == str(script)  # the target counts
+    # A symlink to the symlink, relative: still the target.
+    link2 = links / "tool2"
+    link2.symlink_to("tool")
+    assert_same_env_no_reinstall(sandbox, sandbox.run(*args, str(link2)), env)
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-path", "no-fast-path"])
+def test_symlink_first_launch_then_real_file(sandbox: Sandbox, fast: bool) -> None:
+    script = sandbox.script("real.py", directory=sandbox.root / "src")
+    link = sandbox.scripts / "tool"
+    link.symlink_to(script)
+    args = [] if fast else ["--no-fast-path"]
+    env = first_launch(sandbox, link)
+    assert_same_env_no_reinstall(sandbox, sandbox.run(*args, str(script)), env)
+    assert where_json(sandbox, script)["script"] == str(script)
+
+
+def _lock_pinning_alpha_1(sandbox: Sandbox, script: Path) -> Path:
+    """``uv lock --script`` with only alpha 1.0 available: the lock pins alpha 1.0."""
+    old = sandbox.root / "only-alpha-1"
+    old.mkdir(exist_ok=True)
+    wheelhouse = Path(sandbox.env["UV_FIND_LINKS"])
+    shutil.copy(wheelhouse / "alpha-1.0-py3-none-any.whl", old)
+    proc = sandbox.uv(
+        "lock", "--script", str(script), env={**sandbox.env, "UV_FIND_LINKS": str(old)}
+    )
+    assert proc.returncode == 0, proc.stderr
+    lock = Path(str(script) + ".lock")
+    assert lock.is_file()
+    assert 'version = "1.0"' in lock.read_text()
+    return lock
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-path", "no-fast-path"])
+def test_symlink_lock_file_is_looked_up_next_to_the_real_file(sandbox: Sandbox, fast: bool) -> None:
+    script = sandbox.script("real.py", directory=sandbox.root / "src")
+    link = sandbox.scripts / "tool.py"
+    link.symlink_to(script)
+    args = [] if fast else ["--no-fast-path"]
+    env = first_launch(sandbox, link)
+    real_lock = _lock_pinning_alpha_1(sandbox, script)
+
+    # A lock file next to the symlink is not the script's: ignored, no sync.
+    decoy = Path(str(link) + ".lock")
+    os.replace(real_lock, decoy)
+    assert_same_env_no_reinstall(sandbox, sandbox.run(*args, str(link)), env)
+
+    # The lock file next to the real file is: the environment follows it.
+    os.replace(decoy, real_lock)
+    out = report(sandbox.run(*args, str(link)))
+    assert out["alpha"] == "1.0"
+    assert out["VIRTUAL_ENV"] == env
+    warm = sandbox.run(*args, str(link))
+    assert report(warm)["alpha"] == "1.0"
+    assert warm.stderr == ""
+    assert [str(e) for e in sandbox.envs()] == [env]
+
+
+def test_hard_link_same_environment(sandbox: Sandbox) -> None:
+    script = sandbox.script("original.py")
+    env = first_launch(sandbox, script)
+    other_dir = sandbox.root / "other"
+    other_dir.mkdir()
+    hard = other_dir / "hardlinked.py"
+    os.link(script, hard)
+    out = assert_same_env_no_reinstall(sandbox, sandbox.run(str(hard)), env)
+    assert out["argv"] == [str(hard)]
+    assert_same_env_no_reinstall(sandbox, execute(sandbox, hard), env)
+    assert_same_env_no_reinstall(sandbox, sandbox.run("--no-fast-path", str(hard)), env)
+    # The original still works and is still the same.
+    assert_same_env_no_reinstall(sandbox, sandbox.run(str(script)), env)
+    assert where_json(sandbox, hard)["environment"] == env
+
+
+def test_copy_gets_its_own_environment(sandbox: Sandbox) -> None:
+    script = sandbox.script("original.py")
+    env = first_launch(sandbox, script)
+    copy = sandbox.scripts / "copy.py"
+    shutil.copy2(script, copy)
+    out = report(sandbox.run(str(copy)))
+    assert out["alpha"] == "2.0"
+    assert out["VIRTUAL_ENV"] != env
+    envs = [str(e) for e in sandbox.envs()]
+    assert len(envs) == 2
+    assert env in envs and out["VIRTUAL_ENV"] in envs
+    assert where_json(sandbox, copy)["environment"] == out["VIRTUAL_ENV"]
+    # Each keeps its own from now on.
+    assert report(sandbox.run(str(script)))["VIRTUAL_ENV"] == env
+    assert report(sandbox.run(str(copy)))["VIRTUAL_ENV"] == out["VIRTUAL_ENV"]
+
+
+def test_copy_in_the_same_directory_after_the_original_moved_away(sandbox: Sandbox) -> None:
+    # A copy placed where the original used to be is still a different script once the
+    # original has been run from its new place (its record follows it).
+    script = sandbox.script("tool.py")
+    env = first_launch(sandbox, script)
+    moved = sandbox.scripts / "moved.py"
+    os.rename(script, moved)
+    assert report(sandbox.run(str(moved)))["VIRTUAL_ENV"] == env
+    shutil.copy2(moved, script)
+    out = report(sandbox.run(str(script)))
+    assert out["VIRTUAL_ENV"] != env
+    assert len(sandbox.envs()) == 2
