@@ -39,12 +39,34 @@ def main(argv: list[str] | None = None) -> int:
             from uvlaunch import fastpath
 
             fastpath.try_exec(invoked, script_args)  # returns only if not warm
-        from uvlaunch import cli
-
-        return cli.launch_edge(invoked, script_args, quiet=quiet, verbose=verbose, fast=fast)
+        return launch_script(invoked, script_args, quiet=quiet, verbose=verbose, fast=fast)
     from uvlaunch import cli
 
     return cli.main(args)
+
+
+def launch_script(invoked: str, args: list[str], *, quiet: int, verbose: int, fast: bool) -> int:
+    """The slow path of the shebang form: what ``cli.launch_edge`` does, without click.
+
+    A first launch, a sync or a launch after an editor's atomic save comes through
+    here; importing click would add ~8 ms to each for nothing (docs/performance.md).
+    Returns only on error.
+    """
+    import sys
+
+    from uvlaunch import launch
+    from uvlaunch.errors import UvlaunchError
+
+    def notify(message: str) -> None:
+        sys.stderr.write(f"uvlaunch: {message}\n")
+        sys.stderr.flush()
+
+    try:
+        prepared = launch.prepare(invoked, quiet=quiet, verbose=verbose, notify=notify)
+    except UvlaunchError as e:
+        notify(f"error: {e}")
+        return 2
+    launch.start(prepared, args, through_uv=not fast, quiet=quiet, verbose=verbose)
 
 
 def is_script_word(word: str) -> bool:

@@ -48,7 +48,9 @@ def version(uv: str) -> str:
         raise UvError(f"{uv}: cannot run uv: {e.strerror}") from None
     words = out.stdout.split()
     if out.returncode != 0 or len(words) < 2 or words[0] != "uv":
-        raise UvError(f"{uv}: does not look like uv (`uv --version` printed {out.stdout.strip()!r})")
+        raise UvError(
+            f"{uv}: does not look like uv (`uv --version` printed {out.stdout.strip()!r})"
+        )
     try:
         found = Version(words[1])
     except InvalidVersion:
@@ -76,6 +78,18 @@ def base_env(env: str) -> dict[str, str]:
     child = dict(os.environ)
     child["VIRTUAL_ENV"] = env
     child.pop("CONDA_PREFIX", None)
+    return child
+
+
+def run_env(env: str) -> dict[str, str]:
+    """The environment ``uv run --active`` starts with, to start a script in ``env``.
+
+    Unlike ``base_env``, CONDA_PREFIX stays: ``uv run --active`` uses VIRTUAL_ENV
+    anyway, and ``uv run --script`` passes CONDA_PREFIX on to the script (as the fast
+    path does), so the script sees it whichever way it was started.
+    """
+    child = dict(os.environ)
+    child["VIRTUAL_ENV"] = env
     return child
 
 
