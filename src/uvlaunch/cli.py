@@ -31,12 +31,6 @@ def _guard(fn: Callable[[], T]) -> T:
         _fail(e)
 
 
-def launch_edge(invoked: str, args: list[str], *, quiet: int, verbose: int, fast: bool) -> int:
-    """Launch a script (the shebang form and ``run``); returns only on error."""
-    prepared = _guard(lambda: launch.prepare(invoked, quiet=quiet, verbose=verbose, notify=_notify))
-    launch.start(prepared, args, through_uv=not fast, quiet=quiet, verbose=verbose)
-
-
 LAUNCH_SETTINGS = {"ignore_unknown_options": True, "allow_interspersed_args": False}
 
 
@@ -66,7 +60,9 @@ def run(quiet: int, verbose: int, no_fast_path: bool, script: str, args: tuple[s
         from uvlaunch import fastpath
 
         fastpath.try_exec(script, list(args))
-    launch_edge(script, list(args), quiet=quiet, verbose=verbose, fast=not no_fast_path)
+    from uvlaunch.main import launch_script
+
+    sys.exit(launch_script(script, list(args), quiet=quiet, verbose=verbose, fast=not no_fast_path))
 
 
 @cli.command()

@@ -68,25 +68,18 @@ def register(root: str, ident: ScriptIdentity) -> store.Record:
         rec, how = store.lookup(root, ident)
         if rec is None:
             # A damaged record or index must not cost the script its environment.
-            rec = store.recover(root, ident)
-            if rec is not None:
-                rec = store.Record(rec.name, ident.path, ident.dev, ident.ino, rec.created)
-        if rec is None or how == "new":
-            rec = rec or store.Record(
-                name=store.new_name(root, ident),
-                script=ident.path,
-                dev=ident.dev,
-                ino=ident.ino,
-                created=store.now(),
-            )
-            store.write_record(root, rec)
-            store.index_record(root, rec)
+            found = store.recover(root, ident)
+            name = found.name if found else store.new_name(root, ident)
+            created = found.created if found else store.now()
         elif how in ("moved", "saved"):
             # A move keeps the inode, an editor's atomic save keeps the path: record the new one.
             store.unindex_record(root, rec)
-            rec = store.Record(rec.name, ident.path, ident.dev, ident.ino, rec.created)
-            store.write_record(root, rec)
-            store.index_record(root, rec)
+            name, created = rec.name, rec.created
+        else:
+            return rec
+        rec = store.Record(name, ident.path, ident.dev, ident.ino, created)
+        store.write_record(root, rec)
+        store.index_record(root, rec)
         return rec
 
 
@@ -144,15 +137,14 @@ def _ensure(
                 f"requires-python {script.meta.requires_python!r} "
                 f"no longer admits its Python {old.get('python')}"
             )
-        elif (
-            _block_field(old) != _block_field_of(script) or old.get("lockhash") != script.lock_hash
-        ):
+        elif _block_field(old) != script.meta.block or old.get("lockhash") != script.lock_hash:
             action = "sync"
     trashed = None
+    base_python: str | None = None
     if rebuild_reason is not None:
         # Never take a working environment out of use for a rebuild that cannot succeed
         # (a requires-python that no available interpreter satisfies).
-        find_python(script, uv_bin)
+        base_python = find_python(script, uv_bin)
         notify(f"rebuilding the environment of {invoked}: {rebuild_reason}")
         trashed = store.take_out_of_use(root, name)
         action = "create"
@@ -172,7 +164,9 @@ def _ensure(
     if action == "create":
         try:
             uv_version = uv.version(uv_bin)
-            _create(root, name, env, script, uv_bin, quiet, verbose)
+            if rebuild_reason is None:  # a rebuild looked for it before trashing
+                base_python = find_python(script, uv_bin)
+            _create(root, name, env, script, uv_bin, base_python, quiet, verbose)
         except UvlaunchError:
             # A rebuild that fails (no Python satisfies requires-python, offline with a
             # new dependency) must not lose the old environment: put it back as it was.
@@ -205,10 +199,16 @@ def find_python(script: Script, uv_bin: str) -> str | None:
 
 
 def _create(
-    root: str, name: str, env: str, script: Script, uv_bin: str, quiet: int, verbose: int
+    root: str,
+    name: str,
+    env: str,
+    script: Script,
+    uv_bin: str,
+    python: str | None,
+    quiet: int,
+    verbose: int,
 ) -> None:
     invoked = script.ident.invoked
-    python = find_python(script, uv_bin)
     if script.meta.block is None:
         rc = uv.create_empty(uv_bin, env, quiet=quiet, verbose=verbose)
     else:
@@ -303,10 +303,6 @@ def _fields(
 
 def _block_field(fields: dict[str, str]) -> str | None:
     return None if fields.get("noblock") == "1" else fields.get("block")
-
-
-def _block_field_of(script: Script) -> str | None:
-    return script.meta.block
 
 
 def python_version(env: str) -> str:

@@ -46,10 +46,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def launch_script(invoked: str, args: list[str], *, quiet: int, verbose: int, fast: bool) -> int:
-    """The slow path of the shebang form: what ``cli.launch_edge`` does, without click.
+    """Launch a script the fast path did not take (the shebang form and ``run``).
 
-    A first launch, a sync or a launch after an editor's atomic save comes through
-    here; importing click would add ~8 ms to each for nothing (docs/performance.md).
+    Errors become one line on stderr and status 2, as in cli.py, but without click: a
+    first launch, a sync or a launch after an editor's atomic save comes through here,
+    and importing click would add ~8 ms to each (docs/performance.md).
     Returns only on error.
     """
     import sys

@@ -249,16 +249,20 @@ def new_name(root: str, script: ScriptIdentity) -> str:
     Deterministic, so that ``where`` can name an environment before it exists; a name
     already taken (a reused inode at the same path) gets a longer, random suffix.
     """
-    stem = safe_stem(script.path)
-    digest = hashlib.sha256(
-        f"{script.dev}:{script.ino}:{script.path}".encode("utf-8", "surrogateescape")
-    ).hexdigest()
-    name = f"{stem}-{digest[:10]}"
+    name = preferred_name(script)
     while os.path.lexists(paths.record_path(root, name)) or os.path.lexists(
         paths.env_dir(root, name)
     ):
-        name = f"{stem}-{digest[:6]}{uuid.uuid4().hex[:8]}"
+        name = f"{name[:-4]}{uuid.uuid4().hex[:8]}"
     return name
+
+
+def preferred_name(script: ScriptIdentity) -> str:
+    """The script's stem plus ten hex digits of a hash of its device, inode and path."""
+    digest = hashlib.sha256(
+        f"{script.dev}:{script.ino}:{script.path}".encode("utf-8", "surrogateescape")
+    ).hexdigest()
+    return f"{safe_stem(script.path)}-{digest[:10]}"
 
 
 def recover(root: str, script: ScriptIdentity) -> Record | None:
@@ -269,14 +273,10 @@ def recover(root: str, script: ScriptIdentity) -> Record | None:
     unreadable and its stamp names this file, or, with the stamp unreadable too, when it
     is the very name this file would get.
     """
-    stem = safe_stem(script.path)
-    digest = hashlib.sha256(
-        f"{script.dev}:{script.ino}:{script.path}".encode("utf-8", "surrogateescape")
-    ).hexdigest()
     candidates = [
         read_index(paths.inode_key_path(root, script.dev, script.ino)),
         read_index(path_key_path(root, script.path)),
-        f"{stem}-{digest[:10]}",
+        preferred_name(script),
     ]
     for i, name in enumerate(candidates):
         if name is None:
@@ -299,17 +299,6 @@ def recover(root: str, script: ScriptIdentity) -> Record | None:
             continue
         return Record(name, script.path, script.dev, script.ino, now())
     return None
-
-
-def rebuild_index(root: str) -> int:
-    """Rewrite the index from the records; returns how many records were indexed."""
-    count = 0
-    for name in record_names(root):
-        rec = read_record(root, name)
-        if rec is not None:
-            index_record(root, rec)
-            count += 1
-    return count
 
 
 # -- locks ------------------------------------------------------------------------
