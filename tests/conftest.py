@@ -108,8 +108,20 @@ class Sandbox:
         timeout: float = 120,
     ) -> subprocess.CompletedProcess[str]:
         """Run the installed ``uvlaunch`` command with ``args``."""
+        return self.capture([UVLAUNCH, *args], cwd=cwd, env=env, input=input, timeout=timeout)
+
+    def capture(
+        self,
+        argv: list[str],
+        *,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+        input: str | None = None,
+        timeout: float = 120,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` in this sandbox (its scripts directory and environment by default)."""
         return subprocess.run(
-            [UVLAUNCH, *args],
+            argv,
             cwd=cwd or self.scripts,
             env=env or self.env,
             input=input,
@@ -268,15 +280,7 @@ def execute(
     timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
     """Execute a script file directly, through its shebang, as a shell would."""
-    return subprocess.run(
-        [str(path), *args],
-        cwd=cwd or sandbox.scripts,
-        env=env or sandbox.env,
-        input=input,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return sandbox.capture([str(path), *args], cwd=cwd, env=env, input=input, timeout=timeout)
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> str:

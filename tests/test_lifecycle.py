@@ -33,6 +33,11 @@ def listing(sandbox: Sandbox) -> dict[str, dict[str, object]]:
     return {e["name"]: e for e in json.loads(proc.stdout)}
 
 
+def names_by_script(sandbox: Sandbox) -> dict[object, str]:
+    """Environment names from `uvlaunch list --json`, keyed by recorded script path."""
+    return {e["script"]: str(e["name"]) for e in listing(sandbox).values()}
+
+
 def only_env(sandbox: Sandbox) -> dict[str, object]:
     entries = listing(sandbox)
     assert len(entries) == 1, entries
@@ -306,7 +311,7 @@ def test_gc_unused_for_removes_live_but_unused(sandbox: Sandbox) -> None:
     recent = sandbox.script("recent.py", body=QUIET)
     launch(sandbox, old)
     launch(sandbox, recent)
-    names = {e["script"]: e["name"] for e in listing(sandbox).values()}
+    names = names_by_script(sandbox)
     _age(sandbox, str(names[str(old)]), 100 * 86400)
     _age(sandbox, str(names[str(recent)]), 2 * 86400)
 
@@ -378,7 +383,7 @@ def test_edited_record_pointing_outside_home_deletes_nothing_there(sandbox: Sand
     b = sandbox.script("b.py", body=QUIET)
     launch(sandbox, a)
     launch(sandbox, b)
-    names = {e["script"]: str(e["name"]) for e in listing(sandbox).values()}
+    names = names_by_script(sandbox)
     outside, keep = outside_dir(sandbox)
     # a's record now claims an existing file outside; b's a missing one beside it.
     for script, target in ((a, keep), (b, outside / "missing.py")):
@@ -491,7 +496,7 @@ def test_remove_by_script_path_and_by_name(sandbox: Sandbox) -> None:
     three = sandbox.script("three.py", body=QUIET)
     for s in (one, two, three):
         launch(sandbox, s)
-    names = {e["script"]: str(e["name"]) for e in listing(sandbox).values()}
+    names = names_by_script(sandbox)
 
     proc = sandbox.run("remove", "one.py")  # relative to the working directory
     assert proc.returncode == 0, proc.stderr
@@ -527,7 +532,7 @@ def test_remove_by_path_of_a_deleted_script(sandbox: Sandbox) -> None:
     other = sandbox.script("other.py", body=QUIET)
     launch(sandbox, gone)
     launch(sandbox, other)
-    names = {e["script"]: str(e["name"]) for e in listing(sandbox).values()}
+    names = names_by_script(sandbox)
     gone.unlink()
     proc = sandbox.run("remove", str(gone))
     assert proc.returncode == 0, proc.stderr
