@@ -85,7 +85,7 @@ def _try_exec(invoked: str, args: list[str]) -> None:
     python = paths.env_python(env)
     if not os.path.exists(python):
         return
-    try:  # noqa: SIM105 (contextlib is not loaded yet; importing it costs ~1 ms)
+    try:
         os.utime(stamp_file)  # "last launched", for `list` and `gc --unused-for`
     except OSError:
         pass

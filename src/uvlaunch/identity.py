@@ -56,11 +56,13 @@ MAX_STEM = 40
 
 def safe_stem(path: str) -> str:
     """A readable, safe single path component derived from the script's file name."""
-    import unicodedata
-
     base = os.path.basename(path)
     stem = base[:-3] if base.endswith(".py") and len(base) > 3 else base
-    folded = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode("ascii")
+    folded = stem
+    if not stem.isascii():  # unicodedata costs 2 ms to import; most names do not need it
+        import unicodedata
+
+        folded = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode("ascii")
     chars = [c if (c.isalnum() or c in "-_") else "_" for c in folded]
     clean = "".join(chars).strip("_-")
     return clean[:MAX_STEM] or "script"

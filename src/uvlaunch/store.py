@@ -16,37 +16,68 @@ Every record and index write goes to tmp/ first and is renamed into place.
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import hashlib
-import json
 import os
-import shutil
 import stat
 import sys
 import time
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 
-from filelock import FileLock, Timeout
-
-from uvlaunch import paths, stamp
+from uvlaunch import locks, paths, stamp
 from uvlaunch.errors import HomeError
 from uvlaunch.identity import ScriptIdentity, is_safe_name, safe_stem
+
+# This module is on the way of every launch that creates or syncs an environment, so
+# what only some paths need (json, shutil) is imported where it is used, and nothing
+# heavier than ``os`` is imported here: dataclasses, contextlib, uuid, hashlib and
+# filelock together cost more than 40 ms (docs/performance.md).
 
 SUBDIRS = ("envs", "records", "index", "locks", "trash", "tmp")
 
 
-@dataclass(frozen=True)
 class Record:
-    """Who an environment belongs to."""
+    """Who an environment belongs to (immutable; a plain class, see above)."""
 
-    name: str
-    script: str
-    dev: int
-    ino: int
-    created: float
+    __slots__ = ("created", "dev", "ino", "name", "script")
+
+    def __init__(self, name: str, script: str, dev: int, ino: int, created: float) -> None:
+        self.name = name
+        self.script = script
+        self.dev = dev
+        self.ino = ino
+        self.created = created
+
+    def _key(self) -> tuple[str, str, int, int, float]:
+        return (self.name, self.script, self.dev, self.ino, self.created)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Record) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"Record(name={self.name!r}, script={self.script!r}, dev={self.dev}, "
+            f"ino={self.ino}, created={self.created})"
+        )
+
+
+def sha256_hex(data: bytes) -> str:
+    """The SHA-256 of ``data`` in hex."""
+    # hashlib loads OpenSSL first (2.5 ms); CPython's builtin module gives the same digest.
+    for module in ("_sha2", "_sha256"):  # 3.12+, then 3.10-3.11
+        try:
+            return str(__import__(module).sha256(data).hexdigest())
+        except ImportError:
+            continue
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def random_suffix(n: int) -> str:
+    """``n`` random hex digits (uuid4 would cost 6 ms of imports)."""
+    return os.urandom((n + 1) // 2).hex()[:n]
 
 
 def open_home(create: bool = True) -> str:
@@ -102,7 +133,7 @@ def check_home_permissions(root: str, st: os.stat_result) -> None:
 
 def write_atomic(root: str, path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file renamed over it."""
-    tmp = os.path.join(paths.tmp_dir(root), f"{os.path.basename(path)}.{uuid.uuid4().hex}")
+    tmp = os.path.join(paths.tmp_dir(root), f"{os.path.basename(path)}.{random_suffix(32)}")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
@@ -112,14 +143,18 @@ def write_atomic(root: str, path: str, data: bytes) -> None:
             os.close(fd)
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(OSError):
+        try:
             os.unlink(tmp)
+        except OSError:
+            pass
         raise
 
 
 def remove_file(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
+    try:
         os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 # -- records ----------------------------------------------------------------------
@@ -129,7 +164,13 @@ def read_record(root: str, name: str) -> Record | None:
     """The record of ``name``, or None when it is missing or damaged."""
     try:
         with open(paths.record_path(root, name), "rb") as f:
-            data = json.loads(f.read().decode("utf-8"))
+            raw = f.read()
+    except OSError:
+        return None
+    import json  # only now: a first launch looks for records that do not exist
+
+    try:
+        data = json.loads(raw.decode("utf-8"))
         script, dev, ino = data["script"], data["dev"], data["ino"]
         if not (isinstance(script, str) and _is_int(dev) and _is_int(ino)):
             return None
@@ -146,15 +187,22 @@ def _is_int(value: object) -> bool:
 
 
 def write_record(root: str, record: Record) -> None:
-    data = {
-        "version": 1,
-        "name": record.name,
-        "script": record.script,
-        "dev": record.dev,
-        "ino": record.ino,
-        "created": record.created,
-    }
-    write_atomic(root, paths.record_path(root, record.name), json.dumps(data).encode())
+    write_atomic(root, paths.record_path(root, record.name), encode_record(record))
+
+
+def encode_record(record: Record) -> bytes:
+    """The record as JSON, the same text ``json.dumps`` gives."""
+    # Written on every first launch; the json package imports re (5 ms), while the C
+    # string encoder it uses itself is free to import.
+    try:
+        from _json import encode_basestring_ascii as quote
+    except ImportError:  # pragma: no cover - CPython always has _json
+        from json import dumps as quote
+    return (
+        f'{{"version": 1, "name": {quote(record.name)}, "script": {quote(record.script)}, '
+        f'"dev": {int(record.dev)}, "ino": {int(record.ino)}, '
+        f'"created": {float(record.created)!r}}}'
+    ).encode("ascii")
 
 
 def record_names(root: str) -> list[str]:
@@ -179,7 +227,7 @@ def env_names(root: str) -> list[str]:
 
 
 def path_key_path(root: str, script: str) -> str:
-    digest = hashlib.sha256(os.fsencode(script)).hexdigest()[:40]
+    digest = sha256_hex(os.fsencode(script))[:40]
     return os.path.join(paths.index_dir(root), f"path-{digest}")
 
 
@@ -253,15 +301,15 @@ def new_name(root: str, script: ScriptIdentity) -> str:
     while os.path.lexists(paths.record_path(root, name)) or os.path.lexists(
         paths.env_dir(root, name)
     ):
-        name = f"{name[:-4]}{uuid.uuid4().hex[:8]}"
+        name = f"{name[:-4]}{random_suffix(8)}"
     return name
 
 
 def preferred_name(script: ScriptIdentity) -> str:
     """The script's stem plus ten hex digits of a hash of its device, inode and path."""
-    digest = hashlib.sha256(
+    digest = sha256_hex(
         f"{script.dev}:{script.ino}:{script.path}".encode("utf-8", "surrogateescape")
-    ).hexdigest()
+    )
     return f"{safe_stem(script.path)}-{digest[:10]}"
 
 
@@ -304,27 +352,19 @@ def recover(root: str, script: ScriptIdentity) -> Record | None:
 # -- locks ------------------------------------------------------------------------
 
 
-def index_lock(root: str) -> FileLock:
-    return FileLock(os.path.join(paths.locks_dir(root), "index.lock"))
+def index_lock(root: str) -> locks.Lock:
+    """Held while the index and records change."""
+    return locks.Lock(os.path.join(paths.locks_dir(root), "index.lock"))
 
 
-def env_lock(root: str, name: str) -> FileLock:
-    return FileLock(os.path.join(paths.locks_dir(root), f"{name}.lock"))
+def env_lock(root: str, name: str) -> locks.Lock:
+    """Held while the environment ``name`` is created, synced or removed."""
+    return locks.Lock(os.path.join(paths.locks_dir(root), f"{name}.lock"))
 
 
-@contextlib.contextmanager
-def try_env_lock(root: str, name: str) -> Iterator[bool]:
-    """Hold the environment's lock if it is free now; yields whether it was taken."""
-    lock = env_lock(root, name)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        yield False
-        return
-    try:
-        yield True
-    finally:
-        lock.release()
+def try_env_lock(root: str, name: str) -> locks.Attempt:
+    """``with try_env_lock(...) as taken:`` holds the environment's lock if it is free now."""
+    return locks.Attempt(os.path.join(paths.locks_dir(root), f"{name}.lock"))
 
 
 # -- removal ----------------------------------------------------------------------
@@ -335,7 +375,7 @@ def take_out_of_use(root: str, name: str) -> str | None:
     env = paths.env_dir(root, name)
     if not os.path.lexists(env):
         return None
-    dest = os.path.join(paths.trash_dir(root), f"{name}.{uuid.uuid4().hex[:8]}")
+    dest = os.path.join(paths.trash_dir(root), f"{name}.{random_suffix(8)}")
     os.replace(env, dest)
     return dest
 
@@ -362,6 +402,8 @@ def delete_tree(path: str, *, within: str) -> None:
     except FileNotFoundError:
         return
     if stat.S_ISDIR(st.st_mode):
+        import shutil
+
         # rmtree never follows symlinks: it unlinks them (and refuses a symlinked top).
         shutil.rmtree(path, onerror=_rmtree_error)
     else:
@@ -375,6 +417,8 @@ def _rmtree_error(func: object, path: str, exc_info: object) -> None:
         parent = os.path.dirname(path)
         os.chmod(parent, 0o700)
         if os.path.isdir(path) and not os.path.islink(path):
+            import shutil
+
             shutil.rmtree(path)
         else:
             os.unlink(path)
