@@ -2,64 +2,105 @@
 
 Resolve the script, find or register its environment, and under the environment's
 lock create, repair, rebuild or sync it as needed; then start the script.
+
+A first launch goes straight to uv: it checks nothing that uv checks itself (the
+block's TOML and requirements, an interpreter for requires-python, uv's own version),
+holds back what uv says until uv has created the environment, and only when uv fails
+before that looks for the reason, to say it in one line (``_explain``). Everything on
+that way is imported lazily or is cheap to import: see docs/performance.md.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import os
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import NoReturn
 
-from uvlaunch import fastpath, identity, metadata, paths, stamp, store, uv
+from uvlaunch import bytecode, fastpath, identity, metadata, paths, stamp, store, uv
 from uvlaunch.errors import ScriptError, UvError, UvlaunchError
 from uvlaunch.identity import ScriptIdentity
 
-Notify = Callable[[str], None]
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import NoReturn
+
+    Notify = Callable[[str], None]
+
+# Starting uv with its output captured, then explaining a failure, needs posix_spawn
+# and a pipe; elsewhere the script is checked first and uv writes to the terminal.
+SPECULATE = sys.platform != "win32"
 
 
-@dataclass(frozen=True)
 class Prepared:
     """A script whose environment is ready to start it."""
 
-    script: ScriptIdentity
-    name: str
-    env: str
-    python: str
-    uv: str
-    through_uv: bool  # the uv binary changed since the last sync: let uv look at it once
+    # Plain classes here and below: dataclasses imports re and inspect (12 ms).
+    __slots__ = ("env", "name", "python", "script", "through_uv", "uv")
+
+    def __init__(
+        self,
+        *,
+        script: ScriptIdentity,
+        name: str,
+        env: str,
+        python: str,
+        uv: str,
+        through_uv: bool,
+    ) -> None:
+        self.script = script
+        self.name = name
+        self.env = env
+        self.python = python
+        self.uv = uv
+        self.through_uv = through_uv  # the uv binary changed since the last sync
 
 
-@dataclass(frozen=True)
 class Script:
-    """A script read from disk and checked."""
+    """A script read from disk: its block found, its TOML parsed only when needed."""
 
-    ident: ScriptIdentity
-    meta: metadata.ScriptMetadata
-    lock_sig: str
-    lock_hash: str
+    __slots__ = ("_meta", "block", "ident", "lock_hash", "lock_sig", "text")
+
+    def __init__(
+        self, ident: ScriptIdentity, text: str, block: str | None, lock_sig: str, lock_hash: str
+    ) -> None:
+        self.ident = ident
+        self.text = text
+        self.block = block
+        self.lock_sig = lock_sig
+        self.lock_hash = lock_hash
+        self._meta: metadata.ScriptMetadata | None = None
+
+    def meta(self) -> metadata.ScriptMetadata:
+        """The block parsed and validated; MetadataError when it is malformed."""
+        if self._meta is None:
+            self._meta = metadata.parse(self.text, self.ident.invoked)
+        return self._meta
 
 
 def read_script(invoked: str) -> Script:
-    """Resolve, read and validate the script named ``invoked``."""
+    """Resolve and read the script named ``invoked``, and find its block.
+
+    A block that cannot be found (unclosed, two of them, not UTF-8) is an error here;
+    what is inside it is checked by ``Script.meta`` or, on a first launch, by uv.
+    """
     ident = identity.resolve(invoked)
     text = metadata.read_text(ident.path, display=invoked)
-    meta = metadata.parse(text, invoked)
+    block = metadata.find_block(text, invoked)
     lock_path = identity.lock_file(ident.path)
     lock_sig = stamp.file_signature(lock_path)
     lock_hash = "-"
     if lock_sig != "-":
         try:
             with open(lock_path, "rb") as f:
-                lock_hash = hashlib.sha256(f.read()).hexdigest()
+                lock_hash = store.sha256_hex(f.read())
         except OSError as e:
             raise ScriptError(
                 f"{lock_path}: cannot read the script's lock file: {e.strerror}"
             ) from None
-    return Script(ident=ident, meta=meta, lock_sig=lock_sig, lock_hash=lock_hash)
+    script = Script(ident, text, block, lock_sig, lock_hash)
+    if not SPECULATE:
+        script.meta()
+    return script
 
 
 def register(root: str, ident: ScriptIdentity) -> store.Record:
@@ -130,15 +171,16 @@ def _ensure(
             # What a killed sync leaves is unknown (uv may have died halfway through a
             # package, and then refuses to sync over it): build it afresh.
             rebuild_reason = "its last sync did not finish"
-        elif script.meta.requires_python and not _admits(
-            script.meta.requires_python, old.get("python", "")
-        ):
-            rebuild_reason = (
-                f"requires-python {script.meta.requires_python!r} "
-                f"no longer admits its Python {old.get('python')}"
-            )
-        elif _block_field(old) != script.meta.block or old.get("lockhash") != script.lock_hash:
-            action = "sync"
+        elif _block_field(old) != script.block or old.get("lockhash") != script.lock_hash:
+            # An unchanged block was satisfied when it was synced; a changed one is
+            # checked before anything changes, so that a bad edit keeps the environment.
+            spec = script.meta().requires_python
+            if spec and not _admits(spec, old.get("python", "")):
+                rebuild_reason = (
+                    f"requires-python {spec!r} no longer admits its Python {old.get('python')}"
+                )
+            else:
+                action = "sync"
     trashed = None
     base_python: str | None = None
     if rebuild_reason is not None:
@@ -163,13 +205,10 @@ def _ensure(
 
     if action == "create":
         try:
-            uv_version = uv.version(uv_bin)
-            if rebuild_reason is None:  # a rebuild looked for it before trashing
-                base_python = find_python(script, uv_bin)
-            _create(root, name, env, script, uv_bin, base_python, quiet, verbose)
-        except UvlaunchError:
+            uv_version = _create(root, name, env, script, uv_bin, base_python, quiet, verbose)
+        except BaseException:
             # A rebuild that fails (no Python satisfies requires-python, offline with a
-            # new dependency) must not lose the old environment: put it back as it was.
+            # new dependency, interrupted) must not lose the old environment.
             if trashed is not None and not os.path.lexists(env):
                 os.replace(trashed, env)
             raise
@@ -178,6 +217,8 @@ def _ensure(
     else:
         uv_version = uv.version(uv_bin)
         _sync(root, env, script, uv_bin, quiet, verbose, old)
+    if compile_bytecode():
+        compile_environment(env)
     fields = _fields(script, env, uv_bin, uv_version, None)
     fields["size"] = str(disk_usage(env))
     store.write_atomic(root, paths.stamp_path(env), stamp.encode(fields))
@@ -186,7 +227,7 @@ def _ensure(
 
 def find_python(script: Script, uv_bin: str) -> str | None:
     """An installed interpreter for the script's requires-python; ScriptError if none may do."""
-    spec = script.meta.requires_python
+    spec = script.meta().requires_python
     if not spec:
         return None
     python = uv.find_python(uv_bin, spec)
@@ -207,28 +248,62 @@ def _create(
     python: str | None,
     quiet: int,
     verbose: int,
-) -> None:
-    invoked = script.ident.invoked
-    if script.meta.block is None:
-        rc = uv.create_empty(uv_bin, env, quiet=quiet, verbose=verbose)
-    else:
-        rc = uv.sync(
-            uv_bin,
-            script.ident.path,
-            env,
-            python=python,
-            quiet=quiet,
-            verbose=verbose,
-            compile=compile_bytecode(),
-        )
+) -> str:
+    """Create the environment; returns the version of the uv that created it."""
+    held = b""
+    try:
+        if script.block is None:
+            # `uv sync --script` refuses a file without a block: an empty environment.
+            rc = uv.create_empty(uv_bin, env, quiet=quiet, verbose=verbose)
+        elif SPECULATE:
+            argv = uv.sync_argv(
+                uv_bin, script.ident.path, python=python, quiet=quiet, verbose=verbose
+            )
+            proc = uv.start(argv, uv.capture_environ(env), capture=True)
+            rc, held = uv.relay(proc, release_when=os.path.join(env, "pyvenv.cfg"))
+        else:
+            if python is None:
+                python = find_python(script, uv_bin)
+            rc = uv.sync(
+                uv_bin, script.ident.path, env, python=python, quiet=quiet, verbose=verbose
+            )
+    except BaseException:
+        _take_out_of_use(root, name)
+        raise
     if rc != 0:
         # Never leave a half-built environment where a launch would find it.
-        with contextlib.suppress(OSError):
-            store.take_out_of_use(root, name)
+        _take_out_of_use(root, name)
+        if held:
+            # uv stopped before creating the environment: its block, its interpreter
+            # or uv itself. Say which in one line if we can tell; else show uv's words.
+            explained = _explain(script, uv_bin)
+            if explained is not None:
+                raise explained
+            uv.show(held)
         raise UvError(
-            f"{invoked}: uv could not create the environment (exit status {rc}); "
+            f"{script.ident.invoked}: uv could not create the environment (exit status {rc}); "
             "see uv's message above"
         )
+    # uv writes its version into pyvenv.cfg; a uv that did the work is new enough.
+    return _pyvenv_value(env, "uv") or uv.version(uv_bin)
+
+
+def _explain(script: Script, uv_bin: str) -> UvlaunchError | None:
+    """Why uv failed before creating the script's environment, if it is one we can name."""
+    try:
+        uv.version(uv_bin)  # an old uv rejects the command line itself
+        script.meta()  # the block's TOML, dependencies, requires-python
+        find_python(script, uv_bin)  # no interpreter for requires-python
+    except UvlaunchError as e:
+        return e
+    return None
+
+
+def _take_out_of_use(root: str, name: str) -> None:
+    try:
+        store.take_out_of_use(root, name)
+    except OSError:
+        pass
 
 
 def _sync(
@@ -244,15 +319,7 @@ def _sync(
     before = _site_snapshot(env)
     # Not complete while uv changes it: a launch killed mid-sync must not find it complete.
     store.remove_file(stamp_file)
-    rc = uv.sync(
-        uv_bin,
-        script.ident.path,
-        env,
-        python=None,
-        quiet=quiet,
-        verbose=verbose,
-        compile=compile_bytecode(),
-    )
+    rc = uv.sync(uv_bin, script.ident.path, env, python=None, quiet=quiet, verbose=verbose)
     if rc != 0:
         if old is not None and _site_snapshot(env) == before:
             # uv failed before touching anything (resolution fails first): the
@@ -262,6 +329,37 @@ def _sync(
             f"{script.ident.invoked}: uv could not sync the environment (exit status {rc}); "
             "see uv's message above; the environment was left as it was"
         )
+
+
+def compile_environment(env: str) -> None:
+    """Byte-compile what is not yet compiled in the environment's site-packages."""
+    dirs = bytecode.site_packages(env)
+    if not dirs:
+        return
+    if _same_python(env):
+        bytecode.compile_dirs(dirs)  # in this process and forks of it: no interpreter start
+        return
+    import subprocess
+
+    # Another Python's .pyc files differ: let that Python run the same code.
+    subprocess.run(
+        [paths.env_python(env), "-I", bytecode.__file__, *dirs],
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def _same_python(env: str) -> bool:
+    """Whether the environment's Python writes the same .pyc files as this one."""
+    version = _pyvenv_value(env, "version_info", "version").split(".")
+    implementation = _pyvenv_value(env, "implementation").lower()
+    return (
+        implementation == sys.implementation.name
+        and len(version) >= 2
+        and all(part.isdigit() for part in version)  # a final release, as below
+        and (int(version[0]), int(version[1])) == sys.version_info[:2]
+        and sys.version_info.releaselevel == "final"  # magic numbers change only before
+    )
 
 
 def compile_bytecode() -> bool:
@@ -288,10 +386,10 @@ def _fields(
         "uvversion": uv_version,
         "python": python_version(env),
     }
-    if script.meta.block is None:
+    if script.block is None:
         fields["noblock"] = "1"
     else:
-        fields["block"] = script.meta.block
+        fields["block"] = script.block
     if old is not None:
         for key in ("synced", "size"):
             if key in old:
@@ -307,13 +405,18 @@ def _block_field(fields: dict[str, str]) -> str | None:
 
 def python_version(env: str) -> str:
     """The Python version recorded in the environment's pyvenv.cfg, or ""."""
+    return _pyvenv_value(env, "version_info", "version")
+
+
+def _pyvenv_value(env: str, *keys: str) -> str:
+    """The first of ``keys`` found in the environment's pyvenv.cfg, or ""."""
     try:
         with open(os.path.join(env, "pyvenv.cfg"), encoding="utf-8") as f:
             for line in f:
                 key, _, value = line.partition("=")
-                if key.strip() in ("version_info", "version"):
+                if key.strip() in keys:
                     return value.strip()
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         pass
     return ""
 
@@ -340,8 +443,10 @@ def _readlink(path: str) -> str:
 
 
 def _touch(path: str) -> None:
-    with contextlib.suppress(OSError):
+    try:
         os.utime(path)
+    except OSError:
+        pass
 
 
 def _site_snapshot(env: str) -> list[tuple[str, int]]:
@@ -418,8 +523,6 @@ def _uv_script_arg(ident: ScriptIdentity) -> str:
 
 def exec_in(prepared: Prepared, argv: list[str]) -> NoReturn:
     """Replace this process with ``argv`` run inside the prepared environment."""
-    from uvlaunch.errors import UvlaunchError
-
     environ = fastpath.child_environ(prepared.env, prepared.uv)
     import shutil
 

@@ -67,6 +67,9 @@ def launch_script(invoked: str, args: list[str], *, quiet: int, verbose: int, fa
     except UvlaunchError as e:
         notify(f"error: {e}")
         return 2
+    except KeyboardInterrupt:
+        # Ctrl-C while uv works: uv stopped too, and what it left was taken out of use.
+        return 130
     launch.start(prepared, args, through_uv=not fast, quiet=quiet, verbose=verbose)
 
 

@@ -1,10 +1,13 @@
-"""How uv is found and called."""
+"""How uv is found and called.
+
+uv runs as a child started with ``posix_spawn`` on POSIX (``subprocess`` costs 9 ms of
+imports on every launch that needs uv) and ``subprocess`` elsewhere.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
-import shutil
-import subprocess
 import sys
 
 from uvlaunch.errors import UvError
@@ -18,17 +21,23 @@ def find_uv() -> str:
     """``UVLAUNCH_UV``, else the binary of the installed ``uv`` package, else ``uv`` on PATH."""
     override = os.environ.get("UVLAUNCH_UV")
     if override:
-        path = shutil.which(override) if os.sep not in override else override
+        path = _which(override) if os.sep not in override else override
         if path is None or not os.path.isfile(path) or not os.access(path, os.X_OK):
             raise UvError(f"{override}: UVLAUNCH_UV does not name an executable uv binary")
         return os.path.abspath(path)
+    if sys.prefix != sys.base_prefix and sys.platform != "win32":
+        # In a venv, the first place find_uv_bin() looks is the venv's own bin; looking
+        # there directly spares importing the uv package and sysconfig.
+        beside = os.path.join(sys.prefix, "bin", "uv")
+        if os.path.isfile(beside):
+            return os.path.abspath(beside)
     try:
         from uv import find_uv_bin
 
         return os.path.abspath(find_uv_bin())
     except (ImportError, FileNotFoundError):
         pass
-    found = shutil.which("uv")
+    found = _which("uv")
     if found is None:
         raise UvError(
             "uv was not found: install it with `pip install uv`, or set UVLAUNCH_UV to its path"
@@ -36,9 +45,15 @@ def find_uv() -> str:
     return os.path.abspath(found)
 
 
+def _which(name: str) -> str | None:
+    import shutil
+
+    return shutil.which(name)
+
+
 def version(uv: str) -> str:
     """The version of the uv binary at ``uv``, checked against MIN_UV."""
-    from packaging.version import InvalidVersion, Version
+    import subprocess
 
     try:
         out = subprocess.run(
@@ -51,10 +66,17 @@ def version(uv: str) -> str:
         raise UvError(
             f"{uv}: does not look like uv (`uv --version` printed {out.stdout.strip()!r})"
         )
+    return check_version(uv, words[1], shown=out.stdout.strip())
+
+
+def check_version(uv: str, text: str, *, shown: str) -> str:
+    """``text`` as a uv version, checked against MIN_UV; ``shown`` is where it was read."""
+    from packaging.version import InvalidVersion, Version
+
     try:
-        found = Version(words[1])
+        found = Version(text)
     except InvalidVersion:
-        raise UvError(f"{uv}: cannot read uv's version from {out.stdout.strip()!r}") from None
+        raise UvError(f"{uv}: cannot read uv's version from {shown!r}") from None
     if found < Version(MIN_UV):
         raise UvError(
             f"{uv}: uv {found} is too old; uvlaunch needs uv {MIN_UV} or newer "
@@ -97,17 +119,18 @@ def verbosity_flags(quiet: int, verbose: int) -> list[str]:
     return ["-q"] * quiet + ["-v"] * verbose
 
 
-def sync(
-    uv: str, script: str, env: str, *, python: str | None, quiet: int, verbose: int, compile: bool
-) -> int:
-    """Run ``uv sync --active --script`` for ``script`` into ``env``; returns uv's status."""
+def sync_argv(uv: str, script: str, *, python: str | None, quiet: int, verbose: int) -> list[str]:
+    """``uv sync --active --script`` for ``script`` (into the environment VIRTUAL_ENV names)."""
+    # No --compile-bytecode: uvlaunch compiles the environment itself (bytecode.py).
     argv = [uv, "sync", "--active", "--script", script, "--link-mode", link_mode()]
-    if compile:
-        argv.append("--compile-bytecode")
     if python:
         argv += ["--python", python]
-    argv += verbosity_flags(quiet, verbose)
-    return _call(argv, env)
+    return argv + verbosity_flags(quiet, verbose)
+
+
+def sync(uv: str, script: str, env: str, *, python: str | None, quiet: int, verbose: int) -> int:
+    """Run ``uv sync --active --script`` for ``script`` into ``env``; returns uv's status."""
+    return _call(sync_argv(uv, script, python=python, quiet=quiet, verbose=verbose), env)
 
 
 def create_empty(uv: str, env: str, *, quiet: int, verbose: int) -> int:
@@ -119,6 +142,8 @@ def create_empty(uv: str, env: str, *, quiet: int, verbose: int) -> int:
 
 def find_python(uv: str, requires_python: str) -> str | None:
     """An installed interpreter satisfying ``requires_python``, or None (never downloads)."""
+    import subprocess
+
     try:
         out = subprocess.run(
             [uv, "python", "find", "--no-python-downloads", requires_python],
@@ -140,10 +165,117 @@ def downloads_allowed() -> bool:
 
 
 def _call(argv: list[str], env: str) -> int:
+    return wait(start(argv, base_env(env), capture=False))
+
+
+class Running:
+    """A uv process started by ``start``; ``output`` reads its stderr when captured."""
+
+    __slots__ = ("output", "pid", "popen")
+
+    def __init__(self, pid: int, output: int | None, popen: object = None) -> None:
+        self.pid = pid
+        self.output = output
+        self.popen = popen
+
+
+def start(argv: list[str], environ: dict[str, str], *, capture: bool) -> Running:
+    """Start ``argv``; with ``capture``, its stderr comes to us through a pipe."""
     try:
-        return subprocess.run(argv, env=base_env(env), check=False).returncode
+        if sys.platform == "win32":
+            import subprocess
+
+            popen = subprocess.Popen(argv, env=environ, stderr=subprocess.PIPE if capture else None)
+            output = popen.stderr.fileno() if popen.stderr is not None else None
+            return Running(popen.pid, output, popen)
+        # What subprocess's restore_signals does: Python ignores these, children should not.
+        import _signal  # type: ignore[import-not-found]  # signal itself imports enum: 4 ms
+
+        defaults = (_signal.SIGPIPE, _signal.SIGXFSZ)
+        if not capture:
+            return Running(os.posix_spawn(argv[0], argv, environ, setsigdef=defaults), None)
+        read, write = os.pipe()
+        try:
+            actions = [(os.POSIX_SPAWN_DUP2, write, 2), (os.POSIX_SPAWN_CLOSE, read)]
+            pid = os.posix_spawn(argv[0], argv, environ, file_actions=actions, setsigdef=defaults)
+        except BaseException:
+            os.close(read)
+            raise
+        finally:
+            os.close(write)
+        return Running(pid, read)
     except OSError as e:
         raise UvError(f"{argv[0]}: cannot run uv: {e.strerror}") from None
+
+
+def wait(proc: Running) -> int:
+    """Wait for ``proc``; its exit status, or minus the signal that killed it."""
+    if proc.popen is not None:
+        return int(proc.popen.wait())  # type: ignore[attr-defined]
+    while True:
+        try:
+            _, status = os.waitpid(proc.pid, 0)
+        except ChildProcessError:
+            return -1
+        except KeyboardInterrupt:
+            continue  # uv got the same SIGINT from the terminal: wait for it to stop
+        return os.waitstatus_to_exitcode(status)
+
+
+def relay(proc: Running, *, release_when: str) -> tuple[int, bytes]:
+    """Copy ``proc``'s captured stderr to ours until it exits: (exit status, output held).
+
+    Output is held back until the path ``release_when`` exists, then shown as it comes.
+    uv creates the environment's pyvenv.cfg only after it has read the script's block
+    and found an interpreter, so what is held is what uv says before that: its error
+    about the block or the interpreter, which the caller may replace with a clearer one.
+    """
+    assert proc.output is not None
+    held: list[bytes] = []
+    released = False
+    try:
+        while True:
+            try:
+                chunk = os.read(proc.output, 65536)
+            except OSError as e:
+                if e.errno == errno.EIO:
+                    break
+                raise
+            if not chunk:
+                break
+            if not released and os.path.exists(release_when):
+                released = True
+                show(b"".join(held))
+                held.clear()
+            if released:
+                show(chunk)
+            else:
+                held.append(chunk)
+    finally:
+        os.close(proc.output)
+        status = wait(proc)
+    return status, b"".join(held)
+
+
+def show(data: bytes) -> None:
+    """Write uv's output to our stderr, as if uv had written it there itself."""
+    while data:
+        data = data[os.write(2, data) :]
+
+
+def capture_environ(env: str) -> dict[str, str]:
+    """``base_env`` for a uv whose stderr we relay: colours as if it wrote to ours."""
+    child = base_env(env)
+    if "FORCE_COLOR" not in child and "CLICOLOR_FORCE" not in child and _stderr_is_a_tty():
+        child["FORCE_COLOR"] = "1"  # uv still lets NO_COLOR win
+    return child
+
+
+def _stderr_is_a_tty() -> bool:
+    try:
+        return os.isatty(2)
+    except OSError:
+        return False
 
 
 def run_argv(uv: str, script: str, args: list[str], *, quiet: int, verbose: int) -> list[str]:
