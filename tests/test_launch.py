@@ -648,3 +648,99 @@ def test_python_dash_m_uvlaunch(sandbox: Sandbox) -> None:
     assert out["argv"] == [str(script), "--help"]
     assert out["VIRTUAL_ENV"] == only_env(sandbox)
     assert json.loads(sandbox.run("where", "--json", str(script)).stdout)["exists"] is True
+
+
+# -- a first launch: straight to uv, failures explained after ---------------------------
+
+
+def last_line_names(proc: subprocess.CompletedProcess[str], *needles: str) -> str:
+    """The last line of stderr: uvlaunch's one error line, naming ``needles``."""
+    detail = f"exit {proc.returncode}\nstdout:{proc.stdout}\nstderr:{proc.stderr}"
+    assert proc.returncode == 2, detail
+    assert "Traceback" not in proc.stderr, detail
+    last = proc.stderr.splitlines()[-1]
+    assert last.startswith("uvlaunch: error: "), detail
+    assert all(n in last for n in needles), detail
+    return last
+
+
+def test_first_launch_uv_error_after_creating_is_shown_with_one_line(sandbox: Sandbox) -> None:
+    # uv resolves after it has created the environment: its message goes out as it
+    # comes, and uvlaunch adds its one line; nothing half-built is left behind.
+    script = sandbox.script("missing.py", deps=("nosuchpackage",))
+    proc = sandbox.run(str(script))
+    last_line_names(proc, str(script), "uv could not create the environment")
+    uv_said = proc.stderr.splitlines()[:-1]
+    assert any("nosuchpackage" in line for line in uv_said), proc.stderr
+    assert sandbox.envs() == []
+    assert list((sandbox.home / "trash").iterdir()) == []
+    script.write_text(make_script(deps=("alpha",)))
+    assert report(sandbox.run(str(script)))["alpha"] == "2.0"
+
+
+def test_first_launch_uv_error_it_cannot_explain_shows_uvs_words(sandbox: Sandbox) -> None:
+    # uv stops before creating the environment for a reason uvlaunch does not name
+    # itself: what uv said was held back, and is shown before uvlaunch's line.
+    script = sandbox.script("nopython.py")
+    env = dict(sandbox.env, UV_PYTHON=str(sandbox.root / "no-such-python"))
+    proc = sandbox.run(str(script), env=env)
+    last_line_names(proc, str(script), "uv could not create the environment")
+    assert "no-such-python" in proc.stderr.splitlines()[0]
+    assert sandbox.envs() == []
+
+
+def test_first_launch_holds_uvs_output_only_until_the_environment_exists(
+    sandbox: Sandbox,
+) -> None:
+    # With -v, uv's debug lines start before the environment exists: held, then shown
+    # in the order uv wrote them.
+    script = sandbox.script("tool.py")
+    proc = sandbox.run("-v", str(script))
+    report(proc)
+    lines = proc.stderr.splitlines()
+    assert lines[0].startswith("DEBUG uv ")
+    assert any("Creating script environment" in line for line in lines)
+    first_debug = [i for i, line in enumerate(lines) if "Resolved" in line]
+    assert first_debug and first_debug[0] > 0
+
+
+def test_uv_colours_survive_when_stderr_is_a_terminal(sandbox: Sandbox) -> None:
+    import pty
+
+    script = sandbox.script("tty.py")
+
+    def cold_start_stderr(env: dict[str, str]) -> bytes:
+        for e in sandbox.envs():
+            shutil.rmtree(e)
+        master, slave = pty.openpty()
+        try:
+            proc = subprocess.run(
+                [UVLAUNCH, str(script)],
+                env=env,
+                stderr=slave,
+                stdout=subprocess.PIPE,
+                cwd=sandbox.scripts,
+                timeout=120,
+                check=False,
+            )
+            assert proc.returncode == 0
+            os.close(slave)
+            chunks = []
+            while select.select([master], [], [], 0.2)[0]:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(master)
+
+    coloured = cold_start_stderr(sandbox.env)
+    assert b"Installed" in coloured and b"alpha" in coloured
+    assert b"\x1b[" in coloured, coloured
+    plain = cold_start_stderr(dict(sandbox.env, NO_COLOR="1"))
+    assert b"Installed 1 package" in plain and b"alpha==2.0" in plain
+    assert b"\x1b[" not in plain, plain

@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -272,6 +273,63 @@ def test_uv_child_killed_fails_cleanly_then_repairs(sandbox: Sandbox, phase: str
         assert len(lines) == 1 and "uv could not" in lines[0], err
     expect = {"alpha": "1.0"} if phase == "create" else {"alpha": "2.0", "beta": "1.0"}
     check_recovered(sandbox, script, expect)
+
+
+class HangingIndex:
+    """A package index on the loopback address that accepts connections, never answers."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}/simple"
+        self.connected = threading.Event()
+        self.conns: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self.server.accept()
+                self.conns.append(conn)
+                self.connected.set()
+
+    def close(self) -> None:
+        self.server.close()
+        for conn in self.conns:
+            conn.close()
+
+
+def test_ctrl_c_during_a_first_launch(sandbox: Sandbox) -> None:
+    # uv waits on the index after it has created the environment; Ctrl-C reaches the
+    # terminal's foreground group: uvlaunch and uv together.
+    script = sandbox.script("victim.py", deps=("alpha",))
+    index = HangingIndex()
+    env = {k: v for k, v in sandbox.env.items() if "proxy" not in k.lower()}
+    env.pop("UV_OFFLINE")
+    env.pop("UV_FIND_LINKS")
+    env.update(UV_DEFAULT_INDEX=index.url, UV_HTTP_TIMEOUT="120", NO_PROXY="*")
+    proc = subprocess.Popen(
+        [UVLAUNCH, str(script)],
+        cwd=sandbox.scripts,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert index.connected.wait(60), "uv never asked the index"
+        os.killpg(proc.pid, signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        index.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert uvlaunch_lines(err) == []
+    assert sandbox.envs() == []  # nothing half-built left where a launch would find it
+    assert launch_json(sandbox, script, "alpha")["alpha"] == "2.0"
 
 
 def test_removed_stamp_after_partial_sync_is_repaired_not_trusted(sandbox: Sandbox) -> None:

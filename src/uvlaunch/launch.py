@@ -300,10 +300,13 @@ def _explain(script: Script, uv_bin: str) -> UvlaunchError | None:
 
 
 def _take_out_of_use(root: str, name: str) -> None:
+    """Remove what a failed creation left, so that no launch finds it half-built."""
     try:
-        store.take_out_of_use(root, name)
+        trashed = store.take_out_of_use(root, name)
+        if trashed is not None:
+            store.delete_tree(trashed, within=root)
     except OSError:
-        pass
+        pass  # whatever stays in the trash, gc deletes
 
 
 def _sync(
