@@ -3,17 +3,17 @@
 
 One command, from the repository's root::
 
-    python3 benchmarks/bench.py            # full run, about 4 minutes on 2 cores
-    python3 benchmarks/bench.py --quick    # fewer rounds, about 1 minute
+    python3 benchmarks/bench.py            # full run, about 1.5 minutes on 2 cores
+    python3 benchmarks/bench.py --quick    # fewer rounds, about 35 seconds
 
 Everything happens in a scratch directory of its own (deleted at the end unless
 ``--keep``): a virtual environment with an upgraded pip and uvlaunch installed from a
 copy of this repository (not editable), its own UVLAUNCH_HOME and UV_CACHE_DIR, and
 offline wheels built here. Commands are timed side by side: every round runs each
 command of a group once, in an order rotated from round to round, and the figures
-are medians over the rounds. Peak memory is the ``ru_maxrss`` that ``wait4`` reports
-for the command: the largest single process among it and the children it waited for
-(and, for a process that ``exec``s, the largest of its images).
+are medians over the rounds. Peak memory is GNU time's ``%M`` for the command, in
+rounds of its own: the largest single process (for a process that ``exec``s, the
+largest of its images); see ``Runner``.
 
 Uses the standard library only, and no part of uvlaunch itself except through the
 commands it installs (and one helper run in the scratch venv that writes the
