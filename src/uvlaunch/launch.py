@@ -259,7 +259,7 @@ def _create(
             argv = uv.sync_argv(
                 uv_bin, script.ident.path, python=python, quiet=quiet, verbose=verbose
             )
-            proc = uv.start(argv, uv.capture_environ(env), capture=True)
+            proc = uv.start(argv, uv.base_env(env), capture=True)
             rc, held = uv.relay(proc, release_when=os.path.join(env, "pyvenv.cfg"))
         else:
             if python is None:

@@ -180,7 +180,11 @@ class Running:
 
 
 def start(argv: list[str], environ: dict[str, str], *, capture: bool) -> Running:
-    """Start ``argv``; with ``capture``, its stderr comes to us through a pipe."""
+    """Start ``argv``; with ``capture``, its stderr comes to us (``relay`` shows it).
+
+    Through a pseudo-terminal when our stderr is a terminal, else through a pipe: either
+    way uv sees what it would see writing to our stderr itself.
+    """
     try:
         if sys.platform == "win32":
             import subprocess
@@ -194,7 +198,7 @@ def start(argv: list[str], environ: dict[str, str], *, capture: bool) -> Running
         defaults = (_signal.SIGPIPE, _signal.SIGXFSZ)
         if not capture:
             return Running(os.posix_spawn(argv[0], argv, environ, setsigdef=defaults), None)
-        read, write = os.pipe()
+        read, write = _terminal() if _stderr_is_a_tty() else os.pipe()
         try:
             actions = [(os.POSIX_SPAWN_DUP2, write, 2), (os.POSIX_SPAWN_CLOSE, read)]
             pid = os.posix_spawn(argv[0], argv, environ, file_actions=actions, setsigdef=defaults)
@@ -238,7 +242,7 @@ def relay(proc: Running, *, release_when: str) -> tuple[int, bytes]:
             try:
                 chunk = os.read(proc.output, 65536)
             except OSError as e:
-                if e.errno == errno.EIO:
+                if e.errno == errno.EIO:  # a pseudo-terminal whose other end is closed
                     break
                 raise
             if not chunk:
@@ -263,17 +267,31 @@ def show(data: bytes) -> None:
         data = data[os.write(2, data) :]
 
 
-def capture_environ(env: str) -> dict[str, str]:
-    """``base_env`` for a uv whose stderr we relay: colours as if it wrote to ours."""
-    child = base_env(env)
-    if "FORCE_COLOR" not in child and "CLICOLOR_FORCE" not in child and _stderr_is_a_tty():
-        child["FORCE_COLOR"] = "1"  # uv still lets NO_COLOR win
-    return child
+def _terminal() -> tuple[int, int]:
+    """A pseudo-terminal the size of ours, for uv's stderr when ours is a terminal.
+
+    uv then writes as it would to our terminal: colours, progress bars (which it draws
+    only on a terminal), its width. What it writes is copied to ours (``relay``).
+    """
+    import fcntl
+    import termios
+
+    master, slave = os.openpty()
+    try:
+        size = fcntl.ioctl(2, termios.TIOCGWINSZ, b"\0" * 8)
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, size)
+        # No output processing here: our terminal turns \n into \r\n itself, once.
+        attrs = termios.tcgetattr(slave)
+        attrs[1] &= ~termios.OPOST
+        termios.tcsetattr(slave, termios.TCSANOW, attrs)
+    except (OSError, termios.error):
+        pass
+    return master, slave
 
 
 def _stderr_is_a_tty() -> bool:
     try:
-        return os.isatty(2)
+        return os.isatty(2) and hasattr(os, "openpty")
     except OSError:
         return False
 
