@@ -748,3 +748,11 @@ def test_uv_writes_as_to_a_terminal_when_stderr_is_one(sandbox: Sandbox) -> None
     assert b"Installed 1 package" in plain and b"alpha==2.0" in plain
     # No colours (uv may still clear lines it drew progress on: it sees a terminal).
     assert not any(code in plain for code in (b"\x1b[36m", b"\x1b[32m", b"\x1b[1m")), plain
+
+
+def test_first_launch_with_stderr_closed(sandbox: Sandbox) -> None:
+    # uv's output has nowhere to go; the launch itself must not mind.
+    script = sandbox.script("closed.py")
+    proc = sandbox.capture(["/bin/sh", "-c", 'exec "$0" "$1" 2>&-', UVLAUNCH, str(script)])
+    assert report(proc)["alpha"] == "2.0"
+    assert len(sandbox.envs()) == 1

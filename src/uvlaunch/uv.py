@@ -189,9 +189,9 @@ def start(argv: list[str], environ: dict[str, str], *, capture: bool) -> Running
         if sys.platform == "win32":
             import subprocess
 
-            popen = subprocess.Popen(argv, env=environ, stderr=subprocess.PIPE if capture else None)
-            output = popen.stderr.fileno() if popen.stderr is not None else None
-            return Running(popen.pid, output, popen)
+            assert not capture, "launch.SPECULATE is off on Windows"
+            popen = subprocess.Popen(argv, env=environ)
+            return Running(popen.pid, None, popen)
         # What subprocess's restore_signals does: Python ignores these, children should not.
         import _signal  # type: ignore[import-not-found]  # signal itself imports enum: 4 ms
 
@@ -263,8 +263,11 @@ def relay(proc: Running, *, release_when: str) -> tuple[int, bytes]:
 
 def show(data: bytes) -> None:
     """Write uv's output to our stderr, as if uv had written it there itself."""
-    while data:
-        data = data[os.write(2, data) :]
+    try:
+        while data:
+            data = data[os.write(2, data) :]
+    except OSError:
+        pass  # stderr closed or gone (a pipe whose reader left): uv's words are lost, as its own
 
 
 def _terminal() -> tuple[int, int]:
