@@ -756,3 +756,25 @@ def test_first_launch_with_stderr_closed(sandbox: Sandbox) -> None:
     proc = sandbox.capture(["/bin/sh", "-c", 'exec "$0" "$1" 2>&-', UVLAUNCH, str(script)])
     assert report(proc)["alpha"] == "2.0"
     assert len(sandbox.envs()) == 1
+    assert all(p.stat().st_size == 0 for p in (sandbox.home / "locks").iterdir())
+
+
+def test_first_launch_when_stderr_reader_has_gone(sandbox: Sandbox) -> None:
+    script = sandbox.script("gone.py")
+    read, write = os.pipe()
+    os.close(read)  # every write to stderr now fails with EPIPE
+    try:
+        proc = subprocess.run(
+            [UVLAUNCH, str(script)],
+            cwd=sandbox.scripts,
+            env=sandbox.env,
+            stdout=subprocess.PIPE,
+            stderr=write,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert proc.returncode == 0
+    assert json.loads(proc.stdout)["alpha"] == "2.0"

@@ -126,6 +126,7 @@ def register(root: str, ident: ScriptIdentity) -> store.Record:
 
 def prepare(invoked: str, *, quiet: int = 0, verbose: int = 0, notify: Notify) -> Prepared:
     """Make the environment of ``invoked`` ready, creating or syncing it if needed."""
+    _open_std_fds()
     script = read_script(invoked)
     uv_bin = uv.find_uv()
     root = store.open_home()
@@ -142,6 +143,20 @@ def prepare(invoked: str, *, quiet: int = 0, verbose: int = 0, notify: Notify) -
         uv=uv_bin,
         through_uv=through_uv,
     )
+
+
+def _open_std_fds() -> None:
+    # Started with stderr closed (2>&-), the next file opened would become fd 2, and
+    # uv's relayed output would go into a lock file. Put /dev/null there first, as
+    # uv (like every Rust program) does for itself.
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            opened = os.open(os.devnull, os.O_RDWR)
+            if opened != fd:
+                os.dup2(opened, fd)
+                os.close(opened)
 
 
 def _ensure(
