@@ -3,7 +3,7 @@
 
 One command, from the repository's root::
 
-    python3 benchmarks/bench.py            # full run, about 1.5 minutes on 2 cores
+    python3 benchmarks/bench.py            # full run, about 1 minute on 2 cores
     python3 benchmarks/bench.py --quick    # fewer rounds, about 35 seconds
 
 Everything happens in a scratch directory of its own (deleted at the end unless
