@@ -10,7 +10,9 @@ from typing import NoReturn, TypeVar
 import click
 
 from uvlaunch import __version__, launch
+from uvlaunch import upgrade as upgrade_mod
 from uvlaunch.errors import UvlaunchError
+from uvlaunch.inventory import human_size
 
 T = TypeVar("T")
 
@@ -114,9 +116,9 @@ def exec_(script: str, command: tuple[str, ...]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects.")
 def list_(as_json: bool) -> None:
     """Show the managed environments: state, Python, size, last launch, script."""
-    from uvlaunch import gc
+    from uvlaunch import inventory
 
-    infos = _guard(gc.list_envs)
+    infos = _guard(inventory.list_envs)
     if as_json:
         click.echo(json.dumps([i.as_dict() for i in infos], indent=2))
         return
@@ -128,7 +130,7 @@ def list_(as_json: bool) -> None:
             i.name,
             i.state + ("" if i.complete else " (incomplete)"),
             i.python or "-",
-            gc.human_size(i.size),
+            inventory.human_size(i.freed),
             _ago(i.last_launched),
             i.script or "?",
         )
@@ -198,14 +200,14 @@ def gc(
     verb = "would remove" if dry_run else "removed"
     for r in result.removed:
         where = f": {r.script}" if r.script else ""
-        click.echo(f"{verb} {r.name} ({gc_mod.human_size(r.size)}): {r.reason}{where}")
+        click.echo(f"{verb} {r.name} ({human_size(r.freed)}): {r.reason}{where}")
     for name, path in result.relocated:
         click.echo(f"{'would keep' if dry_run else 'kept'} {name}: its script is now {path}")
     for name, why in result.skipped:
         click.echo(f"skipped {name}: {why}")
     for name in result.unreadable:
         click.echo(f"kept {name}: its record cannot be read (see `uvlaunch list`)")
-    freed = gc_mod.human_size(result.freed)
+    freed = human_size(result.freed)
     click.echo(
         f"{'would free' if dry_run else 'freed'} {freed} in {len(result.removed)} environments"
     )
@@ -219,13 +221,92 @@ def remove(targets: tuple[str, ...]) -> None:
 
     removed, busy = _guard(lambda: gc_mod.remove(targets))
     for info in removed:
-        click.echo(f"removed {info.name} ({gc_mod.human_size(info.size)}): {info.script}")
+        click.echo(f"removed {info.name} ({human_size(info.freed)}): {info.script}")
     for name in busy:
         click.echo(
             f"uvlaunch: skipped {name}: a launch is creating or syncing it; try again", err=True
         )
     if busy:
         sys.exit(1)
+
+
+def _targets_option(fn: Callable[..., None]) -> Callable[..., None]:
+    fn = click.option("--json", "as_json", is_flag=True, help="Print the outcomes as JSON.")(fn)
+    fn = click.option("--all", "every", is_flag=True, help="Every managed environment.")(fn)
+    return click.argument("targets", nargs=-1, metavar="[SCRIPT|NAME]...")(fn)
+
+
+def _show_outcome(outcome: upgrade_mod.Outcome) -> None:
+    label = outcome.script or outcome.name
+    status = outcome.status
+    if status in (upgrade_mod.UPGRADED, upgrade_mod.WOULD_CHANGE, upgrade_mod.REINSTALLED):
+        n = len(outcome.changes)
+        status += f" ({n} package{'' if n == 1 else 's'} changed)" if n else ""
+    elif status in (upgrade_mod.LOCKED, upgrade_mod.BUSY):
+        status = f"skipped ({status})"
+    line = f"{label}: {status}" + (f": {outcome.message}" if outcome.message else "")
+    click.echo(line, err=outcome.failed)
+    for change in outcome.changes:
+        click.echo(f"  {change}")
+
+
+def _finish(report: upgrade_mod.Report, as_json: bool, many: bool) -> None:
+    if as_json:
+        click.echo(json.dumps([o.as_dict() for o in report.outcomes], indent=2))
+    elif many:
+        click.echo(upgrade_mod.summary(report))
+    sys.exit(1 if report.failed else 0)
+
+
+@cli.command()
+@click.option(
+    "--package",
+    "-P",
+    "packages",
+    multiple=True,
+    metavar="PKG",
+    help="Upgrade only this package (repeatable), like uv's --upgrade-package.",
+)
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+@_targets_option
+def upgrade(
+    packages: tuple[str, ...], dry_run: bool, every: bool, as_json: bool, targets: tuple[str, ...]
+) -> None:
+    """Upgrade environments to the newest versions their scripts allow (see `rollback`)."""
+    report = _guard(
+        lambda: upgrade_mod.upgrade(
+            targets,
+            every=every,
+            packages=packages,
+            dry_run=dry_run,
+            on_done=None if as_json else _show_outcome,
+        )
+    )
+    _finish(report, as_json, every or len(targets) > 1)
+
+
+@cli.command()
+@_targets_option
+def reinstall(every: bool, as_json: bool, targets: tuple[str, ...]) -> None:
+    """Rebuild environments from scratch with the same versions (repairs damage)."""
+    report = _guard(
+        lambda: upgrade_mod.reinstall(
+            targets, every=every, on_done=None if as_json else _show_outcome
+        )
+    )
+    _finish(report, as_json, every or len(targets) > 1)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@click.argument("target", metavar="SCRIPT|NAME")
+def rollback(as_json: bool, target: str) -> None:
+    """Put back the environment as it was before its last upgrade or reinstall."""
+    outcome = _guard(lambda: upgrade_mod.rollback(target))
+    if as_json:
+        click.echo(json.dumps(outcome.as_dict(), indent=2))
+    else:
+        _show_outcome(outcome)
 
 
 def main(args: list[str]) -> int:

@@ -1,12 +1,4 @@
-"""How environments are inventoried and collected: states, ``list``, ``gc`` and ``remove``.
-
-A state says what became of an environment's script:
-
-- live: the recorded path is a file (the recorded inode, or a new one after an atomic save);
-- orphaned: the recorded path is gone;
-- unreachable: the path is gone and its nearest existing ancestor is on another device
-  than the one recorded, so the script sat on a volume that is not mounted now;
-- unknown: neither the record nor the stamp could be read (never removed by gc).
+"""How environments are collected: ``gc`` and ``remove`` (states: inventory.py).
 
 Removal takes an environment out of use in one atomic step (a rename into trash/),
 under the environment's lock taken with timeout 0, so a launch that is creating or
@@ -24,128 +16,19 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from uvlaunch import identity, launch, paths, stamp, store
-from uvlaunch.errors import UnknownEnvironmentError, UvlaunchError
-
-LIVE = "live"
-ORPHANED = "orphaned"
-UNREACHABLE = "unreachable"
-UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True)
-class EnvInfo:
-    """One managed environment as ``list`` shows it."""
-
-    name: str
-    environment: str
-    script: str | None
-    dev: int | None
-    ino: int | None
-    state: str
-    python: str
-    size: int
-    last_launched: float | None
-    complete: bool
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "script": self.script,
-            "state": self.state,
-            "python": self.python or None,
-            "size": self.size,
-            "last_launched": self.last_launched,
-            "last_launched_iso": _iso(self.last_launched),
-            "environment": self.environment,
-            "complete": self.complete,
-        }
-
-
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
-
-
-def state_of(script: str, dev: int) -> str:
-    """Live, orphaned or unreachable, for a script recorded at ``script`` on device ``dev``."""
-    try:
-        st = os.stat(script)
-    except OSError:
-        st = None
-    if st is not None and stat_mod.S_ISREG(st.st_mode):
-        return LIVE
-    ancestor = os.path.dirname(script)
-    while True:
-        try:
-            anc_dev = os.stat(ancestor).st_dev
-            break
-        except OSError:
-            parent = os.path.dirname(ancestor)
-            if parent == ancestor:
-                return ORPHANED
-            ancestor = parent
-    return UNREACHABLE if anc_dev != dev else ORPHANED
-
-
-def inspect(root: str, name: str) -> EnvInfo:
-    """What is known of the environment ``name``: from its record, else from its stamp."""
-    env = paths.env_dir(root, name)
-    fields = stamp.read(paths.stamp_path(env))
-    rec = store.read_record(root, name)
-    script: str | None = None
-    dev = ino = None
-    if rec is not None:
-        script, dev, ino = rec.script, rec.dev, rec.ino
-    elif fields is not None and fields.get("dev", "").isdigit() and fields.get("ino", "").isdigit():
-        # The record is damaged or missing; the stamp keeps a copy of the identity.
-        script, dev, ino = fields.get("script"), int(fields["dev"]), int(fields["ino"])
-    state = UNKNOWN if script is None or dev is None else state_of(script, dev)
-    size = _size(env, fields)
-    return EnvInfo(
-        name=name,
-        environment=env,
-        script=script,
-        dev=dev,
-        ino=ino,
-        state=state,
-        python=(fields or {}).get("python", "") or launch.python_version(env),
-        size=size,
-        last_launched=_last_launched(root, name, env),
-        complete=fields is not None,
-    )
-
-
-def _size(env: str, fields: dict[str, str] | None) -> int:
-    # The size measured after the last sync: walking 10,000 environments on every
-    # `list` would take minutes; an incomplete environment is measured now.
-    if fields is not None and fields.get("size", "").isdigit():
-        return int(fields["size"])
-    if os.path.isdir(env) and not os.path.islink(env):
-        return launch.disk_usage(env)
-    return 0
-
-
-def _last_launched(root: str, name: str, env: str) -> float | None:
-    # Every launch touches the stamp (fast path included); fall back to the record.
-    for path in (paths.stamp_path(env), paths.record_path(root, name)):
-        with contextlib.suppress(OSError):
-            return os.stat(path).st_mtime
-    return None
-
-
-def all_names(root: str) -> list[str]:
-    """Every environment uvlaunch knows of: recorded, or present in envs/."""
-    return sorted(set(store.record_names(root)) | set(store.env_names(root)))
-
-
-def list_envs() -> list[EnvInfo]:
-    """All managed environments with their state, for ``uvlaunch list``."""
-    root = store.open_home(create=False)
-    if not os.path.isdir(root):
-        return []
-    return [inspect(root, name) for name in all_names(root)]
+from uvlaunch import generations, paths, stamp, store
+from uvlaunch.errors import UvlaunchError
+from uvlaunch.inventory import (
+    LIVE,
+    ORPHANED,
+    UNKNOWN,
+    UNREACHABLE,
+    EnvInfo,
+    all_names,
+    inspect,
+    measure,
+    resolve_targets,
+)
 
 
 @dataclass(frozen=True)
@@ -155,10 +38,17 @@ class Removal:
     name: str
     script: str | None
     reason: str
-    size: int
+    size: int  # everything under it, as `list` shows
+    freed: int  # what removing it frees (measured when it was removed)
 
     def as_dict(self) -> dict[str, object]:
-        return {"name": self.name, "script": self.script, "reason": self.reason, "size": self.size}
+        return {
+            "name": self.name,
+            "script": self.script,
+            "reason": self.reason,
+            "size": self.size,
+            "freed": self.freed,
+        }
 
 
 @dataclass
@@ -173,7 +63,7 @@ class GcResult:
 
     @property
     def freed(self) -> int:
-        return sum(r.size for r in self.removed)
+        return sum(r.freed for r in self.removed)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -218,7 +108,7 @@ def collect(
         if _is_leftover(root, info):
             # Half-built, with no record: what a killed launch left; sweep() deletes it.
             if dry_run:
-                result.removed.append(Removal(info.name, None, LEFTOVER, info.size))
+                result.removed.append(_removal(root, info, LEFTOVER))
             else:
                 leftovers.append(info)
             continue
@@ -235,7 +125,7 @@ def collect(
         if reason is None:
             continue
         if dry_run:
-            result.removed.append(Removal(info.name, info.script, reason, info.size))
+            result.removed.append(_removal(root, info, reason))
             continue
         with store.try_env_lock(root, info.name) as taken:
             if not taken:
@@ -245,19 +135,26 @@ def collect(
             again = inspect(root, info.name)
             if _reason(again, time.time(), unused_for, include_unreachable) is None:
                 continue
+            removal = _removal(root, again, reason)
             _remove_locked(root, again)
-        result.removed.append(Removal(info.name, info.script, reason, info.size))
+        result.removed.append(removal)
     if not dry_run:
         swept = sweep(root)
         for info in leftovers:
             if info.name in swept:
-                result.removed.append(Removal(info.name, None, LEFTOVER, info.size))
+                result.removed.append(Removal(info.name, None, LEFTOVER, info.size, info.freed))
             elif os.path.lexists(info.environment):
                 result.skipped.append((info.name, "a launch is creating or syncing it"))
     return result
 
 
 LEFTOVER = "leftover: a half-built environment with no record"
+
+
+def _removal(root: str, info: EnvInfo, reason: str) -> Removal:
+    measured = measure(root, info)
+    script = None if reason == LEFTOVER else info.script
+    return Removal(info.name, script, reason, measured.size, measured.freed)
 
 
 def _is_leftover(root: str, info: EnvInfo) -> bool:
@@ -317,6 +214,7 @@ def _relocate(root: str, info: EnvInfo, new_path: str) -> None:
 def _remove_locked(root: str, info: EnvInfo) -> None:
     # Out of use first, in one rename; then the record and index; then the files.
     trashed = store.take_out_of_use(root, info.name)
+    generations.discard(root, paths.previous_env(root, info.name))
     with store.index_lock(root):
         rec = store.read_record(root, info.name)
         if rec is not None:
@@ -331,7 +229,22 @@ def sweep(root: str) -> list[str]:
 
     Returns the names of the bare environment directories it deleted.
     """
-    store.empty_trash(root)
+    # Trash and staging entries are named after their environment: one whose lock is
+    # held belongs to a rebuild or an upgrade still running (a failed rebuild puts its
+    # trashed environment back), so it is left for the next gc.
+    for top in (paths.trash_dir(root), paths.staging_dir(root)):
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.listdir(top):
+                with store.try_env_lock(root, entry.split(".", 1)[0]) as taken:
+                    if taken:
+                        store.delete_tree(os.path.join(top, entry), within=root)
+    recorded = set(store.record_names(root))
+    with contextlib.suppress(FileNotFoundError):
+        for name in os.listdir(paths.previous_dir(root)):
+            if name not in recorded and not os.path.lexists(paths.env_dir(root, name)):
+                with store.try_env_lock(root, name) as taken:
+                    if taken:
+                        generations.discard(root, paths.previous_env(root, name))
     cutoff = time.time() - 3600
     tmp = paths.tmp_dir(root)
     with contextlib.suppress(FileNotFoundError):
@@ -340,7 +253,6 @@ def sweep(root: str) -> list[str]:
             with contextlib.suppress(OSError):
                 if os.lstat(path).st_mtime < cutoff:
                     os.unlink(path)
-    recorded = set(store.record_names(root))
     swept: list[str] = []
     for name in store.env_names(root):
         if name in recorded:
@@ -357,47 +269,6 @@ def sweep(root: str) -> list[str]:
     return swept
 
 
-def resolve_targets(targets: Iterable[str]) -> list[str]:
-    """Environment names for scripts or names; raises on the first unknown one."""
-    root = store.open_home(create=False)
-    names: list[str] = []
-    for target in targets:
-        name = _target_name(root, target)
-        if name is None:
-            raise UnknownEnvironmentError(
-                f"{target}: no managed environment has this name or belongs to this script"
-            )
-        if name not in names:
-            names.append(name)
-    return names
-
-
-def _target_name(root: str, target: str) -> str | None:
-    if os.path.lexists(target) or os.sep in target or target.endswith(".py"):
-        try:
-            ident = identity.resolve(target)
-        except UvlaunchError:
-            ident = None
-        if ident is not None:
-            rec, _ = store.lookup(root, ident)
-            if rec is not None:
-                return rec.name
-        # A deleted script: look its path up in the index, then in the records.
-        real = os.path.realpath(target)
-        indexed = store.read_index(store.path_key_path(root, real))
-        if indexed is not None:
-            rec = store.read_record(root, indexed)
-            if rec is not None and rec.script == real:
-                return indexed
-        for name in all_names(root):
-            info = inspect(root, name)
-            if info.script == real:
-                return name
-    if identity.is_safe_name(target) and target in all_names(root):
-        return target
-    return None
-
-
 def remove(targets: Iterable[str]) -> tuple[list[EnvInfo], list[str]]:
     """Remove the environments of ``targets``: (removed, busy names that were skipped)."""
     names = resolve_targets(targets)
@@ -409,17 +280,7 @@ def remove(targets: Iterable[str]) -> tuple[list[EnvInfo], list[str]]:
             if not taken:
                 busy.append(name)
                 continue
-            info = inspect(root, name)
+            info = measure(root, inspect(root, name))
             _remove_locked(root, info)
             removed.append(info)
     return removed, busy
-
-
-def human_size(size: int) -> str:
-    """A size such as ``12.3 MiB``."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"

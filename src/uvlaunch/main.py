@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 
-SUBCOMMANDS = frozenset({"run", "where", "list", "gc", "remove", "sync", "exec"})
+SUBCOMMANDS = frozenset(
+    {"run", "where", "list", "gc", "remove", "sync", "exec", "upgrade", "reinstall", "rollback"}
+)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -96,6 +96,20 @@ def locks_dir(root: str) -> str:
     return os.path.join(root, "locks")
 
 
+def staging_dir(root: str) -> str:
+    """Where upgrades and reinstalls build a new environment before it takes the old one's place."""
+    return os.path.join(root, "staging")
+
+
+def previous_env(root: str, name: str) -> str:
+    """The generation of ``name`` from before its last upgrade or reinstall (for rollback)."""
+    return os.path.join(root, "previous", name)
+
+
+def previous_dir(root: str) -> str:
+    return os.path.join(root, "previous")
+
+
 def trash_dir(root: str) -> str:
     return os.path.join(root, "trash")
 

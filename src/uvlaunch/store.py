@@ -8,6 +8,8 @@ Layout of the home (see docs/how-it-works.md):
     index/path-<hash>      name of the environment of that path (lookup after atomic saves)
     locks/<name>.lock      held while an environment is created, synced or removed
     locks/index.lock       held while the index and records change
+    previous/<name>/       the generation before the last upgrade or reinstall (rollback)
+    staging/<name>.<rand>/ an upgrade or reinstall being built, beside the environment
     trash/                 environments taken out of use, waiting to be deleted
     tmp/                   temporary files, renamed over records atomically
 
@@ -31,7 +33,7 @@ from uvlaunch.identity import ScriptIdentity, is_safe_name, safe_stem
 # heavier than ``os`` is imported here: dataclasses, contextlib, uuid, hashlib and
 # filelock together cost more than 40 ms (docs/performance.md).
 
-SUBDIRS = ("envs", "records", "index", "locks", "trash", "tmp")
+SUBDIRS = ("envs", "records", "index", "locks", "trash", "tmp", "staging", "previous")
 
 
 class Record:
@@ -378,17 +380,6 @@ def take_out_of_use(root: str, name: str) -> str | None:
     dest = os.path.join(paths.trash_dir(root), f"{name}.{random_suffix(8)}")
     os.replace(env, dest)
     return dest
-
-
-def empty_trash(root: str) -> None:
-    """Delete everything in the trash, never following a symlink."""
-    trash = paths.trash_dir(root)
-    try:
-        entries = os.listdir(trash)
-    except FileNotFoundError:
-        return
-    for entry in entries:
-        delete_tree(os.path.join(trash, entry), within=root)
 
 
 def delete_tree(path: str, *, within: str) -> None:

@@ -302,3 +302,66 @@ def _stderr_is_a_tty() -> bool:
 def run_argv(uv: str, script: str, args: list[str], *, quiet: int, verbose: int) -> list[str]:
     """The command that starts ``script`` through ``uv run --active --script``."""
     return [uv, "run", *verbosity_flags(quiet, verbose), "--active", "--script", script, *args]
+
+
+def venv_argv(uv: str, path: str, *, python: str | None) -> list[str]:
+    """``uv venv --relocatable``: an environment that keeps working once renamed."""
+    argv = [uv, "venv", path, "--quiet", "--relocatable", "--link-mode", link_mode()]
+    return argv + (["--python", python] if python else [])
+
+
+def pip_install_argv(uv: str, requirements: list[str]) -> list[str]:
+    """``uv pip install --no-deps`` of exact requirements into VIRTUAL_ENV."""
+    return [uv, "pip", "install", "--quiet", "--no-deps", "--link-mode", link_mode(), *requirements]
+
+
+def capture(argv: list[str], env: str) -> tuple[int, str]:
+    """Run ``argv`` on the environment ``env``, its output captured: (status, stderr)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            argv,
+            env=base_env(env),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            check=False,
+        )
+    except OSError as e:
+        raise UvError(f"{argv[0]}: cannot run uv: {e.strerror}") from None
+    return out.returncode, out.stderr.decode("utf-8", "replace") + out.stdout.decode(
+        "utf-8", "replace"
+    )
+
+
+# Box-drawing and bullet characters uv's error reports draw with.
+_CROSS = "\u00d7"  # the multiplication sign uv puts before an error
+_DECORATION = _CROSS + "╰─▶│├╭╮╯┬┴┼ "
+
+
+def reason(output: str, status: int) -> str:
+    """uv's error in ``output`` as one line (its cause included), for a one-line message."""
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", output)
+    kept: list[str] = []
+    started = False
+    for line in text.splitlines():
+        stripped = line.strip().lstrip(_DECORATION).strip()
+        if not stripped:
+            continue
+        if stripped.startswith("error:") or line.lstrip().startswith(_CROSS):
+            started = True
+            stripped = stripped.removeprefix("error:").strip()
+        elif not started:
+            continue
+        if stripped.startswith("cause:"):
+            stripped = stripped.removeprefix("cause:").strip()
+        if stripped.startswith("hint:"):
+            break
+        kept.append(stripped.rstrip(":"))
+    if not kept:
+        last = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        kept = last[-1:] or [f"exit status {status}"]
+    summary = ": ".join(kept)
+    return summary if len(summary) <= 400 else summary[:397] + "..."

@@ -1,0 +1,325 @@
+"""Building environments: create, sync and rebuild in place, or build beside and swap.
+
+A launch calls ``ensure`` under the environment's lock: create a missing environment,
+sync one whose block or lock file changed, rebuild one that is damaged. ``upgrade``,
+``reinstall`` and ``rollback`` (upgrade.py) call ``build_beside``, ``swap_in`` and
+``roll_back``: the new environment is built in ``staging/`` and renamed into place only
+once uv succeeded; the one it replaces is kept in ``previous/`` for one rollback.
+
+A first launch goes straight to uv: it checks nothing that uv checks itself (the
+block's TOML and requirements, an interpreter for requires-python, uv's own version),
+holds back what uv says until uv has created the environment, and only when uv fails
+before that looks for the reason, to say it in one line (``_explain``). Everything on
+that way is imported lazily or is cheap to import: see docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from uvlaunch import bytecode, generations, paths, stamp, store, uv, venv
+from uvlaunch.errors import ScriptError, UvError, UvlaunchError
+from uvlaunch.script import SPECULATE, Script
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    Notify = Callable[[str], None]
+
+
+def ensure(
+    root: str, name: str, script: Script, uv_bin: str, *, quiet: int, verbose: int, notify: Notify
+) -> bool:
+    """Make the environment ``name`` right for ``script``; call with its lock held.
+
+    Returns whether the script must start through ``uv run`` (the uv binary changed).
+    """
+    env = paths.env_dir(root, name)
+    generations.restore_interrupted_swap(root, name)
+    invoked = script.ident.invoked
+    old = stamp.read(paths.stamp_path(env))
+    rebuild_reason = None
+    action = "none"
+    if not os.path.lexists(env):
+        action = "create"
+    else:
+        python = paths.env_python(env)
+        if os.path.lexists(python) and not os.path.exists(python):
+            target = _readlink(python)
+            rebuild_reason = f"its Python interpreter {target} is gone"
+        elif not venv.is_intact(env):
+            rebuild_reason = "it was left half-built"
+        elif old is None:
+            # What a killed sync leaves is unknown (uv may have died halfway through a
+            # package, and then refuses to sync over it): build it afresh.
+            rebuild_reason = "its last sync did not finish"
+        elif block_field(old) != script.block or old.get("lockhash") != script.lock_hash:
+            # An unchanged block was satisfied when it was synced; a changed one is
+            # checked before anything changes, so that a bad edit keeps the environment.
+            spec = script.meta().requires_python
+            if spec and not admits(spec, old.get("python", "")):
+                rebuild_reason = (
+                    f"requires-python {spec!r} no longer admits its Python {old.get('python')}"
+                )
+            else:
+                action = "sync"
+    trashed = None
+    base_python: str | None = None
+    if rebuild_reason is not None:
+        # Never take a working environment out of use for a rebuild that cannot succeed
+        # (a requires-python that no available interpreter satisfies).
+        base_python = find_python(script, uv_bin)
+        notify(f"rebuilding the environment of {invoked}: {rebuild_reason}")
+        trashed = store.take_out_of_use(root, name)
+        action = "create"
+
+    if action == "none":
+        assert old is not None
+        uv_sig = stamp.file_signature(uv_bin)
+        through_uv = old.get("uv") != uv_bin or old.get("uvsig") != uv_sig
+        uv_version = uv.version(uv_bin) if through_uv else old.get("uvversion", "")
+        new = fields(script, env, uv_bin, uv_version, old)
+        if new != {k: old.get(k) for k in new}:
+            store.write_atomic(root, paths.stamp_path(env), stamp.encode(new))
+        else:
+            _touch(paths.stamp_path(env))
+        return through_uv
+
+    if action == "create":
+        try:
+            uv_version = _create(root, name, env, script, uv_bin, base_python, quiet, verbose)
+        except BaseException:
+            # A rebuild that fails (no Python satisfies requires-python, offline with a
+            # new dependency, interrupted) must not lose the old environment.
+            if trashed is not None and not os.path.lexists(env):
+                os.replace(trashed, env)
+            raise
+        if trashed is not None:
+            store.delete_tree(trashed, within=root)
+    else:
+        uv_version = uv.version(uv_bin)
+        _sync(root, env, script, uv_bin, quiet, verbose, old)
+    finish(root, env, script, uv_bin, uv_version)
+    return False
+
+
+def finish(root: str, env: str, script: Script, uv_bin: str, uv_version: str) -> None:
+    """Compile a freshly synced environment and stamp it complete (the stamp comes last)."""
+    if compile_bytecode():
+        compile_environment(env)
+    new = fields(script, env, uv_bin, uv_version, None)
+    total, own = venv.usage(env)
+    new["size"], new["own"] = str(total), str(own)
+    store.write_atomic(root, paths.stamp_path(env), stamp.encode(new))
+
+
+def find_python(script: Script, uv_bin: str) -> str | None:
+    """An installed interpreter for the script's requires-python; ScriptError if none may do."""
+    spec = script.meta().requires_python
+    if not spec:
+        return None
+    python = uv.find_python(uv_bin, spec)
+    if python is None and not uv.downloads_allowed():
+        raise ScriptError(
+            f"{script.ident.invoked}: no installed Python satisfies requires-python {spec!r}, "
+            "and uv may not download one"
+        )
+    return python
+
+
+def _create(
+    root: str,
+    name: str,
+    env: str,
+    script: Script,
+    uv_bin: str,
+    python: str | None,
+    quiet: int,
+    verbose: int,
+) -> str:
+    """Create the environment; returns the version of the uv that created it."""
+    held = b""
+    try:
+        if script.block is None:
+            # `uv sync --script` refuses a file without a block: an empty environment.
+            rc = uv.create_empty(uv_bin, env, quiet=quiet, verbose=verbose)
+        elif SPECULATE:
+            argv = uv.sync_argv(
+                uv_bin, script.ident.path, python=python, quiet=quiet, verbose=verbose
+            )
+            proc = uv.start(argv, uv.base_env(env), capture=True)
+            rc, held = uv.relay(proc, release_when=os.path.join(env, "pyvenv.cfg"))
+        else:
+            if python is None:
+                python = find_python(script, uv_bin)
+            rc = uv.sync(
+                uv_bin, script.ident.path, env, python=python, quiet=quiet, verbose=verbose
+            )
+    except BaseException:
+        _discard_env(root, name)
+        raise
+    if rc != 0:
+        # Never leave a half-built environment where a launch would find it.
+        _discard_env(root, name)
+        if held:
+            # uv stopped before creating the environment: its block, its interpreter
+            # or uv itself. Say which in one line if we can tell; else show uv's words.
+            explained = _explain(script, uv_bin)
+            if explained is not None:
+                raise explained
+            uv.show(held)
+        raise UvError(
+            f"{script.ident.invoked}: uv could not create the environment (exit status {rc}); "
+            "see uv's message above"
+        )
+    # uv writes its version into pyvenv.cfg; a uv that did the work is new enough.
+    return venv.pyvenv_value(env, "uv") or uv.version(uv_bin)
+
+
+def _explain(script: Script, uv_bin: str) -> UvlaunchError | None:
+    """Why uv failed before creating the script's environment, if it is one we can name."""
+    try:
+        uv.version(uv_bin)  # an old uv rejects the command line itself
+        script.meta()  # the block's TOML, dependencies, requires-python
+        find_python(script, uv_bin)  # no interpreter for requires-python
+    except UvlaunchError as e:
+        return e
+    return None
+
+
+def _discard_env(root: str, name: str) -> None:
+    """Remove what a failed creation left, so that no launch finds it half-built."""
+    try:
+        trashed = store.take_out_of_use(root, name)
+        if trashed is not None:
+            store.delete_tree(trashed, within=root)
+    except OSError:
+        pass  # whatever stays in the trash, gc deletes
+
+
+def _sync(
+    root: str,
+    env: str,
+    script: Script,
+    uv_bin: str,
+    quiet: int,
+    verbose: int,
+    old: dict[str, str] | None,
+) -> None:
+    stamp_file = paths.stamp_path(env)
+    before = venv.site_snapshot(env)
+    # Not complete while uv changes it: a launch killed mid-sync must not find it complete.
+    store.remove_file(stamp_file)
+    rc = uv.sync(uv_bin, script.ident.path, env, python=None, quiet=quiet, verbose=verbose)
+    if rc != 0:
+        if old is not None and venv.site_snapshot(env) == before:
+            # uv failed before touching anything (resolution fails first): the
+            # environment is as it was, so it stays complete for the old block.
+            store.write_atomic(root, stamp_file, stamp.encode(old))
+            raise UvError(
+                f"{script.ident.invoked}: uv could not sync the environment (exit status {rc}); "
+                "see uv's message above; the environment was left as it was"
+            )
+        raise UvError(
+            f"{script.ident.invoked}: uv could not sync the environment (exit status {rc}); "
+            "see uv's message above; the next launch rebuilds it"
+        )
+
+
+def compile_environment(env: str) -> None:
+    """Byte-compile what is not yet compiled in the environment's site-packages."""
+    dirs = venv.site_packages(env)
+    if not dirs:
+        return
+    if _same_python(env):
+        bytecode.compile_dirs(dirs)  # in this process and forks of it: no interpreter start
+        return
+    import subprocess
+
+    # Another Python's .pyc files differ: let that Python run the same code.
+    subprocess.run(
+        [paths.env_python(env), "-I", bytecode.__file__, *dirs],
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def _same_python(env: str) -> bool:
+    """Whether the environment's Python writes the same .pyc files as this one."""
+    version = venv.python_version(env).split(".")
+    implementation = venv.pyvenv_value(env, "implementation").lower()
+    return (
+        implementation == sys.implementation.name
+        and len(version) >= 2
+        and all(part.isdigit() for part in version)  # a final release, as below
+        and (int(version[0]), int(version[1])) == sys.version_info[:2]
+        and sys.version_info.releaselevel == "final"  # magic numbers change only before
+    )
+
+
+def compile_bytecode() -> bool:
+    """Whether to byte-compile environments when they are built (on unless disabled)."""
+    return os.environ.get("UVLAUNCH_COMPILE_BYTECODE", "1").lower() not in (
+        "0",
+        "false",
+        "no",
+        "off",
+    )
+
+
+def fields(
+    script: Script, env: str, uv_bin: str, uv_version: str, old: dict[str, str] | None
+) -> dict[str, str]:
+    """The stamp of ``env`` synced for ``script`` (``old``: keep its sync time and size)."""
+    new = {
+        "script": script.ident.path,
+        "dev": str(script.ident.dev),
+        "ino": str(script.ident.ino),
+        "lock": script.lock_sig,
+        "lockhash": script.lock_hash,
+        "uv": uv_bin,
+        "uvsig": stamp.file_signature(uv_bin),
+        "uvversion": uv_version,
+        "python": venv.python_version(env),
+    }
+    if script.block is None:
+        new["noblock"] = "1"
+    else:
+        new["block"] = script.block
+    if old is not None:
+        for key in ("synced", "size", "own"):
+            if key in old:
+                new[key] = old[key]
+    else:
+        new["synced"] = str(store.now())
+    return new
+
+
+def block_field(fields: dict[str, str]) -> str | None:
+    return None if fields.get("noblock") == "1" else fields.get("block")
+
+
+def admits(spec: str, version: str) -> bool:
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(version) in SpecifierSet(spec)
+    except (InvalidVersion, ValueError):
+        return False
+
+
+def _readlink(path: str) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return path
+
+
+def _touch(path: str) -> None:
+    try:
+        os.utime(path)
+    except OSError:
+        pass

@@ -1,0 +1,218 @@
+"""What environments there are, and what became of their scripts: ``list`` and targets.
+
+A state says what became of an environment's script:
+
+- live: the recorded path is a file (the recorded inode, or a new one after an atomic save);
+- orphaned: the recorded path is gone;
+- unreachable: the path is gone and its nearest existing ancestor is on another device
+  than the one recorded, so the script sat on a volume that is not mounted now;
+- unknown: neither the record nor the stamp could be read (never removed by gc).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat as stat_mod
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from uvlaunch import generations, identity, paths, stamp, store, venv
+from uvlaunch.errors import UnknownEnvironmentError, UvlaunchError
+
+LIVE = "live"
+ORPHANED = "orphaned"
+UNREACHABLE = "unreachable"
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class EnvInfo:
+    """One managed environment as ``list`` shows it."""
+
+    name: str
+    environment: str
+    script: str | None
+    dev: int | None
+    ino: int | None
+    state: str
+    python: str
+    size: int  # everything under the environment, its previous generation included
+    freed: int  # what removing it frees: files not shared with uv's cache or others
+    last_launched: float | None
+    complete: bool
+    rollback: bool  # whether an earlier generation is kept for `uvlaunch rollback`
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "script": self.script,
+            "state": self.state,
+            "python": self.python or None,
+            "size": self.size,
+            "freed": self.freed,
+            "last_launched": self.last_launched,
+            "last_launched_iso": _iso(self.last_launched),
+            "environment": self.environment,
+            "complete": self.complete,
+            "rollback": self.rollback,
+        }
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def state_of(script: str, dev: int) -> str:
+    """Live, orphaned or unreachable, for a script recorded at ``script`` on device ``dev``."""
+    try:
+        st = os.stat(script)
+    except OSError:
+        st = None
+    if st is not None and stat_mod.S_ISREG(st.st_mode):
+        return LIVE
+    ancestor = os.path.dirname(script)
+    while True:
+        try:
+            anc_dev = os.stat(ancestor).st_dev
+            break
+        except OSError:
+            parent = os.path.dirname(ancestor)
+            if parent == ancestor:
+                return ORPHANED
+            ancestor = parent
+    return UNREACHABLE if anc_dev != dev else ORPHANED
+
+
+def inspect(root: str, name: str) -> EnvInfo:
+    """What is known of the environment ``name``: from its record, else from its stamp."""
+    env = paths.env_dir(root, name)
+    fields = stamp.read(paths.stamp_path(env))
+    rec = store.read_record(root, name)
+    script: str | None = None
+    dev = ino = None
+    if rec is not None:
+        script, dev, ino = rec.script, rec.dev, rec.ino
+    elif fields is not None and fields.get("dev", "").isdigit() and fields.get("ino", "").isdigit():
+        # The record is damaged or missing; the stamp keeps a copy of the identity.
+        script, dev, ino = fields.get("script"), int(fields["dev"]), int(fields["ino"])
+    state = UNKNOWN if script is None or dev is None else state_of(script, dev)
+    size, freed = _sizes(env, fields)
+    previous = paths.previous_env(root, name)
+    rollback = generations.has_previous(root, name)
+    if os.path.isdir(previous) and not os.path.islink(previous):
+        more = _sizes(previous, stamp.read(paths.stamp_path(previous)))
+        size, freed = size + more[0], freed + more[1]
+    return EnvInfo(
+        name=name,
+        environment=env,
+        script=script,
+        dev=dev,
+        ino=ino,
+        state=state,
+        python=(fields or {}).get("python", "") or venv.python_version(env),
+        size=size,
+        freed=freed,
+        last_launched=_last_launched(root, name, env),
+        complete=fields is not None,
+        rollback=rollback,
+    )
+
+
+def _sizes(env: str, fields: dict[str, str] | None) -> tuple[int, int]:
+    # The sizes measured after the last sync: walking 10,000 environments on every
+    # `list` would take minutes; an incomplete environment is measured now.
+    if fields is not None and fields.get("size", "").isdigit():
+        size = int(fields["size"])
+        own = fields.get("own", "")
+        return size, int(own) if own.isdigit() else size
+    if os.path.isdir(env) and not os.path.islink(env):
+        return venv.usage(env)
+    return 0, 0
+
+
+def measure(root: str, info: EnvInfo) -> EnvInfo:
+    """``info`` with its sizes measured now (what the stamp says may be out of date)."""
+    import dataclasses
+
+    size, freed = venv.usage(info.environment)
+    previous = paths.previous_env(root, info.name)
+    if os.path.isdir(previous) and not os.path.islink(previous):
+        more = venv.usage(previous)
+        size, freed = size + more[0], freed + more[1]
+    return dataclasses.replace(info, size=size, freed=freed)
+
+
+def _last_launched(root: str, name: str, env: str) -> float | None:
+    # Every launch touches the stamp (fast path included); fall back to the record.
+    for path in (paths.stamp_path(env), paths.record_path(root, name)):
+        with contextlib.suppress(OSError):
+            return os.stat(path).st_mtime
+    return None
+
+
+def all_names(root: str) -> list[str]:
+    """Every environment uvlaunch knows of: recorded, or present in envs/."""
+    return sorted(set(store.record_names(root)) | set(store.env_names(root)))
+
+
+def list_envs() -> list[EnvInfo]:
+    """All managed environments with their state, for ``uvlaunch list``."""
+    root = store.open_home(create=False)
+    if not os.path.isdir(root):
+        return []
+    return [inspect(root, name) for name in all_names(root)]
+
+
+def resolve_targets(targets: Iterable[str]) -> list[str]:
+    """Environment names for scripts or names; raises on the first unknown one."""
+    root = store.open_home(create=False)
+    names: list[str] = []
+    for target in targets:
+        name = _target_name(root, target)
+        if name is None:
+            raise UnknownEnvironmentError(
+                f"{target}: no managed environment has this name or belongs to this script"
+            )
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def _target_name(root: str, target: str) -> str | None:
+    if os.path.lexists(target) or os.sep in target or target.endswith(".py"):
+        try:
+            ident = identity.resolve(target)
+        except UvlaunchError:
+            ident = None
+        if ident is not None:
+            rec, _ = store.lookup(root, ident)
+            if rec is not None:
+                return rec.name
+        # A deleted script: look its path up in the index, then in the records.
+        real = os.path.realpath(target)
+        indexed = store.read_index(store.path_key_path(root, real))
+        if indexed is not None:
+            rec = store.read_record(root, indexed)
+            if rec is not None and rec.script == real:
+                return indexed
+        for name in all_names(root):
+            info = inspect(root, name)
+            if info.script == real:
+                return name
+    if identity.is_safe_name(target) and target in all_names(root):
+        return target
+    return None
+
+
+def human_size(size: int) -> str:
+    """A size such as ``12.3 MiB``."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
