@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from uvlaunch import paths
-from uvlaunch.bytecode import site_packages
+from uvlaunch.bytecode import site_packages as site_packages
 
 
 def pyvenv_value(env: str, *keys: str) -> str:
