@@ -95,6 +95,7 @@ def sync(quiet: int, verbose: int, scripts: tuple[str, ...]) -> None:
             prepared = launch.prepare(script, quiet=quiet, verbose=verbose, notify=_notify)
         except UvlaunchError as e:
             _fail(e)
+        prepared.release()
         click.echo(f"{script}: {prepared.env}")
 
 
@@ -222,10 +223,8 @@ def remove(targets: tuple[str, ...]) -> None:
     removed, busy = _guard(lambda: gc_mod.remove(targets))
     for info in removed:
         click.echo(f"removed {info.name} ({human_size(info.freed)}): {info.script}")
-    for name in busy:
-        click.echo(
-            f"uvlaunch: skipped {name}: a launch is creating or syncing it; try again", err=True
-        )
+    for name, why in busy:
+        click.echo(f"uvlaunch: skipped {name}: {why}; try again", err=True)
     if busy:
         sys.exit(1)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 
-from uvlaunch import paths, stamp
+from uvlaunch import locks, paths, stamp
 from uvlaunch.errors import ScriptError
 from uvlaunch.identity import is_safe_name, lock_file
 from uvlaunch.metadata import find_block
@@ -52,6 +52,26 @@ def _try_exec(invoked: str, args: list[str]) -> None:
         name = f.read(256).decode("ascii").strip()
     if not is_safe_name(name):
         return
+    # Held from before the checks until the script exits (the descriptor survives the
+    # exec): gc and remove cannot take the environment away from under it meanwhile.
+    use = locks.Lock(paths.use_lock_path(root, name), shared=True)
+    if not use.acquire():
+        return
+    try:
+        _check_and_exec(root, name, invoked, path, st, args, use)
+    finally:
+        use.release()  # reached only when the script was not started
+
+
+def _check_and_exec(
+    root: str,
+    name: str,
+    invoked: str,
+    path: str,
+    st: os.stat_result,
+    args: list[str],
+    use: locks.Lock,
+) -> None:
     env = paths.env_dir(root, name)
     stamp_file = paths.stamp_path(env)
     fields = stamp.read(stamp_file)
@@ -89,7 +109,7 @@ def _try_exec(invoked: str, args: list[str]) -> None:
         os.utime(stamp_file)  # "last launched", for `list` and `gc --unused-for`
     except OSError:
         pass
-    exec_script(python, invoked, args, child_environ(env, uv))
+    exec_script(python, invoked, args, child_environ(env, uv), use)
 
 
 def child_environ(env: str, uv: str) -> dict[str, str]:
@@ -113,11 +133,29 @@ def child_environ(env: str, uv: str) -> dict[str, str]:
     return child
 
 
-def exec_script(python: str, invoked: str, args: list[str], environ: dict[str, str]) -> NoReturn:
-    """Replace this process with the script (POSIX); on Windows, run it and pass its status."""
+def exec_script(
+    python: str, invoked: str, args: list[str], environ: dict[str, str], use: locks.Lock
+) -> NoReturn:
+    """Replace this process with the script (POSIX); on Windows, run it and pass its status.
+
+    The use lock ``use`` passes to the script, which holds it until it exits.
+    """
     argv = [python, invoked, *args]
     if sys.platform == "win32":
         import subprocess
 
         sys.exit(subprocess.run(argv, env=environ, check=False).returncode)
-    os.execve(python, argv, environ)
+    exec_holding(use, python, argv, environ)
+
+
+def exec_holding(
+    use: locks.Lock, program: str, argv: list[str], environ: dict[str, str]
+) -> NoReturn:
+    """``os.execve`` with the use lock's descriptor inherited; on failure, released again."""
+    fd = use.detach()
+    try:
+        os.execve(program, argv, environ)
+    except BaseException:
+        if fd is not None:
+            os.close(fd)
+        raise

@@ -127,16 +127,17 @@ def collect(
         if dry_run:
             result.removed.append(_removal(root, info, reason))
             continue
-        with store.try_env_lock(root, info.name) as taken:
-            if not taken:
-                result.skipped.append((info.name, "a launch is creating or syncing it"))
+        held = store.Exclusive(root, info.name)
+        with held as busy:
+            if busy is not None:
+                result.skipped.append((info.name, busy))
                 continue
             # Check again under the lock: a launch may have moved the record meanwhile.
             again = inspect(root, info.name)
             if _reason(again, time.time(), unused_for, include_unreachable) is None:
                 continue
             removal = _removal(root, again, reason)
-            _remove_locked(root, again)
+            _remove_locked(root, again, held)
         result.removed.append(removal)
     if not dry_run:
         swept = sweep(root)
@@ -144,7 +145,7 @@ def collect(
             if info.name in swept:
                 result.removed.append(Removal(info.name, None, LEFTOVER, info.size, info.freed))
             elif os.path.lexists(info.environment):
-                result.skipped.append((info.name, "a launch is creating or syncing it"))
+                result.skipped.append((info.name, store.BUILDING))
     return result
 
 
@@ -211,8 +212,9 @@ def _relocate(root: str, info: EnvInfo, new_path: str) -> None:
         store.index_record(root, rec)
 
 
-def _remove_locked(root: str, info: EnvInfo) -> None:
-    # Out of use first, in one rename; then the record and index; then the files.
+def _remove_locked(root: str, info: EnvInfo, held: store.Exclusive) -> None:
+    # Out of use first, in one rename; then the record and index; then the files, and
+    # last the lock files, while they are still held.
     trashed = store.take_out_of_use(root, info.name)
     generations.discard(root, paths.previous_env(root, info.name))
     with store.index_lock(root):
@@ -222,6 +224,7 @@ def _remove_locked(root: str, info: EnvInfo) -> None:
         store.remove_file(paths.record_path(root, info.name))
     if trashed is not None:
         store.delete_tree(trashed, within=root)
+    held.delete_files()
 
 
 def sweep(root: str) -> list[str]:
@@ -260,27 +263,30 @@ def sweep(root: str) -> list[str]:
         env = paths.env_dir(root, name)
         if stamp.read(paths.stamp_path(env)) is not None:
             continue  # a complete environment whose record was lost: `list` shows it
-        with store.try_env_lock(root, name) as taken:
-            if taken and not os.path.exists(paths.record_path(root, name)):
+        held = store.Exclusive(root, name)
+        with held as busy:
+            if busy is None and not os.path.exists(paths.record_path(root, name)):
                 trashed = store.take_out_of_use(root, name)
                 if trashed is not None:
                     store.delete_tree(trashed, within=root)
                     swept.append(name)
+                held.delete_files()
     return swept
 
 
-def remove(targets: Iterable[str]) -> tuple[list[EnvInfo], list[str]]:
-    """Remove the environments of ``targets``: (removed, busy names that were skipped)."""
+def remove(targets: Iterable[str]) -> tuple[list[EnvInfo], list[tuple[str, str]]]:
+    """Remove the environments of ``targets``: (removed, [(busy name, why)] skipped)."""
     names = resolve_targets(targets)
     root = store.open_home(create=False)
     removed: list[EnvInfo] = []
-    busy: list[str] = []
+    busy: list[tuple[str, str]] = []
     for name in names:
-        with store.try_env_lock(root, name) as taken:
-            if not taken:
-                busy.append(name)
+        held = store.Exclusive(root, name)
+        with held as why:
+            if why is not None:
+                busy.append((name, why))
                 continue
             info = measure(root, inspect(root, name))
-            _remove_locked(root, info)
+            _remove_locked(root, info, held)
             removed.append(info)
     return removed, busy

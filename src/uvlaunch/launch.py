@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from uvlaunch import envbuild, fastpath, identity, paths, store, uv
+from uvlaunch import envbuild, fastpath, identity, locks, paths, store, uv
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.identity import ScriptIdentity
 from uvlaunch.script import read_script
@@ -26,7 +26,7 @@ class Prepared:
     """A script whose environment is ready to start it."""
 
     # Plain classes here and below: dataclasses imports re and inspect (12 ms).
-    __slots__ = ("env", "name", "python", "script", "through_uv", "uv")
+    __slots__ = ("env", "name", "python", "script", "through_uv", "use", "uv")
 
     def __init__(
         self,
@@ -37,6 +37,7 @@ class Prepared:
         python: str,
         uv: str,
         through_uv: bool,
+        use: locks.Lock,
     ) -> None:
         self.script = script
         self.name = name
@@ -44,6 +45,11 @@ class Prepared:
         self.python = python
         self.uv = uv
         self.through_uv = through_uv  # the uv binary changed since the last sync
+        self.use = use  # held (shared) until the script or command exits
+
+    def release(self) -> None:
+        """For a prepare that starts nothing (``sync``): let gc and remove in again."""
+        self.use.release()
 
 
 def register(root: str, ident: ScriptIdentity) -> store.Record:
@@ -80,6 +86,10 @@ def prepare(invoked: str, *, quiet: int = 0, verbose: int = 0, notify: Notify) -
         through_uv = envbuild.ensure(
             root, rec.name, script, uv_bin, quiet=quiet, verbose=verbose, notify=notify
         )
+        # Taken before the environment lock is let go: gc and remove need both, so the
+        # environment cannot be removed between this check and the script's exit.
+        use = store.use_lock(root, rec.name)
+        use.acquire()
     return Prepared(
         script=script.ident,
         name=rec.name,
@@ -87,6 +97,7 @@ def prepare(invoked: str, *, quiet: int = 0, verbose: int = 0, notify: Notify) -
         python=paths.env_python(env),
         uv=uv_bin,
         through_uv=through_uv,
+        use=use,
     )
 
 
@@ -118,9 +129,9 @@ def start(
             import subprocess
 
             sys.exit(subprocess.run(argv, env=environ, check=False).returncode)
-        os.execve(prepared.uv, argv, environ)
+        fastpath.exec_holding(prepared.use, prepared.uv, argv, environ)
     environ = fastpath.child_environ(prepared.env, prepared.uv)
-    fastpath.exec_script(prepared.python, invoked, args, environ)
+    fastpath.exec_script(prepared.python, invoked, args, environ, prepared.use)
 
 
 def _uv_script_arg(ident: ScriptIdentity) -> str:
@@ -149,6 +160,6 @@ def exec_in(prepared: Prepared, argv: list[str]) -> NoReturn:
 
         sys.exit(subprocess.run([program, *argv[1:]], env=environ, check=False).returncode)
     try:
-        os.execve(program, argv, environ)
+        fastpath.exec_holding(prepared.use, program, argv, environ)
     except OSError as e:
         raise UvlaunchError(f"{argv[0]}: cannot run the command: {e.strerror}") from None

@@ -6,7 +6,13 @@ about 30 ms, paid on every launch that has to create or sync an environment
 (docs/performance.md). Elsewhere filelock does the work.
 
 The kernel drops a flock when its holder dies, however it dies: a killed launch never
-leaves a lock behind.
+leaves a lock behind. A lock file may be deleted by whoever holds it exclusively (the
+removal of an environment deletes its locks): a process that was waiting on the old
+file finds, once it has the lock, that the path no longer leads to the file it locked,
+and tries again on the new one.
+
+The descriptors of held locks are listed in ``HELD``: uv children inherit them
+(uv.py), so that a lock is not free while a uv started under it may still write.
 """
 
 from __future__ import annotations
@@ -18,17 +24,28 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms h
 if TYPE_CHECKING:
     from types import TracebackType
 
+HELD: set[int] = set()  # descriptors of the flocks this process holds
+
 
 class Lock:
-    """An exclusive lock on ``path``; a context manager that blocks until it holds it."""
+    """A lock on ``path``; a context manager that blocks until it holds it.
+
+    ``shared``: many holders at once, none while an exclusive holder has it.
+    """
 
     # A plain class, not filelock's: see the module docstring.
-    __slots__ = ("_fallback", "_fd", "path")
+    __slots__ = ("_fallback", "_fd", "path", "shared")
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, shared: bool = False) -> None:
         self.path = path
+        self.shared = shared
         self._fd: int | None = None
         self._fallback: object = None
+
+    @property
+    def fd(self) -> int | None:
+        """The descriptor holding the flock, while it is held (POSIX)."""
+        return self._fd
 
     def acquire(self, *, blocking: bool = True) -> bool:
         """Take the lock; with ``blocking=False`` return False at once if another holds it."""
@@ -36,25 +53,40 @@ class Lock:
             return self._acquire_filelock(blocking)
         import fcntl
 
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        except BaseException:
-            os.close(fd)
-            raise
+        mode = fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, mode if blocking else mode | fcntl.LOCK_NB)
+                if _still_there(fd, self.path):
+                    break
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)  # deleted or replaced while we waited: lock the file there now
         self._fd = fd
+        HELD.add(fd)
         return True
 
     def release(self) -> None:
         if self._fd is not None:
             fd, self._fd = self._fd, None
+            HELD.discard(fd)
             os.close(fd)  # closing the only descriptor releases the flock
         elif self._fallback is not None:
             lock, self._fallback = self._fallback, None
             lock.release()  # type: ignore[attr-defined]
+
+    def detach(self) -> int | None:
+        """Keep the flock past an ``exec``: the descriptor is inherited, and never closed here."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            HELD.discard(fd)
+            os.set_inheritable(fd, True)
+        return fd
 
     def _acquire_filelock(self, blocking: bool) -> bool:
         from filelock import FileLock, Timeout
@@ -78,6 +110,15 @@ class Lock:
         tb: TracebackType | None,
     ) -> None:
         self.release()
+
+
+def _still_there(fd: int, path: str) -> bool:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (held.st_dev, held.st_ino) == (st.st_dev, st.st_ino)
 
 
 class Attempt:

@@ -110,6 +110,16 @@ def previous_dir(root: str) -> str:
     return os.path.join(root, "previous")
 
 
+def env_lock_path(root: str, name: str) -> str:
+    """Held exclusively while the environment is created, synced, upgraded or removed."""
+    return os.path.join(root, "locks", f"{name}.lock")
+
+
+def use_lock_path(root: str, name: str) -> str:
+    """Held shared by every launch from its check to its exec, and by the script it runs."""
+    return os.path.join(root, "locks", f"{name}.use")
+
+
 def trash_dir(root: str) -> str:
     return os.path.join(root, "trash")
 

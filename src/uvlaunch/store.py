@@ -361,12 +361,53 @@ def index_lock(root: str) -> locks.Lock:
 
 def env_lock(root: str, name: str) -> locks.Lock:
     """Held while the environment ``name`` is created, synced or removed."""
-    return locks.Lock(os.path.join(paths.locks_dir(root), f"{name}.lock"))
+    return locks.Lock(paths.env_lock_path(root, name))
 
 
 def try_env_lock(root: str, name: str) -> locks.Attempt:
     """``with try_env_lock(...) as taken:`` holds the environment's lock if it is free now."""
-    return locks.Attempt(os.path.join(paths.locks_dir(root), f"{name}.lock"))
+    return locks.Attempt(paths.env_lock_path(root, name))
+
+
+def use_lock(root: str, name: str) -> locks.Lock:
+    """The shared lock a launch holds from its check until its script exits."""
+    return locks.Lock(paths.use_lock_path(root, name), shared=True)
+
+
+BUILDING = "a launch is creating or syncing it"
+RUNNING = "a running script is using it"
+
+
+class Exclusive:
+    """``with Exclusive(root, name) as busy:``: both of an environment's locks, if free now.
+
+    ``busy`` is None when this process holds them (nothing can launch, build or remove
+    the environment meanwhile), else why not. Removal needs both: the environment lock
+    keeps builds out, the use lock keeps out launches and the scripts they started.
+    """
+
+    __slots__ = ("_build", "_use")
+
+    def __init__(self, root: str, name: str) -> None:
+        self._build = locks.Lock(paths.env_lock_path(root, name))
+        self._use = locks.Lock(paths.use_lock_path(root, name))
+
+    def __enter__(self) -> str | None:
+        if not self._build.acquire(blocking=False):
+            return BUILDING
+        if not self._use.acquire(blocking=False):
+            self._build.release()
+            return RUNNING
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        self._use.release()
+        self._build.release()
+
+    def delete_files(self) -> None:
+        """Delete both lock files while holding them (waiters then lock the new ones)."""
+        for lock in (self._use, self._build):
+            remove_file(lock.path)
 
 
 # -- removal ----------------------------------------------------------------------

@@ -192,16 +192,13 @@ def start(argv: list[str], environ: dict[str, str], *, capture: bool) -> Running
             assert not capture, "launch.SPECULATE is off on Windows"
             popen = subprocess.Popen(argv, env=environ)
             return Running(popen.pid, None, popen)
-        # What subprocess's restore_signals does: Python ignores these, children should not.
-        import _signal  # type: ignore[import-not-found]  # signal itself imports enum: 4 ms
+        from uvlaunch.spawn import spawn
 
-        defaults = (_signal.SIGPIPE, _signal.SIGXFSZ)
         if not capture:
-            return Running(os.posix_spawn(argv[0], argv, environ, setsigdef=defaults), None)
+            return Running(spawn(argv, environ), None)
         read, write = _terminal() if _stderr_is_a_tty() else os.pipe()
         try:
-            actions = [(os.POSIX_SPAWN_DUP2, write, 2), (os.POSIX_SPAWN_CLOSE, read)]
-            pid = os.posix_spawn(argv[0], argv, environ, file_actions=actions, setsigdef=defaults)
+            pid = spawn(argv, environ, stderr=write)  # the read end is close-on-exec
         except BaseException:
             os.close(read)
             raise
@@ -319,6 +316,8 @@ def capture(argv: list[str], env: str) -> tuple[int, str]:
     """Run ``argv`` on the environment ``env``, its output captured: (status, stderr)."""
     import subprocess
 
+    from uvlaunch.spawn import child_setup
+
     try:
         out = subprocess.run(
             argv,
@@ -326,6 +325,7 @@ def capture(argv: list[str], env: str) -> tuple[int, str]:
             stdin=subprocess.DEVNULL,
             capture_output=True,
             check=False,
+            preexec_fn=child_setup,
         )
     except OSError as e:
         raise UvError(f"{argv[0]}: cannot run uv: {e.strerror}") from None
