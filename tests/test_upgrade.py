@@ -81,7 +81,8 @@ def test_upgrade_then_rollback_after_cache_clean(sandbox: Sandbox, wheels: Path)
     versions(sandbox, script)
     name, env = env_of(sandbox, script)
     # An extra package the block does not list: an upgrade leaves the environment exact.
-    assert sandbox.uv("pip", "install", "--python", str(env / "bin" / "python"), "beta").returncode == 0
+    extra = sandbox.uv("pip", "install", "--python", str(env / "bin" / "python"), "beta")
+    assert extra.returncode == 0
     build_wheel(wheels, "alpha", "2.0")
 
     proc = upgrade(sandbox, str(script))
@@ -128,7 +129,7 @@ def test_upgrade_package_upgrades_only_that(sandbox: Sandbox, wheels: Path) -> N
 def test_upgrade_honours_tool_uv_in_the_block(sandbox: Sandbox, wheels: Path) -> None:
     text = sandbox.script(deps=("alpha",), body=VERSIONS).read_text()
     text = text.replace(
-        "# ///\n", "# [tool.uv]\n# constraint-dependencies = [\"alpha<2\"]\n# ///\n", 1
+        "# ///\n", '# [tool.uv]\n# constraint-dependencies = ["alpha<2"]\n# ///\n', 1
     )
     script = sandbox.scripts / "script.py"
     script.write_text(text)
@@ -246,7 +247,6 @@ def test_remove_and_gc_take_the_previous_generation(sandbox: Sandbox, wheels: Pa
     assert upgrade(sandbox, "--all").returncode == 0
     previous = sandbox.home / "previous"
     assert len(list(previous.iterdir())) == 2
-    keep_name, _ = env_of(sandbox, keep)
     assert sandbox.run("remove", str(keep)).returncode == 0
     gone.unlink()
     assert sandbox.run("gc").returncode == 0

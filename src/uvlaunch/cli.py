@@ -207,7 +207,10 @@ def gc(
     for name, why in result.skipped:
         click.echo(f"skipped {name}: {why}")
     for name in result.unreadable:
-        click.echo(f"kept {name}: its record cannot be read (see `uvlaunch list`)")
+        click.echo(
+            f"kept {name}: its record and stamp cannot be read or name different files "
+            "(see `uvlaunch list`)"
+        )
     freed = human_size(result.freed)
     click.echo(
         f"{'would free' if dry_run else 'freed'} {freed} in {len(result.removed)} environments"
@@ -308,8 +311,32 @@ def rollback(as_json: bool, target: str) -> None:
         _show_outcome(outcome)
 
 
+def _printable_paths() -> None:
+    """Let any path reach the terminal: non-UTF-8 bytes as they are, else escaped.
+
+    A path that is not UTF-8 is held as surrogate escapes, which a UTF-8 stream refuses,
+    and under ``LC_ALL=C`` an ASCII stream refuses every accented name: neither may
+    crash ``list`` or ``gc``.
+    """
+    import codecs
+
+    def handler(error: UnicodeError) -> tuple[str | bytes, int]:
+        assert isinstance(error, UnicodeEncodeError)
+        bad = error.object[error.start : error.end]
+        if all("\udc80" <= c <= "\udcff" for c in bad):
+            return bytes(ord(c) - 0xDC00 for c in bad), error.end
+        return codecs.backslashreplace_errors(error)
+
+    codecs.register_error("uvlaunch-paths", handler)
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="uvlaunch-paths")
+
+
 def main(args: list[str]) -> int:
     """Run the click group on ``args``; returns its exit status."""
+    _printable_paths()
     try:
         cli.main(args=args, prog_name="uvlaunch", standalone_mode=True)
     except SystemExit as e:

@@ -274,7 +274,7 @@ def fields(
 ) -> dict[str, str]:
     """The stamp of ``env`` synced for ``script`` (``old``: keep its sync time and size)."""
     new = {
-        "script": script.ident.path,
+        "script": paths.to_stored(script.ident.path),
         "dev": str(script.ident.dev),
         "ino": str(script.ident.ino),
         "lock": script.lock_sig,

@@ -79,11 +79,11 @@ def _check_and_exec(
         return
     if fields.get("dev") != str(st.st_dev) or fields.get("ino") != str(st.st_ino):
         return
-    recorded = fields.get("script")
+    recorded = paths.from_stored(fields.get("script", ""))
     if recorded != path:
         # Another hard link to the recorded file is the same script; anything else
         # (a move) needs the slow path to update the record.
-        other = os.stat(recorded or "")
+        other = os.stat(recorded)
         if (other.st_dev, other.st_ino) != (st.st_dev, st.st_ino):
             return
     with open(path, "rb") as f:

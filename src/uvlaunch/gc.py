@@ -16,9 +16,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from uvlaunch import generations, paths, stamp, store
+from uvlaunch import generations, metadata, paths, stamp, store
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.inventory import (
+    INACCESSIBLE,
     LIVE,
     ORPHANED,
     UNKNOWN,
@@ -102,7 +103,7 @@ def collect(
     now = time.time()
     infos = [inspect(root, name) for name in all_names(root)]
     orphans = [i for i in infos if i.state == ORPHANED]
-    found = _search_inodes(orphans, search) if orphans else {}
+    found = _search_inodes(root, orphans, search) if orphans else {}
     leftovers: list[EnvInfo] = []
     for info in infos:
         if _is_leftover(root, info):
@@ -114,6 +115,10 @@ def collect(
             continue
         if info.state == UNKNOWN:
             result.unreadable.append(info.name)
+            continue
+        if info.state == INACCESSIBLE:
+            why = f"its script's path cannot be checked: {info.script}"
+            result.skipped.append((info.name, why))
             continue
         if info.name in found:
             new_path = found[info.name]
@@ -181,9 +186,14 @@ def _reason(info: EnvInfo, now: float, unused_for: float | None, unreachable: bo
     return None
 
 
-def _search_inodes(orphans: list[EnvInfo], dirs: Iterable[str]) -> dict[str, str]:
-    """Orphans whose file (same device and inode) is found under ``dirs``: name -> path."""
-    wanted = {(o.dev, o.ino): o.name for o in orphans if o.dev is not None and o.ino is not None}
+def _search_inodes(root: str, orphans: list[EnvInfo], dirs: Iterable[str]) -> dict[str, str]:
+    """Orphans whose file is found under ``dirs``: name -> path.
+
+    A file counts when it has the recorded device and inode and also looks like the
+    script: the same name, or the same ``# /// script`` block. An inode alone may have
+    been reused by an unrelated file since the script was deleted.
+    """
+    wanted = {(o.dev, o.ino): o for o in orphans if o.dev is not None and o.ino is not None}
     found: dict[str, str] = {}
     for top in dirs:
         for dirpath, _dirnames, filenames in os.walk(top):
@@ -193,10 +203,29 @@ def _search_inodes(orphans: list[EnvInfo], dirs: Iterable[str]) -> dict[str, str
                     st = os.lstat(path)
                 except OSError:
                     continue
-                name = wanted.get((st.st_dev, st.st_ino))
-                if name is not None and stat_mod.S_ISREG(st.st_mode) and name not in found:
-                    found[name] = os.path.realpath(path)
+                info = wanted.get((st.st_dev, st.st_ino))
+                if (
+                    info is not None
+                    and stat_mod.S_ISREG(st.st_mode)
+                    and info.name not in found
+                    and _looks_like_script(root, info, path)
+                ):
+                    found[info.name] = os.path.realpath(path)
     return found
+
+
+def _looks_like_script(root: str, info: EnvInfo, path: str) -> bool:
+    if info.script is not None and os.path.basename(info.script) == os.path.basename(path):
+        return True
+    fields = stamp.read(paths.stamp_path(paths.env_dir(root, info.name)))
+    if fields is None or "block" not in fields:
+        return False
+    try:
+        with open(path, "rb") as f:
+            data = f.read(1 << 20)
+        return metadata.find_block(data.decode("utf-8"), path) == fields["block"]
+    except (OSError, ValueError, UvlaunchError):
+        return False
 
 
 def _relocate(root: str, info: EnvInfo, new_path: str) -> None:
@@ -210,6 +239,11 @@ def _relocate(root: str, info: EnvInfo, new_path: str) -> None:
         )
         store.write_record(root, rec)
         store.index_record(root, rec)
+        stamp_file = paths.stamp_path(info.environment)
+        fields = stamp.read(stamp_file)
+        if fields is not None:  # record and stamp must agree (inventory.py)
+            fields["script"] = paths.to_stored(new_path)
+            store.write_atomic(root, stamp_file, stamp.encode(fields))
 
 
 def _remove_locked(root: str, info: EnvInfo, held: store.Exclusive) -> None:

@@ -41,6 +41,9 @@ def resolve(invoked: str) -> ScriptIdentity:
         raise ScriptError(f"{invoked}: cannot stat the script: {e.strerror}") from None
     if stat_mod.S_ISDIR(st.st_mode):
         raise ScriptError(f"{invoked}: is a directory, not a script")
+    if path == "/proc" or path.startswith(("/proc/", "/sys/")):
+        # Regular files by stat, but the kernel's: a new inode on every open.
+        raise ScriptError(f"{invoked}: is a file the kernel makes ({path}), not a script")
     if not stat_mod.S_ISREG(st.st_mode):
         raise ScriptError(f"{invoked}: is not a regular file")
     return ScriptIdentity(invoked, path, st.st_dev, st.st_ino)

@@ -6,7 +6,12 @@ A state says what became of an environment's script:
 - orphaned: the recorded path is gone;
 - unreachable: the path is gone and its nearest existing ancestor is on another device
   than the one recorded, so the script sat on a volume that is not mounted now;
-- unknown: neither the record nor the stamp could be read (never removed by gc).
+- inaccessible: the path cannot be checked (permission denied, a symlink loop, an I/O
+  error): the script may well be there, so gc keeps it;
+- unknown: neither the record nor the stamp could be read, or they name different
+  files (never removed by gc).
+
+Only a path that is certainly absent (ENOENT or ENOTDIR) counts as gone.
 """
 
 from __future__ import annotations
@@ -24,7 +29,10 @@ from uvlaunch.errors import UnknownEnvironmentError, UvlaunchError
 LIVE = "live"
 ORPHANED = "orphaned"
 UNREACHABLE = "unreachable"
+INACCESSIBLE = "inaccessible"
 UNKNOWN = "unknown"
+
+_ABSENT = (FileNotFoundError, NotADirectoryError)
 
 
 @dataclass(frozen=True)
@@ -67,23 +75,27 @@ def _iso(ts: float | None) -> str | None:
 
 
 def state_of(script: str, dev: int) -> str:
-    """Live, orphaned or unreachable, for a script recorded at ``script`` on device ``dev``."""
+    """Live, orphaned, unreachable or inaccessible, for a script recorded at ``script``."""
     try:
         st = os.stat(script)
-    except OSError:
+    except _ABSENT:
         st = None
-    if st is not None and stat_mod.S_ISREG(st.st_mode):
-        return LIVE
+    except OSError:
+        return INACCESSIBLE
+    if st is not None:
+        return LIVE if stat_mod.S_ISREG(st.st_mode) else INACCESSIBLE
     ancestor = os.path.dirname(script)
     while True:
         try:
             anc_dev = os.stat(ancestor).st_dev
             break
-        except OSError:
+        except _ABSENT:
             parent = os.path.dirname(ancestor)
             if parent == ancestor:
                 return ORPHANED
             ancestor = parent
+        except OSError:
+            return INACCESSIBLE
     return UNREACHABLE if anc_dev != dev else ORPHANED
 
 
@@ -94,11 +106,16 @@ def inspect(root: str, name: str) -> EnvInfo:
     rec = store.read_record(root, name)
     script: str | None = None
     dev = ino = None
-    if rec is not None:
+    if rec is not None and fields is not None and not _agree(rec, fields):
+        # A record that names another file than the stamp does (hand-edited, damaged in
+        # a way JSON cannot tell): whose environment it is cannot be told.
+        pass
+    elif rec is not None:
         script, dev, ino = rec.script, rec.dev, rec.ino
     elif fields is not None and fields.get("dev", "").isdigit() and fields.get("ino", "").isdigit():
         # The record is damaged or missing; the stamp keeps a copy of the identity.
-        script, dev, ino = fields.get("script"), int(fields["dev"]), int(fields["ino"])
+        script = paths.from_stored(fields.get("script", ""))
+        dev, ino = int(fields["dev"]), int(fields["ino"])
     state = UNKNOWN if script is None or dev is None else state_of(script, dev)
     size, freed = _sizes(env, fields)
     previous = paths.previous_env(root, name)
@@ -119,6 +136,14 @@ def inspect(root: str, name: str) -> EnvInfo:
         last_launched=_last_launched(root, name, env),
         complete=fields is not None,
         rollback=rollback,
+    )
+
+
+def _agree(rec: store.Record, fields: dict[str, str]) -> bool:
+    return (fields.get("script"), fields.get("dev"), fields.get("ino")) == (
+        paths.to_stored(rec.script),
+        str(rec.dev),
+        str(rec.ino),
     )
 
 

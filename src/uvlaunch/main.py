@@ -37,9 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         i += 1
     if i < len(args) and is_script_word(args[i]):
         invoked, script_args = args[i], args[i + 1 :]
-        if fast:
-            from uvlaunch import fastpath
+        from uvlaunch import fastpath
 
+        fast = fast and not fastpath.disabled()  # the setting is exactly --no-fast-path
+        if fast:
             fastpath.try_exec(invoked, script_args)  # returns only if not warm
         return launch_script(invoked, script_args, quiet=quiet, verbose=verbose, fast=fast)
     from uvlaunch import cli
@@ -76,9 +77,26 @@ def launch_script(invoked: str, args: list[str], *, quiet: int, verbose: int, fa
 
 
 def is_script_word(word: str) -> bool:
-    """Whether a leading word names a script rather than a subcommand or option."""
+    """Whether a leading word names a script rather than a subcommand or option.
+
+    A subcommand's name is the subcommand, unless the current directory holds an
+    executable uvlaunch script of that name: a program that runs a script through
+    ``execvp`` and an empty ``PATH`` entry makes the kernel pass its bare name (``gc``),
+    and uvlaunch must then run that script, not its own ``gc``.
+    """
     if word.startswith("-"):
         return False
     if os.sep in word or (os.altsep and os.altsep in word):
         return True
-    return word not in SUBCOMMANDS
+    return word not in SUBCOMMANDS or _uvlaunch_script_here(word)
+
+
+def _uvlaunch_script_here(word: str) -> bool:
+    try:
+        if not os.access(word, os.X_OK) or not os.path.isfile(word):
+            return False
+        with open(word, "rb") as f:
+            first = f.readline(512)
+    except OSError:
+        return False
+    return first.startswith(b"#!") and b"uvlaunch" in first

@@ -44,6 +44,20 @@ def _user_data_dir_fast() -> str | None:
     return None
 
 
+def to_stored(path: str) -> str:
+    """A script's path as records and stamps hold it: its bytes, read as UTF-8.
+
+    Bytes that are not UTF-8 become surrogate escapes, so any file name round-trips,
+    whatever the locale of the process that wrote it or reads it back.
+    """
+    return os.fsencode(path).decode("utf-8", "surrogateescape")
+
+
+def from_stored(text: str) -> str:
+    """A path read from a record or stamp, as this process's ``os`` functions take it."""
+    return os.fsdecode(text.encode("utf-8", "surrogateescape"))
+
+
 def platformdirs_home() -> str:
     """The home as platformdirs computes it, ignoring ``UVLAUNCH_HOME``."""
     import platformdirs

@@ -19,8 +19,9 @@ def read(path: str) -> dict[str, str] | None:
     try:
         with open(path, "rb") as f:
             raw = f.read()
-        text = raw.decode("utf-8")
-    except (OSError, UnicodeDecodeError):
+        # surrogateescape: a path that is not UTF-8 is stored as its bytes (encode).
+        text = raw.decode("utf-8", "surrogateescape")
+    except OSError:
         return None
     parts = text.split("\0")
     # MAGIC, then pairs, then END and the empty string after the final NUL.
@@ -38,7 +39,7 @@ def encode(fields: dict[str, str]) -> bytes:
             raise ValueError(f"stamp field {key!r} contains NUL")
         out += [key, value]
     out += [END, ""]
-    return "\0".join(out).encode("utf-8")
+    return "\0".join(out).encode("utf-8", "surrogateescape")
 
 
 def file_signature(path: str) -> str:

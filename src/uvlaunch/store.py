@@ -97,12 +97,16 @@ def open_home(create: bool = True) -> str:
     except OSError as e:
         raise HomeError(f"{root}: cannot use uvlaunch's home: {e.strerror}") from None
     check_home_permissions(root, st)
+    for sub in SUBDIRS:
+        path = os.path.join(root, sub)
+        # Removal, renames and writes trust that everything under these is the home's own.
+        if os.path.islink(path):
+            raise HomeError(f"{path}: is a symlink; uvlaunch's home must hold real directories")
+        if os.path.lexists(path) and not os.path.isdir(path):
+            raise HomeError(f"{path}: is not a directory; uvlaunch's home must hold directories")
     if create:
         for sub in SUBDIRS:
             path = os.path.join(root, sub)
-            if os.path.islink(path):
-                # Removal trusts that everything under envs/ and trash/ is the home's own.
-                raise HomeError(f"{path}: is a symlink; uvlaunch's home must hold real directories")
             try:
                 os.makedirs(path, mode=0o700, exist_ok=True)
             except OSError as e:
@@ -134,21 +138,28 @@ def check_home_permissions(root: str, st: os.stat_result) -> None:
 
 
 def write_atomic(root: str, path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file renamed over it."""
+    """Write ``data`` to ``path`` through a temporary file renamed over it.
+
+    On failure (a full disk) the old file is as it was; HomeError says why in one line.
+    """
     tmp = os.path.join(paths.tmp_dir(root), f"{os.path.basename(path)}.{random_suffix(32)}")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            os.write(fd, data)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError):
+            raise HomeError(f"{path}: cannot write: {e.strerror or e}") from None
         raise
 
 
@@ -176,9 +187,10 @@ def read_record(root: str, name: str) -> Record | None:
         script, dev, ino = data["script"], data["dev"], data["ino"]
         if not (isinstance(script, str) and _is_int(dev) and _is_int(ino)):
             return None
-        if not os.path.isabs(script) or "\0" in script:
-            return None
-        os.fsencode(script)  # a lone surrogate (valid JSON, not a path) raises ValueError
+        # A lone surrogate outside the escapes (valid JSON, not a path) raises ValueError.
+        script = paths.from_stored(script)
+        if not os.path.isabs(script) or "\0" in script or os.path.normpath(script) != script:
+            return None  # "/x/", "/x/../y": no path uvlaunch writes
         return Record(name, script, dev, ino, float(data.get("created", 0.0)))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
@@ -200,8 +212,9 @@ def encode_record(record: Record) -> bytes:
         from _json import encode_basestring_ascii as quote
     except ImportError:  # pragma: no cover - CPython always has _json
         from json import dumps as quote
+    script = quote(paths.to_stored(record.script))
     return (
-        f'{{"version": 1, "name": {quote(record.name)}, "script": {quote(record.script)}, '
+        f'{{"version": 1, "name": {quote(record.name)}, "script": {script}, '
         f'"dev": {int(record.dev)}, "ino": {int(record.ino)}, '
         f'"created": {float(record.created)!r}}}'
     ).encode("ascii")
@@ -340,7 +353,7 @@ def recover(root: str, script: ScriptIdentity) -> Record | None:
         fields = stamp.read(paths.stamp_path(paths.env_dir(root, name)))
         if fields is not None:
             same_file = (fields.get("dev"), fields.get("ino")) == (str(script.dev), str(script.ino))
-            if not (same_file or fields.get("script") == script.path):
+            if not (same_file or fields.get("script") == paths.to_stored(script.path)):
                 continue
         elif i < 2 or not (
             os.path.lexists(paths.record_path(root, name))

@@ -141,8 +141,9 @@ def rollback(target: str) -> Outcome:
         env = paths.env_dir(root, name)
         before = venv.installed(env)
         generations.roll_back(root, name)
-        fields = stamp.read(paths.stamp_path(env)) or {}
-        return Outcome(name, fields.get("script"), ROLLED_BACK, diff(before, venv.installed(env)))
+        rec = store.read_record(root, name)
+        script = rec.script if rec is not None else None
+        return Outcome(name, script, ROLLED_BACK, diff(before, venv.installed(env)))
 
 
 def _each(
