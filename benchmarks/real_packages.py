@@ -496,7 +496,7 @@ def bench(opts: argparse.Namespace, scratch: Path) -> dict[str, object]:
     shutil.rmtree(scratch / "cold", ignore_errors=True)
 
     print("* a first launch in steps, without a launcher", file=sys.stderr)
-    steps = anatomy(venv_python, uv, scripts, neutral, 2 if opts.quick else 3)
+    steps = anatomy(venv_python, uv, scripts, neutral, 1 if opts.quick else 3)
 
     print("* disk: three scripts that share pandas", file=sys.stderr)
     du = disk(uvlaunch, uv, scratch, neutral)
