@@ -516,12 +516,15 @@ def git_describe(repo: Path) -> str:
     )
     if proc.returncode != 0:
         return "(not a git checkout)"
-    dirty = subprocess.run(
+    status = subprocess.run(
         ["git", "-C", str(repo), "status", "--porcelain"], capture_output=True, text=True
-    ).stdout.strip()
+    ).stdout.splitlines()
+    # What is installed is the working tree, uncommitted changes included: say so.
+    untracked = sum(line.startswith("??") for line in status)
+    changed = len(status) - untracked
     subject = proc.stdout.strip()
     subject = subject if len(subject) <= 50 else subject[:49] + "…"
-    state = ", with uncommitted changes" if dirty else ""
+    state = f", {changed} changed and {untracked} untracked files" if status else ""
     return f"({branch.stdout.strip()} {subject}{state})"
 
 
