@@ -7,6 +7,7 @@ scripts through the real uvlaunch and uv and check the environments they leave.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import py_compile
@@ -151,10 +152,22 @@ def stale_sources(env: Path) -> list[Path]:
     return [p for p in sp.rglob("*.py") if not bytecode._fresh(str(p))]
 
 
+def compiled(env: Path, limit: float = 60) -> Path:
+    """Wait for the background compiler to record that ``env`` is compiled."""
+    stamp = env / "uvlaunch-stamp"
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if b"\0compiled\x001\0" in stamp.read_bytes():
+            return env
+        time.sleep(0.02)
+    raise AssertionError(f"{env} was not compiled within {limit} s")
+
+
 def test_first_launch_compiles_the_environment(sandbox: Sandbox) -> None:
     script = sandbox.script("c.py", deps=("alpha", "gamma"))
     report(sandbox.run(str(script)))
     (env,) = sandbox.envs()
+    compiled(env)
     sources = list(site_packages(env).rglob("*.py"))
     assert any(p.parent.name == "gamma" for p in sources)
     assert stale_sources(env) == []
@@ -166,6 +179,7 @@ def test_a_sync_compiles_what_it_installs(sandbox: Sandbox) -> None:
     script.write_text(script.read_text().replace('["alpha"]', '["alpha", "beta"]'))
     report(sandbox.run(str(script)))
     (env,) = sandbox.envs()
+    compiled(env)
     assert (site_packages(env) / "beta" / "__init__.py").exists()
     assert stale_sources(env) == []
 
@@ -176,6 +190,7 @@ def test_compile_can_be_turned_off(sandbox: Sandbox) -> None:
     proc = sandbox.run(str(script), env=env)
     assert proc.returncode == 0, proc.stderr
     (venv,) = sandbox.envs()
+    time.sleep(1)  # time enough for a background compiler, were one started
     assert site_packages(venv) / "beta" / "__init__.py" in stale_sources(venv)
 
 
@@ -185,6 +200,7 @@ def test_environment_on_another_python_is_compiled_by_that_python(sandbox: Sandb
     script = sandbox.script("other.py", deps=("alpha",), requires_python=f"=={other_version}.*")
     got = report(sandbox.run(str(script), env=env))
     (venv,) = sandbox.envs()
+    compiled(venv)
     tag = "cpython-" + other_version.replace(".", "")
     init = site_packages(venv) / "alpha" / "__init__.py"
     assert (init.parent / "__pycache__" / f"__init__.{tag}.pyc").exists(), got
@@ -199,7 +215,144 @@ def test_compiled_with_pythondontwritebytecode(sandbox: Sandbox) -> None:
     body = "import alpha\nprint(alpha.__cached__)\n"
     script = sandbox.script("warm.py", deps=("alpha",), body=body)
     env = dict(sandbox.env, PYTHONDONTWRITEBYTECODE="1")
+    proc = sandbox.run(str(script), env=env)
+    assert proc.returncode == 0, proc.stderr
+    compiled(sandbox.envs()[0])
     for _ in range(2):
         proc = sandbox.run(str(script), env=env)
         assert proc.returncode == 0, proc.stderr
         assert Path(proc.stdout.strip()).is_file()
+
+
+# -- the shared store and the background compiler (issue 9) ----------------------------
+
+
+def test_store_writes_what_py_compile_writes_with_a_neutral_name(tmp_path: Path) -> None:
+    files = make_tree(tmp_path / "env" / "site-packages")
+    store = tmp_path / "store"
+    assert bytecode.compile_dirs([str(tmp_path / "env" / "site-packages")], store=str(store))
+    for path in files:
+        neutral = str(path).rpartition("/site-packages/")[2]
+        out = tmp_path / "expected.pyc"
+        py_compile.compile(str(path), cfile=str(out), dfile=neutral, doraise=True)
+        assert pyc(path).read_bytes() == out.read_bytes(), path
+        assert pyc(path).stat().st_nlink == 2  # the store's copy and this one
+    assert len(list(store.rglob("*"))) > len(files)  # files and their fan-out folders
+
+
+def test_environments_share_compiled_files(sandbox: Sandbox) -> None:
+    one = sandbox.script("one.py", deps=("gamma",))
+    two = sandbox.script("two.py", deps=("gamma", "alpha"))
+    report(sandbox.run(str(one)))
+    report(sandbox.run(str(two)))
+    envs = [compiled(env) for env in sandbox.envs()]
+    inodes = {pyc(site_packages(env) / "gamma" / "__init__.py").stat().st_ino for env in envs}
+    assert len(inodes) == 1, "the same source compiled twice"
+    # A function's file name is the real file in each environment, not the neutral one.
+    body = "import gamma\nprint(gamma.main.__code__.co_filename)\n"
+    three = sandbox.script("three.py", deps=("gamma",), body=body)
+    env = dict(sandbox.env, PYTHONDONTWRITEBYTECODE="1")
+    first = sandbox.run(str(three), env=env)
+    compiled(next(e for e in sandbox.envs() if e.name.startswith("three")))
+    proc = sandbox.run(str(three), env=env)
+    assert proc.stdout == first.stdout
+    assert proc.stdout.strip().endswith("/site-packages/gamma/__init__.py")
+    assert proc.stdout.startswith(str(sandbox.home / "envs"))
+    # gc keeps shared files while an environment links them, and drops them after.
+    for script in (one, two, three):
+        script.unlink()
+    assert sandbox.run("gc").returncode == 0
+    old = time.time() - 7200
+    for f in (sandbox.home / "pyc").rglob("*"):
+        if f.is_file():
+            os.utime(f, (old, old))
+    assert sandbox.run("gc").returncode == 0
+    assert [f for f in (sandbox.home / "pyc").rglob("*") if f.is_file()] == []
+
+
+def many_modules_wheel(sandbox: Sandbox, n: int = 400) -> None:
+    """A package of ``n`` modules in the test's own find-links directory: seconds to compile."""
+    import zipfile
+
+    from conftest import build_wheel
+
+    d = sandbox.root / "wheels"
+    d.mkdir(exist_ok=True)
+    for f in Path(sandbox.env["UV_FIND_LINKS"]).iterdir():
+        (d / f.name).write_bytes(f.read_bytes())
+    wheel = build_wheel(d, "manymods", "1.0", body="VERSION = '1.0'\n")
+    with zipfile.ZipFile(wheel, "a") as zf:  # RECORD need not list them for uv
+        for i in range(n):
+            code = "".join(f"def f{j}(x):\n    return x + {j}\n" for j in range(200))
+            zf.writestr(f"manymods/m{i}.py", code)
+    sandbox.env["UV_FIND_LINKS"] = str(d)
+
+
+def compiler_pids(env: Path) -> list[int]:
+    """Processes that are uvlaunch's background compiler for ``env``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                maps = Path(f"/proc/{entry}/cmdline").read_bytes()
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if b"uvlaunch" in maps and " Z " not in stat and _is_idle(int(entry)):
+                found.append(int(entry))
+    return found
+
+
+def _is_idle(pid: int) -> bool:
+    try:
+        return os.sched_getscheduler(pid) == os.SCHED_IDLE
+    except OSError:
+        return False
+
+
+def test_starts_during_compiling_and_a_killed_compiler(sandbox: Sandbox) -> None:
+    many_modules_wheel(sandbox)
+    body = "import manymods, json\nprint(json.dumps({'ok': manymods.VERSION}))\n"
+    script = sandbox.script("many.py", deps=("manymods",), body=body)
+    env = dict(sandbox.env, PYTHONDONTWRITEBYTECODE="1")
+    first = sandbox.run(str(script), env=env)
+    assert first.returncode == 0, first.stderr
+    (venv,) = sandbox.envs()
+    # Starts while the compiler works: none fails, none sees a broken .pyc.
+    seen_compiler = False
+    for _ in range(20):
+        seen_compiler = seen_compiler or bool(compiler_pids(venv))
+        proc = sandbox.run(str(script), "-c", "import manymods.m1", env=env)
+        assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    # Kill it part-way (a second environment, so there is something left to do).
+    other = sandbox.script("other.py", deps=("manymods", "alpha"), body=body)
+    assert sandbox.run(str(other), env=env).returncode == 0
+    deadline = time.monotonic() + 10
+    while not (pids := compiler_pids(venv)) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    for pid in pids:
+        os.kill(pid, 9)
+    for script_ in (script, other):
+        proc = sandbox.run(str(script_), env=env)
+        assert proc.returncode == 0 and proc.stderr == "", proc.stderr  # no rebuild
+    assert len(sandbox.envs()) == 2
+    assert seen_compiler or pids, "the compiler was never seen running"
+
+
+def test_the_compiler_holds_none_of_the_launch(sandbox: Sandbox) -> None:
+    many_modules_wheel(sandbox, n=800)
+    script = sandbox.script("many.py", deps=("manymods",), body="print('done')")
+    proc = sandbox.capture([str(script)])  # read to EOF, as $(...) does
+    assert proc.stdout == "done\n", proc.stderr
+    (venv,) = sandbox.envs()
+    pids = compiler_pids(venv)
+    assert pids, "no compiler running (or it finished before the script: make it slower)"
+    for pid in pids:
+        # Not the script's pipes or terminal, not the use lock: only /dev/null and the home.
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                assert target == "/dev/null" or target.startswith(str(sandbox.home)), target
+                assert not target.endswith(".use"), target
+    # So remove goes ahead while it runs.
+    assert sandbox.run("remove", str(script)).returncode == 0

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 from conftest import (
-    UV,
     UVLAUNCH,
     Sandbox,
     assert_one_line_error,
@@ -498,7 +497,3 @@ def test_kernel_files_are_not_scripts(sandbox: Sandbox, path: str) -> None:
     assert sandbox.envs() == []
     records = sandbox.home / "records"
     assert not records.exists() or list(records.iterdir()) == []
-
-
-def test_uv_binary_used_in_tests_is_real() -> None:
-    assert os.access(UV, os.X_OK)

@@ -25,19 +25,21 @@ import sys
 _PER_WORKER_MIN = 4
 
 
-def compile_dirs(dirs: list[str], *, jobs: int = 0) -> int:
+def compile_dirs(dirs: list[str], *, jobs: int = 0, store: str | None = None) -> int:
     """Compile every stale ``.py`` file under ``dirs``; returns how many were stale.
 
     ``jobs`` is the number of processes (0: one per core available to this one).
+    ``store``: a directory of ``.pyc`` files shared between environments (see
+    ``compile_file``); a ``.pyc`` not linked from it counts as stale.
     """
-    stale = [path for path in _sources(dirs) if not _fresh(path)]
+    stale = [path for path in _sources(dirs) if not _fresh(path, shared=store is not None)]
     if not stale:
         return 0
     jobs = jobs or _cores()
     jobs = max(1, min(jobs, len(stale) // _PER_WORKER_MIN or 1))
     shares = _shares(stale, jobs)
     if not hasattr(os, "fork"):
-        _compile_all(stale)
+        _compile_all(stale, store)
         return len(stale)
     pids = []
     for share in shares[1:]:
@@ -45,13 +47,13 @@ def compile_dirs(dirs: list[str], *, jobs: int = 0) -> int:
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
             status = 1
             try:
-                _compile_all(share)
+                _compile_all(share, store)
                 status = 0
             finally:
                 os._exit(status)
         pids.append(pid)
     try:
-        _compile_all(shares[0])
+        _compile_all(shares[0], store)
     finally:
         for pid in pids:
             _reap(pid)
@@ -111,14 +113,17 @@ def _hash_based() -> bool:
     return bool(os.environ.get("SOURCE_DATE_EPOCH"))
 
 
-def _fresh(path: str) -> bool:
-    """Whether ``path`` has a ``.pyc`` that Python would use as it is."""
+def _fresh(path: str, *, shared: bool = False) -> bool:
+    """Whether ``path`` has a ``.pyc`` that Python would use as it is (and, with
+    ``shared``, that is linked from the store rather than a copy of its own)."""
     from importlib import _bootstrap_external as bx
 
     try:
         cfile = bx.cache_from_source(path)
         with open(cfile, "rb") as f:
             head = f.read(16)
+            if shared and os.fstat(f.fileno()).st_nlink < 2:
+                return False
         st = os.stat(path)
     except (OSError, ValueError, NotImplementedError):
         return False
@@ -132,7 +137,7 @@ def _fresh(path: str) -> bool:
     return mtime == int(st.st_mtime) & 0xFFFFFFFF and size == st.st_size & 0xFFFFFFFF
 
 
-def _compile_all(paths: list[str]) -> None:
+def _compile_all(paths: list[str], store: str | None = None) -> None:
     import warnings
 
     with warnings.catch_warnings():
@@ -141,19 +146,28 @@ def _compile_all(paths: list[str]) -> None:
         warnings.simplefilter("ignore")
         for path in paths:
             try:
-                compile_file(path)
+                compile_file(path, store=store)
             except (SyntaxError, ValueError, UnicodeError, OSError, RecursionError):
                 continue
 
 
-def compile_file(path: str) -> None:
-    """Write ``path``'s ``.pyc`` the way ``py_compile.compile`` does."""
+def compile_file(path: str, *, store: str | None = None) -> None:
+    """Write ``path``'s ``.pyc`` the way ``py_compile.compile`` does.
+
+    With ``store``, the code is compiled with a neutral file name (the path below
+    ``site-packages``), so that the same source file, hard-linked from uv's cache into
+    several environments, compiles to the same bytes in each; the ``.pyc`` is kept once
+    in ``store``, named by its SHA-256, and hard-linked into place. CPython sets each
+    code object's file name to the real source path when it loads a ``.pyc``
+    (``_imp._fix_co_filename``), so tracebacks still name the real file.
+    """
     from importlib import _bootstrap_external as bx
 
     with open(path, "rb") as f:
         source = f.read()
     st = os.stat(path)
-    code = compile(source, path, "exec", dont_inherit=True)
+    dfile = path.rpartition(os.sep + "site-packages" + os.sep)[2] if store else path
+    code = compile(source, dfile, "exec", dont_inherit=True)
     if _hash_based():
         import _imp
 
@@ -164,7 +178,44 @@ def compile_file(path: str) -> None:
         data = bx._code_to_timestamp_pyc(code, st.st_mtime, st.st_size)  # type: ignore[attr-defined]
     cfile = bx.cache_from_source(path)
     os.makedirs(os.path.dirname(cfile), exist_ok=True)
-    bx._write_atomic(cfile, data, bx._calc_mode(path))  # type: ignore[attr-defined]
+    if store is None or not _link_shared(store, data, cfile):
+        bx._write_atomic(cfile, data, bx._calc_mode(path))  # type: ignore[attr-defined]
+
+
+def _link_shared(store: str, data: bytes, cfile: str) -> bool:
+    """Put the store's copy of ``data`` at ``cfile`` (a new link, renamed into place)."""
+    from importlib import _bootstrap_external as bx
+
+    digest = sha256_hex(data)
+    shared = os.path.join(store, digest[:2], digest)
+    tmp = f"{cfile}.{os.getpid()}.link"
+    try:
+        if not os.path.exists(shared):
+            os.makedirs(os.path.dirname(shared), exist_ok=True)
+            bx._write_atomic(shared, data, 0o644)  # type: ignore[attr-defined]
+        os.link(shared, tmp)
+        os.replace(tmp, cfile)  # atomic: a concurrent start reads the old file or this one
+    except OSError:
+        # gc removed the shared copy meanwhile, or links are refused (EXDEV, EMLINK).
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        return False
+    return True
+
+
+def sha256_hex(data: bytes) -> str:
+    """The SHA-256 of ``data`` in hex."""
+    # hashlib loads OpenSSL first (2.5 ms); CPython's builtin module gives the same digest.
+    for module in ("_sha2", "_sha256"):  # 3.12+, then 3.8-3.11
+        try:
+            return str(__import__(module).sha256(data).hexdigest())
+        except ImportError:
+            continue
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
 
 
 def site_packages(env: str) -> list[str]:
@@ -180,5 +231,9 @@ def site_packages(env: str) -> list[str]:
     return [path for path in candidates if os.path.isdir(path)]
 
 
-if __name__ == "__main__":  # run by another Python: ENV_PYTHON -I bytecode.py DIR...
-    compile_dirs(sys.argv[1:])
+if __name__ == "__main__":  # run by another Python: ENV_PYTHON -I bytecode.py [--store S] DIR...
+    argv = sys.argv[1:]
+    shared_store = None
+    if argv[:1] == ["--store"]:
+        shared_store, argv = argv[1], argv[2:]
+    compile_dirs(argv, store=shared_store)

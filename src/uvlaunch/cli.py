@@ -96,6 +96,10 @@ def sync(quiet: int, verbose: int, scripts: tuple[str, ...]) -> None:
         except UvlaunchError as e:
             _fail(e)
         prepared.release()
+        from uvlaunch import compiling
+
+        # Provisioning: leave the environment compiled, as a launch's background would.
+        compiling.compile_now(prepared.root, prepared.name)
         click.echo(f"{script}: {prepared.env}")
 
 

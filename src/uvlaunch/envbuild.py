@@ -16,9 +16,8 @@ that way is imported lazily or is cheap to import: see docs/performance.md.
 from __future__ import annotations
 
 import os
-import sys
 
-from uvlaunch import bytecode, generations, paths, stamp, store, uv, venv
+from uvlaunch import compiling, generations, paths, stamp, store, uv, venv
 from uvlaunch.errors import ScriptError, UvError, UvlaunchError
 from uvlaunch.script import SPECULATE, Script
 
@@ -101,18 +100,28 @@ def ensure(
     else:
         uv_version = uv.version(uv_bin)
         _sync(root, env, script, uv_bin, quiet, verbose, old)
-    finish(root, env, script, uv_bin, uv_version)
+    finish(root, env, script, uv_bin, uv_version, compile_now=not compiling.LATER)
     return False
 
 
-def finish(root: str, env: str, script: Script, uv_bin: str, uv_version: str) -> None:
-    """Compile a freshly synced environment and stamp it complete (the stamp comes last)."""
-    if compile_bytecode():
-        compile_environment(env)
+def finish(
+    root: str, env: str, script: Script, uv_bin: str, uv_version: str, *, compile_now: bool
+) -> dict[str, str]:
+    """Stamp a freshly synced environment complete (the stamp comes last); returns it.
+
+    Byte-compiling is no part of being complete: a launch leaves it to the background
+    once the script has started (compiling.py); ``compile_now`` does it here first.
+    """
+    if compile_now and compiling.enabled():
+        compiling.compile_environment(root, env)
     new = fields(script, env, uv_bin, uv_version, None)
-    total, own = venv.usage(env)
-    new["size"], new["own"] = str(total), str(own)
+    if compile_now:
+        total, own = venv.usage(env)
+        new["size"], new["own"] = str(total), str(own)
+        if compiling.enabled():
+            new["compiled"] = "1"
     store.write_atomic(root, paths.stamp_path(env), stamp.encode(new))
+    return new
 
 
 def find_python(script: Script, uv_bin: str) -> str | None:
@@ -228,47 +237,6 @@ def _sync(
         )
 
 
-def compile_environment(env: str) -> None:
-    """Byte-compile what is not yet compiled in the environment's site-packages."""
-    dirs = venv.site_packages(env)
-    if not dirs:
-        return
-    if _same_python(env):
-        bytecode.compile_dirs(dirs)  # in this process and forks of it: no interpreter start
-        return
-    import subprocess
-
-    # Another Python's .pyc files differ: let that Python run the same code.
-    subprocess.run(
-        [paths.env_python(env), "-I", bytecode.__file__, *dirs],
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-
-
-def _same_python(env: str) -> bool:
-    """Whether the environment's Python writes the same .pyc files as this one."""
-    version = venv.python_version(env).split(".")
-    implementation = venv.pyvenv_value(env, "implementation").lower()
-    return (
-        implementation == sys.implementation.name
-        and len(version) >= 2
-        and all(part.isdigit() for part in version)  # a final release, as below
-        and (int(version[0]), int(version[1])) == sys.version_info[:2]
-        and sys.version_info.releaselevel == "final"  # magic numbers change only before
-    )
-
-
-def compile_bytecode() -> bool:
-    """Whether to byte-compile environments when they are built (on unless disabled)."""
-    return os.environ.get("UVLAUNCH_COMPILE_BYTECODE", "1").lower() not in (
-        "0",
-        "false",
-        "no",
-        "off",
-    )
-
-
 def fields(
     script: Script, env: str, uv_bin: str, uv_version: str, old: dict[str, str] | None
 ) -> dict[str, str]:
@@ -289,7 +257,7 @@ def fields(
     else:
         new["block"] = script.block
     if old is not None:
-        for key in ("synced", "size", "own"):
+        for key in ("synced", "size", "own", "compiled"):
             if key in old:
                 new[key] = old[key]
     else:

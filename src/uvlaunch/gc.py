@@ -290,6 +290,7 @@ def sweep(root: str) -> list[str]:
             with contextlib.suppress(OSError):
                 if os.lstat(path).st_mtime < cutoff:
                     os.unlink(path)
+    _sweep_pyc_store(root, cutoff)
     swept: list[str] = []
     for name in store.env_names(root):
         if name in recorded:
@@ -306,6 +307,25 @@ def sweep(root: str) -> list[str]:
                     swept.append(name)
                 held.delete_files()
     return swept
+
+
+def _sweep_pyc_store(root: str, cutoff: float) -> None:
+    """Delete shared ``.pyc`` files that no environment links any more.
+
+    A compiler writes a file into the store and links it into an environment a moment
+    later: only files an hour old, with no other link, are unused for certain.
+    """
+    top = paths.pyc_store(root)
+    with contextlib.suppress(FileNotFoundError):
+        for fan in os.listdir(top):
+            folder = os.path.join(top, fan)
+            with contextlib.suppress(OSError):
+                for entry in os.scandir(folder):
+                    st = entry.stat(follow_symlinks=False)
+                    if st.st_nlink == 1 and st.st_mtime < cutoff:
+                        os.unlink(entry.path)
+                with contextlib.suppress(OSError):
+                    os.rmdir(folder)  # only once empty
 
 
 def remove(targets: Iterable[str]) -> tuple[list[EnvInfo], list[tuple[str, str]]]:

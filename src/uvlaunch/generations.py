@@ -50,7 +50,7 @@ def build_beside(
                 extra += ["--upgrade-package", package]
             argv = uv.sync_argv(uv_bin, script.ident.path, python=None, quiet=1, verbose=0)
             _run([*argv, *extra], staged, invoked, "resolve or install")
-        envbuild.finish(root, staged, script, uv_bin, uv.version(uv_bin))
+        envbuild.finish(root, staged, script, uv_bin, uv.version(uv_bin), compile_now=True)
     except BaseException:
         discard(root, staged)
         raise

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from uvlaunch import envbuild, fastpath, identity, locks, paths, store, uv
+from uvlaunch import compiling, envbuild, fastpath, identity, locks, paths, store, uv
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.identity import ScriptIdentity
 from uvlaunch.script import read_script
@@ -26,11 +26,12 @@ class Prepared:
     """A script whose environment is ready to start it."""
 
     # Plain classes here and below: dataclasses imports re and inspect (12 ms).
-    __slots__ = ("env", "name", "python", "script", "through_uv", "use", "uv")
+    __slots__ = ("env", "name", "python", "root", "script", "through_uv", "use", "uv")
 
     def __init__(
         self,
         *,
+        root: str,
         script: ScriptIdentity,
         name: str,
         env: str,
@@ -39,6 +40,7 @@ class Prepared:
         through_uv: bool,
         use: locks.Lock,
     ) -> None:
+        self.root = root
         self.script = script
         self.name = name
         self.env = env
@@ -91,6 +93,7 @@ def prepare(invoked: str, *, quiet: int = 0, verbose: int = 0, notify: Notify) -
         use = store.use_lock(root, rec.name)
         use.acquire()
     return Prepared(
+        root=root,
         script=script.ident,
         name=rec.name,
         env=env,
@@ -120,6 +123,9 @@ def start(
 ) -> NoReturn:
     """Start the script in its prepared environment; never returns."""
     invoked = prepared.script.invoked
+    if compiling.LATER:
+        # Just before the script starts: the compiler runs beside it, at idle priority.
+        compiling.compile_after_start(prepared.root, prepared.name)
     if through_uv or prepared.through_uv:
         argv = uv.run_argv(
             prepared.uv, _uv_script_arg(prepared.script), args, quiet=quiet, verbose=verbose
@@ -151,6 +157,8 @@ def _uv_script_arg(ident: ScriptIdentity) -> str:
 
 def exec_in(prepared: Prepared, argv: list[str]) -> NoReturn:
     """Replace this process with ``argv`` run inside the prepared environment."""
+    if compiling.LATER:
+        compiling.compile_after_start(prepared.root, prepared.name)
     environ = fastpath.child_environ(prepared.env, prepared.uv)
     import shutil
 

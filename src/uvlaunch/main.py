@@ -88,7 +88,8 @@ def is_script_word(word: str) -> bool:
         return False
     if os.sep in word or (os.altsep and os.altsep in word):
         return True
-    return word not in SUBCOMMANDS or _uvlaunch_script_here(word)
+    # `run` stays `run` (its next word is a script either way: nothing is lost).
+    return word not in SUBCOMMANDS or (word != "run" and _uvlaunch_script_here(word))
 
 
 def _uvlaunch_script_here(word: str) -> bool:

@@ -134,6 +134,11 @@ def use_lock_path(root: str, name: str) -> str:
     return os.path.join(root, "locks", f"{name}.use")
 
 
+def pyc_store(root: str) -> str:
+    """Byte-compiled files shared by all environments, named by their SHA-256."""
+    return os.path.join(root, "pyc")
+
+
 def trash_dir(root: str) -> str:
     return os.path.join(root, "trash")
 

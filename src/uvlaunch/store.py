@@ -10,6 +10,7 @@ Layout of the home (see docs/how-it-works.md):
     locks/index.lock       held while the index and records change
     previous/<name>/       the generation before the last upgrade or reinstall (rollback)
     staging/<name>.<rand>/ an upgrade or reinstall being built, beside the environment
+    pyc/<xx>/<sha256>      byte-compiled files shared by environments (hard links)
     trash/                 environments taken out of use, waiting to be deleted
     tmp/                   temporary files, renamed over records atomically
 
@@ -25,6 +26,7 @@ import sys
 import time
 
 from uvlaunch import locks, paths, stamp
+from uvlaunch.bytecode import sha256_hex as sha256_hex
 from uvlaunch.errors import HomeError
 from uvlaunch.identity import ScriptIdentity, is_safe_name, safe_stem
 
@@ -33,7 +35,7 @@ from uvlaunch.identity import ScriptIdentity, is_safe_name, safe_stem
 # heavier than ``os`` is imported here: dataclasses, contextlib, uuid, hashlib and
 # filelock together cost more than 40 ms (docs/performance.md).
 
-SUBDIRS = ("envs", "records", "index", "locks", "trash", "tmp", "staging", "previous")
+SUBDIRS = ("envs", "records", "index", "locks", "trash", "tmp", "staging", "previous", "pyc")
 
 
 class Record:
@@ -62,19 +64,6 @@ class Record:
             f"Record(name={self.name!r}, script={self.script!r}, dev={self.dev}, "
             f"ino={self.ino}, created={self.created})"
         )
-
-
-def sha256_hex(data: bytes) -> str:
-    """The SHA-256 of ``data`` in hex."""
-    # hashlib loads OpenSSL first (2.5 ms); CPython's builtin module gives the same digest.
-    for module in ("_sha2", "_sha256"):  # 3.12+, then 3.10-3.11
-        try:
-            return str(__import__(module).sha256(data).hexdigest())
-        except ImportError:
-            continue
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()
 
 
 def random_suffix(n: int) -> str:

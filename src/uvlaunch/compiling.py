@@ -1,0 +1,152 @@
+"""When and how environments are byte-compiled: after the script has started, at idle
+priority, into ``.pyc`` files shared between environments.
+
+uv does not byte-compile, and with PYTHONDONTWRITEBYTECODE set Python never writes
+``.pyc`` files either, so every start would compile what it imports again. Compiling a
+whole environment costs seconds for real packages (2,600 files for pandas, typer and
+rich), so a first launch does not wait for it: ``compile_after_start`` forks a
+detached process, just before the launch ``exec``s the script, that compiles at idle
+priority (``SCHED_IDLE``, nice 19) while the script runs. Every ``.pyc`` is written to a
+temporary file and renamed into place, so a start never reads half of one; a compiler
+killed part-way leaves fewer ``.pyc`` files, nothing worse; the environment was stamped
+complete before, so nothing is rebuilt because of it.
+
+The ``.pyc`` files are kept once in the home's ``pyc/`` store and hard-linked into
+each environment (bytecode.py), so three environments with pandas hold its compiled
+files once. When the compiler is done, it records in the stamp that the environment
+is compiled, and its sizes measured then (``list``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from uvlaunch import bytecode, paths, stamp, store, venv
+
+# Fork a background compiler where there is fork; elsewhere compile before starting.
+LATER = hasattr(os, "fork") and sys.platform != "win32"
+
+
+def enabled() -> bool:
+    """Whether to byte-compile environments (on unless UVLAUNCH_COMPILE_BYTECODE=0)."""
+    value = os.environ.get("UVLAUNCH_COMPILE_BYTECODE", "1").lower()
+    return value not in ("0", "false", "no", "off")
+
+
+def compile_environment(root: str, env: str) -> None:
+    """Byte-compile what is not yet compiled (and shared) in the environment's site-packages."""
+    dirs = venv.site_packages(env)
+    if not dirs:
+        return
+    shared = paths.pyc_store(root)
+    if _same_python(env):
+        bytecode.compile_dirs(dirs, store=shared)  # in this process and forks of it
+        return
+    import subprocess
+
+    # Another Python's .pyc files differ: let that Python run the same code.
+    subprocess.run(
+        [paths.env_python(env), "-I", bytecode.__file__, "--store", shared, *dirs],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def _same_python(env: str) -> bool:
+    """Whether the environment's Python writes the same .pyc files as this one."""
+    version = venv.python_version(env).split(".")
+    implementation = venv.pyvenv_value(env, "implementation").lower()
+    return (
+        implementation == sys.implementation.name
+        and len(version) >= 2
+        and all(part.isdigit() for part in version)  # a final release, as below
+        and (int(version[0]), int(version[1])) == sys.version_info[:2]
+        and sys.version_info.releaselevel == "final"  # magic numbers change only before
+    )
+
+
+def compile_now(root: str, name: str) -> None:
+    """Compile the environment ``name`` here and now, if it still wants it (``sync``)."""
+    fields = stamp.read(paths.stamp_path(paths.env_dir(root, name)))
+    if needed(fields):
+        assert fields is not None
+        compile_environment(root, paths.env_dir(root, name))
+        _record(root, name, fields.get("synced", ""))
+
+
+def needed(fields: dict[str, str] | None) -> bool:
+    """Whether the environment stamped ``fields`` still wants compiling."""
+    return enabled() and fields is not None and fields.get("compiled") != "1"
+
+
+def compile_after_start(root: str, name: str) -> None:
+    """Start a detached, idle-priority compiler for the environment ``name``, and return."""
+    env = paths.env_dir(root, name)
+    fields = stamp.read(paths.stamp_path(env))
+    if not needed(fields):
+        return
+    assert fields is not None
+    pid = os.fork()
+    if pid != 0:
+        _reap(pid)  # the middle child exits at once; the compiler is not our child
+        return
+    try:  # pragma: no cover - runs in the forked children, which never return
+        os.setsid()  # out of the terminal's process group: Ctrl-C to the script spares it
+        if os.fork() != 0:
+            os._exit(0)
+        _detach()
+        compile_environment(root, env)
+        _record(root, name, fields.get("synced", ""))
+    finally:
+        os._exit(0)
+
+
+def _reap(pid: int) -> None:
+    while True:
+        try:
+            os.waitpid(pid, 0)
+            return
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
+
+
+def _detach() -> None:  # pragma: no cover - runs in the background compiler
+    # Hold nothing of the launch: not its terminal or pipes (a caller reading the
+    # script's output until EOF must not wait for the compiler), not its locks.
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    try:
+        open_fds = [int(fd) for fd in os.listdir("/proc/self/fd")]
+    except OSError:
+        open_fds = list(range(3, 256))
+    for fd in open_fds:
+        if fd > 2:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        pass
+    try:
+        os.nice(19)
+    except OSError:
+        pass
+
+
+def _record(root: str, name: str, synced: str) -> None:
+    """Note in the stamp that the environment is compiled, with its sizes measured now."""
+    env = paths.env_dir(root, name)
+    with store.env_lock(root, name):
+        fields = stamp.read(paths.stamp_path(env))
+        if fields is None or fields.get("synced") != synced:
+            return  # synced or rebuilt meanwhile: that launch compiles it again
+        total, own = venv.usage(env)
+        fields.update(compiled="1", size=str(total), own=str(own))
+        store.write_atomic(root, paths.stamp_path(env), stamp.encode(fields))
