@@ -220,7 +220,7 @@ def test_gc_removes_deleted_scripts_env_and_prints_total(sandbox: Sandbox) -> No
     assert len(out) == 2, out
     assert out[0].startswith(f"removed {victim['name']} (")
     assert out[0].endswith(f"orphaned: its script is gone: {gone}")
-    assert out[1].startswith("freed ") and out[1].endswith(" in 1 environments")
+    assert out[1].startswith("freed ") and out[1].endswith(" in 1 environment")
     assert "0 B" not in out[1]
     assert not Path(str(victim["environment"])).exists()
     assert not (sandbox.home / "records" / f"{victim['name']}.json").exists()
@@ -294,7 +294,7 @@ def test_gc_dry_run_removes_nothing_and_reports_size(sandbox: Sandbox) -> None:
 
     out = gc(sandbox, "--dry-run").stdout.splitlines()
     assert out[0].startswith(f"would remove {e['name']} (") and "orphaned" in out[0]
-    assert out[-1].startswith("would free ") and out[-1].endswith(" in 1 environments")
+    assert out[-1].startswith("would free ") and out[-1].endswith(" in 1 environment")
     result = gc_json(sandbox, "--dry-run")
     assert result["dry_run"] is True
     freed = int(result["freed"])  # type: ignore[call-overload]
@@ -500,7 +500,7 @@ def test_half_built_environment_without_record_is_swept(sandbox: Sandbox) -> Non
     out = gc(sandbox).stdout
     assert "removed halfbuilt-0123456789" in out, out
     assert "kept halfbuilt" not in out
-    assert out.strip().endswith("in 1 environments")
+    assert out.strip().endswith("in 1 environment")
     assert not leftover.exists()
     assert set(listing(sandbox)) == {good["name"]}
 

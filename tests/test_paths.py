@@ -17,6 +17,7 @@ import pytest
 from conftest import Sandbox, report
 
 from uvlaunch import paths
+from uvlaunch.errors import HomeError
 
 
 def expected() -> str:
@@ -95,9 +96,11 @@ def test_uvlaunch_home_overrides(
     assert paths.home() == str(tmp_path / "custom")
     monkeypatch.setenv("UVLAUNCH_HOME", "~/uvl")
     assert paths.home() == str(user_home / "uvl")
+    # Relative: refused, not a new home in each directory a script starts from.
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("UVLAUNCH_HOME", "rel")
-    assert paths.home() == str(tmp_path / "rel")
+    with pytest.raises(HomeError, match="must be an absolute path"):
+        paths.home()
     # Empty means unset.
     monkeypatch.setenv("UVLAUNCH_HOME", "")
     assert paths.home() == expected()

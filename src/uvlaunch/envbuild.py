@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 
-from uvlaunch import compiling, generations, paths, stamp, store, uv, venv
+from uvlaunch import compiling, generations, paths, stamp, store, uv, uvoutput, venv
 from uvlaunch.errors import ScriptError, UvError, UvlaunchError
 from uvlaunch.script import SPECULATE, Script
 
@@ -159,7 +159,8 @@ def _create(
                 uv_bin, script.ident.path, python=python, quiet=quiet, verbose=verbose
             )
             proc = uv.start(argv, uv.base_env(env), capture=True)
-            rc, held = uv.relay(proc, release_when=os.path.join(env, "pyvenv.cfg"))
+            pyvenv = os.path.join(env, "pyvenv.cfg")
+            rc, held = uvoutput.relay(proc, release_when=pyvenv, report=verbose > 0)
         else:
             if python is None:
                 python = find_python(script, uv_bin)
@@ -174,11 +175,12 @@ def _create(
         _discard_env(root, name)
         if held:
             # uv stopped before creating the environment: its block, its interpreter
-            # or uv itself. Say which in one line if we can tell; else show uv's words.
-            explained = _explain(script, uv_bin)
+            # or uv itself. Say which in one line if we can tell, keeping uv's cause.
+            why = uvoutput.reason(held.decode("utf-8", "replace"), rc)
+            explained = _explain(script, uv_bin, why)
             if explained is not None:
                 raise explained
-            uv.show(held)
+            raise UvError(f"{script.ident.invoked}: uv could not create the environment: {why}")
         raise UvError(
             f"{script.ident.invoked}: uv could not create the environment (exit status {rc}); "
             "see uv's message above"
@@ -187,12 +189,27 @@ def _create(
     return venv.pyvenv_value(env, "uv") or uv.version(uv_bin)
 
 
-def _explain(script: Script, uv_bin: str) -> UvlaunchError | None:
-    """Why uv failed before creating the script's environment, if it is one we can name."""
+def _explain(script: Script, uv_bin: str, why: str) -> UvlaunchError | None:
+    """Why uv failed before creating the script's environment, if it is one we can name.
+
+    ``why`` is uv's own reason, kept where it says more than uvlaunch knows.
+    """
     try:
         uv.version(uv_bin)  # an old uv rejects the command line itself
         script.meta()  # the block's TOML, dependencies, requires-python
-        find_python(script, uv_bin)  # no interpreter for requires-python
+        spec = script.meta().requires_python
+        found, words = uv.look_for_python(uv_bin, spec) if spec else (None, "")
+        if spec and found is None:
+            # No installed interpreter; uv may have tried to download one and failed.
+            # uv's own words name the cause (a failing pyenv shim, say) better than ours.
+            how = "uv could not download one"
+            if not uv.downloads_allowed():
+                how = "uv may not download one"
+            cause = uvoutput.reason(words, 2) if words.strip() else why
+            return ScriptError(
+                f"{script.ident.invoked}: no installed Python satisfies requires-python "
+                f"{spec!r}, and {how} (uv: {cause})"
+            )
     except UvlaunchError as e:
         return e
     return None
@@ -221,7 +238,12 @@ def _sync(
     before = venv.site_snapshot(env)
     # Not complete while uv changes it: a launch killed mid-sync must not find it complete.
     store.remove_file(stamp_file)
-    rc = uv.sync(uv_bin, script.ident.path, env, python=None, quiet=quiet, verbose=verbose)
+    if SPECULATE:  # through the same filter as a first launch: uv run's output, not sync's
+        argv = uv.sync_argv(uv_bin, script.ident.path, python=None, quiet=quiet, verbose=verbose)
+        proc = uv.start(argv, uv.base_env(env), capture=True)
+        rc, _ = uvoutput.relay(proc, release_when=env, report=verbose > 0)
+    else:
+        rc = uv.sync(uv_bin, script.ident.path, env, python=None, quiet=quiet, verbose=verbose)
     if rc != 0:
         if old is not None and venv.site_snapshot(env) == before:
             # uv failed before touching anything (resolution fails first): the

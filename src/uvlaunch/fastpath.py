@@ -15,7 +15,7 @@ import os
 import sys
 
 from uvlaunch import locks, paths, stamp
-from uvlaunch.errors import ScriptError
+from uvlaunch.errors import UvlaunchError
 from uvlaunch.identity import is_safe_name, lock_file
 from uvlaunch.metadata import find_block
 
@@ -36,7 +36,7 @@ def try_exec(invoked: str, args: list[str]) -> None:
         return
     try:
         _try_exec(invoked, args)
-    except (OSError, ValueError, ScriptError):
+    except (OSError, ValueError, UvlaunchError):
         # Anything odd (a race with gc, a damaged file) is the slow path's to handle.
         return
 

@@ -16,12 +16,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from uvlaunch import generations, metadata, paths, stamp, store
+from uvlaunch import generations, metadata, paths, piped, stamp, store
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.inventory import (
     INACCESSIBLE,
     LIVE,
     ORPHANED,
+    PIPED,
     UNKNOWN,
     UNREACHABLE,
     EnvInfo,
@@ -155,6 +156,14 @@ def collect(
 
 
 LEFTOVER = "leftover: a half-built environment with no record"
+PIPED_UNUSED = piped.UNUSED_DAYS * 86400
+
+
+def _days(seconds: float) -> str:
+    if seconds >= 86400 and seconds % 86400 == 0:
+        n = int(seconds // 86400)
+        return f"{n} day" + ("" if n == 1 else "s")
+    return f"{int(seconds)} s"
 
 
 def _removal(root: str, info: EnvInfo, reason: str) -> Removal:
@@ -173,6 +182,14 @@ def _is_leftover(root: str, info: EnvInfo) -> bool:
 
 
 def _reason(info: EnvInfo, now: float, unused_for: float | None, unreachable: bool) -> str | None:
+    if not info.complete and not os.path.lexists(info.environment) and info.state != UNKNOWN:
+        return "leftover: a record with no environment (a first launch that did not finish)"
+    if info.state == PIPED:
+        limit = min(unused_for, PIPED_UNUSED) if unused_for is not None else PIPED_UNUSED
+        last = info.last_launched
+        if last is None or now - last > limit:
+            return f"piped: not launched for {_days(limit)}"
+        return None
     if info.state == ORPHANED:
         return "orphaned: its script is gone"
     if info.state == UNREACHABLE and not unreachable:
@@ -255,6 +272,8 @@ def _remove_locked(root: str, info: EnvInfo, held: store.Exclusive) -> None:
         rec = store.read_record(root, info.name)
         if rec is not None:
             store.unindex_record(root, rec)
+            if piped.is_piped_file(root, rec.script):
+                store.remove_file(rec.script)
         store.remove_file(paths.record_path(root, info.name))
     if trashed is not None:
         store.delete_tree(trashed, within=root)
@@ -328,10 +347,17 @@ def _sweep_pyc_store(root: str, cutoff: float) -> None:
                     os.rmdir(folder)  # only once empty
 
 
-def remove(targets: Iterable[str]) -> tuple[list[EnvInfo], list[tuple[str, str]]]:
-    """Remove the environments of ``targets``: (removed, [(busy name, why)] skipped)."""
-    names = resolve_targets(targets)
+def remove(
+    targets: Iterable[str], *, every: bool = False
+) -> tuple[list[EnvInfo], list[tuple[str, str]]]:
+    """Remove the environments of ``targets`` (or ``every`` one): (removed, skipped as busy)."""
     root = store.open_home(create=False)
+    if every:
+        if not os.path.isdir(root):
+            return [], []
+        names = all_names(root)
+    else:
+        names = resolve_targets(targets)
     removed: list[EnvInfo] = []
     busy: list[tuple[str, str]] = []
     for name in names:
@@ -343,4 +369,6 @@ def remove(targets: Iterable[str]) -> tuple[list[EnvInfo], list[tuple[str, str]]
             info = measure(root, inspect(root, name))
             _remove_locked(root, info, held)
             removed.append(info)
+    if every:
+        sweep(root)
     return removed, busy

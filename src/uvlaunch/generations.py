@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from uvlaunch import envbuild, paths, stamp, store, uv, venv
+from uvlaunch import envbuild, paths, stamp, store, uv, uvoutput, venv
 from uvlaunch.errors import UvError, UvlaunchError
 from uvlaunch.script import Script
 
@@ -74,7 +74,9 @@ def _pins(env: str, upgrading: tuple[str, ...]) -> dict[str, str]:
 def _run(argv: list[str], staged: str, invoked: str, what: str) -> None:
     rc, err = uv.capture(argv, staged)
     if rc != 0:
-        raise UvError(f"{invoked}: uv could not {what} the new environment: {uv.reason(err, rc)}")
+        raise UvError(
+            f"{invoked}: uv could not {what} the new environment: {uvoutput.reason(err, rc)}"
+        )
 
 
 def swap_in(root: str, name: str, staged: str) -> None:

@@ -9,7 +9,8 @@ A state says what became of an environment's script:
 - inaccessible: the path cannot be checked (permission denied, a symlink loop, an I/O
   error): the script may well be there, so gc keeps it;
 - unknown: neither the record nor the stamp could be read, or they name different
-  files (never removed by gc).
+  files (never removed by gc);
+- piped: the environment of a script read from a pipe (piped.py), keyed by its block.
 
 Only a path that is certainly absent (ENOENT or ENOTDIR) counts as gone.
 """
@@ -30,6 +31,7 @@ LIVE = "live"
 ORPHANED = "orphaned"
 UNREACHABLE = "unreachable"
 INACCESSIBLE = "inaccessible"
+PIPED = "piped"
 UNKNOWN = "unknown"
 
 _ABSENT = (FileNotFoundError, NotADirectoryError)
@@ -117,6 +119,8 @@ def inspect(root: str, name: str) -> EnvInfo:
         script = paths.from_stored(fields.get("script", ""))
         dev, ino = int(fields["dev"]), int(fields["ino"])
     state = UNKNOWN if script is None or dev is None else state_of(script, dev)
+    if state != UNKNOWN and script is not None and os.path.dirname(script) == paths.piped_dir(root):
+        state, script = PIPED, None  # its "script" is a file of uvlaunch's own
     size, freed = _sizes(env, fields)
     previous = paths.previous_env(root, name)
     rollback = generations.has_previous(root, name)
@@ -241,3 +245,22 @@ def human_size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{size} B"
+
+
+@dataclass(frozen=True)
+class Details:
+    """One environment as ``show`` prints it: what ``list`` says, and its packages."""
+
+    info: EnvInfo
+    packages: dict[str, str]  # normalized name -> version
+
+    def as_dict(self) -> dict[str, object]:
+        return {**self.info.as_dict(), "packages": self.packages}
+
+
+def details(target: str) -> Details:
+    """The environment of ``target`` (a script or a name), with its installed packages."""
+    (name,) = resolve_targets([target])
+    root = store.open_home(create=False)
+    info = inspect(root, name)
+    return Details(info, venv.installed(info.environment))

@@ -85,9 +85,15 @@ def prepare(invoked: str, *, quiet: int = 0, verbose: int = 0, notify: Notify) -
     env = paths.env_dir(root, rec.name)
     with store.env_lock(root, rec.name):
         # Check again under the lock: another launch may have done the work meanwhile.
-        through_uv = envbuild.ensure(
-            root, rec.name, script, uv_bin, quiet=quiet, verbose=verbose, notify=notify
-        )
+        try:
+            through_uv = envbuild.ensure(
+                root, rec.name, script, uv_bin, quiet=quiet, verbose=verbose, notify=notify
+            )
+        except BaseException:
+            if not os.path.lexists(env):
+                # A first launch that failed leaves nothing: no record, no index entry.
+                forget(root, rec.name)
+            raise
         # Taken before the environment lock is let go: gc and remove need both, so the
         # environment cannot be removed between this check and the script's exit.
         use = store.use_lock(root, rec.name)
@@ -102,6 +108,34 @@ def prepare(invoked: str, *, quiet: int = 0, verbose: int = 0, notify: Notify) -
         through_uv=through_uv,
         use=use,
     )
+
+
+def forget(root: str, name: str) -> None:
+    """Drop the record, index entries and lock files of ``name``, which has no environment.
+
+    Call with the environment's lock held (its file is deleted while held: locks.py).
+    """
+    try:
+        with store.index_lock(root):
+            rec = store.read_record(root, name)
+            if rec is not None:
+                store.unindex_record(root, rec)
+            store.remove_file(paths.record_path(root, name))
+        store.remove_file(paths.use_lock_path(root, name))
+        store.remove_file(paths.env_lock_path(root, name))
+    except OSError:
+        pass  # what stays, gc removes
+
+
+def is_piped(invoked: str) -> bool:
+    """Whether ``invoked`` is a pipe (``<(...)``, ``/dev/stdin`` on a pipe): read it once."""
+    import stat
+
+    try:
+        mode = os.stat(invoked).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
 def _open_std_fds() -> None:
@@ -119,17 +153,26 @@ def _open_std_fds() -> None:
 
 
 def start(
-    prepared: Prepared, args: list[str], *, through_uv: bool, quiet: int, verbose: int
+    prepared: Prepared,
+    args: list[str],
+    *,
+    through_uv: bool,
+    quiet: int,
+    verbose: int,
+    run_path: str | None = None,
 ) -> NoReturn:
-    """Start the script in its prepared environment; never returns."""
-    invoked = prepared.script.invoked
+    """Start the script in its prepared environment; never returns.
+
+    ``run_path``: the file to run, when it is not the one the environment belongs to
+    (a script read from a pipe, piped.py).
+    """
+    invoked = run_path or prepared.script.invoked
     if compiling.LATER:
         # Just before the script starts: the compiler runs beside it, at idle priority.
         compiling.compile_after_start(prepared.root, prepared.name)
     if through_uv or prepared.through_uv:
-        argv = uv.run_argv(
-            prepared.uv, _uv_script_arg(prepared.script), args, quiet=quiet, verbose=verbose
-        )
+        target = run_path or _uv_script_arg(prepared.script)
+        argv = uv.run_argv(prepared.uv, target, args, quiet=quiet, verbose=verbose)
         environ = uv.run_env(prepared.env)
         if sys.platform == "win32":
             import subprocess
@@ -160,6 +203,10 @@ def exec_in(prepared: Prepared, argv: list[str]) -> NoReturn:
     if compiling.LATER:
         compiling.compile_after_start(prepared.root, prepared.name)
     environ = fastpath.child_environ(prepared.env, prepared.uv)
+    # uvlaunch's own uv on PATH too (after the environment's bin), for `uv pip list`.
+    bin_dir = paths.env_bin(prepared.env)
+    rest = environ["PATH"][len(bin_dir) :]
+    environ["PATH"] = bin_dir + os.pathsep + os.path.dirname(prepared.uv) + rest
     import shutil
 
     program = shutil.which(argv[0], path=environ["PATH"]) or argv[0]

@@ -2,7 +2,8 @@
 
 ``uvlaunch SCRIPT [ARGS...]`` is the shebang form. The first word that is not one of
 the launch options (-q, -v, --no-fast-path) is the script when it contains a path
-separator or is not a subcommand name; everything after it belongs to the script.
+separator, is ``-`` (standard input), follows ``--``, or is not a subcommand name;
+everything after it belongs to the script.
 """
 
 from __future__ import annotations
@@ -10,7 +11,20 @@ from __future__ import annotations
 import os
 
 SUBCOMMANDS = frozenset(
-    {"run", "where", "list", "gc", "remove", "sync", "exec", "upgrade", "reinstall", "rollback"}
+    {
+        "run",
+        "where",
+        "list",
+        "show",
+        "dir",
+        "gc",
+        "remove",
+        "sync",
+        "exec",
+        "upgrade",
+        "reinstall",
+        "rollback",
+    }
 )
 
 
@@ -20,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     quiet = verbose = 0
     fast = True
+    forced = False
     i = 0
     while i < len(args):
         word = args[i]
@@ -32,15 +47,19 @@ def main(argv: list[str] | None = None) -> int:
             verbose += word.count("v")
         elif word == "--no-fast-path":
             fast = False
+        elif word == "--":
+            forced = True  # what follows is the script, whatever its name
+            i += 1
+            break
         else:
             break
         i += 1
-    if i < len(args) and is_script_word(args[i]):
+    if i < len(args) and (forced or is_script_word(args[i])):
         invoked, script_args = args[i], args[i + 1 :]
         from uvlaunch import fastpath
 
         fast = fast and not fastpath.disabled()  # the setting is exactly --no-fast-path
-        if fast:
+        if fast and invoked != "-":
             fastpath.try_exec(invoked, script_args)  # returns only if not warm
         return launch_script(invoked, script_args, quiet=quiet, verbose=verbose, fast=fast)
     from uvlaunch import cli
@@ -62,18 +81,52 @@ def launch_script(invoked: str, args: list[str], *, quiet: int, verbose: int, fa
     from uvlaunch.errors import UvlaunchError
 
     def notify(message: str) -> None:
-        sys.stderr.write(f"uvlaunch: {message}\n")
-        sys.stderr.flush()
+        try:
+            sys.stderr.write(f"uvlaunch: {message}\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass  # stderr closed: the message is lost, the launch goes on
 
+    run_path = None
     try:
+        if invoked == "-" or launch.is_piped(invoked):
+            from uvlaunch import piped
+
+            invoked, run_path = piped.materialize(invoked)
         prepared = launch.prepare(invoked, quiet=quiet, verbose=verbose, notify=notify)
     except UvlaunchError as e:
-        notify(f"error: {e}")
+        notify(f"error: {_with_suggestion(invoked, e)}")
+        _discard(run_path)
         return 2
     except KeyboardInterrupt:
         # Ctrl-C while uv works: uv stopped too, and what it left was taken out of use.
+        _discard(run_path)
         return 130
-    launch.start(prepared, args, through_uv=not fast, quiet=quiet, verbose=verbose)
+    launch.start(
+        prepared, args, through_uv=not fast, quiet=quiet, verbose=verbose, run_path=run_path
+    )
+
+
+def _discard(path: str | None) -> None:
+    if path is not None:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def _with_suggestion(invoked: str, error: Exception) -> str:
+    """The error, with the commands a mistyped bare word may have meant."""
+    message = str(error)
+    if message != f"{invoked}: no such file" or os.sep in invoked or invoked.startswith("."):
+        return message
+    import difflib
+
+    close = difflib.get_close_matches(invoked, sorted(SUBCOMMANDS), n=2, cutoff=0.6)
+    if not close:
+        return f"{invoked}: no such file, and no command of that name; see `uvlaunch --help`"
+    meant = " or ".join(f"'{c}'" for c in close)
+    return f"{invoked}: no such file or command; did you mean {meant}?"
 
 
 def is_script_word(word: str) -> bool:
@@ -84,6 +137,8 @@ def is_script_word(word: str) -> bool:
     ``execvp`` and an empty ``PATH`` entry makes the kernel pass its bare name (``gc``),
     and uvlaunch must then run that script, not its own ``gc``.
     """
+    if word == "-":
+        return True
     if word.startswith("-"):
         return False
     if os.sep in word or (os.altsep and os.altsep in word):

@@ -13,10 +13,19 @@ APP = "uvlaunch"
 
 
 def home() -> str:
-    """The home directory: ``UVLAUNCH_HOME``, else platformdirs' user data dir."""
+    """The home directory: ``UVLAUNCH_HOME``, else platformdirs' user data dir.
+
+    A relative ``UVLAUNCH_HOME`` is refused (HomeError): it would make a new home in
+    every directory a script is started from.
+    """
     override = os.environ.get("UVLAUNCH_HOME")
     if override:
-        return os.path.abspath(os.path.expanduser(override))
+        expanded = os.path.expanduser(override)
+        if not os.path.isabs(expanded):
+            from uvlaunch.errors import HomeError
+
+            raise HomeError(f"UVLAUNCH_HOME={override}: must be an absolute path")
+        return os.path.normpath(expanded)
     fast = _user_data_dir_fast()
     if fast is not None:
         return fast
@@ -132,6 +141,11 @@ def env_lock_path(root: str, name: str) -> str:
 def use_lock_path(root: str, name: str) -> str:
     """Held shared by every launch from its check to its exec, and by the script it runs."""
     return os.path.join(root, "locks", f"{name}.use")
+
+
+def piped_dir(root: str) -> str:
+    """The blocks of scripts read from pipes, each keying an environment (piped.py)."""
+    return os.path.join(root, "piped")
 
 
 def pyc_store(root: str) -> str:

@@ -11,6 +11,7 @@ Layout of the home (see docs/how-it-works.md):
     previous/<name>/       the generation before the last upgrade or reinstall (rollback)
     staging/<name>.<rand>/ an upgrade or reinstall being built, beside the environment
     pyc/<xx>/<sha256>      byte-compiled files shared by environments (hard links)
+    piped/piped-<key>.py   the block of a script read from a pipe (its "script")
     trash/                 environments taken out of use, waiting to be deleted
     tmp/                   temporary files, renamed over records atomically
 
@@ -35,7 +36,18 @@ from uvlaunch.identity import ScriptIdentity, is_safe_name, safe_stem
 # heavier than ``os`` is imported here: dataclasses, contextlib, uuid, hashlib and
 # filelock together cost more than 40 ms (docs/performance.md).
 
-SUBDIRS = ("envs", "records", "index", "locks", "trash", "tmp", "staging", "previous", "pyc")
+SUBDIRS = (
+    "envs",
+    "records",
+    "index",
+    "locks",
+    "trash",
+    "tmp",
+    "staging",
+    "previous",
+    "pyc",
+    "piped",
+)
 
 
 class Record:

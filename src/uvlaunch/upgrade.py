@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from uvlaunch import generations, identity, launch, paths, stamp, store, uv, venv
+from uvlaunch import generations, identity, launch, paths, stamp, store, uv, uvoutput, venv
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.inventory import all_names, resolve_targets
 from uvlaunch.script import Script, read_script
@@ -211,7 +211,7 @@ def _dry_run(
         argv += ["--upgrade-package", package]
     rc, out = uv.capture(argv, env)
     if rc != 0:
-        why = uv.reason(out, rc)
+        why = uvoutput.reason(out, rc)
         raise UvlaunchError(f"{script.ident.invoked}: uv could not resolve an upgrade: {why}")
     removed: dict[str, str] = {}
     added: dict[str, str] = {}

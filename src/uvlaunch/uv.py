@@ -6,7 +6,6 @@ imports on every launch that needs uv) and ``subprocess`` elsewhere.
 
 from __future__ import annotations
 
-import errno
 import os
 import sys
 
@@ -142,6 +141,11 @@ def create_empty(uv: str, env: str, *, quiet: int, verbose: int) -> int:
 
 def find_python(uv: str, requires_python: str) -> str | None:
     """An installed interpreter satisfying ``requires_python``, or None (never downloads)."""
+    return look_for_python(uv, requires_python)[0]
+
+
+def look_for_python(uv: str, requires_python: str) -> tuple[str | None, str]:
+    """(an installed interpreter for ``requires_python`` or None, uv's words when none)."""
     import subprocess
 
     try:
@@ -150,11 +154,14 @@ def find_python(uv: str, requires_python: str) -> str | None:
             capture_output=True,
             text=True,
             check=False,
+            env={k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"},
         )
-    except OSError:
-        return None
+    except OSError as e:
+        return None, str(e.strerror)
     path = out.stdout.strip()
-    return path if out.returncode == 0 and path else None
+    if out.returncode == 0 and path:
+        return path, ""
+    return None, out.stderr
 
 
 def downloads_allowed() -> bool:
@@ -196,7 +203,9 @@ def start(argv: list[str], environ: dict[str, str], *, capture: bool) -> Running
 
         if not capture:
             return Running(spawn(argv, environ), None)
-        read, write = _terminal() if _stderr_is_a_tty() else os.pipe()
+        from uvlaunch.uvoutput import stderr_is_a_tty, terminal
+
+        read, write = terminal() if stderr_is_a_tty() else os.pipe()
         try:
             pid = spawn(argv, environ, stderr=write)  # the read end is close-on-exec
         except BaseException:
@@ -221,79 +230,6 @@ def wait(proc: Running) -> int:
         except KeyboardInterrupt:
             continue  # uv got the same SIGINT from the terminal: wait for it to stop
         return os.waitstatus_to_exitcode(status)
-
-
-def relay(proc: Running, *, release_when: str) -> tuple[int, bytes]:
-    """Copy ``proc``'s captured stderr to ours until it exits: (exit status, output held).
-
-    Output is held back until the path ``release_when`` exists, then shown as it comes.
-    uv creates the environment's pyvenv.cfg only after it has read the script's block
-    and found an interpreter, so what is held is what uv says before that: its error
-    about the block or the interpreter, which the caller may replace with a clearer one.
-    """
-    assert proc.output is not None
-    held: list[bytes] = []
-    released = False
-    try:
-        while True:
-            try:
-                chunk = os.read(proc.output, 65536)
-            except OSError as e:
-                if e.errno == errno.EIO:  # a pseudo-terminal whose other end is closed
-                    break
-                raise
-            if not chunk:
-                break
-            if not released and os.path.exists(release_when):
-                released = True
-                show(b"".join(held))
-                held.clear()
-            if released:
-                show(chunk)
-            else:
-                held.append(chunk)
-    finally:
-        os.close(proc.output)
-        status = wait(proc)
-    return status, b"".join(held)
-
-
-def show(data: bytes) -> None:
-    """Write uv's output to our stderr, as if uv had written it there itself."""
-    try:
-        while data:
-            data = data[os.write(2, data) :]
-    except OSError:
-        pass  # stderr closed or gone (a pipe whose reader left): uv's words are lost, as its own
-
-
-def _terminal() -> tuple[int, int]:
-    """A pseudo-terminal the size of ours, for uv's stderr when ours is a terminal.
-
-    uv then writes as it would to our terminal: colours, progress bars (which it draws
-    only on a terminal), its width. What it writes is copied to ours (``relay``).
-    """
-    import fcntl
-    import termios
-
-    master, slave = os.openpty()
-    try:
-        size = fcntl.ioctl(2, termios.TIOCGWINSZ, b"\0" * 8)
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, size)
-        # No output processing here: our terminal turns \n into \r\n itself, once.
-        attrs = termios.tcgetattr(slave)
-        attrs[1] &= ~termios.OPOST
-        termios.tcsetattr(slave, termios.TCSANOW, attrs)
-    except (OSError, termios.error):
-        pass
-    return master, slave
-
-
-def _stderr_is_a_tty() -> bool:
-    try:
-        return os.isatty(2) and hasattr(os, "openpty")
-    except OSError:
-        return False
 
 
 def run_argv(uv: str, script: str, args: list[str], *, quiet: int, verbose: int) -> list[str]:
@@ -335,33 +271,3 @@ def capture(argv: list[str], env: str) -> tuple[int, str]:
 
 
 # Box-drawing and bullet characters uv's error reports draw with.
-_CROSS = "\u00d7"  # the multiplication sign uv puts before an error
-_DECORATION = _CROSS + "╰─▶│├╭╮╯┬┴┼ "
-
-
-def reason(output: str, status: int) -> str:
-    """uv's error in ``output`` as one line (its cause included), for a one-line message."""
-    import re
-
-    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", output)
-    kept: list[str] = []
-    started = False
-    for line in text.splitlines():
-        stripped = line.strip().lstrip(_DECORATION).strip()
-        if not stripped:
-            continue
-        if stripped.startswith("error:") or line.lstrip().startswith(_CROSS):
-            started = True
-            stripped = stripped.removeprefix("error:").strip()
-        elif not started:
-            continue
-        if stripped.startswith("cause:"):
-            stripped = stripped.removeprefix("cause:").strip()
-        if stripped.startswith("hint:"):
-            break
-        kept.append(stripped.rstrip(":"))
-    if not kept:
-        last = [ln.strip() for ln in text.splitlines() if ln.strip()]
-        kept = last[-1:] or [f"exit status {status}"]
-    summary = ": ".join(kept)
-    return summary if len(summary) <= 400 else summary[:397] + "..."
