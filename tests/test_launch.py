@@ -675,13 +675,16 @@ def last_line_names(proc: subprocess.CompletedProcess[str], *needles: str) -> st
 
 
 def test_first_launch_uv_error_after_creating_is_shown_with_one_line(sandbox: Sandbox) -> None:
-    # uv resolves after it has created the environment: its message goes out as it
-    # comes, and uvlaunch adds its one line; nothing half-built is left behind.
+    # uv resolves after it has created the environment: its error (with its cause) is
+    # said in uvlaunch's one line; nothing half-built is left behind.
     script = sandbox.script("missing.py", deps=("nosuchpackage",))
     proc = sandbox.run(str(script))
-    last_line_names(proc, str(script), "uv could not create the environment")
-    uv_said = proc.stderr.splitlines()[:-1]
-    assert any("nosuchpackage" in line for line in uv_said), proc.stderr
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    line = last_line_names(proc, str(script), "uv could not create the environment")
+    assert "No solution found" in line and "nosuchpackage" in line, line
+    # With -v, uv's whole message, as it came.
+    loud = sandbox.run("-v", str(script))
+    assert "hint:" in loud.stderr or "cause:" in loud.stderr, loud.stderr
     assert sandbox.envs() == []
     assert list((sandbox.home / "trash").iterdir()) == []
     script.write_text(make_script(deps=("alpha",)))

@@ -174,8 +174,9 @@ def _create(
         # Never leave a half-built environment where a launch would find it.
         _discard_env(root, name)
         if held:
-            # uv stopped before creating the environment: its block, its interpreter
-            # or uv itself. Say which in one line if we can tell, keeping uv's cause.
+            # uv's error (before it created the environment: the block, the interpreter
+            # or uv itself; or after: resolving, installing), in one line: ours when we
+            # can tell more, keeping uv's cause, else uv's.
             why = uvoutput.reason(held.decode("utf-8", "replace"), rc)
             explained = _explain(script, uv_bin, why)
             if explained is not None:
@@ -241,21 +242,25 @@ def _sync(
     if SPECULATE:  # through the same filter as a first launch: uv run's output, not sync's
         argv = uv.sync_argv(uv_bin, script.ident.path, python=None, quiet=quiet, verbose=verbose)
         proc = uv.start(argv, uv.base_env(env), capture=True)
-        rc, _ = uvoutput.relay(proc, release_when=env, report=verbose > 0)
+        rc, held = uvoutput.relay(proc, release_when=env, report=verbose > 0)
     else:
         rc = uv.sync(uv_bin, script.ident.path, env, python=None, quiet=quiet, verbose=verbose)
+        held = b""
     if rc != 0:
+        why = "see uv's message above"
+        if held:
+            why = uvoutput.reason(held.decode("utf-8", "replace"), rc)
         if old is not None and venv.site_snapshot(env) == before:
             # uv failed before touching anything (resolution fails first): the
             # environment is as it was, so it stays complete for the old block.
             store.write_atomic(root, stamp_file, stamp.encode(old))
             raise UvError(
-                f"{script.ident.invoked}: uv could not sync the environment (exit status {rc}); "
-                "see uv's message above; the environment was left as it was"
+                f"{script.ident.invoked}: uv could not sync the environment: {why}; "
+                "the environment was left as it was"
             )
         raise UvError(
-            f"{script.ident.invoked}: uv could not sync the environment (exit status {rc}); "
-            "see uv's message above; the next launch rebuilds it"
+            f"{script.ident.invoked}: uv could not sync the environment: {why}; "
+            "the next launch rebuilds it"
         )
 
 

@@ -37,6 +37,7 @@ _PREFIXES = (
     b" - ",
     b" ~ ",
 )
+_ERROR_PREFIXES = (b"error: ", "\u00d7".encode())  # uv's error, plain or drawn
 _SEPARATORS = re.compile(rb"(\r|\n)")
 
 
@@ -49,16 +50,28 @@ class Quiet:
     progress bar relies on) and takes its line end with it.
     """
 
-    __slots__ = ("dropped", "held", "passing")
+    __slots__ = ("dropped", "error", "held", "passing")
 
     def __init__(self) -> None:
         self.held = b""
         self.passing = False  # the rest of this segment is not a report line
         self.dropped = False  # the last segment was dropped: so is its line end
+        self.error = b""  # uv's error, from its first line on: the caller says it in one
 
     def feed(self, data: bytes) -> bytes:
+        if self.error:
+            self.error += data
+            return b""
+        out = self._feed(data)
+        if self.error:
+            self.error += self.held
+            self.held = b""
+        return out
+
+    def _feed(self, data: bytes) -> bytes:
         out = []
-        for piece in _SEPARATORS.split(data):
+        pieces = _SEPARATORS.split(data)
+        for i, piece in enumerate(pieces):
             if not piece:
                 continue
             if piece in (b"\r", b"\n"):
@@ -67,6 +80,9 @@ class Quiet:
                     self.passing = False
                     continue
                 segment, self.held = self.held, b""
+                if _visible(segment).startswith(_ERROR_PREFIXES):
+                    self.error = segment + piece + b"".join(pieces[i + 1 :])
+                    return b"".join(out)
                 if segment and _REPORT.match(_visible(segment)):
                     out.append(b"".join(_ANSI.findall(segment)))
                     self.dropped = True
@@ -95,7 +111,8 @@ def _visible(text: bytes) -> bytes:
 
 
 def _could_be_report(visible: bytes) -> bool:
-    return any(p.startswith(visible) or visible.startswith(p) for p in _PREFIXES)
+    """Whether held text may still become a report line or uv's error (so stays held)."""
+    return any(p.startswith(visible) or visible.startswith(p) for p in _PREFIXES + _ERROR_PREFIXES)
 
 
 def relay(proc: Running, *, release_when: str, report: bool = False) -> tuple[int, bytes]:
@@ -105,7 +122,8 @@ def relay(proc: Running, *, release_when: str, report: bool = False) -> tuple[in
     uv creates the environment's pyvenv.cfg only after it has read the script's block
     and found an interpreter, so what is held is what uv says before that: its error
     about the block or the interpreter, which the caller may replace with a clearer one.
-    Unless ``report``, the lines of uv's sync report are left out (``Quiet``).
+    Unless ``report``, the lines of uv's sync report are left out (``Quiet``), and an
+    error of uv's after the release is held too, to be said in one line.
     """
     assert proc.output is not None
     held: list[bytes] = []
@@ -134,6 +152,11 @@ def relay(proc: Running, *, release_when: str, report: bool = False) -> tuple[in
         status = wait(proc)
     if released and quiet is not None:
         show(quiet.flush())
+        if quiet.error:
+            if status == 0:
+                show(quiet.error)  # an "error:" line from a uv that then succeeded
+            else:
+                held.append(quiet.error)  # uv's error, for the caller's one line
     return status, b"".join(held)
 
 
