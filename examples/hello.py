@@ -1,12 +1,14 @@
 #!/usr/bin/env -S uvlaunch
 # /// script
 # requires-python = ">=3.10"
-# dependencies = []
+# dependencies = ["rich"]
 # ///
-"""A first uvlaunch script: prints where it runs from."""
+"""A first uvlaunch script: rich comes from the script's own, stable environment."""
 
 import os
 import sys
 
-print(f"hello from {sys.executable}")
-print(f"environment: {os.environ.get('VIRTUAL_ENV')}")
+from rich import print
+
+print(f"[bold green]hello[/] from {sys.executable}")
+print(f"environment: [cyan]{os.environ.get('VIRTUAL_ENV')}[/]")
