@@ -303,7 +303,7 @@ print("tool {i}")
 # Run in the scratch venv: writes synthetic environments with uvlaunch's own functions.
 SYNTHESIZE = r"""
 import json, os, sys, time
-from uvlaunch import identity, paths, stamp, store
+from uvlaunch import identity, paths, records, stamp, store
 
 home, scripts, template, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 tiny = sys.argv[5]
@@ -322,7 +322,7 @@ now = time.time()
 
 def path_key(home, path):
     if hasattr(store, "path_key_path"):
-        return store.path_key_path(home, path)
+        return records.path_key_path(home, path)
     import hashlib  # the layout of docs/how-it-works.md
     digest = hashlib.sha256(os.fsencode(path)).hexdigest()[:40]
     return os.path.join(paths.index_dir(home), f"path-{digest}")
@@ -336,7 +336,7 @@ for i in range(count):
     with open(path, "w", encoding="utf-8") as f:
         f.write(tiny.replace("{i}", str(i)))
     ident = identity.resolve(path)
-    name = store.new_name(home, ident)
+    name = records.new_name(home, ident)
     env = paths.env_dir(home, name)
     os.makedirs(os.path.join(env, "bin"))
     os.makedirs(os.path.join(env, site))

@@ -155,9 +155,12 @@ def stale_sources(env: Path) -> list[Path]:
 def compiled(env: Path, limit: float = 60) -> Path:
     """Wait for the background compiler to record that ``env`` is compiled."""
     stamp = env / "uvlaunch-stamp"
+    done = env / "uvlaunch-compiled"
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
-        if b"\0compiled\x001\0" in stamp.read_bytes():
+        parts = stamp.read_bytes().split(b"\0")
+        synced = parts[parts.index(b"synced") + 1].decode()
+        if done.exists() and done.read_text().split()[0] == synced:
             return env
         time.sleep(0.02)
     raise AssertionError(f"{env} was not compiled within {limit} s")

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from uvlaunch import paths, store
+from uvlaunch import paths, records, store
 
 ANY_TEXT = st.text(alphabet=st.characters(codec=None, exclude_categories=()))
 
@@ -33,7 +33,7 @@ def test_sha256_hex_is_hashlibs(data: bytes) -> None:
 def test_encode_record_is_json_dumps(
     name: str, script: str, dev: int, ino: int, created: float
 ) -> None:
-    record = store.Record(name, script, dev, ino, created)
+    record = records.Record(name, script, dev, ino, created)
     fields = {
         "version": 1,
         "name": name,
@@ -42,7 +42,7 @@ def test_encode_record_is_json_dumps(
         "ino": ino,
         "created": created,
     }
-    encoded = store.encode_record(record)
+    encoded = records.encode_record(record)
     assert encoded == json.dumps(fields).encode()
     back = json.loads(encoded)
     assert back["script"] == script
@@ -57,10 +57,10 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 @pytest.mark.parametrize("script", ["/srv/tools/report.py", "/tmp/caf\xe9 \u2603/x.py"])
 def test_record_round_trip(root: str, script: str) -> None:
-    record = store.Record("report-0123456789", script, 2049, 131, 1700000000.25)
-    store.write_record(root, record)
-    assert store.read_record(root, record.name) == record
-    assert store.read_record(root, "missing-0123456789") is None
+    record = records.Record("report-0123456789", script, 2049, 131, 1700000000.25)
+    records.write_record(root, record)
+    assert records.read_record(root, record.name) == record
+    assert records.read_record(root, "missing-0123456789") is None
 
 
 @pytest.mark.parametrize(
@@ -75,7 +75,7 @@ def test_record_round_trip(root: str, script: str) -> None:
 )
 def test_damaged_record_reads_as_none(root: str, content: bytes) -> None:
     Path(paths.record_path(root, "bad-0123456789")).write_bytes(content)
-    assert store.read_record(root, "bad-0123456789") is None
+    assert records.read_record(root, "bad-0123456789") is None
 
 
 def test_write_atomic_leaves_no_temporary_file(root: str, tmp_path: Path) -> None:

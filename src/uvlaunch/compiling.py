@@ -9,12 +9,14 @@ detached process, just before the launch ``exec``s the script, that compiles at 
 priority (``SCHED_IDLE``, nice 19) while the script runs. Every ``.pyc`` is written to a
 temporary file and renamed into place, so a start never reads half of one; a compiler
 killed part-way leaves fewer ``.pyc`` files, nothing worse; the environment was stamped
-complete before, so nothing is rebuilt because of it.
+complete before, so nothing is rebuilt because of it. When it is done, it writes
+``uvlaunch-compiled`` into the environment (the stamp's sync time and the sizes measured
+then), atomically and without any lock: it never makes a launch, gc or an upgrade wait,
+and never rewrites the stamp.
 
 The ``.pyc`` files are kept once in the home's ``pyc/`` store and hard-linked into
 each environment (bytecode.py), so three environments with pandas hold its compiled
-files once. When the compiler is done, it records in the stamp that the environment
-is compiled, and its sizes measured then (``list``).
+files once.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import os
 import sys
 
 from uvlaunch import bytecode, paths, stamp, store, venv
+from uvlaunch.errors import UvlaunchError
 
 # Fork a background compiler where there is fork; elsewhere compile before starting.
 LATER = hasattr(os, "fork") and sys.platform != "win32"
@@ -69,23 +72,38 @@ def _same_python(env: str) -> bool:
 
 def compile_now(root: str, name: str) -> None:
     """Compile the environment ``name`` here and now, if it still wants it (``sync``)."""
-    fields = stamp.read(paths.stamp_path(paths.env_dir(root, name)))
-    if needed(fields):
+    env = paths.env_dir(root, name)
+    fields = stamp.read(paths.stamp_path(env))
+    if needed(env, fields):
         assert fields is not None
-        compile_environment(root, paths.env_dir(root, name))
-        _record(root, name, fields.get("synced", ""))
+        compile_environment(root, env)
+        _record(root, env, fields.get("synced", ""))
 
 
-def needed(fields: dict[str, str] | None) -> bool:
-    """Whether the environment stamped ``fields`` still wants compiling."""
-    return enabled() and fields is not None and fields.get("compiled") != "1"
+def needed(env: str, fields: dict[str, str] | None) -> bool:
+    """Whether the environment ``env``, stamped ``fields``, still wants compiling."""
+    if not enabled() or fields is None or fields.get("compiled") == "1":
+        return False
+    return done(env, fields) is None
+
+
+def done(env: str, fields: dict[str, str]) -> tuple[int, int] | None:
+    """(size, size to free) as measured when the compiler finished this sync, else None."""
+    try:
+        with open(paths.compiled_path(env), "rb") as f:
+            synced, size, own = f.read(128).decode("ascii").split()
+    except (OSError, ValueError):
+        return None
+    if synced != fields.get("synced") or not (size.isdigit() and own.isdigit()):
+        return None
+    return int(size), int(own)
 
 
 def compile_after_start(root: str, name: str) -> None:
     """Start a detached, idle-priority compiler for the environment ``name``, and return."""
     env = paths.env_dir(root, name)
     fields = stamp.read(paths.stamp_path(env))
-    if not needed(fields):
+    if not needed(env, fields):
         return
     assert fields is not None
     pid = os.fork()
@@ -98,7 +116,7 @@ def compile_after_start(root: str, name: str) -> None:
             os._exit(0)
         _detach()
         compile_environment(root, env)
-        _record(root, name, fields.get("synced", ""))
+        _record(root, env, fields.get("synced", ""))
     finally:
         os._exit(0)
 
@@ -140,13 +158,10 @@ def _detach() -> None:  # pragma: no cover - runs in the background compiler
         pass
 
 
-def _record(root: str, name: str, synced: str) -> None:
-    """Note in the stamp that the environment is compiled, with its sizes measured now."""
-    env = paths.env_dir(root, name)
-    with store.env_lock(root, name):
-        fields = stamp.read(paths.stamp_path(env))
-        if fields is None or fields.get("synced") != synced:
-            return  # synced or rebuilt meanwhile: that launch compiles it again
-        total, own = venv.usage(env)
-        fields.update(compiled="1", size=str(total), own=str(own))
-        store.write_atomic(root, paths.stamp_path(env), stamp.encode(fields))
+def _record(root: str, env: str, synced: str) -> None:
+    """Note that the environment synced at ``synced`` is compiled, with its sizes now."""
+    total, own = venv.usage(env)
+    try:
+        store.write_atomic(root, paths.compiled_path(env), f"{synced} {total} {own}\n".encode())
+    except UvlaunchError:
+        pass  # removed or rebuilt meanwhile: the next launch that syncs compiles again

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from uvlaunch import generations, metadata, paths, piped, stamp, store
+from uvlaunch import generations, metadata, paths, piped, records, stamp, store
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.inventory import (
     INACCESSIBLE,
@@ -247,15 +247,15 @@ def _looks_like_script(root: str, info: EnvInfo, path: str) -> bool:
 
 def _relocate(root: str, info: EnvInfo, new_path: str) -> None:
     with store.index_lock(root):
-        old = store.read_record(root, info.name)
+        old = records.read_record(root, info.name)
         if old is not None:
-            store.unindex_record(root, old)
+            records.unindex_record(root, old)
         assert info.dev is not None and info.ino is not None
-        rec = store.Record(
+        rec = records.Record(
             info.name, new_path, info.dev, info.ino, old.created if old else store.now()
         )
-        store.write_record(root, rec)
-        store.index_record(root, rec)
+        records.write_record(root, rec)
+        records.index_record(root, rec)
         stamp_file = paths.stamp_path(info.environment)
         fields = stamp.read(stamp_file)
         if fields is not None:  # record and stamp must agree (inventory.py)
@@ -269,9 +269,9 @@ def _remove_locked(root: str, info: EnvInfo, held: store.Exclusive) -> None:
     trashed = store.take_out_of_use(root, info.name)
     generations.discard(root, paths.previous_env(root, info.name))
     with store.index_lock(root):
-        rec = store.read_record(root, info.name)
+        rec = records.read_record(root, info.name)
         if rec is not None:
-            store.unindex_record(root, rec)
+            records.unindex_record(root, rec)
             if piped.is_piped_file(root, rec.script):
                 store.remove_file(rec.script)
         store.remove_file(paths.record_path(root, info.name))
@@ -294,7 +294,7 @@ def sweep(root: str) -> list[str]:
                 with store.try_env_lock(root, entry.split(".", 1)[0]) as taken:
                     if taken:
                         store.delete_tree(os.path.join(top, entry), within=root)
-    recorded = set(store.record_names(root))
+    recorded = set(records.record_names(root))
     with contextlib.suppress(FileNotFoundError):
         for name in os.listdir(paths.previous_dir(root)):
             if name not in recorded and not os.path.lexists(paths.env_dir(root, name)):

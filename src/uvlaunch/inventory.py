@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from uvlaunch import generations, identity, paths, stamp, store, venv
+from uvlaunch import compiling, generations, identity, paths, records, stamp, store, venv
 from uvlaunch.errors import UnknownEnvironmentError, UvlaunchError
 
 LIVE = "live"
@@ -105,7 +105,7 @@ def inspect(root: str, name: str) -> EnvInfo:
     """What is known of the environment ``name``: from its record, else from its stamp."""
     env = paths.env_dir(root, name)
     fields = stamp.read(paths.stamp_path(env))
-    rec = store.read_record(root, name)
+    rec = records.read_record(root, name)
     script: str | None = None
     dev = ino = None
     if rec is not None and fields is not None and not _agree(rec, fields):
@@ -143,7 +143,7 @@ def inspect(root: str, name: str) -> EnvInfo:
     )
 
 
-def _agree(rec: store.Record, fields: dict[str, str]) -> bool:
+def _agree(rec: records.Record, fields: dict[str, str]) -> bool:
     return (fields.get("script"), fields.get("dev"), fields.get("ino")) == (
         paths.to_stored(rec.script),
         str(rec.dev),
@@ -152,8 +152,13 @@ def _agree(rec: store.Record, fields: dict[str, str]) -> bool:
 
 
 def _sizes(env: str, fields: dict[str, str] | None) -> tuple[int, int]:
-    # The sizes measured after the last sync: walking 10,000 environments on every
-    # `list` would take minutes; an incomplete environment is measured now.
+    # The sizes measured after the last sync (by the compiler, once it is done):
+    # walking 10,000 environments on every `list` would take minutes; an environment
+    # measured by neither is measured now.
+    if fields is not None:
+        measured = compiling.done(env, fields)
+        if measured is not None:
+            return measured
     if fields is not None and fields.get("size", "").isdigit():
         size = int(fields["size"])
         own = fields.get("own", "")
@@ -185,7 +190,7 @@ def _last_launched(root: str, name: str, env: str) -> float | None:
 
 def all_names(root: str) -> list[str]:
     """Every environment uvlaunch knows of: recorded, or present in envs/."""
-    return sorted(set(store.record_names(root)) | set(store.env_names(root)))
+    return sorted(set(records.record_names(root)) | set(store.env_names(root)))
 
 
 def list_envs() -> list[EnvInfo]:
@@ -218,14 +223,14 @@ def _target_name(root: str, target: str) -> str | None:
         except UvlaunchError:
             ident = None
         if ident is not None:
-            rec, _ = store.lookup(root, ident)
+            rec, _ = records.lookup(root, ident)
             if rec is not None:
                 return rec.name
         # A deleted script: look its path up in the index, then in the records.
         real = os.path.realpath(target)
-        indexed = store.read_index(store.path_key_path(root, real))
+        indexed = records.read_index(records.path_key_path(root, real))
         if indexed is not None:
-            rec = store.read_record(root, indexed)
+            rec = records.read_record(root, indexed)
             if rec is not None and rec.script == real:
                 return indexed
         for name in all_names(root):

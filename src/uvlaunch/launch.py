@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from uvlaunch import compiling, envbuild, fastpath, identity, locks, paths, store, uv
+from uvlaunch import compiling, envbuild, fastpath, identity, locks, paths, records, store, uv
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.identity import ScriptIdentity
 from uvlaunch.script import read_script
@@ -54,24 +54,24 @@ class Prepared:
         self.use.release()
 
 
-def register(root: str, ident: ScriptIdentity) -> store.Record:
+def register(root: str, ident: ScriptIdentity) -> records.Record:
     """Find the environment record of ``ident``, creating or updating it as needed."""
     with store.index_lock(root):
-        rec, how = store.lookup(root, ident)
+        rec, how = records.lookup(root, ident)
         if rec is None:
             # A damaged record or index must not cost the script its environment.
-            found = store.recover(root, ident)
-            name = found.name if found else store.new_name(root, ident)
+            found = records.recover(root, ident)
+            name = found.name if found else records.new_name(root, ident)
             created = found.created if found else store.now()
         elif how in ("moved", "saved"):
             # A move keeps the inode, an editor's atomic save keeps the path: record the new one.
-            store.unindex_record(root, rec)
+            records.unindex_record(root, rec)
             name, created = rec.name, rec.created
         else:
             return rec
-        rec = store.Record(name, ident.path, ident.dev, ident.ino, created)
-        store.write_record(root, rec)
-        store.index_record(root, rec)
+        rec = records.Record(name, ident.path, ident.dev, ident.ino, created)
+        records.write_record(root, rec)
+        records.index_record(root, rec)
         return rec
 
 
@@ -117,9 +117,9 @@ def forget(root: str, name: str) -> None:
     """
     try:
         with store.index_lock(root):
-            rec = store.read_record(root, name)
+            rec = records.read_record(root, name)
             if rec is not None:
-                store.unindex_record(root, rec)
+                records.unindex_record(root, rec)
             store.remove_file(paths.record_path(root, name))
         store.remove_file(paths.use_lock_path(root, name))
         store.remove_file(paths.env_lock_path(root, name))

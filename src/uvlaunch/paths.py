@@ -98,6 +98,11 @@ def stamp_path(env: str) -> str:
     return os.path.join(env, "uvlaunch-stamp")
 
 
+def compiled_path(env: str) -> str:
+    """Written by the background compiler when it is done (compiling.py)."""
+    return os.path.join(env, "uvlaunch-compiled")
+
+
 def records_dir(root: str) -> str:
     return os.path.join(root, "records")
 

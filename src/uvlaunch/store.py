@@ -1,11 +1,10 @@
-"""Where environments live: records, the identity index, locks and the trash.
+"""Where environments live: the home, atomic writes, locks and removal.
 
 Layout of the home (see docs/how-it-works.md):
 
     envs/<name>/           the virtual environment; envs/<name>/uvlaunch-stamp marks it complete
-    records/<name>.json    who the environment belongs to: script path, device, inode
-    index/ino-<dev>-<ino>  name of the environment of that file (lookup by inode)
-    index/path-<hash>      name of the environment of that path (lookup after atomic saves)
+    records/<name>.json    who the environment belongs to (records.py)
+    index/...              which environment a file or path has (records.py)
     locks/<name>.lock      held while an environment is created, synced or removed
     locks/index.lock       held while the index and records change
     previous/<name>/       the generation before the last upgrade or reinstall (rollback)
@@ -26,10 +25,10 @@ import stat
 import sys
 import time
 
-from uvlaunch import locks, paths, stamp
+from uvlaunch import locks, paths
 from uvlaunch.bytecode import sha256_hex as sha256_hex
 from uvlaunch.errors import HomeError
-from uvlaunch.identity import ScriptIdentity, is_safe_name, safe_stem
+from uvlaunch.identity import is_safe_name
 
 # This module is on the way of every launch that creates or syncs an environment, so
 # what only some paths need (json, shutil) is imported where it is used, and nothing
@@ -48,34 +47,6 @@ SUBDIRS = (
     "pyc",
     "piped",
 )
-
-
-class Record:
-    """Who an environment belongs to (immutable; a plain class, see above)."""
-
-    __slots__ = ("created", "dev", "ino", "name", "script")
-
-    def __init__(self, name: str, script: str, dev: int, ino: int, created: float) -> None:
-        self.name = name
-        self.script = script
-        self.dev = dev
-        self.ino = ino
-        self.created = created
-
-    def _key(self) -> tuple[str, str, int, int, float]:
-        return (self.name, self.script, self.dev, self.ino, self.created)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Record) and self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __repr__(self) -> str:
-        return (
-            f"Record(name={self.name!r}, script={self.script!r}, dev={self.dev}, "
-            f"ino={self.ino}, created={self.created})"
-        )
 
 
 def random_suffix(n: int) -> str:
@@ -171,65 +142,6 @@ def remove_file(path: str) -> None:
         pass
 
 
-# -- records ----------------------------------------------------------------------
-
-
-def read_record(root: str, name: str) -> Record | None:
-    """The record of ``name``, or None when it is missing or damaged."""
-    try:
-        with open(paths.record_path(root, name), "rb") as f:
-            raw = f.read()
-    except OSError:
-        return None
-    import json  # only now: a first launch looks for records that do not exist
-
-    try:
-        data = json.loads(raw.decode("utf-8"))
-        script, dev, ino = data["script"], data["dev"], data["ino"]
-        if not (isinstance(script, str) and _is_int(dev) and _is_int(ino)):
-            return None
-        # A lone surrogate outside the escapes (valid JSON, not a path) raises ValueError.
-        script = paths.from_stored(script)
-        if not os.path.isabs(script) or "\0" in script or os.path.normpath(script) != script:
-            return None  # "/x/", "/x/../y": no path uvlaunch writes
-        return Record(name, script, dev, ino, float(data.get("created", 0.0)))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def write_record(root: str, record: Record) -> None:
-    write_atomic(root, paths.record_path(root, record.name), encode_record(record))
-
-
-def encode_record(record: Record) -> bytes:
-    """The record as JSON, the same text ``json.dumps`` gives."""
-    # Written on every first launch; the json package imports re (5 ms), while the C
-    # string encoder it uses itself is free to import.
-    try:
-        from _json import encode_basestring_ascii as quote
-    except ImportError:  # pragma: no cover - CPython always has _json
-        from json import dumps as quote
-    script = quote(paths.to_stored(record.script))
-    return (
-        f'{{"version": 1, "name": {quote(record.name)}, "script": {script}, '
-        f'"dev": {int(record.dev)}, "ino": {int(record.ino)}, '
-        f'"created": {float(record.created)!r}}}'
-    ).encode("ascii")
-
-
-def record_names(root: str) -> list[str]:
-    """Names of all environments that have a record file (readable or not)."""
-    try:
-        entries = os.listdir(paths.records_dir(root))
-    except FileNotFoundError:
-        return []
-    return sorted(e[:-5] for e in entries if e.endswith(".json") and is_safe_name(e[:-5]))
-
-
 def env_names(root: str) -> list[str]:
     """Names of all environment directories."""
     try:
@@ -237,132 +149,6 @@ def env_names(root: str) -> list[str]:
     except FileNotFoundError:
         return []
     return sorted(e for e in entries if is_safe_name(e))
-
-
-# -- index ------------------------------------------------------------------------
-
-
-def path_key_path(root: str, script: str) -> str:
-    digest = sha256_hex(os.fsencode(script))[:40]
-    return os.path.join(paths.index_dir(root), f"path-{digest}")
-
-
-def read_index(path: str) -> str | None:
-    try:
-        with open(path, "rb") as f:
-            name = f.read(256).decode("ascii").strip()
-    except (OSError, UnicodeDecodeError):
-        return None
-    return name if is_safe_name(name) else None
-
-
-def index_record(root: str, record: Record) -> None:
-    """Point the inode and path index entries at ``record``."""
-    data = record.name.encode()
-    write_atomic(root, paths.inode_key_path(root, record.dev, record.ino), data)
-    write_atomic(root, path_key_path(root, record.script), data)
-
-
-def unindex_record(root: str, record: Record) -> None:
-    """Drop index entries that still point at ``record``."""
-    for key in (
-        paths.inode_key_path(root, record.dev, record.ino),
-        path_key_path(root, record.script),
-    ):
-        if read_index(key) == record.name:
-            remove_file(key)
-
-
-def lookup(root: str, script: ScriptIdentity) -> tuple[Record | None, str]:
-    """Find the environment of ``script``: (record, how), reading a constant number of files.
-
-    ``how`` is "same" (found as recorded), "hardlink" (found through another link to the
-    recorded file), "moved" (same inode, new path) or "saved" (same path, new inode).
-    Call with the index lock held when the result may lead to a write.
-    """
-    name = read_index(paths.inode_key_path(root, script.dev, script.ino))
-    if name is not None:
-        rec = read_record(root, name)
-        if rec is not None and (rec.dev, rec.ino) == (script.dev, script.ino):
-            if rec.script == script.path:
-                return rec, "same"
-            if _same_file(rec.script, rec.dev, rec.ino):
-                return rec, "hardlink"
-            return rec, "moved"
-    name = read_index(path_key_path(root, script.path))
-    if name is not None:
-        rec = read_record(root, name)
-        if rec is not None and rec.script == script.path:
-            if _same_file(rec.script, rec.dev, rec.ino):
-                return rec, "same"
-            return rec, "saved"
-    return None, "new"
-
-
-def _same_file(path: str, dev: int, ino: int) -> bool:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return False
-    return (st.st_dev, st.st_ino) == (dev, ino)
-
-
-def new_name(root: str, script: ScriptIdentity) -> str:
-    """The name a new environment for ``script`` gets: its stem plus a hash of its identity.
-
-    Deterministic, so that ``where`` can name an environment before it exists; a name
-    already taken (a reused inode at the same path) gets a longer, random suffix.
-    """
-    name = preferred_name(script)
-    while os.path.lexists(paths.record_path(root, name)) or os.path.lexists(
-        paths.env_dir(root, name)
-    ):
-        name = f"{name[:-4]}{random_suffix(8)}"
-    return name
-
-
-def preferred_name(script: ScriptIdentity) -> str:
-    """The script's stem plus ten hex digits of a hash of its device, inode and path."""
-    digest = sha256_hex(
-        f"{script.dev}:{script.ino}:{script.path}".encode("utf-8", "surrogateescape")
-    )
-    return f"{safe_stem(script.path)}-{digest[:10]}"
-
-
-def recover(root: str, script: ScriptIdentity) -> Record | None:
-    """After a failed lookup: the environment of ``script`` whose record was lost or damaged.
-
-    Candidates are the names its index entries still give and the name it would get; one
-    is taken when its record names this file (the index was damaged), when its record is
-    unreadable and its stamp names this file, or, with the stamp unreadable too, when it
-    is the very name this file would get.
-    """
-    candidates = [
-        read_index(paths.inode_key_path(root, script.dev, script.ino)),
-        read_index(path_key_path(root, script.path)),
-        preferred_name(script),
-    ]
-    for i, name in enumerate(candidates):
-        if name is None:
-            continue
-        rec = read_record(root, name)
-        if rec is not None:
-            # Readable, but the index that leads to it was damaged or lost.
-            if (rec.dev, rec.ino) == (script.dev, script.ino) or rec.script == script.path:
-                return rec
-            continue  # another file's
-        fields = stamp.read(paths.stamp_path(paths.env_dir(root, name)))
-        if fields is not None:
-            same_file = (fields.get("dev"), fields.get("ino")) == (str(script.dev), str(script.ino))
-            if not (same_file or fields.get("script") == paths.to_stored(script.path)):
-                continue
-        elif i < 2 or not (
-            os.path.lexists(paths.record_path(root, name))
-            or os.path.lexists(paths.env_dir(root, name))
-        ):
-            continue
-        return Record(name, script.path, script.dev, script.ino, now())
-    return None
 
 
 # -- locks ------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from uvlaunch import generations, identity, launch, paths, stamp, store, uv, uvoutput, venv
+from uvlaunch import generations, identity, launch, paths, records, stamp, store, uv, uvoutput, venv
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.inventory import all_names, resolve_targets
 from uvlaunch.script import Script, read_script
@@ -141,7 +141,7 @@ def rollback(target: str) -> Outcome:
         env = paths.env_dir(root, name)
         before = venv.installed(env)
         generations.roll_back(root, name)
-        rec = store.read_record(root, name)
+        rec = records.read_record(root, name)
         script = rec.script if rec is not None else None
         return Outcome(name, script, ROLLED_BACK, diff(before, venv.installed(env)))
 
@@ -172,7 +172,7 @@ def _each(
 def _one(
     root: str, name: str, uv_bin: str, one: Callable[[str, str, Script, str], Outcome]
 ) -> Outcome:
-    rec = store.read_record(root, name)
+    rec = records.read_record(root, name)
     recorded = rec.script if rec is not None else None
     if rec is None:
         return Outcome(name, None, FAILED, message="its record cannot be read; see `uvlaunch list`")

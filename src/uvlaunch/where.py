@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from uvlaunch import identity, paths, stamp, store
+from uvlaunch import identity, paths, records, stamp, store
 
 
 @dataclass(frozen=True)
@@ -32,13 +32,13 @@ def where(invoked: str) -> Where:
     """The environment ``invoked`` uses now, or will use on its first launch."""
     ident = identity.resolve(invoked)
     root = store.open_home(create=False)
-    rec, _ = store.lookup(root, ident)
+    rec, _ = records.lookup(root, ident)
     if rec is None:
-        rec = store.recover(root, ident)
+        rec = records.recover(root, ident)
     if rec is not None:
         name, script = rec.name, rec.script
     else:
-        name, script = store.new_name(root, ident), ident.path
+        name, script = records.new_name(root, ident), ident.path
     env = paths.env_dir(root, name)
     complete = stamp.read(paths.stamp_path(env)) is not None
     return Where(
