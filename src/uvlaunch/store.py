@@ -11,6 +11,7 @@ Layout of the home (see docs/how-it-works.md):
     previous/<name>/       the generation before the last upgrade or reinstall (rollback)
     staging/<name>.<rand>/ an upgrade or reinstall being built, beside the environment
     pyc/<xx>/<sha256>      byte-compiled files shared by environments (hard links)
+    warm/<dev>-<ino>       what a warm start checks, for the native launcher (warm.py)
     trash/                 environments taken out of use, waiting to be deleted
     tmp/                   temporary files, renamed over records atomically
 
@@ -25,7 +26,7 @@ import stat
 import sys
 import time
 
-from uvlaunch import locks, paths, stamp
+from uvlaunch import locks, paths, stamp, warm
 from uvlaunch.bytecode import sha256_hex as sha256_hex
 from uvlaunch.errors import HomeError
 from uvlaunch.identity import ScriptIdentity, is_safe_name, safe_stem
@@ -35,7 +36,18 @@ from uvlaunch.identity import ScriptIdentity, is_safe_name, safe_stem
 # heavier than ``os`` is imported here: dataclasses, contextlib, uuid, hashlib and
 # filelock together cost more than 40 ms (docs/performance.md).
 
-SUBDIRS = ("envs", "records", "index", "locks", "trash", "tmp", "staging", "previous", "pyc")
+SUBDIRS = (
+    "envs",
+    "records",
+    "index",
+    "locks",
+    "trash",
+    "tmp",
+    "staging",
+    "previous",
+    "pyc",
+    "warm",
+)
 
 
 class Record:
@@ -259,6 +271,7 @@ def unindex_record(root: str, record: Record) -> None:
     ):
         if read_index(key) == record.name:
             remove_file(key)
+    warm.discard(root, record.dev, record.ino, record.name)
 
 
 def lookup(root: str, script: ScriptIdentity) -> tuple[Record | None, str]:
