@@ -9,7 +9,7 @@ from typing import NoReturn, TypeVar
 
 import click
 
-from uvlaunch import __version__, launch
+from uvlaunch import __version__, launch, launcher
 from uvlaunch import upgrade as upgrade_mod
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.inventory import human_size
@@ -40,7 +40,11 @@ LAUNCH_SETTINGS = {"ignore_unknown_options": True, "allow_interspersed_args": Fa
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="Shebang form: `#!/usr/bin/env -S uvlaunch`; `uvlaunch SCRIPT [ARGS]...` runs SCRIPT.",
 )
-@click.version_option(__version__, prog_name="uvlaunch")
+@click.version_option(
+    __version__,
+    prog_name="uvlaunch",
+    message=f"%(prog)s %(version)s ({launcher.kind()} launcher)",
+)
 def cli() -> None:
     """Run PEP 723 scripts, each in one stable environment outside uv's cache."""
 
