@@ -14,14 +14,16 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 BIN = Path(sys.executable).parent
-UVLAUNCH = str(BIN / "uvlaunch")
+UVLAUNCH = str(BIN / "uvlaunch")  # the native launcher where it could be built
+UVLAUNCH_PY = str(BIN / "uvlaunch-py")  # the Python implementation, always
 UV = str(BIN / "uv")
 # The real interpreter behind this venv (not a pyenv shim, which uv cannot query
 # for versions the shim does not select).
@@ -98,6 +100,7 @@ class Sandbox:
     cache: Path  # UV_CACHE_DIR
     scripts: Path  # a directory for the test's scripts
     env: dict[str, str]
+    command: str = UVLAUNCH  # what ``run`` starts (the ``launcher`` fixture changes it)
 
     def run(
         self,
@@ -108,7 +111,7 @@ class Sandbox:
         timeout: float = 120,
     ) -> subprocess.CompletedProcess[str]:
         """Run the installed ``uvlaunch`` command with ``args``."""
-        return self.capture([UVLAUNCH, *args], cwd=cwd, env=env, input=input, timeout=timeout)
+        return self.capture([self.command, *args], cwd=cwd, env=env, input=input, timeout=timeout)
 
     def capture(
         self,
@@ -239,6 +242,59 @@ def sandbox(tmp_path: Path, wheelhouse: Path) -> Sandbox:
         scripts=scripts,
         env=env,
     )
+
+
+def is_native(path: str) -> bool:
+    """Whether ``path`` is the native launcher (a binary) rather than a Python script."""
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    return magic == b"\x7fELF" or magic[:2] in (b"\xcf\xfa", b"\xce\xfa", b"\xca\xfe")
+
+
+def use_launcher(sandbox: Sandbox, which: str) -> None:
+    """Make ``which`` ("native" or "python") the sandbox's uvlaunch, shebangs included.
+
+    The native one is a copy in ``ROOT/launcher/`` with a link to ``uvlaunch-py`` beside
+    it, where it looks for its Python implementation: ``block_handover`` replaces that
+    link, so that a test can tell whether the native launcher took a start itself.
+    """
+    d = sandbox.root / "launcher"
+    d.mkdir()
+    if which == "native":
+        if not is_native(UVLAUNCH):
+            pytest.skip("the native launcher was not built (no C compiler?)")
+        shutil.copy(UVLAUNCH, d / "uvlaunch")
+        (d / "uvlaunch-py").symlink_to(UVLAUNCH_PY)
+    else:
+        (d / "uvlaunch").symlink_to(UVLAUNCH_PY)
+    sandbox.command = str(d / "uvlaunch")
+    sandbox.env["PATH"] = os.pathsep.join([str(d), sandbox.env["PATH"]])
+
+
+@contextmanager
+def block_handover(sandbox: Sandbox) -> Iterator[None]:
+    """Inside: the native launcher's hand-over to Python fails with status 99."""
+    link = sandbox.root / "launcher" / "uvlaunch-py"
+    link.unlink()
+    link.write_text("#!/bin/sh\necho handed over >&2\nexit 99\n")
+    link.chmod(0o755)
+    try:
+        yield
+    finally:
+        link.unlink()
+        link.symlink_to(UVLAUNCH_PY)
+
+
+def must_be_warm(sandbox: Sandbox) -> AbstractContextManager[None]:
+    """With the native launcher, inside this no start may be handed over to Python."""
+    return block_handover(sandbox) if is_native(sandbox.command) else nullcontext()
+
+
+@pytest.fixture(params=["native", "python"])
+def launcher(request: pytest.FixtureRequest, sandbox: Sandbox) -> str:
+    """Run the test once with each launcher as the sandbox's ``uvlaunch``."""
+    use_launcher(sandbox, request.param)
+    return str(request.param)
 
 
 def report(proc: subprocess.CompletedProcess[str]) -> dict[str, object]:

@@ -30,7 +30,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import UV, Sandbox, make_script, report
+from conftest import UV, Sandbox, block_handover, is_native, make_script, must_be_warm, report
+
+# Every test here runs with each launcher as `uvlaunch`: the native one and Python's.
+pytestmark = pytest.mark.usefixtures("launcher")
 
 # Reports everything the script can see of how it was started; exits with the status
 # given as its first argument.
@@ -64,18 +67,31 @@ def uv_copy(sandbox: Sandbox) -> Iterator[Path]:
 def path_taken(
     sandbox: Sandbox, uv: Path, script: Path, *args: str, env: dict[str, str] | None = None
 ) -> str:
-    """Start ``script`` with uv unusable: "fast" if it ran, "slow" if it needed uv."""
+    """Start ``script`` with uv unusable: "native" if the native launcher started it,
+    "python" if the Python fast path did, "slow" if it needed uv."""
     uv.chmod(0o644)
     try:
+        if is_native(sandbox.command):
+            with block_handover(sandbox):
+                proc = sandbox.run(*args, str(script), env=env)
+            if proc.returncode == 0:
+                assert proc.stderr == "", proc.stderr
+                return "native"
+            assert (proc.returncode, proc.stderr) == (99, "handed over\n"), proc.stderr
         proc = sandbox.run(*args, str(script), env=env)
     finally:
         uv.chmod(0o755)
     detail = f"exit {proc.returncode}\nstdout:{proc.stdout}\nstderr:{proc.stderr}"
     if proc.returncode == 0:
         assert proc.stderr == "", detail  # a warm start prints nothing of its own
-        return "fast"
+        return "python"
     assert proc.returncode == 2 and "UVLAUNCH_UV" in proc.stderr, detail
     return "slow"
+
+
+def warm(sandbox: Sandbox) -> str:
+    """How a warm start goes with the sandbox's launcher."""
+    return "native" if is_native(sandbox.command) else "python"
 
 
 def launched(sandbox: Sandbox, script: Path, *args: str) -> dict[str, object]:
@@ -114,7 +130,8 @@ def test_child_is_the_same_on_the_fast_path_and_through_uv(
     env = {**sandbox.env, **extra}
     uv_copy.chmod(0o644)  # the fast path must not need uv
     try:
-        fast = sandbox.run(*args, cwd=elsewhere, env=env, input="some input\n")
+        with must_be_warm(sandbox):
+            fast = sandbox.run(*args, cwd=elsewhere, env=env, input="some input\n")
     finally:
         uv_copy.chmod(0o755)
     slow = sandbox.run("--no-fast-path", *args, cwd=elsewhere, env=env, input="some input\n")
@@ -164,8 +181,8 @@ def test_warm_start_takes_the_fast_path(sandbox: Sandbox, uv_copy: Path) -> None
     script = sandbox.script()
     assert path_taken(sandbox, uv_copy, script) == "slow"  # no environment yet
     launched(sandbox, script)
-    assert path_taken(sandbox, uv_copy, script) == "fast"
-    assert path_taken(sandbox, uv_copy, script, "run") == "fast"
+    assert path_taken(sandbox, uv_copy, script) == warm(sandbox)
+    assert path_taken(sandbox, uv_copy, script, "run") == "python"  # native: not `run`
 
 
 @pytest.mark.parametrize("how", ["flag", "variable"])
@@ -185,7 +202,7 @@ def test_block_edited_goes_through_uv(sandbox: Sandbox, uv_copy: Path) -> None:
     script.write_text(make_script(deps=["alpha<2"]))  # in place: same inode
     assert path_taken(sandbox, uv_copy, script) == "slow"
     assert launched(sandbox, script)["alpha"] == "1.0"
-    assert path_taken(sandbox, uv_copy, script) == "fast"
+    assert path_taken(sandbox, uv_copy, script) == warm(sandbox)
 
 
 def test_lock_file_added_goes_through_uv(sandbox: Sandbox, uv_copy: Path) -> None:
@@ -196,7 +213,7 @@ def test_lock_file_added_goes_through_uv(sandbox: Sandbox, uv_copy: Path) -> Non
     assert Path(f"{script}.lock").exists()
     assert path_taken(sandbox, uv_copy, script) == "slow"
     launched(sandbox, script)
-    assert path_taken(sandbox, uv_copy, script) == "fast"
+    assert path_taken(sandbox, uv_copy, script) == warm(sandbox)
 
 
 def test_interpreter_removed_goes_through_uv(sandbox: Sandbox, uv_copy: Path) -> None:
@@ -210,14 +227,14 @@ def test_interpreter_removed_goes_through_uv(sandbox: Sandbox, uv_copy: Path) ->
     again = launched(sandbox, script)
     assert again["alpha"] == "2.0"
     assert Path(str(again["executable"])).resolve().exists()
-    assert path_taken(sandbox, uv_copy, script) == "fast"
+    assert path_taken(sandbox, uv_copy, script) == warm(sandbox)
 
 
 @pytest.mark.parametrize("how", ["replaced", "touched"])
 def test_uv_upgraded_goes_through_uv(sandbox: Sandbox, uv_copy: Path, how: str) -> None:
     script = sandbox.script()
     launched(sandbox, script)
-    assert path_taken(sandbox, uv_copy, script) == "fast"
+    assert path_taken(sandbox, uv_copy, script) == warm(sandbox)
     if how == "replaced":  # what an upgrade does: a new file renamed over the old one
         new = uv_copy.with_name("uv.new")
         shutil.copy(UV, new)
@@ -228,21 +245,52 @@ def test_uv_upgraded_goes_through_uv(sandbox: Sandbox, uv_copy: Path, how: str) 
         os.utime(uv_copy, (later, later))
     assert path_taken(sandbox, uv_copy, script) == "slow"
     launched(sandbox, script)  # through `uv run`, which records the new uv
-    assert path_taken(sandbox, uv_copy, script) == "fast"
+    assert path_taken(sandbox, uv_copy, script) == warm(sandbox)
 
 
 def test_edit_below_the_block_stays_on_the_fast_path(sandbox: Sandbox, uv_copy: Path) -> None:
+    """The block is compared (Python), the record refreshed: native again from the next start."""
     script = sandbox.script()
     launched(sandbox, script)
     with open(script, "a") as f:  # an in-place edit: same inode, new size and mtime
         f.write('print(json.dumps({"edited": True}))\n')
+    st = script.stat()
+    record = sandbox.home / "warm" / f"{st.st_dev}-{st.st_ino}"
+    assert f"{st.st_size}:{st.st_mtime_ns}".encode() not in record.read_bytes()
+    assert path_taken(sandbox, uv_copy, script) == "python"
+    assert f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}".encode() in record.read_bytes()
+    assert path_taken(sandbox, uv_copy, script) == warm(sandbox)
     uv_copy.chmod(0o644)
     try:
-        proc = sandbox.run(str(script))
+        with must_be_warm(sandbox):
+            proc = sandbox.run(str(script))
     finally:
         uv_copy.chmod(0o755)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.splitlines()[-1]) == {"edited": True}
+
+
+@pytest.mark.parametrize("how", ["touched", "chmod"])
+def test_touch_or_chmod_stays_on_the_fast_path(sandbox: Sandbox, uv_copy: Path, how: str) -> None:
+    script = sandbox.script()
+    launched(sandbox, script)
+    if how == "touched":
+        later = time.time() + 5
+        os.utime(script, (later, later))
+    else:
+        script.chmod(0o700)
+    assert path_taken(sandbox, uv_copy, script) == "python"
+    assert path_taken(sandbox, uv_copy, script) == warm(sandbox)
+
+
+def test_hard_link_takes_the_fast_path(sandbox: Sandbox, uv_copy: Path) -> None:
+    script = sandbox.script()
+    launched(sandbox, script)
+    other = sandbox.scripts / "linked.py"
+    os.link(script, other)
+    seen = report(sandbox.run(str(other)))
+    assert seen["argv"] == [str(other)]
+    assert path_taken(sandbox, uv_copy, other) == warm(sandbox)
 
 
 def test_atomic_save_takes_the_slow_path_once(sandbox: Sandbox, uv_copy: Path) -> None:
@@ -255,7 +303,7 @@ def test_atomic_save_takes_the_slow_path_once(sandbox: Sandbox, uv_copy: Path) -
     os.replace(tmp, script)
     assert path_taken(sandbox, uv_copy, script) == "slow"
     launched(sandbox, script)
-    assert path_taken(sandbox, uv_copy, script) == "fast"
+    assert path_taken(sandbox, uv_copy, script) == warm(sandbox)
 
 
 # -- the script is not uv's child ------------------------------------------------------

@@ -314,7 +314,8 @@ def test_gc_dry_run_removes_nothing_and_reports_size(sandbox: Sandbox) -> None:
     used = du_total(sandbox.home, sandbox.cache)
     assert int(gc_json(sandbox)["freed"]) == freed  # type: ignore[call-overload]
     really = used - du_total(sandbox.home, sandbox.cache)
-    assert abs(really - freed) <= max(0.05 * freed, 16384), (really, freed)
+    # Besides the environment: its record, index entries and warm record (4 KiB each).
+    assert abs(really - freed) <= max(0.05 * freed, 20480), (really, freed)
     assert freed < int(e["size"])  # type: ignore[call-overload]  # the shared part is left out
 
 

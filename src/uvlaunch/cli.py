@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from uvlaunch import __version__, cli_manage, launch
+from uvlaunch import __version__, cli_manage, launch, launcher
 from uvlaunch.cliout import fail, guard, notify
 from uvlaunch.errors import UvlaunchError
 
@@ -40,7 +40,13 @@ Shell completion: eval "$(_UVLAUNCH_COMPLETE=bash_source uvlaunch)" in ~/.bashrc
     subcommand_metavar="SCRIPT [ARGS]... | COMMAND [ARGS]...",
     epilog=EPILOG,
 )
-@click.version_option(__version__, "-V", "--version", prog_name="uvlaunch")
+@click.version_option(
+    __version__,
+    "-V",
+    "--version",
+    prog_name="uvlaunch",
+    message=f"%(prog)s %(version)s ({launcher.kind()} launcher)",
+)
 @click.option("-q", "--quiet", count=True, help="Launch option: pass --quiet on to uv.")
 @click.option("-v", "--verbose", count=True, help="Launch option: show uv's whole report.")
 @click.option("--no-fast-path", is_flag=True, help="Launch option: start through `uv run`.")

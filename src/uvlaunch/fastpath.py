@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 
-from uvlaunch import locks, paths, stamp
+from uvlaunch import locks, paths, stamp, warm
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.identity import is_safe_name, lock_file
 from uvlaunch.metadata import find_block
@@ -43,24 +43,43 @@ def try_exec(invoked: str, args: list[str]) -> None:
 
 def _try_exec(invoked: str, args: list[str]) -> None:
     path = os.path.realpath(invoked)
-    st = os.stat(path)
+    st = os.stat(path)  # before the script is read: see warm.confirm
     root = paths.home()
     home_st = os.stat(root)
     if home_st.st_uid != os.geteuid() or home_st.st_mode & 0o022:
         return  # the slow path refuses such a home with a message
-    with open(paths.inode_key_path(root, st.st_dev, st.st_ino), "rb") as f:
-        name = f.read(256).decode("ascii").strip()
-    if not is_safe_name(name):
-        return
+    # The warm record, as the native launcher reads it; when it does not match (an edit
+    # below the block, a touch), the stamp decides, and a right environment gets a new
+    # record, so that the next start is native again.
+    record = warm.read(root, st.st_dev, st.st_ino)
+    if record is not None and warm.matches(root, record, path, st):
+        name = record.name
+    else:
+        record = None
+        with open(paths.inode_key_path(root, st.st_dev, st.st_ino), "rb") as f:
+            name = f.read(256).decode("ascii").strip()
+        if not is_safe_name(name):
+            return
     # Held from before the checks until the script exits (the descriptor survives the
     # exec): gc and remove cannot take the environment away from under it meanwhile.
     use = locks.Lock(paths.use_lock_path(root, name), shared=True)
     if not use.acquire():
         return
     try:
-        _check_and_exec(root, name, invoked, path, st, args, use)
+        if record is not None:
+            _exec_warm(record, invoked, args, use)
+        else:
+            _check_and_exec(root, name, invoked, path, st, args, use)
     finally:
         use.release()  # reached only when the script was not started
+
+
+def _exec_warm(record: warm.Warm, invoked: str, args: list[str], use: locks.Lock) -> None:
+    stamp_file = paths.stamp_path(record.env)
+    if not warm.stamp_complete(stamp_file) or not os.path.exists(record.python):
+        return
+    _touch(stamp_file)
+    exec_script(record.python, invoked, args, child_environ(record.env, record.uv), use)
 
 
 def _check_and_exec(
@@ -105,11 +124,18 @@ def _check_and_exec(
     python = paths.env_python(env)
     if not os.path.exists(python):
         return
+    record = warm.from_stamp(root, name, st, fields)
+    if record is not None:
+        warm.write(root, st.st_dev, st.st_ino, record)
+    _touch(stamp_file)
+    exec_script(python, invoked, args, child_environ(env, uv), use)
+
+
+def _touch(stamp_file: str) -> None:
     try:
         os.utime(stamp_file)  # "last launched", for `list` and `gc --unused-for`
     except OSError:
         pass
-    exec_script(python, invoked, args, child_environ(env, uv), use)
 
 
 def child_environ(env: str, uv: str) -> dict[str, str]:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from uvlaunch import generations, metadata, paths, piped, records, stamp, store
+from uvlaunch import generations, metadata, paths, piped, records, stamp, store, warm
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.inventory import (
     INACCESSIBLE,
@@ -310,6 +310,7 @@ def sweep(root: str) -> list[str]:
                 if os.lstat(path).st_mtime < cutoff:
                     os.unlink(path)
     _sweep_pyc_store(root, cutoff)
+    warm.sweep(root)
     swept: list[str] = []
     for name in store.env_names(root):
         if name in recorded:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from uvlaunch import compiling, envbuild, fastpath, identity, locks, paths, records, store, uv
+from uvlaunch import compiling, envbuild, fastpath, identity, locks, paths, records, store, uv, warm
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.identity import ScriptIdentity
 from uvlaunch.script import read_script
@@ -78,6 +78,7 @@ def register(root: str, ident: ScriptIdentity) -> records.Record:
 def prepare(invoked: str, *, quiet: int = 0, verbose: int = 0, notify: Notify) -> Prepared:
     """Make the environment of ``invoked`` ready, creating or syncing it if needed."""
     _open_std_fds()
+    before = warm.stat_before_reading(invoked)
     script = read_script(invoked)
     uv_bin = uv.find_uv()
     root = store.open_home()
@@ -94,6 +95,7 @@ def prepare(invoked: str, *, quiet: int = 0, verbose: int = 0, notify: Notify) -
                 # A first launch that failed leaves nothing: no record, no index entry.
                 forget(root, rec.name)
             raise
+        warm.confirm(root, rec.name, before)  # for the next start, native or not
         # Taken before the environment lock is let go: gc and remove need both, so the
         # environment cannot be removed between this check and the script's exit.
         use = store.use_lock(root, rec.name)

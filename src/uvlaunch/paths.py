@@ -164,3 +164,12 @@ def trash_dir(root: str) -> str:
 
 def tmp_dir(root: str) -> str:
     return os.path.join(root, "tmp")
+
+
+def warm_dir(root: str) -> str:
+    return os.path.join(root, "warm")
+
+
+def warm_path(root: str, dev: int, ino: int) -> str:
+    """The warm record of the script file ``dev``/``ino`` (warm.py; read by launcher.c too)."""
+    return os.path.join(root, "warm", f"{dev}-{ino}")

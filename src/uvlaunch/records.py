@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from uvlaunch import paths, stamp
+from uvlaunch import paths, stamp, warm
 from uvlaunch.identity import ScriptIdentity, is_safe_name, safe_stem
 from uvlaunch.store import now, random_suffix, remove_file, sha256_hex, write_atomic
 
@@ -130,6 +130,7 @@ def unindex_record(root: str, record: Record) -> None:
     ):
         if read_index(key) == record.name:
             remove_file(key)
+    warm.discard(root, record.dev, record.ino, record.name)
 
 
 def lookup(root: str, script: ScriptIdentity) -> tuple[Record | None, str]:

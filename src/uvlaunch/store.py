@@ -11,6 +11,7 @@ Layout of the home (see docs/how-it-works.md):
     staging/<name>.<rand>/ an upgrade or reinstall being built, beside the environment
     pyc/<xx>/<sha256>      byte-compiled files shared by environments (hard links)
     piped/piped-<key>.py   the block of a script read from a pipe (its "script")
+    warm/<dev>-<ino>       what a warm start checks, for the native launcher (warm.py)
     trash/                 environments taken out of use, waiting to be deleted
     tmp/                   temporary files, renamed over records atomically
 
@@ -46,6 +47,7 @@ SUBDIRS = (
     "previous",
     "pyc",
     "piped",
+    "warm",
 )
 
 

@@ -1,0 +1,325 @@
+/*
+ * uvlaunch's native launcher: the warm check and the exec, nothing else.
+ *
+ * A warm start reads one small record that the Python side wrote (the warm record,
+ * docs/how-it-works.md), compares it with a few stat() calls, takes the environment's
+ * shared use lock and execs the environment's Python on the script. Every other case
+ * (a subcommand, an option, a cold or changed script, anything odd) execs the Python
+ * implementation, `uvlaunch-py` beside this binary, with the same arguments,
+ * environment and standard streams: it decides, explains and repairs.
+ *
+ * Standard C and POSIX, plus flock(2), which the Python side uses for the same locks.
+ * Built with -Wall -Wextra -Werror by setup.py.
+ */
+#define _DEFAULT_SOURCE 1
+#define _DARWIN_C_SOURCE 1
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#ifdef __APPLE__
+#include <mach-o/dyld.h>
+#define MTIME_NS(st) ((long long)(st).st_mtimespec.tv_sec * 1000000000LL + (st).st_mtimespec.tv_nsec)
+#define CTIME_NS(st) ((long long)(st).st_ctimespec.tv_sec * 1000000000LL + (st).st_ctimespec.tv_nsec)
+#else
+#define MTIME_NS(st) ((long long)(st).st_mtim.tv_sec * 1000000000LL + (st).st_mtim.tv_nsec)
+#define CTIME_NS(st) ((long long)(st).st_ctim.tv_sec * 1000000000LL + (st).st_ctim.tv_nsec)
+#endif
+
+extern char **environ;
+
+#define MAGIC "uvlaunch-warm-1"
+#define STAMP_MAGIC "uvlaunch-stamp-1"
+#define RECORD_MAX 32768 /* warm.MAX_SIZE */
+#define NFIELDS 10
+#define MAX_NAME 60 /* identity.is_safe_name */
+#define PY_NAME "uvlaunch-py"
+
+enum { F_MAGIC, F_NAME, F_SCRIPT, F_SCRIPT_SIG, F_LOCK_SIG, F_UV, F_UV_SIG, F_ENV, F_PYTHON, F_END };
+
+static const char *const SUBCOMMANDS[] = {"run",  "where",   "list",      "gc",       "remove", "sync",
+                                          "exec", "upgrade", "reinstall", "rollback", NULL};
+
+/* Exec the Python implementation beside this binary with our own arguments. */
+static void hand_over(int argc, char **argv) {
+    char self[PATH_MAX], dir[PATH_MAX], target[PATH_MAX + sizeof(PY_NAME) + 1];
+    int found = 0;
+#ifdef __APPLE__
+    char raw[PATH_MAX];
+    uint32_t size = sizeof raw;
+    found = _NSGetExecutablePath(raw, &size) == 0 && realpath(raw, self) != NULL;
+#else
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0 && (size_t)n < sizeof self - 1) {
+        self[n] = '\0';
+        found = 1;
+    }
+#endif
+    if (!found && argc > 0 && strchr(argv[0], '/') != NULL)
+        found = realpath(argv[0], self) != NULL;
+    if (!found) {
+        fprintf(stderr, "uvlaunch: error: cannot find where this launcher is installed\n");
+        exit(2);
+    }
+    snprintf(dir, sizeof dir, "%s", self);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL) slash = dir;
+    *slash = '\0';
+    snprintf(target, sizeof target, "%s/%s", dir, PY_NAME);
+    char **args = calloc((size_t)argc + 1, sizeof *args);
+    if (args == NULL) exit(2);
+    args[0] = target;
+    for (int i = 1; i < argc; i++) args[i] = argv[i];
+    execv(target, args);
+    fprintf(stderr, "uvlaunch: error: %s: cannot start uvlaunch's Python implementation: %s\n",
+            target, strerror(errno));
+    exit(2);
+}
+
+static int join(char *out, size_t size, const char *a, const char *b) {
+    int n = snprintf(out, size, "%s%s", a, b);
+    return n >= 0 && (size_t)n < size;
+}
+
+/* An absolute path that os.path.abspath leaves as it is. */
+static int is_clean_absolute(const char *p) {
+    size_t len = strlen(p);
+    if (p[0] != '/' || len < 2 || p[len - 1] == '/') return 0;
+    if (strstr(p, "//") || strstr(p, "/./") || strstr(p, "/../")) return 0;
+    if ((len >= 2 && strcmp(p + len - 2, "/.") == 0) || (len >= 3 && strcmp(p + len - 3, "/..") == 0))
+        return 0;
+    return 1;
+}
+
+/* paths.home(): UVLAUNCH_HOME, else paths._user_data_dir_fast(); 0 when undecided. */
+static int home_dir(char *out, size_t size) {
+    const char *override = getenv("UVLAUNCH_HOME");
+    if (override != NULL && override[0] != '\0')
+        return is_clean_absolute(override) && join(out, size, override, "");
+    const char *home = getenv("HOME");
+    const char *xdg = getenv("XDG_DATA_HOME");
+    if (home == NULL || home[0] != '/' || strlen(home) < 2 || home[strlen(home) - 1] == '/') return 0;
+#ifdef __APPLE__
+    if (xdg != NULL && xdg[0] != '\0') return 0;
+    return snprintf(out, size, "%s/Library/Application Support/uvlaunch", home) < (int)size;
+#elif defined(__linux__)
+    if (xdg != NULL && xdg[0] != '\0') {
+        if (xdg[0] != '/' || xdg[strlen(xdg) - 1] == '/') return 0;
+        return snprintf(out, size, "%s/uvlaunch", xdg) < (int)size;
+    }
+    return snprintf(out, size, "%s/.local/share/uvlaunch", home) < (int)size;
+#else
+    (void)xdg;
+    return 0;
+#endif
+}
+
+static int is_safe_name(const char *name) {
+    size_t len = strlen(name);
+    if (len == 0 || len > MAX_NAME) return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!alnum && (i == 0 || (c != '-' && c != '_'))) return 0;
+    }
+    return 1;
+}
+
+/* stamp.file_signature(): "dev:ino:size:mtime_ns", or "-" when the file is absent. */
+static void file_signature(const char *path, char *out, size_t size) {
+    struct stat st;
+    if (stat(path, &st) != 0)
+        snprintf(out, size, "-");
+    else
+        snprintf(out, size, "%llu:%llu:%lld:%lld", (unsigned long long)st.st_dev,
+                 (unsigned long long)st.st_ino, (long long)st.st_size, MTIME_NS(st));
+}
+
+/* Read the warm record at `path` into `buf` and split it; 0 when it is not one. */
+static int read_record(const char *path, char *buf, char **fields) {
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return 0;
+    struct stat st;
+    ssize_t total = 0, n;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || st.st_size > RECORD_MAX) {
+        close(fd);
+        return 0;
+    }
+    while (total <= RECORD_MAX && (n = read(fd, buf + total, (size_t)(RECORD_MAX + 1 - total))) > 0)
+        total += n;
+    close(fd);
+    if (n < 0 || total == 0 || total > RECORD_MAX || buf[total - 1] != '\0') return 0;
+    int count = 0;
+    for (char *p = buf; p < buf + total; p += strlen(p) + 1) {
+        if (count == NFIELDS) return 0;
+        fields[count++] = p;
+    }
+    return count == NFIELDS && strcmp(fields[F_MAGIC], MAGIC) == 0 && strcmp(fields[F_END], "end") == 0;
+}
+
+/* Whether the stamp is complete: stamp.read() would not return None for its ends. */
+static int stamp_complete(const char *path) {
+    char head[sizeof STAMP_MAGIC], tail[5];
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return 0;
+    struct stat st;
+    int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= (off_t)(sizeof head + 4) &&
+             pread(fd, head, sizeof head, 0) == (ssize_t)sizeof head &&
+             pread(fd, tail, sizeof tail, st.st_size - (off_t)sizeof tail) == (ssize_t)sizeof tail &&
+             memcmp(head, STAMP_MAGIC, sizeof head) == 0 && memcmp(tail, "\0end", sizeof tail) == 0;
+    close(fd);
+    return ok;
+}
+
+/* locks.Lock(shared=True).acquire(): flock the file that the path still names. */
+static int take_use_lock(const char *path) {
+    for (int attempt = 0; attempt < 100; attempt++) {
+        int fd = open(path, O_RDWR | O_CREAT, 0600); /* inherited: the script holds it */
+        if (fd < 0) return -1;
+        int rc;
+        while ((rc = flock(fd, LOCK_SH)) != 0 && errno == EINTR) {
+        }
+        struct stat held, now;
+        if (rc == 0 && fstat(fd, &held) == 0 && stat(path, &now) == 0 && held.st_dev == now.st_dev &&
+            held.st_ino == now.st_ino)
+            return fd;
+        close(fd); /* deleted or replaced while we waited: lock the file there now */
+        if (rc != 0) return -1;
+    }
+    return -1;
+}
+
+/* "KEY=" followed by a, b and c. */
+static char *env_entry(const char *key, const char *a, const char *b, const char *c) {
+    size_t size = strlen(key) + strlen(a) + strlen(b) + strlen(c) + 2;
+    char *s = malloc(size);
+    if (s != NULL) snprintf(s, size, "%s=%s%s%s", key, a, b, c);
+    return s;
+}
+
+/* Start the script if its environment is warm; returns only when it is not. */
+static void try_warm(const char *invoked, char **args, int nargs) {
+    static char record[RECORD_MAX + 1];
+    char home[PATH_MAX], path[PATH_MAX], key[PATH_MAX + 64], buf[PATH_MAX + 128];
+    char sig[128], *f[NFIELDS];
+    struct stat st, hst, other;
+
+    if (!home_dir(home, sizeof home) || stat(home, &hst) != 0 || !S_ISDIR(hst.st_mode) ||
+        hst.st_uid != geteuid() || (hst.st_mode & 022) != 0)
+        return; /* Python refuses such a home with a message */
+    if (realpath(invoked, path) == NULL || stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return;
+    snprintf(key, sizeof key, "%s/warm/%llu-%llu", home, (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
+    if (!read_record(key, record, f) || !is_safe_name(f[F_NAME])) return;
+    /* The record must name this home's own environment and its interpreter. */
+    snprintf(buf, sizeof buf, "%s/envs/%s", home, f[F_NAME]);
+    if (strcmp(buf, f[F_ENV]) != 0) return;
+    snprintf(buf, sizeof buf, "%s/bin/python", f[F_ENV]);
+    if (strcmp(buf, f[F_PYTHON]) != 0) return;
+    if (strcmp(f[F_SCRIPT], path) != 0) {
+        /* Another hard link to the recorded file is the same script. */
+        if (stat(f[F_SCRIPT], &other) != 0 || other.st_dev != st.st_dev || other.st_ino != st.st_ino) return;
+    }
+    snprintf(sig, sizeof sig, "%llu:%llu:%lld:%lld:%lld", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino, (long long)st.st_size, MTIME_NS(st), CTIME_NS(st));
+    if (strcmp(sig, f[F_SCRIPT_SIG]) != 0) return; /* Python compares the block and refreshes */
+    if (!join(buf, sizeof buf, path, ".lock")) return;
+    file_signature(buf, sig, sizeof sig);
+    if (strcmp(sig, f[F_LOCK_SIG]) != 0) return;
+    const char *override = getenv("UVLAUNCH_UV");
+    if (override != NULL && override[0] != '\0' && (!is_clean_absolute(override) || strcmp(override, f[F_UV]) != 0))
+        return;
+    file_signature(f[F_UV], sig, sizeof sig);
+    if (strcmp(sig, f[F_UV_SIG]) != 0) return;
+    long depth = 0;
+    const char *depth_text = getenv("UV_RUN_RECURSION_DEPTH");
+    if (depth_text != NULL) {
+        size_t len = strlen(depth_text);
+        if (len == 0 || len > 9 || strspn(depth_text, "0123456789") != len) return;
+        depth = strtol(depth_text, NULL, 10);
+    }
+
+    /* Held from before the last checks until the script exits (inherited across exec):
+       gc and remove cannot take the environment away from under it. */
+    snprintf(buf, sizeof buf, "%s/locks/%s.use", home, f[F_NAME]);
+    int lock = take_use_lock(buf);
+    if (lock < 0) return;
+    snprintf(buf, sizeof buf, "%s/uvlaunch-stamp", f[F_ENV]);
+    if (!stamp_complete(buf) || stat(f[F_PYTHON], &other) != 0) {
+        close(lock);
+        return;
+    }
+    utimensat(AT_FDCWD, buf, NULL, 0); /* "last launched", for `list` and `gc --unused-for` */
+
+    /* fastpath.child_environ(): what `uv run` sets for the script it starts. */
+    size_t count = 0;
+    while (environ[count] != NULL) count++;
+    char **envp = calloc(count + 5, sizeof *envp);
+    char **argv = calloc((size_t)nargs + 3, sizeof *argv);
+    if (envp == NULL || argv == NULL) {
+        close(lock);
+        return;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < count; i++) {
+        const char *e = environ[i], *eq = strchr(e, '=');
+        if (eq == NULL) continue;
+        size_t len = (size_t)(eq - e);
+        if ((len == 11 && strncmp(e, "VIRTUAL_ENV", len) == 0) || (len == 4 && strncmp(e, "PATH", len) == 0) ||
+            (len == 2 && strncmp(e, "UV", len) == 0) || (len == 22 && strncmp(e, "UV_RUN_RECURSION_DEPTH", len) == 0))
+            continue;
+        envp[k++] = (char *)e;
+    }
+    const char *old_path = getenv("PATH");
+    char depth_buf[24];
+    snprintf(depth_buf, sizeof depth_buf, "%ld", depth + 1);
+    snprintf(buf, sizeof buf, "%s/bin", f[F_ENV]);
+    envp[k++] = env_entry("VIRTUAL_ENV", f[F_ENV], "", "");
+    /* uv: `bin` when PATH is unset, `bin:` when it is set but empty */
+    envp[k++] = env_entry("PATH", buf, old_path == NULL ? "" : ":", old_path == NULL ? "" : old_path);
+    envp[k++] = env_entry("UV", f[F_UV], "", "");
+    envp[k++] = env_entry("UV_RUN_RECURSION_DEPTH", depth_buf, "", "");
+    for (size_t i = k - 4; i < k; i++) {
+        if (envp[i] == NULL) {
+            close(lock);
+            return;
+        }
+    }
+    argv[0] = f[F_PYTHON];
+    argv[1] = (char *)invoked;
+    for (int i = 0; i < nargs; i++) argv[i + 2] = args[i];
+    execve(f[F_PYTHON], argv, envp);
+    close(lock); /* not started: Python tries, and says why if it cannot */
+}
+
+int main(int argc, char **argv) {
+    struct stat st;
+    const char *off = getenv("UVLAUNCH_NO_FAST_PATH");
+    if (off != NULL && off[0] != '\0') hand_over(argc, argv);
+    /* A closed standard stream would become our lock file's descriptor: Python decides. */
+    for (int fd = 0; fd < 3; fd++)
+        if (fstat(fd, &st) != 0) hand_over(argc, argv);
+    int i = 1;
+    for (; i < argc; i++) { /* main.main's launch options: -q and -v only matter to uv */
+        const char *w = argv[i];
+        if (strcmp(w, "-q") == 0 || strcmp(w, "--quiet") == 0 || strcmp(w, "-v") == 0 ||
+            strcmp(w, "--verbose") == 0)
+            continue;
+        if (w[0] == '-' && strlen(w) > 2 && strspn(w + 1, "qv") == strlen(w) - 1) continue;
+        break;
+    }
+    if (i >= argc || argv[i][0] == '-') hand_over(argc, argv);
+    if (strchr(argv[i], '/') == NULL) {
+        for (const char *const *s = SUBCOMMANDS; *s != NULL; s++)
+            if (strcmp(argv[i], *s) == 0) hand_over(argc, argv); /* or a script of that name here */
+    }
+    try_warm(argv[i], argv + i + 1, argc - i - 1);
+    hand_over(argc, argv);
+    return 2;
+}

@@ -1,0 +1,45 @@
+"""The build step (setup.py): the native launcher where cc works, else the Python one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import BIN, UVLAUNCH, is_native
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_the_native_launcher_is_installed_where_cc_exists() -> None:
+    if sys.platform not in ("linux", "darwin") or shutil.which("cc") is None:
+        pytest.skip("no native launcher here")
+    assert is_native(UVLAUNCH)
+    assert os.path.exists(BIN / "uvlaunch-py")
+
+
+@pytest.mark.parametrize("compiler", ["cc", "none"])
+def test_build_scripts_falls_back_to_the_python_launcher(tmp_path: Path, compiler: str) -> None:
+    if compiler == "cc" and shutil.which("cc") is None:
+        pytest.skip("no C compiler")
+    env = {**os.environ, "CC": "cc" if compiler == "cc" else str(tmp_path / "no-such-cc")}
+    proc = subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_scripts", "--build-dir", str(tmp_path / "out")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0 and "No module named" in proc.stderr:
+        pytest.skip(f"setuptools cannot run setup.py here: {proc.stderr[-200:]}")
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "out" / "uvlaunch"
+    assert os.access(out, os.X_OK)
+    if compiler == "cc":
+        assert is_native(str(out))
+    else:
+        assert "using the Python one" in proc.stderr
+        assert out.read_text().startswith("#!") and "uvlaunch.main" in out.read_text()
