@@ -359,3 +359,27 @@ def test_the_compiler_holds_none_of_the_launch(sandbox: Sandbox) -> None:
                 assert not target.endswith(".use"), target
     # So remove goes ahead while it runs.
     assert sandbox.run("remove", str(script)).returncode == 0
+
+
+def test_ctrl_c_after_uv_finished_costs_no_rebuild(sandbox: Sandbox) -> None:
+    many_modules_wheel(sandbox)
+    body = "import sys, manymods\nsys.stdin.readline()\n"
+    script = sandbox.script("many.py", deps=("manymods",), body=body)
+    proc = subprocess.Popen(
+        [str(script)],
+        env=sandbox.env,
+        cwd=sandbox.scripts,
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while not list(sandbox.home.glob("envs/*/uvlaunch-stamp")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # the script is running now, and the compiler beside it
+    os.killpg(proc.pid, 2)  # Ctrl-C, to the whole foreground group
+    proc.communicate(timeout=60)
+    again = sandbox.run(str(script), input="\n")
+    assert again.returncode == 0 and again.stderr == "", again.stderr  # no rebuild, no sync
+    assert len(sandbox.envs()) == 1
