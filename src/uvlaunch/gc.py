@@ -9,14 +9,13 @@ the home, and symlinks are unlinked, never followed.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat as stat_mod
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from uvlaunch import generations, metadata, paths, piped, records, stamp, store, warm
+from uvlaunch import generations, metadata, paths, piped, records, stamp, store, sweep
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.inventory import (
     INACCESSIBLE,
@@ -108,7 +107,7 @@ def collect(
     leftovers: list[EnvInfo] = []
     for info in infos:
         if _is_leftover(root, info):
-            # Half-built, with no record: what a killed launch left; sweep() deletes it.
+            # Half-built, with no record: what a killed launch left; sweep.py deletes it.
             if dry_run:
                 result.removed.append(_removal(root, info, LEFTOVER))
             else:
@@ -146,7 +145,7 @@ def collect(
             _remove_locked(root, again, held)
         result.removed.append(removal)
     if not dry_run:
-        swept = sweep(root)
+        swept = sweep.sweep(root)
         for info in leftovers:
             if info.name in swept:
                 result.removed.append(Removal(info.name, None, LEFTOVER, info.size, info.freed))
@@ -173,7 +172,7 @@ def _removal(root: str, info: EnvInfo, reason: str) -> Removal:
 
 
 def _is_leftover(root: str, info: EnvInfo) -> bool:
-    # The same test sweep() applies: no record file at all, and no readable stamp.
+    # The same test sweep.py applies: no record file at all, and no readable stamp.
     return (
         info.state == UNKNOWN
         and not info.complete
@@ -280,74 +279,6 @@ def _remove_locked(root: str, info: EnvInfo, held: store.Exclusive) -> None:
     held.delete_files()
 
 
-def sweep(root: str) -> list[str]:
-    """Finish what a killed gc or launch left: trash, stray temporary files, bare env dirs.
-
-    Returns the names of the bare environment directories it deleted.
-    """
-    # Trash and staging entries are named after their environment: one whose lock is
-    # held belongs to a rebuild or an upgrade still running (a failed rebuild puts its
-    # trashed environment back), so it is left for the next gc.
-    for top in (paths.trash_dir(root), paths.staging_dir(root)):
-        with contextlib.suppress(FileNotFoundError):
-            for entry in os.listdir(top):
-                with store.try_env_lock(root, entry.split(".", 1)[0]) as taken:
-                    if taken:
-                        store.delete_tree(os.path.join(top, entry), within=root)
-    recorded = set(records.record_names(root))
-    with contextlib.suppress(FileNotFoundError):
-        for name in os.listdir(paths.previous_dir(root)):
-            if name not in recorded and not os.path.lexists(paths.env_dir(root, name)):
-                with store.try_env_lock(root, name) as taken:
-                    if taken:
-                        generations.discard(root, paths.previous_env(root, name))
-    cutoff = time.time() - 3600
-    tmp = paths.tmp_dir(root)
-    with contextlib.suppress(FileNotFoundError):
-        for entry in os.listdir(tmp):
-            path = os.path.join(tmp, entry)
-            with contextlib.suppress(OSError):
-                if os.lstat(path).st_mtime < cutoff:
-                    os.unlink(path)
-    _sweep_pyc_store(root, cutoff)
-    warm.sweep(root)
-    swept: list[str] = []
-    for name in store.env_names(root):
-        if name in recorded:
-            continue
-        env = paths.env_dir(root, name)
-        if stamp.read(paths.stamp_path(env)) is not None:
-            continue  # a complete environment whose record was lost: `list` shows it
-        held = store.Exclusive(root, name)
-        with held as busy:
-            if busy is None and not os.path.exists(paths.record_path(root, name)):
-                trashed = store.take_out_of_use(root, name)
-                if trashed is not None:
-                    store.delete_tree(trashed, within=root)
-                    swept.append(name)
-                held.delete_files()
-    return swept
-
-
-def _sweep_pyc_store(root: str, cutoff: float) -> None:
-    """Delete shared ``.pyc`` files that no environment links any more.
-
-    A compiler writes a file into the store and links it into an environment a moment
-    later: only files an hour old, with no other link, are unused for certain.
-    """
-    top = paths.pyc_store(root)
-    with contextlib.suppress(FileNotFoundError):
-        for fan in os.listdir(top):
-            folder = os.path.join(top, fan)
-            with contextlib.suppress(OSError):
-                for entry in os.scandir(folder):
-                    st = entry.stat(follow_symlinks=False)
-                    if st.st_nlink == 1 and st.st_mtime < cutoff:
-                        os.unlink(entry.path)
-                with contextlib.suppress(OSError):
-                    os.rmdir(folder)  # only once empty
-
-
 def remove(
     targets: Iterable[str], *, every: bool = False
 ) -> tuple[list[EnvInfo], list[tuple[str, str]]]:
@@ -371,5 +302,5 @@ def remove(
             _remove_locked(root, info, held)
             removed.append(info)
     if every:
-        sweep(root)
+        sweep.sweep(root)
     return removed, busy
