@@ -56,11 +56,12 @@ def compile_dirs(dirs: list[str], *, jobs: int = 0, store: str | None = None) ->
         _compile_all(shares[0], store)
     finally:
         for pid in pids:
-            _reap(pid)
+            reap(pid)
     return len(stale)
 
 
-def _reap(pid: int) -> None:
+def reap(pid: int) -> None:
+    """Wait for the child ``pid`` to exit, through Ctrl-C (it gets the same SIGINT)."""
     while True:
         try:
             os.waitpid(pid, 0)

@@ -108,7 +108,7 @@ def compile_after_start(root: str, name: str) -> None:
     assert fields is not None
     pid = os.fork()
     if pid != 0:
-        _reap(pid)  # the middle child exits at once; the compiler is not our child
+        bytecode.reap(pid)  # the middle child exits at once; the compiler is not our child
         return
     try:  # pragma: no cover - runs in the forked children, which never return
         os.setsid()  # out of the terminal's process group: Ctrl-C to the script spares it
@@ -119,17 +119,6 @@ def compile_after_start(root: str, name: str) -> None:
         _record(root, env, fields.get("synced", ""))
     finally:
         os._exit(0)
-
-
-def _reap(pid: int) -> None:
-    while True:
-        try:
-            os.waitpid(pid, 0)
-            return
-        except ChildProcessError:
-            return
-        except InterruptedError:
-            continue
 
 
 def _detach() -> None:  # pragma: no cover - runs in the background compiler
