@@ -668,7 +668,7 @@ def report(
         targets.append({"target": name, "measured": shown, "ok": ok})
         print(f"  {verdict:<5} {name:<46} {shown}")
 
-    print("\nTargets (issue 4)")
+    print("\nTargets")
     r = ul.ms / uvr.ms
     target("warm <= 1.0x uv run (aim 0.9)", f"{r:.2f}x ({ul.ms:.1f} vs {uvr.ms:.1f} ms)", r <= 1.0)
     over = ul.ms - bare.ms

@@ -17,7 +17,7 @@ side by side and in a rotated order:
 - with the environment's python started on it directly (the floor).
 
 It prints medians, interquartile ranges, ratios and peak memory (GNU time's %M), then
-issue 12's targets with PASS or FAIL, and exits 1 when one fails.
+its targets with PASS or FAIL, and exits 1 when one fails.
 """
 
 from __future__ import annotations

@@ -314,8 +314,14 @@ def _is_idle(pid: int) -> bool:
 
 
 def test_starts_during_compiling_and_a_killed_compiler(sandbox: Sandbox) -> None:
-    many_modules_wheel(sandbox)
-    body = "import manymods, json\nprint(json.dumps({'ok': manymods.VERSION}))\n"
+    many_modules_wheel(sandbox, n=1500)
+    # Imports modules all over the package, while the compiler writes their .pyc files.
+    body = (
+        "import importlib, json, manymods\n"
+        "for i in range(0, 1500, 25):\n"
+        "    assert importlib.import_module(f'manymods.m{i}').f3(1) == 4\n"
+        "print(json.dumps({'ok': manymods.VERSION}))\n"
+    )
     script = sandbox.script("many.py", deps=("manymods",), body=body)
     env = dict(sandbox.env, PYTHONDONTWRITEBYTECODE="1")
     first = sandbox.run(str(script), env=env)
@@ -325,7 +331,7 @@ def test_starts_during_compiling_and_a_killed_compiler(sandbox: Sandbox) -> None
     seen_compiler = False
     for _ in range(20):
         seen_compiler = seen_compiler or bool(compiler_pids(venv))
-        proc = sandbox.run(str(script), "-c", "import manymods.m1", env=env)
+        proc = sandbox.run(str(script), env=env)
         assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     # Kill it part-way (a second environment, so there is something left to do).
     other = sandbox.script("other.py", deps=("manymods", "alpha"), body=body)
@@ -343,7 +349,7 @@ def test_starts_during_compiling_and_a_killed_compiler(sandbox: Sandbox) -> None
 
 
 def test_the_compiler_holds_none_of_the_launch(sandbox: Sandbox) -> None:
-    many_modules_wheel(sandbox, n=800)
+    many_modules_wheel(sandbox, n=1500)
     script = sandbox.script("many.py", deps=("manymods",), body="print('done')")
     proc = sandbox.capture([str(script)])  # read to EOF, as $(...) does
     assert proc.stdout == "done\n", proc.stderr

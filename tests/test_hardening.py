@@ -170,6 +170,7 @@ def test_uv_dies_with_a_killed_uvlaunch(
 
 WAITS_THEN_IMPORTS = """\
 import sys
+print("waiting", flush=True)
 sys.stdin.readline()
 import alpha
 print("imported", alpha.VERSION, sys.prefix != sys.base_prefix)
@@ -186,7 +187,8 @@ def test_gc_and_remove_leave_a_running_script_alone(sandbox: Sandbox, how: str) 
     running = subprocess.Popen(
         args, env=sandbox.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
-    time.sleep(1.0)  # started and waiting on its stdin
+    assert running.stdout is not None
+    assert running.stdout.readline() == "waiting\n"  # started, and holding its use lock
     proc = sandbox.run("gc", "--unused-for", "0s")
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     assert f"skipped {name}: a running script is using it" in proc.stdout
@@ -194,7 +196,7 @@ def test_gc_and_remove_leave_a_running_script_alone(sandbox: Sandbox, how: str) 
     assert proc.returncode == 1
     assert f"skipped {name}: a running script is using it" in proc.stderr
     out, _ = running.communicate("\n", timeout=60)
-    assert running.returncode == 0 and out == first.stdout
+    assert running.returncode == 0 and "waiting\n" + out == first.stdout
     # Once it exited, removal goes ahead, and takes the environment's lock files with it.
     assert sandbox.run("remove", str(script)).returncode == 0
     assert sorted(p.name for p in (sandbox.home / "locks").iterdir()) == ["index.lock"]
