@@ -289,3 +289,17 @@ def test_launches_racing_an_upgrade_never_fail(sandbox: Sandbox, wheels: Path) -
         time.sleep(0.01)
     assert seen <= {"1.0", "2.0"} and "1.0" in seen
     assert os.listdir(sandbox.home / "staging") == []
+
+
+def test_rollback_after_an_edit_follows_the_block(sandbox: Sandbox, wheels: Path) -> None:
+    script = sandbox.script(deps=("alpha",), body=VERSIONS)
+    versions(sandbox, script)
+    build_wheel(wheels, "alpha", "2.0")
+    assert upgrade(sandbox, str(script)).returncode == 0
+    script.write_text(script.read_text().replace('["alpha"]', '["alpha", "beta"]'))
+    assert versions(sandbox, script) == {"alpha": "2.0", "beta": "1.0"}
+    # The generation put back was synced for the old block: the next start, native or
+    # not, must not take it as it is, but sync it for the block the script has now.
+    assert sandbox.run("rollback", str(script)).returncode == 0
+    assert versions(sandbox, script)["beta"] == "1.0"
+    assert versions(sandbox, script)["beta"] == "1.0"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from uvlaunch import envbuild, paths, stamp, store, uv, uvoutput, venv
+from uvlaunch import envbuild, paths, records, stamp, store, uv, uvoutput, venv, warm
 from uvlaunch.errors import UvError, UvlaunchError
 from uvlaunch.script import Script
 
@@ -93,6 +93,7 @@ def swap_in(root: str, name: str, staged: str) -> None:
     if os.path.lexists(env):
         os.replace(env, previous)
     os.replace(staged, env)
+    _forget_warm(root, name)
 
 
 def roll_back(root: str, name: str) -> None:
@@ -110,6 +111,16 @@ def roll_back(root: str, name: str) -> None:
     os.replace(previous, env)
     if os.path.lexists(aside):
         os.replace(aside, previous)  # rolling back again re-applies the upgrade
+    _forget_warm(root, name)
+
+
+def _forget_warm(root: str, name: str) -> None:
+    # The warm record vouched for the environment that was in place: the one swapped in
+    # may have been synced for another block (a rollback after an edit), so the next
+    # start goes the checking way, which writes a new record if all is right.
+    rec = records.read_record(root, name)
+    if rec is not None:
+        warm.discard(root, rec.dev, rec.ino, name)
 
 
 def has_previous(root: str, name: str) -> bool:
