@@ -215,14 +215,21 @@ def test_all_reports_each_and_a_summary(sandbox: Sandbox, wheels: Path) -> None:
     )
     assert versions(sandbox, old)["alpha"] == "2.0"
     assert versions(sandbox, busy)["alpha"] == "1.0"
-    data = json.loads(upgrade(sandbox, "--all", "--json").stdout)
-    statuses = {d["script"]: d["status"] for d in data}
+    # A script deleted since: skipped and pointed to gc, not a failure.
+    gone = sandbox.script("gone.py", deps=("alpha",), body=VERSIONS)
+    assert sandbox.run(str(gone)).returncode == 0
+    gone.unlink()
+    proc = upgrade(sandbox, "--all", "--json")
+    assert proc.returncode == 0, proc.stdout
+    statuses = {d["script"]: d["status"] for d in json.loads(proc.stdout)}
     assert statuses == {
         str(old): "unchanged",
         str(same): "unchanged",
         str(locked): "locked",
         str(busy): "upgraded",
+        str(gone): "gone",
     }
+    assert "skipped (gone): its script is gone; `uvlaunch gc`" in upgrade(sandbox, "--all").stdout
 
 
 def test_unknown_target_changes_nothing(sandbox: Sandbox, wheels: Path) -> None:

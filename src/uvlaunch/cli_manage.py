@@ -190,7 +190,7 @@ def _show_outcome(outcome: upgrade_mod.Outcome) -> None:
     if status in (upgrade_mod.UPGRADED, upgrade_mod.WOULD_CHANGE, upgrade_mod.REINSTALLED):
         n = len(outcome.changes)
         status += f" ({count(n, 'package')} changed)" if n else ""
-    elif status in (upgrade_mod.LOCKED, upgrade_mod.BUSY):
+    elif status in (upgrade_mod.LOCKED, upgrade_mod.BUSY, upgrade_mod.GONE):
         status = f"skipped ({status})"
     line = f"{label}: {status}" + (f": {outcome.message}" if outcome.message else "")
     click.echo(line, err=outcome.failed)

@@ -8,6 +8,7 @@ by one as they finish, through ``on_done``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -22,6 +23,7 @@ ROLLED_BACK = "rolled back"
 WOULD_CHANGE = "would change"
 UNCHANGED = "unchanged"
 LOCKED = "locked"
+GONE = "gone"
 BUSY = "busy"
 FAILED = "failed"
 
@@ -176,6 +178,9 @@ def _one(
     recorded = rec.script if rec is not None else None
     if rec is None:
         return Outcome(name, None, FAILED, message="its record cannot be read; see `uvlaunch list`")
+    if not os.path.lexists(rec.script):
+        why = "its script is gone; `uvlaunch gc` removes its environment"
+        return Outcome(name, recorded, GONE, message=why)
     try:
         script = read_script(rec.script)
         if launch.register(root, script.ident).name != name:

@@ -89,11 +89,6 @@ def direct_urls(env: str) -> set[str]:
     }
 
 
-def disk_usage(top: str) -> int:
-    """Bytes used under ``top``, counting each hard-linked file once, as ``du`` does."""
-    return usage(top)[0]
-
-
 def usage(top: str) -> tuple[int, int]:
     """(bytes used under ``top``, bytes that deleting it would free), hard links once.
 
