@@ -109,7 +109,7 @@ def bench(opts: argparse.Namespace, scratch: Path, rounds: int) -> int:
         ("env python on the script (floor)", [py_env, script], env),
     ]
     print(f"* {rounds} rounds", file=sys.stderr)
-    s = alternate(runner, commands, rounds, memory_rounds=3 if opts.quick else 5, progress="warm")
+    s = alternate(runner, commands, rounds, memory_rounds=5 if opts.quick else 21, progress="warm")
     floor = s["env python on the script (floor)"]
     uvrun = s["uv run --script shebang"]
     native = s["uvlaunch shebang, native launcher"]
