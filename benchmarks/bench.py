@@ -25,11 +25,9 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
-import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -44,6 +42,7 @@ from benchlib import (
     base_environ,
     check_fast_path,
     env_python,
+    in_scratch,
     machine,
     make_venv,
     real_python,
@@ -379,24 +378,13 @@ def main() -> int:
     cold_rounds = opts.cold_rounds or (4 if opts.quick else 15)
     meta_rounds = 2 if opts.quick else 5
 
-    started = time.monotonic()
-    scratch = Path(opts.scratch or tempfile.mkdtemp(prefix="uvlaunch-bench-")).resolve()
-    scratch.mkdir(parents=True, exist_ok=True)
-    load_before = os.getloadavg()
-    try:
-        results = bench(opts, scratch, warm_rounds, cold_rounds, meta_rounds)
-    finally:
-        if not opts.keep:
-            shutil.rmtree(scratch, ignore_errors=True)
-    results["load_average_before"] = list(load_before)
-    results["load_average_after"] = list(os.getloadavg())
-    results["seconds"] = round(time.monotonic() - started, 1)
-    print(
-        f"\nload average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}; "
-        f"took {results['seconds']:.0f} s" + (f"; scratch kept in {scratch}" if opts.keep else "")
+    results = in_scratch(
+        opts.scratch,
+        "uvlaunch-bench-",
+        lambda scratch: bench(opts, scratch, warm_rounds, cold_rounds, meta_rounds),
+        keep=opts.keep,
+        json_file=opts.json,
     )
-    if opts.json:
-        Path(opts.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0 if all(t["ok"] is not False for t in results["targets"]) else 1
 
 

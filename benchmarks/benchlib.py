@@ -253,3 +253,40 @@ def machine() -> str:
     except OSError:
         pass
     return f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} CPUs"
+
+
+def in_scratch(
+    scratch_dir: str | None,
+    prefix: str,
+    measure: Callable[[Path], dict[str, object]],
+    *,
+    keep: bool,
+    json_file: str | None,
+) -> dict[str, object]:
+    """Run ``measure`` in a scratch directory (deleted unless ``keep``) and report its cost.
+
+    Adds the load average before and after and the seconds taken to the results, prints
+    them, and writes everything to ``json_file`` when one is given.
+    """
+    import json
+    import tempfile
+
+    started = time.monotonic()
+    scratch = Path(scratch_dir or tempfile.mkdtemp(prefix=prefix)).resolve()
+    scratch.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()
+    try:
+        results = measure(scratch)
+    finally:
+        if not keep:
+            shutil.rmtree(scratch, ignore_errors=True)
+    results["load_average_before"] = list(load_before)
+    results["load_average_after"] = list(os.getloadavg())
+    results["seconds"] = round(time.monotonic() - started, 1)
+    print(
+        f"\nload average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}; "
+        f"took {results['seconds']:.0f} s" + (f"; scratch kept in {scratch}" if keep else "")
+    )
+    if json_file:
+        Path(json_file).write_text(json.dumps(results, indent=2) + "\n")
+    return results

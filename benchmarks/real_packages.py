@@ -22,12 +22,10 @@ disk used by three scripts that share pandas. Standard library only.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +39,7 @@ from benchlib import (
     base_environ,
     check_fast_path,
     env_python,
+    in_scratch,
     machine,
     make_venv,
     real_python,
@@ -354,24 +353,13 @@ def main() -> int:
     opts.nowrite_rounds = opts.nowrite_rounds or (8 if opts.quick else 20)
     opts.cold_rounds = opts.cold_rounds or (3 if opts.quick else 7)
 
-    started = time.monotonic()
-    scratch = Path(opts.scratch or tempfile.mkdtemp(prefix="uvlaunch-real-")).resolve()
-    scratch.mkdir(parents=True, exist_ok=True)
-    load_before = os.getloadavg()
-    try:
-        results = bench(opts, scratch)
-    finally:
-        if not opts.keep:
-            shutil.rmtree(scratch, ignore_errors=True)
-    results["load_average_before"] = list(load_before)
-    results["load_average_after"] = list(os.getloadavg())
-    results["seconds"] = round(time.monotonic() - started, 1)
-    print(
-        f"\nload average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}; "
-        f"took {results['seconds']:.0f} s" + (f"; scratch kept in {scratch}" if opts.keep else "")
+    results = in_scratch(
+        opts.scratch,
+        "uvlaunch-real-",
+        lambda scratch: bench(opts, scratch),
+        keep=opts.keep,
+        json_file=opts.json,
     )
-    if opts.json:
-        Path(opts.json).write_text(json.dumps(results, indent=2) + "\n")
     failed = any(t["ok"] is False for t in results["targets"])  # type: ignore[attr-defined]
     return 1 if opts.strict and failed else 0
 
