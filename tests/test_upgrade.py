@@ -310,3 +310,49 @@ def test_rollback_after_an_edit_follows_the_block(sandbox: Sandbox, wheels: Path
     assert sandbox.run("rollback", str(script)).returncode == 0
     assert versions(sandbox, script)["beta"] == "1.0"
     assert versions(sandbox, script)["beta"] == "1.0"
+
+
+def test_a_swap_waits_for_the_script_running_in_the_environment(
+    sandbox: Sandbox, wheels: Path
+) -> None:
+    body = "import sys, alpha\nprint('started', flush=True)\nsys.stdin.readline()\n" + VERSIONS
+    script = sandbox.script(deps=("alpha",), body=body)
+    assert sandbox.run(str(script), input="\n").returncode == 0
+    build_wheel(wheels, "alpha", "2.0")
+    running = subprocess.Popen(
+        [UVLAUNCH, str(script)],
+        env=sandbox.env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert running.stdout is not None and running.stdout.readline() == "started\n"
+    up = subprocess.Popen(
+        [UVLAUNCH, "upgrade", str(script)], env=sandbox.env, stdout=subprocess.PIPE, text=True
+    )
+    time.sleep(2)  # built by now; the swap waits for the running script
+    assert up.poll() is None
+    _, env = env_of(sandbox, script)
+    assert (site_packages(env) / "alpha-1.0.dist-info").is_dir()
+    out, _ = running.communicate("\n", timeout=60)
+    assert running.returncode == 0 and json.loads(out)["alpha"] == "1.0"  # never a mix
+    assert up.wait(60) == 0
+    assert versions(sandbox, script)["alpha"] == "2.0"
+
+
+def test_a_swap_gives_up_on_a_script_that_keeps_running(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from uvlaunch import generations, locks
+    from uvlaunch.errors import UvlaunchError
+
+    (sandbox.home / "locks").mkdir(parents=True)
+    monkeypatch.setattr(generations, "SWAP_WAIT", 0.3)
+    held = locks.Lock(str(sandbox.home / "locks" / "x-0123456789.use"), shared=True)
+    assert held.acquire()
+    try:
+        with pytest.raises(UvlaunchError, match="a running script is using the environment"):
+            generations._quiet_moment(str(sandbox.home), "x-0123456789")
+    finally:
+        held.release()
+    generations._quiet_moment(str(sandbox.home), "x-0123456789").release()

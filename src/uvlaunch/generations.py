@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from uvlaunch import envbuild, paths, records, stamp, store, uv, uvoutput, venv, warm
+from uvlaunch import envbuild, locks, paths, records, stamp, store, uv, uvoutput, venv, warm
 from uvlaunch.errors import UvError, UvlaunchError
 from uvlaunch.script import Script
 
@@ -88,12 +88,20 @@ def swap_in(root: str, name: str, staged: str) -> None:
     """
     env = paths.env_dir(root, name)
     previous = paths.previous_env(root, name)
-    if os.path.lexists(previous):
-        discard(root, previous)
-    if os.path.lexists(env):
-        os.replace(env, previous)
-    os.replace(staged, env)
-    _forget_warm(root, name)
+    try:
+        use = _quiet_moment(root, name)
+    except BaseException:
+        discard(root, staged)
+        raise
+    try:
+        if os.path.lexists(previous):
+            discard(root, previous)
+        if os.path.lexists(env):
+            os.replace(env, previous)
+        os.replace(staged, env)
+        _forget_warm(root, name)
+    finally:
+        use.release()
 
 
 def roll_back(root: str, name: str) -> None:
@@ -106,12 +114,40 @@ def roll_back(root: str, name: str) -> None:
             "(one is kept by `uvlaunch upgrade` and `uvlaunch reinstall`)"
         )
     aside = os.path.join(paths.staging_dir(root), f"{name}.{store.random_suffix(8)}")
-    if os.path.lexists(env):
-        os.replace(env, aside)
-    os.replace(previous, env)
-    if os.path.lexists(aside):
-        os.replace(aside, previous)  # rolling back again re-applies the upgrade
-    _forget_warm(root, name)
+    use = _quiet_moment(root, name)
+    try:
+        if os.path.lexists(env):
+            os.replace(env, aside)
+        os.replace(previous, env)
+        if os.path.lexists(aside):
+            os.replace(aside, previous)  # rolling back again re-applies the upgrade
+        _forget_warm(root, name)
+    finally:
+        use.release()
+
+
+SWAP_WAIT = 30.0  # seconds a swap waits for the scripts running in the environment
+
+
+def _quiet_moment(root: str, name: str) -> locks.Lock:
+    """The environment's use lock, taken exclusively (release it): no script is running.
+
+    A script that started in the environment holds the use lock (shared) until it
+    exits; renaming environments under it would pull files from under its imports. So a
+    swap waits, up to SWAP_WAIT seconds, for a moment when none runs (launches that come
+    meanwhile wait the few milliseconds of the swap), and else gives up with one line.
+    """
+    import time
+
+    use = locks.Lock(paths.use_lock_path(root, name))
+    deadline = time.monotonic() + SWAP_WAIT
+    while not use.acquire(blocking=False):
+        if time.monotonic() > deadline:
+            raise UvlaunchError(
+                f"{name}: a running script is using the environment; try again once it has exited"
+            )
+        time.sleep(0.005)
+    return use
 
 
 def _forget_warm(root: str, name: str) -> None:
