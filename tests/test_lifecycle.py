@@ -581,6 +581,10 @@ def test_sync_creates_and_updates_without_running(sandbox: Sandbox) -> None:
     ]
     assert all(e["state"] == "live" and e["complete"] for e in entries.values())
     assert not a.with_suffix(".ran").exists() and not b.with_suffix(".ran").exists()
+    # Compiled before it returns, and it says so (seconds for real packages).
+    for e in entries.values():
+        assert f"uvlaunch: byte-compiling {e['environment']}" in proc.stderr
+        assert (Path(str(e["environment"])) / "uvlaunch-compiled").is_file()
 
     # An update: a new dependency is installed by sync, still without running.
     a.write_text(a.read_text().replace('["alpha"]', '["alpha", "beta"]'))

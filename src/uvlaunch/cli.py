@@ -112,7 +112,7 @@ def sync(quiet: int, verbose: int, scripts: tuple[str, ...]) -> None:
             fail(e)
         prepared.release()
         # Provisioning: leave the environment compiled, as a launch's background would.
-        compiling.compile_now(prepared.root, prepared.name)
+        compiling.compile_now(prepared.root, prepared.name, notify)
         click.echo(f"{script}: {prepared.env}")
 
 

@@ -27,6 +27,10 @@ import sys
 from uvlaunch import bytecode, paths, stamp, store, venv
 from uvlaunch.errors import UvlaunchError
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 # Fork a background compiler where there is fork; elsewhere compile before starting.
 LATER = hasattr(os, "fork") and sys.platform != "win32"
 
@@ -70,12 +74,16 @@ def _same_python(env: str) -> bool:
     )
 
 
-def compile_now(root: str, name: str) -> None:
-    """Compile the environment ``name`` here and now, if it still wants it (``sync``)."""
+def compile_now(root: str, name: str, notify: Callable[[str], None]) -> None:
+    """Compile the environment ``name`` here and now, if it still wants it (``sync``).
+
+    Says so first through ``notify``: for real packages it takes seconds.
+    """
     env = paths.env_dir(root, name)
     fields = stamp.read(paths.stamp_path(env))
     if needed(env, fields):
         assert fields is not None
+        notify(f"byte-compiling {env}")
         compile_environment(root, env)
         _record(root, env, fields.get("synced", ""))
 
