@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from uvlaunch import compiling, generations, identity, paths, records, stamp, store, venv
+from uvlaunch import compiling, generations, identity, paths, piped, records, stamp, store, venv
 from uvlaunch.errors import UnknownEnvironmentError, UvlaunchError
 
 LIVE = "live"
@@ -119,7 +119,7 @@ def inspect(root: str, name: str) -> EnvInfo:
         script = paths.from_stored(fields.get("script", ""))
         dev, ino = int(fields["dev"]), int(fields["ino"])
     state = UNKNOWN if script is None or dev is None else state_of(script, dev)
-    if state != UNKNOWN and script is not None and os.path.dirname(script) == paths.piped_dir(root):
+    if state != UNKNOWN and piped.is_piped_file(root, script):
         state, script = PIPED, None  # its "script" is a file of uvlaunch's own
     size, freed = _sizes(env, fields)
     previous = paths.previous_env(root, name)

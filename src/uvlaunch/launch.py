@@ -129,17 +129,6 @@ def forget(root: str, name: str) -> None:
         pass  # what stays, gc removes
 
 
-def is_piped(invoked: str) -> bool:
-    """Whether ``invoked`` is a pipe (``<(...)``, ``/dev/stdin`` on a pipe): read it once."""
-    import stat
-
-    try:
-        mode = os.stat(invoked).st_mode
-    except OSError:
-        return False
-    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
-
-
 def _open_std_fds() -> None:
     # Started with stderr closed (2>&-), the next file opened would become fd 2, and
     # uv's relayed output would go into a lock file. Put /dev/null there first, as

@@ -89,9 +89,9 @@ def launch_script(invoked: str, args: list[str], *, quiet: int, verbose: int, fa
 
     run_path = None
     try:
-        if invoked == "-" or launch.is_piped(invoked):
-            from uvlaunch import piped
+        from uvlaunch import piped
 
+        if invoked == "-" or piped.is_piped(invoked):
             invoked, run_path = piped.materialize(invoked)
         prepared = launch.prepare(invoked, quiet=quiet, verbose=verbose, notify=notify)
     except UvlaunchError as e:

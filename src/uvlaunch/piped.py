@@ -67,3 +67,14 @@ def block_text(block: str | None) -> str:
 def is_piped_file(root: str, script: str | None) -> bool:
     """Whether ``script`` is the block file of a piped script's environment."""
     return script is not None and os.path.dirname(script) == paths.piped_dir(root)
+
+
+def is_piped(invoked: str) -> bool:
+    """Whether ``invoked`` is a pipe (``<(...)``, ``/dev/stdin`` on a pipe): read it once."""
+    import stat
+
+    try:
+        mode = os.stat(invoked).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)

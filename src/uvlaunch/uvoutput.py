@@ -37,7 +37,8 @@ _PREFIXES = (
     b" - ",
     b" ~ ",
 )
-_ERROR_PREFIXES = (b"error: ", "\u00d7".encode())  # uv's error, plain or drawn
+_CROSS = "\u00d7"  # the multiplication sign uv puts before an error
+_ERROR_PREFIXES = (b"error: ", _CROSS.encode())  # uv's error, plain or drawn
 _SEPARATORS = re.compile(rb"(\r|\n)")
 
 
@@ -200,7 +201,6 @@ def stderr_is_a_tty() -> bool:
         return False
 
 
-_CROSS = "\u00d7"  # the multiplication sign uv puts before an error
 _DECORATION = _CROSS + "╰─▶│├╭╮╯┬┴┼ "
 
 
