@@ -267,13 +267,9 @@ def _remove_locked(root: str, info: EnvInfo, held: store.Exclusive) -> None:
     # last the lock files, while they are still held.
     trashed = store.take_out_of_use(root, info.name)
     generations.discard(root, paths.previous_env(root, info.name))
-    with store.index_lock(root):
-        rec = records.read_record(root, info.name)
-        if rec is not None:
-            records.unindex_record(root, rec)
-            if piped.is_piped_file(root, rec.script):
-                store.remove_file(rec.script)
-        store.remove_file(paths.record_path(root, info.name))
+    rec = records.forget(root, info.name)
+    if rec is not None and piped.is_piped_file(root, rec.script):
+        store.remove_file(rec.script)
     if trashed is not None:
         store.delete_tree(trashed, within=root)
     held.delete_files()

@@ -118,11 +118,7 @@ def forget(root: str, name: str) -> None:
     Call with the environment's lock held (its file is deleted while held: locks.py).
     """
     try:
-        with store.index_lock(root):
-            rec = records.read_record(root, name)
-            if rec is not None:
-                records.unindex_record(root, rec)
-            store.remove_file(paths.record_path(root, name))
+        records.forget(root, name)
         store.remove_file(paths.use_lock_path(root, name))
         store.remove_file(paths.env_lock_path(root, name))
     except OSError:

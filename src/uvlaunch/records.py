@@ -14,7 +14,7 @@ import os
 
 from uvlaunch import paths, stamp, warm
 from uvlaunch.identity import ScriptIdentity, is_safe_name, safe_stem
-from uvlaunch.store import now, random_suffix, remove_file, sha256_hex, write_atomic
+from uvlaunch.store import index_lock, now, random_suffix, remove_file, sha256_hex, write_atomic
 
 
 class Record:
@@ -223,3 +223,13 @@ def recover(root: str, script: ScriptIdentity) -> Record | None:
             continue
         return Record(name, script.path, script.dev, script.ino, now())
     return None
+
+
+def forget(root: str, name: str) -> Record | None:
+    """Drop the record of ``name`` and the index entries that lead to it; returns it."""
+    with index_lock(root):
+        rec = read_record(root, name)
+        if rec is not None:
+            unindex_record(root, rec)
+        remove_file(paths.record_path(root, name))
+    return rec
