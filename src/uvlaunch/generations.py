@@ -174,9 +174,6 @@ def restore_interrupted_swap(root: str, name: str) -> None:
 
 def discard(root: str, path: str) -> None:
     """Delete a staged or previous generation (through the trash, so a kill leaves no half)."""
-    if not os.path.lexists(path):
-        return
-    name = f"{os.path.basename(path)}.{store.random_suffix(8)}"
-    trashed = os.path.join(paths.trash_dir(root), name)
-    os.replace(path, trashed)
-    store.delete_tree(trashed, within=root)
+    trashed = store.to_trash(root, path)
+    if trashed is not None:
+        store.delete_tree(trashed, within=root)

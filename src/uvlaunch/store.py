@@ -217,11 +217,19 @@ class Exclusive:
 
 def take_out_of_use(root: str, name: str) -> str | None:
     """Rename the environment into the trash in one atomic step; returns its trash path."""
-    env = paths.env_dir(root, name)
-    if not os.path.lexists(env):
+    return to_trash(root, paths.env_dir(root, name))
+
+
+def to_trash(root: str, path: str) -> str | None:
+    """Rename ``path`` (inside the home) into the trash; its trash path, or None if absent.
+
+    The trash entry keeps the environment's name in front, so that gc leaves it alone
+    while that environment's lock is held (sweep.py).
+    """
+    if not os.path.lexists(path):
         return None
-    dest = os.path.join(paths.trash_dir(root), f"{name}.{random_suffix(8)}")
-    os.replace(env, dest)
+    dest = os.path.join(paths.trash_dir(root), f"{os.path.basename(path)}.{random_suffix(8)}")
+    os.replace(path, dest)
     return dest
 
 
