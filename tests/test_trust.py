@@ -409,6 +409,8 @@ def test_gc_keeps_an_environment_while_another_name_of_its_file_remains(
     assert len(sandbox.envs()) == 1, proc.stdout
     (entry,) = listing(sandbox).values()
     assert entry["state"] == "live", entry
+    assert entry["script"] == str(other), entry
+    report(execute(sandbox, other))  # records the remaining name as the script's
     with must_be_warm(sandbox):
         report(execute(sandbox, other))
 

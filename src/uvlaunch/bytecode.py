@@ -178,7 +178,12 @@ def compile_file(path: str, *, store: str | None = None) -> None:
     else:
         data = bx._code_to_timestamp_pyc(code, st.st_mtime, st.st_size)  # type: ignore[attr-defined]
     cfile = bx.cache_from_source(path)
-    os.makedirs(os.path.dirname(cfile), exist_ok=True)
+    try:
+        # __pycache__ only, never its parents: an environment removed (renamed into the
+        # trash) while this file compiled must not come back as a directory of .pyc files.
+        os.mkdir(os.path.dirname(cfile))
+    except FileExistsError:
+        pass
     if store is None or not _link_shared(store, data, cfile):
         bx._write_atomic(cfile, data, bx._calc_mode(path))  # type: ignore[attr-defined]
 

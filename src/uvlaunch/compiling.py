@@ -123,8 +123,12 @@ def compile_after_start(root: str, name: str) -> None:
         if os.fork() != 0:
             os._exit(0)
         _detach()
+        # The environment as it is now, held by its descriptor: the note that it is
+        # compiled goes into this directory or nowhere, never into whatever is at its
+        # path later (removed and rebuilt, or a symlink put there meanwhile).
+        held = os.open(env, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         compile_environment(root, env)
-        _record(root, env, fields.get("synced", ""))
+        _record(root, env, fields.get("synced", ""), held)
     finally:
         os._exit(0)
 
@@ -155,10 +159,24 @@ def _detach() -> None:  # pragma: no cover - runs in the background compiler
         pass
 
 
-def _record(root: str, env: str, synced: str) -> None:
-    """Note that the environment synced at ``synced`` is compiled, with its sizes now."""
+def _record(root: str, env: str, synced: str, held: int | None = None) -> None:
+    """Note that the environment synced at ``synced`` is compiled, with its sizes now.
+
+    ``held``: a descriptor of the environment's directory, to write the note into.
+    """
     total, own = venv.usage(env)
+    data = f"{synced} {total} {own}\n".encode()
+    if held is None:
+        try:
+            store.write_atomic(root, paths.compiled_path(env), data)
+        except UvlaunchError:
+            pass  # removed or rebuilt meanwhile: the next launch that syncs compiles again
+        return
+    tmp = os.path.join(paths.tmp_dir(root), f"compiled.{store.random_suffix(16)}")
     try:
-        store.write_atomic(root, paths.compiled_path(env), f"{synced} {total} {own}\n".encode())
-    except UvlaunchError:
-        pass  # removed or rebuilt meanwhile: the next launch that syncs compiles again
+        with open(tmp, "xb") as f:
+            f.write(data)
+        name = os.path.basename(paths.compiled_path(env))
+        os.replace(tmp, name, dst_dir_fd=held)
+    except OSError:
+        store.remove_file(tmp)  # what stays, gc deletes (tmp/ is swept)

@@ -44,17 +44,8 @@ def ensure(
     if not os.path.lexists(env):
         action = "create"
     else:
-        python = paths.env_python(env)
-        if os.path.lexists(python) and not os.path.exists(python):
-            target = _readlink(python)
-            rebuild_reason = f"its Python interpreter {target} is gone"
-        elif not venv.is_intact(env):
-            rebuild_reason = "it was left half-built"
-        elif old is None:
-            # What a killed sync leaves is unknown (uv may have died halfway through a
-            # package, and then refuses to sync over it): build it afresh.
-            rebuild_reason = "its last sync did not finish"
-        elif block_field(old) != script.block or old.get("lockhash") != script.lock_hash:
+        rebuild_reason, old = _damage(root, env, old)
+        if rebuild_reason is None and old is not None and _changed(old, script):
             # An unchanged block was satisfied when it was synced; a changed one is
             # checked before anything changes, so that a bad edit keeps the environment.
             spec = script.meta().requires_python
@@ -70,6 +61,8 @@ def ensure(
         # Never take a working environment out of use for a rebuild that cannot succeed
         # (a requires-python that no available interpreter satisfies).
         base_python = find_python(script, uv_bin)
+        if os.environ.get("UV_PYTHON"):
+            base_python = None  # the user's choice, as on a first launch: uv reads it
         notify(f"rebuilding the environment of {invoked}: {rebuild_reason}")
         trashed = store.take_out_of_use(root, name)
         action = "create"
@@ -114,6 +107,7 @@ def finish(
     """
     if compile_now and compiling.enabled():
         compiling.compile_environment(root, env)
+    _not_writable_by_others(env)
     new = fields(script, env, uv_bin, uv_version, None)
     if compile_now:
         total, own = venv.usage(env)
@@ -278,18 +272,77 @@ def fields(
         "uvsig": stamp.file_signature(uv_bin),
         "uvversion": uv_version,
         "python": venv.python_version(env),
+        "pysig": stamp.file_signature(paths.env_python(env)),
     }
     if script.block is None:
         new["noblock"] = "1"
     else:
         new["block"] = script.block
     if old is not None:
-        for key in ("synced", "size", "own", "compiled"):
+        for key in ("synced", "size", "own", "compiled", "python"):
             if key in old:
                 new[key] = old[key]
     else:
         new["synced"] = str(store.now())
     return new
+
+
+def _damage(
+    root: str, env: str, old: dict[str, str] | None
+) -> tuple[str | None, dict[str, str] | None]:
+    """Why the environment must be rebuilt whatever its script says (or None); its stamp."""
+    python = paths.env_python(env)
+    if os.path.lexists(python) and not os.path.exists(python):
+        return f"its Python interpreter {_readlink(python)} is gone", old
+    if old is not None and old.get("pysig") != stamp.file_signature(python):
+        reason = _interpreter_changed(root, env, old)
+        if reason is not None:
+            return reason, old
+        old = stamp.read(paths.stamp_path(env))
+    if not venv.is_intact(env):
+        return "it was left half-built", old
+    if old is None:
+        # What a killed sync leaves is unknown (uv may have died halfway through a
+        # package, and then refuses to sync over it): build it afresh.
+        return "its last sync did not finish", old
+    return None, old
+
+
+def _changed(old: dict[str, str], script: Script) -> bool:
+    """Whether the script's block or lock file changed since the stamp ``old``."""
+    return block_field(old) != script.block or old.get("lockhash") != script.lock_hash
+
+
+def _interpreter_changed(root: str, env: str, old: dict[str, str]) -> str | None:
+    """After the file behind the environment's ``python`` changed: why to rebuild, if so.
+
+    The same Python version (a patch release installed over it, a copy) keeps the
+    environment, and the stamp is brought up to date; another version (a version-neutral
+    link that now leads to a newer Python) would run with the wrong site-packages.
+    """
+    python = paths.env_python(env)
+    now = venv.running_version(python)
+    built = old.get("python", "")
+    if now is not None and now.split(".")[:2] == built.split(".")[:2]:
+        new = dict(old, pysig=stamp.file_signature(python), python=now)
+        store.write_atomic(root, paths.stamp_path(env), stamp.encode(new))
+        return None
+    shown = "cannot be started" if now is None else f"is now Python {now}"
+    return f"its Python interpreter {_readlink(python)} {shown} (it was built with {built})"
+
+
+def _not_writable_by_others(env: str) -> None:
+    # Under a umask of 002 uv makes group-writable directories; launches refuse to start
+    # what others can change (trust.py), so the environment's own must not be.
+    import stat as stat_mod
+
+    for path in (env, paths.env_bin(env)):
+        try:
+            mode = stat_mod.S_IMODE(os.lstat(path).st_mode)
+            if mode & 0o022:
+                os.chmod(path, mode & ~0o022)
+        except OSError:
+            pass
 
 
 def block_field(fields: dict[str, str]) -> str | None:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 import sys
 
-from uvlaunch import locks, paths, stamp, warm
+from uvlaunch import locks, paths, stamp, trust, warm
+from uvlaunch.contract import TRUTHY
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.identity import is_safe_name, lock_file
 from uvlaunch.metadata import find_block
@@ -23,7 +24,9 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 7 ms h
 if TYPE_CHECKING:
     from typing import NoReturn
 
-TRUTHY = ("1", "true", "yes", "on")
+
+class Retargeted(UvlaunchError):
+    """The path given now leads to another file than the one checked (a flipped symlink)."""
 
 
 def disabled() -> bool:
@@ -41,18 +44,32 @@ def try_exec(invoked: str, args: list[str]) -> None:
         return
 
 
+class _Start:
+    """The script to start: as invoked, resolved, its stat (taken before it is read)."""
+
+    __slots__ = ("args", "invoked", "path", "st")
+
+    def __init__(self, invoked: str, args: list[str]) -> None:
+        self.invoked = invoked
+        self.args = args
+        self.path = os.path.realpath(invoked)
+        self.st = os.stat(self.path)  # before the script is read: see warm.confirm
+
+
 def _try_exec(invoked: str, args: list[str]) -> None:
-    path = os.path.realpath(invoked)
-    st = os.stat(path)  # before the script is read: see warm.confirm
+    start = _Start(invoked, args)
     root = paths.home()
     home_st = os.stat(root)
     if home_st.st_uid != os.geteuid() or home_st.st_mode & 0o022:
         return  # the slow path refuses such a home with a message
+    if trust.home_problem(root) is not None:
+        return  # likewise for its directories
     # The warm record, as the native launcher reads it; when it does not match (an edit
     # below the block, a touch), the stamp decides, and a right environment gets a new
     # record, so that the next start is native again.
+    st = start.st
     record = warm.read(root, st.st_dev, st.st_ino)
-    if record is not None and warm.matches(root, record, path, st):
+    if record is not None and warm.matches(root, record, start.path, st):
         name = record.name
     else:
         record = None
@@ -60,6 +77,8 @@ def _try_exec(invoked: str, args: list[str]) -> None:
             name = f.read(256).decode("ascii").strip()
         if not is_safe_name(name):
             return
+    if trust.env_problem(paths.env_dir(root, name)) is not None:
+        return
     # Held from before the checks until the script exits (the descriptor survives the
     # exec): gc and remove cannot take the environment away from under it meanwhile.
     use = locks.Lock(paths.use_lock_path(root, name), shared=True)
@@ -67,35 +86,31 @@ def _try_exec(invoked: str, args: list[str]) -> None:
         return
     try:
         if record is not None:
-            _exec_warm(record, invoked, args, use)
+            _exec_warm(record, start, use)
         else:
-            _check_and_exec(root, name, invoked, path, st, args, use)
+            _check_and_exec(root, name, start, use)
     finally:
         use.release()  # reached only when the script was not started
 
 
-def _exec_warm(record: warm.Warm, invoked: str, args: list[str], use: locks.Lock) -> None:
+def _exec_warm(record: warm.Warm, start: _Start, use: locks.Lock) -> None:
     stamp_file = paths.stamp_path(record.env)
-    if not warm.stamp_complete(stamp_file) or not os.path.exists(record.python):
+    if not warm.stamp_complete(stamp_file):
         return
+    if stamp.file_signature(record.python) != record.python_sig:
+        return  # gone, or another interpreter behind the same path: the slow path decides
     _touch(stamp_file)
-    exec_script(record.python, invoked, args, child_environ(record.env, record.uv), use)
+    environ = child_environ(record.env, record.uv)
+    exec_script(record.python, start.invoked, start.args, environ, use, checked=start.path)
 
 
-def _check_and_exec(
-    root: str,
-    name: str,
-    invoked: str,
-    path: str,
-    st: os.stat_result,
-    args: list[str],
-    use: locks.Lock,
-) -> None:
+def _check_and_exec(root: str, name: str, start: _Start, use: locks.Lock) -> None:
     env = paths.env_dir(root, name)
     stamp_file = paths.stamp_path(env)
     fields = stamp.read(stamp_file)
     if fields is None:
         return
+    st, path = start.st, start.path
     if fields.get("dev") != str(st.st_dev) or fields.get("ino") != str(st.st_ino):
         return
     recorded = paths.from_stored(fields.get("script", ""))
@@ -107,7 +122,7 @@ def _check_and_exec(
             return
     with open(path, "rb") as f:
         text = f.read().decode("utf-8")
-    block = find_block(text, invoked)
+    block = find_block(text, start.invoked)
     if block is None:
         if fields.get("noblock") != "1":
             return
@@ -122,13 +137,13 @@ def _check_and_exec(
     if stamp.file_signature(uv) != fields.get("uvsig"):
         return
     python = paths.env_python(env)
-    if not os.path.exists(python):
+    if stamp.file_signature(python) != fields.get("pysig", "-") or not os.path.exists(python):
         return
     record = warm.from_stamp(root, name, st, fields)
     if record is not None:
         warm.write(root, st.st_dev, st.st_ino, record)
     _touch(stamp_file)
-    exec_script(python, invoked, args, child_environ(env, uv), use)
+    exec_script(python, start.invoked, start.args, child_environ(env, uv), use, checked=path)
 
 
 def _touch(stamp_file: str) -> None:
@@ -160,13 +175,25 @@ def child_environ(env: str, uv: str) -> dict[str, str]:
 
 
 def exec_script(
-    python: str, invoked: str, args: list[str], environ: dict[str, str], use: locks.Lock
+    python: str,
+    invoked: str,
+    args: list[str],
+    environ: dict[str, str],
+    use: locks.Lock,
+    *,
+    checked: str,
 ) -> NoReturn:
     """Replace this process with the script (POSIX); on Windows, run it and pass its status.
 
-    The use lock ``use`` passes to the script, which holds it until it exits.
+    ``checked``: the resolved path whose environment this is. Python opens ``invoked``
+    itself, after the exec: if a symlink on the way was retargeted since it was checked
+    (a deploy flipping ``current``), Retargeted is raised instead, and the caller starts
+    over. What remains is the moment between this check and Python's open, as under
+    ``uv run``. The use lock ``use`` passes to the script, which holds it until it exits.
     """
     argv = [python, invoked, *args]
+    if os.path.realpath(invoked) != checked:
+        raise Retargeted(f"{invoked}: led to another file while it was being launched")
     if sys.platform == "win32":
         import subprocess
 

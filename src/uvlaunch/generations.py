@@ -43,7 +43,7 @@ def build_beside(
                 # uv prefers the versions installed in the environment it syncs: installing
                 # today's versions first makes the resolution below keep them.
                 pins = [f"{pkg}=={version}" for pkg, version in keep.items()]
-                uv.capture(uv.pip_install_argv(uv_bin, pins), staged)
+                uv.capture(uv.pip_install_argv(uv_bin, staged, pins), staged)
                 # A version no index offers any more is resolved afresh by the sync.
             extra = ["--upgrade"] if upgrade and not packages else []
             for package in packages:

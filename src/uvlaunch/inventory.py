@@ -113,7 +113,11 @@ def inspect(root: str, name: str) -> EnvInfo:
         # a way JSON cannot tell): whose environment it is cannot be told.
         pass
     elif rec is not None:
+        # Any of the file's names that still leads to it (a hard link whose recorded
+        # name was deleted) keeps the script alive.
         script, dev, ino = rec.script, rec.dev, rec.ino
+        if rec.names:
+            script = rec.live_name() or script
     elif fields is not None and fields.get("dev", "").isdigit() and fields.get("ino", "").isdigit():
         # The record is damaged or missing; the stamp keeps a copy of the identity.
         script = paths.from_stored(fields.get("script", ""))
@@ -144,11 +148,10 @@ def inspect(root: str, name: str) -> EnvInfo:
 
 
 def _agree(rec: records.Record, fields: dict[str, str]) -> bool:
-    return (fields.get("script"), fields.get("dev"), fields.get("ino")) == (
-        paths.to_stored(rec.script),
-        str(rec.dev),
-        str(rec.ino),
-    )
+    # The stamp names the file by whichever of its names synced it last.
+    names = {paths.to_stored(n) for n in (rec.script, *rec.names)}
+    same = (fields.get("dev"), fields.get("ino")) == (str(rec.dev), str(rec.ino))
+    return same and fields.get("script") in names
 
 
 def _sizes(env: str, fields: dict[str, str] | None) -> tuple[int, int]:

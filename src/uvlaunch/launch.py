@@ -10,8 +10,21 @@ from __future__ import annotations
 import os
 import sys
 
-from uvlaunch import compiling, envbuild, fastpath, identity, locks, paths, records, store, uv, warm
-from uvlaunch.errors import UvlaunchError
+from uvlaunch import (
+    compiling,
+    envbuild,
+    fastpath,
+    identity,
+    locks,
+    paths,
+    records,
+    store,
+    trust,
+    uv,
+    warm,
+)
+from uvlaunch.errors import HomeError, UvlaunchError
+from uvlaunch.fastpath import Retargeted as Retargeted
 from uvlaunch.identity import ScriptIdentity
 from uvlaunch.script import read_script
 
@@ -56,6 +69,7 @@ class Prepared:
 
 def register(root: str, ident: ScriptIdentity) -> records.Record:
     """Find the environment record of ``ident``, creating or updating it as needed."""
+    names: tuple[str, ...] = ()
     with store.index_lock(root):
         rec, how = records.lookup(root, ident)
         if rec is None:
@@ -63,13 +77,21 @@ def register(root: str, ident: ScriptIdentity) -> records.Record:
             found = records.recover(root, ident)
             name = found.name if found else records.new_name(root, ident)
             created = found.created if found else store.now()
+        elif how == "hardlink" and ident.path not in rec.names:
+            # Another name of the same file: one script, known by every name it had.
+            names = (*rec.names, ident.path)[-records.MAX_NAMES :]
+            rec = records.Record(rec.name, rec.script, rec.dev, rec.ino, rec.created, names)
+            records.write_record(root, rec)
+            return rec
         elif how in ("moved", "saved"):
             # A move keeps the inode, an editor's atomic save keeps the path: record the new one.
             records.unindex_record(root, rec)
             name, created = rec.name, rec.created
+            if how == "moved":  # the other names of the file still lead to it
+                names = tuple(n for n in rec.names if n != ident.path)
         else:
             return rec
-        rec = records.Record(name, ident.path, ident.dev, ident.ino, created)
+        rec = records.Record(name, ident.path, ident.dev, ident.ino, created, names)
         records.write_record(root, rec)
         records.index_record(root, rec)
         return rec
@@ -77,7 +99,6 @@ def register(root: str, ident: ScriptIdentity) -> records.Record:
 
 def prepare(invoked: str, *, quiet: int = 0, verbose: int = 0, notify: Notify) -> Prepared:
     """Make the environment of ``invoked`` ready, creating or syncing it if needed."""
-    _open_std_fds()
     before = warm.stat_before_reading(invoked)
     script = read_script(invoked)
     uv_bin = uv.find_uv()
@@ -95,6 +116,9 @@ def prepare(invoked: str, *, quiet: int = 0, verbose: int = 0, notify: Notify) -
                 # A first launch that failed leaves nothing: no record, no index entry.
                 forget(root, rec.name)
             raise
+        problem = trust.env_problem(env)
+        if problem is not None:
+            raise HomeError(problem)  # what another user can change is never started
         warm.confirm(root, rec.name, before)  # for the next start, native or not
         # Taken before the environment lock is let go: gc and remove need both, so the
         # environment cannot be removed between this check and the script's exit.
@@ -125,20 +149,6 @@ def forget(root: str, name: str) -> None:
         pass  # what stays, gc removes
 
 
-def _open_std_fds() -> None:
-    # Started with stderr closed (2>&-), the next file opened would become fd 2, and
-    # uv's relayed output would go into a lock file. Put /dev/null there first, as
-    # uv (like every Rust program) does for itself.
-    for fd in (0, 1, 2):
-        try:
-            os.fstat(fd)
-        except OSError:
-            opened = os.open(os.devnull, os.O_RDWR)
-            if opened != fd:
-                os.dup2(opened, fd)
-                os.close(opened)
-
-
 def start(
     prepared: Prepared,
     args: list[str],
@@ -167,7 +177,8 @@ def start(
             sys.exit(subprocess.run(argv, env=environ, check=False).returncode)
         fastpath.exec_holding(prepared.use, prepared.uv, argv, environ)
     environ = fastpath.child_environ(prepared.env, prepared.uv)
-    fastpath.exec_script(prepared.python, invoked, args, environ, prepared.use)
+    checked = prepared.script.path if run_path is None else os.path.realpath(run_path)
+    fastpath.exec_script(prepared.python, invoked, args, environ, prepared.use, checked=checked)
 
 
 def _uv_script_arg(ident: ScriptIdentity) -> str:
@@ -190,6 +201,10 @@ def exec_in(prepared: Prepared, argv: list[str]) -> NoReturn:
     if compiling.LATER:
         compiling.compile_after_start(prepared.root, prepared.name)
     environ = fastpath.child_environ(prepared.env, prepared.uv)
+    # The environment is the command's own, for uv too: `uv pip` follows UV_PYTHON and
+    # UV_SYSTEM_PYTHON before VIRTUAL_ENV, and would work on the user's interpreter.
+    environ.pop("UV_PYTHON", None)
+    environ.pop("UV_SYSTEM_PYTHON", None)
     # uvlaunch's own uv on PATH too (after the environment's bin), for `uv pip list`.
     bin_dir = paths.env_bin(prepared.env)
     rest = environ["PATH"][len(bin_dir) :]

@@ -55,7 +55,7 @@ class Lock:
 
         mode = fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = _open(self.path)
             try:
                 fcntl.flock(fd, mode if blocking else mode | fcntl.LOCK_NB)
                 if _still_there(fd, self.path):
@@ -110,6 +110,31 @@ class Lock:
         tb: TracebackType | None,
     ) -> None:
         self.release()
+
+
+def _open(path: str) -> int:
+    """The lock file's descriptor, created if missing; read-only on a read-only home.
+
+    flock needs no write access: a launch from a home mounted read-only (a container, a
+    shared install) still takes its shared lock on the file that is there. The
+    descriptor is never 0, 1 or 2, whatever the caller left closed.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as e:
+        import errno
+
+        if e.errno not in (errno.EROFS, errno.EACCES):
+            raise
+        fd = os.open(path, os.O_RDONLY)
+    if fd <= 2:
+        import fcntl
+
+        try:
+            return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+        finally:
+            os.close(fd)
+    return fd
 
 
 def _still_there(fd: int, path: str) -> bool:

@@ -10,28 +10,16 @@ from __future__ import annotations
 
 import os
 
-SUBCOMMANDS = frozenset(
-    {
-        "run",
-        "where",
-        "list",
-        "show",
-        "dir",
-        "gc",
-        "remove",
-        "sync",
-        "exec",
-        "upgrade",
-        "reinstall",
-        "rollback",
-    }
-)
+from uvlaunch import contract
+
+SUBCOMMANDS = frozenset(contract.SUBCOMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:
     import sys
 
     args = sys.argv[1:] if argv is None else list(argv)
+    open_std_fds()
     quiet = verbose = 0
     fast = True
     forced = False
@@ -93,7 +81,21 @@ def launch_script(invoked: str, args: list[str], *, quiet: int, verbose: int, fa
 
         if invoked == "-" or piped.is_piped(invoked):
             invoked, run_path = piped.materialize(invoked)
-        prepared = launch.prepare(invoked, quiet=quiet, verbose=verbose, notify=notify)
+        for _ in range(RETARGETS):
+            prepared = launch.prepare(invoked, quiet=quiet, verbose=verbose, notify=notify)
+            try:
+                launch.start(
+                    prepared,
+                    args,
+                    through_uv=not fast,
+                    quiet=quiet,
+                    verbose=verbose,
+                    run_path=run_path,
+                )
+            except launch.Retargeted:
+                # A symlink on the way now leads elsewhere: start over with what it names.
+                prepared.release()
+        raise UvlaunchError(f"{invoked}: kept leading to other files while being launched")
     except UvlaunchError as e:
         notify(f"error: {_with_suggestion(invoked, e)}")
         _discard(run_path)
@@ -102,9 +104,26 @@ def launch_script(invoked: str, args: list[str], *, quiet: int, verbose: int, fa
         # Ctrl-C while uv works: uv stopped too, and what it left was taken out of use.
         _discard(run_path)
         return 130
-    launch.start(
-        prepared, args, through_uv=not fast, quiet=quiet, verbose=verbose, run_path=run_path
-    )
+
+
+RETARGETS = 3  # starts over after a symlink flip, before giving up
+
+
+def open_std_fds() -> None:
+    """Put /dev/null on standard descriptors that are closed (``2>&-``).
+
+    Else the next file opened takes the closed number: a lock file would become the
+    script's stdout, or uv's relayed output would go into it. uv (like every Rust
+    program) does the same for itself.
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            opened = os.open(os.devnull, os.O_RDWR)
+            if opened != fd:
+                os.dup2(opened, fd)
+                os.close(opened)
 
 
 def _discard(path: str | None) -> None:

@@ -18,19 +18,33 @@ from uvlaunch.store import index_lock, now, random_suffix, remove_file, sha256_h
 
 
 class Record:
-    """Who an environment belongs to (immutable; a plain class, see above)."""
+    """Who an environment belongs to (immutable; a plain class, see above).
 
-    __slots__ = ("created", "dev", "ino", "name", "script")
+    ``script`` is the name the file was last launched by; ``names`` are other names of
+    the same file (hard links, bind mounts) it was launched by too: one script, whose
+    environment stays while any of them leads to the file.
+    """
 
-    def __init__(self, name: str, script: str, dev: int, ino: int, created: float) -> None:
+    __slots__ = ("created", "dev", "ino", "name", "names", "script")
+
+    def __init__(
+        self,
+        name: str,
+        script: str,
+        dev: int,
+        ino: int,
+        created: float,
+        names: tuple[str, ...] = (),
+    ) -> None:
         self.name = name
         self.script = script
         self.dev = dev
         self.ino = ino
         self.created = created
+        self.names = names
 
-    def _key(self) -> tuple[str, str, int, int, float]:
-        return (self.name, self.script, self.dev, self.ino, self.created)
+    def _key(self) -> tuple[str, str, int, int, float, tuple[str, ...]]:
+        return (self.name, self.script, self.dev, self.ino, self.created, self.names)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Record) and self._key() == other._key()
@@ -41,8 +55,18 @@ class Record:
     def __repr__(self) -> str:
         return (
             f"Record(name={self.name!r}, script={self.script!r}, dev={self.dev}, "
-            f"ino={self.ino}, created={self.created})"
+            f"ino={self.ino}, created={self.created}, names={self.names!r})"
         )
+
+    def live_name(self) -> str | None:
+        """The first of the file's recorded names that still leads to it, if any."""
+        for path in (self.script, *self.names):
+            if _same_file(path, self.dev, self.ino):
+                return path
+        return None
+
+
+MAX_NAMES = 32  # other names kept per script; the oldest go first
 
 
 def read_record(root: str, name: str) -> Record | None:
@@ -63,7 +87,10 @@ def read_record(root: str, name: str) -> Record | None:
         script = paths.from_stored(script)
         if not os.path.isabs(script) or "\0" in script or os.path.normpath(script) != script:
             return None  # "/x/", "/x/../y": no path uvlaunch writes
-        return Record(name, script, dev, ino, float(data.get("created", 0.0)))
+        names = tuple(paths.from_stored(n) for n in data.get("names", ()) if isinstance(n, str))
+        if any(not os.path.isabs(n) or os.path.normpath(n) != n for n in names):
+            return None
+        return Record(name, script, dev, ino, float(data.get("created", 0.0)), names)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
@@ -85,10 +112,13 @@ def encode_record(record: Record) -> bytes:
     except ImportError:  # pragma: no cover - CPython always has _json
         from json import dumps as quote
     script = quote(paths.to_stored(record.script))
+    names = ", ".join(quote(paths.to_stored(n)) for n in record.names)
     return (
         f'{{"version": 1, "name": {quote(record.name)}, "script": {script}, '
         f'"dev": {int(record.dev)}, "ino": {int(record.ino)}, '
-        f'"created": {float(record.created)!r}}}'
+        f'"created": {float(record.created)!r}'
+        + (f', "names": [{names}]' if record.names else "")
+        + "}"
     ).encode("ascii")
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
-from uvlaunch import identity, metadata, stamp, store
+from uvlaunch import identity, metadata, stamp, store, trust
 from uvlaunch.errors import ScriptError
 from uvlaunch.identity import ScriptIdentity
 
@@ -54,9 +55,18 @@ def read_script(invoked: str) -> Script:
     lock_sig = stamp.file_signature(lock_path)
     lock_hash = "-"
     if lock_sig != "-":
+        # uv installs what the lock file says: it must be as trusted as the script, and
+        # a file that can be read (a FIFO would block, /dev/zero never end).
+        try:
+            owner = os.stat(ident.path).st_uid
+        except OSError:
+            owner = -1
+        problem = trust.side_file_problem(lock_path, owner)
+        if problem is not None:
+            raise ScriptError(problem)
         try:
             with open(lock_path, "rb") as f:
-                lock_hash = store.sha256_hex(f.read())
+                lock_hash = store.sha256_hex(f.read(trust.MAX_SIDE_FILE + 1))
         except OSError as e:
             raise ScriptError(
                 f"{lock_path}: cannot read the script's lock file: {e.strerror}"

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 
-MAGIC = "uvlaunch-stamp-1"
-END = "end"
+from uvlaunch import contract
+
+MAGIC = contract.STAMP_MAGIC
+END = contract.STAMP_END
 
 
 def read(path: str) -> dict[str, str] | None:

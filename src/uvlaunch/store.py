@@ -26,8 +26,9 @@ import stat
 import sys
 import time
 
-from uvlaunch import locks, paths
+from uvlaunch import locks, paths, trust
 from uvlaunch.bytecode import sha256_hex as sha256_hex
+from uvlaunch.contract import HOME_DIRS
 from uvlaunch.errors import HomeError
 from uvlaunch.identity import is_safe_name
 
@@ -36,19 +37,7 @@ from uvlaunch.identity import is_safe_name
 # heavier than ``os`` is imported here: dataclasses, contextlib, uuid, hashlib and
 # filelock together cost more than 40 ms (docs/performance.md).
 
-SUBDIRS = (
-    "envs",
-    "records",
-    "index",
-    "locks",
-    "trash",
-    "tmp",
-    "staging",
-    "previous",
-    "pyc",
-    "piped",
-    "warm",
-)
+SUBDIRS = HOME_DIRS
 
 
 def random_suffix(n: int) -> str:
@@ -71,13 +60,11 @@ def open_home(create: bool = True) -> str:
     except OSError as e:
         raise HomeError(f"{root}: cannot use uvlaunch's home: {e.strerror}") from None
     check_home_permissions(root, st)
-    for sub in SUBDIRS:
-        path = os.path.join(root, sub)
-        # Removal, renames and writes trust that everything under these is the home's own.
-        if os.path.islink(path):
-            raise HomeError(f"{path}: is a symlink; uvlaunch's home must hold real directories")
-        if os.path.lexists(path) and not os.path.isdir(path):
-            raise HomeError(f"{path}: is not a directory; uvlaunch's home must hold directories")
+    # Removal, renames, writes and launches trust that everything under these is the
+    # home's own: each is a real directory that no other user can change (trust.py).
+    problem = trust.home_problem(root)
+    if problem is not None:
+        raise HomeError(problem)
     if create:
         for sub in SUBDIRS:
             path = os.path.join(root, sub)
@@ -85,9 +72,18 @@ def open_home(create: bool = True) -> str:
                 os.makedirs(path, mode=0o700, exist_ok=True)
             except OSError as e:
                 raise HomeError(f"{root}: cannot write to uvlaunch's home: {e.strerror}") from None
+        if _read_only(root):
+            raise HomeError(f"{root}: uvlaunch's home is on a read-only file system")
         if not os.access(root, os.W_OK | os.X_OK):
             raise HomeError(f"{root}: uvlaunch's home is not writable")
     return root
+
+
+def _read_only(root: str) -> bool:
+    try:
+        return bool(os.statvfs(root).f_flag & getattr(os, "ST_RDONLY", 0))
+    except (OSError, AttributeError):
+        return False
 
 
 def check_home_permissions(root: str, st: os.stat_result) -> None:

@@ -178,11 +178,12 @@ def _one(
     recorded = rec.script if rec is not None else None
     if rec is None:
         return Outcome(name, None, FAILED, message="its record cannot be read; see `uvlaunch list`")
-    if not os.path.lexists(rec.script):
+    live = rec.live_name() if rec.names else rec.script
+    if live is None or not os.path.lexists(live):
         why = "its script is gone; `uvlaunch gc` removes its environment"
         return Outcome(name, recorded, GONE, message=why)
     try:
-        script = read_script(rec.script)
+        script = read_script(live)
         if launch.register(root, script.ident).name != name:
             raise UvlaunchError(f"{rec.script}: now belongs to another environment")
     except UvlaunchError as e:

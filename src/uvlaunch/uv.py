@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
+from uvlaunch import paths
 from uvlaunch.errors import UvError
 
 # The oldest uv that accepts `sync --active --script` and then uses the given
@@ -243,13 +244,31 @@ def venv_argv(uv: str, path: str, *, python: str | None) -> list[str]:
     return argv + (["--python", python] if python else [])
 
 
-def pip_install_argv(uv: str, requirements: list[str]) -> list[str]:
-    """``uv pip install --no-deps`` of exact requirements into VIRTUAL_ENV."""
-    return [uv, "pip", "install", "--quiet", "--no-deps", "--link-mode", link_mode(), *requirements]
+def pip_install_argv(uv: str, env: str, requirements: list[str]) -> list[str]:
+    """``uv pip install --no-deps`` of exact requirements into the environment ``env``.
+
+    Named with ``--python``: uv pip follows UV_PYTHON before VIRTUAL_ENV, and would
+    install into the user's own interpreter.
+    """
+    python = ["--python", paths.env_python(env)]
+    argv = [uv, "pip", "install", "--quiet", "--no-deps", *python, "--link-mode", link_mode()]
+    return [*argv, *requirements]
+
+
+def managed_env(env: str) -> dict[str, str]:
+    """``base_env``, for a command that must work on ``env`` and its interpreter only.
+
+    The user's UV_PYTHON and UV_SYSTEM_PYTHON pick the interpreter of a new environment
+    (as under ``uv run``), but must never redirect work on an existing one.
+    """
+    child = base_env(env)
+    child.pop("UV_PYTHON", None)
+    child.pop("UV_SYSTEM_PYTHON", None)
+    return child
 
 
 def capture(argv: list[str], env: str) -> tuple[int, str]:
-    """Run ``argv`` on the environment ``env``, its output captured: (status, stderr)."""
+    """Run ``argv`` on the existing environment ``env``, output captured: (status, stderr)."""
     import subprocess
 
     from uvlaunch.spawn import child_setup
@@ -257,7 +276,7 @@ def capture(argv: list[str], env: str) -> tuple[int, str]:
     try:
         out = subprocess.run(
             argv,
-            env=base_env(env),
+            env=managed_env(env),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             check=False,

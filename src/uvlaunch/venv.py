@@ -36,6 +36,21 @@ def base_python(env: str) -> str | None:
     return python if os.path.isfile(python) and python != paths.env_python(env) else None
 
 
+def running_version(python: str) -> str | None:
+    """The version the interpreter ``python`` reports when started, or None if it fails."""
+    import subprocess
+
+    code = "import sys; print('%d.%d.%d' % sys.version_info[:3])"
+    try:
+        out = subprocess.run(
+            [python, "-I", "-c", code], capture_output=True, text=True, check=False, timeout=60
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    version = out.stdout.strip()
+    return version if out.returncode == 0 and version else None
+
+
 def is_intact(env: str) -> bool:
     """Whether the environment has its pyvenv.cfg and a working ``python`` link."""
     return os.path.isfile(os.path.join(env, "pyvenv.cfg")) and os.path.exists(paths.env_python(env))

@@ -7,10 +7,10 @@ edited script's block and found it unchanged (fastpath.py). The native launcher
 (native/launcher.c) and the Python fast path read it the same way (``matches``), then
 take the use lock and check that the environment is complete and its interpreter there.
 
-The format is fixed and has no parser to speak of: ten fields, each ending in a NUL
-byte, in this order (see docs/how-it-works.md)::
+The format is fixed and has no parser to speak of: eleven fields, each ending in a NUL
+byte, in this order (contract.WARM_FIELDS; see docs/how-it-works.md)::
 
-    uvlaunch-warm-1
+    uvlaunch-warm-2
     NAME            the environment's name
     SCRIPT          the script's resolved path, as bytes
     SCRIPT_SIG      dev:ino:size:mtime_ns:ctime_ns of the script
@@ -19,6 +19,8 @@ byte, in this order (see docs/how-it-works.md)::
     UV_SIG          dev:ino:size:mtime_ns of that binary, or "-"
     ENV             HOME/envs/NAME
     PYTHON          ENV/bin/python
+    PYTHON_SIG      dev:ino:size:mtime_ns of the file PYTHON leads to (the interpreter
+                    the environment was built with), or "-"
     end
 
 Anything else (truncated, foreign, another user's, larger than MAX_SIZE, pointing
@@ -32,19 +34,19 @@ import os
 import stat as stat_mod
 import sys
 
-from uvlaunch import paths, stamp
+from uvlaunch import contract, paths, stamp
 from uvlaunch.identity import is_safe_name, lock_file
 
-MAGIC = "uvlaunch-warm-1"
+MAGIC = contract.WARM_MAGIC
 END = "end"
-FIELDS = 10
-MAX_SIZE = 32768  # RECORD_MAX in launcher.c
+FIELDS = len(contract.WARM_FIELDS)
+MAX_SIZE = contract.WARM_MAX
 
 
 class Warm:
     """A warm record's fields (paths as this process's ``os`` functions take them)."""
 
-    __slots__ = ("env", "lock_sig", "name", "python", "script", "script_sig", "uv", "uv_sig")
+    __slots__ = contract.WARM_FIELDS[1:-1]
 
     def __init__(
         self,
@@ -57,6 +59,7 @@ class Warm:
         uv_sig: str,
         env: str,
         python: str,
+        python_sig: str,
     ) -> None:
         self.name = name
         self.script = script
@@ -66,20 +69,10 @@ class Warm:
         self.uv_sig = uv_sig
         self.env = env
         self.python = python
+        self.python_sig = python_sig
 
     def encode(self) -> bytes:
-        values = [
-            MAGIC,
-            self.name,
-            self.script,
-            self.script_sig,
-            self.lock_sig,
-            self.uv,
-            self.uv_sig,
-            self.env,
-            self.python,
-            END,
-        ]
+        values = [MAGIC, *(getattr(self, f) for f in contract.WARM_FIELDS[1:-1]), END]
         raw = [os.fsencode(v) for v in values]
         if any(b"\0" in v for v in raw):
             raise ValueError("a warm record's field contains NUL")
@@ -115,18 +108,9 @@ def read(root: str, dev: int, ino: int) -> Warm | None:
     if len(raw) > MAX_SIZE or len(parts) != FIELDS + 1 or parts[-1] != b"":
         return None
     v = [os.fsdecode(p) for p in parts[:FIELDS]]
-    if v[0] != MAGIC or v[9] != END:
+    if v[0] != MAGIC or v[-1] != END:
         return None
-    return Warm(
-        name=v[1],
-        script=v[2],
-        script_sig=v[3],
-        lock_sig=v[4],
-        uv=v[5],
-        uv_sig=v[6],
-        env=v[7],
-        python=v[8],
-    )
+    return Warm(**dict(zip(contract.WARM_FIELDS[1:-1], v[1:-1], strict=True)))
 
 
 def matches(root: str, warm: Warm, path: str, st: os.stat_result) -> bool:
@@ -182,6 +166,7 @@ def from_stamp(root: str, name: str, st: os.stat_result, fields: dict[str, str])
         uv_sig=fields.get("uvsig", "-"),
         env=env,
         python=paths.env_python(env),
+        python_sig=fields.get("pysig", "-"),
     )
 
 

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -34,17 +35,24 @@
 
 extern char **environ;
 
-#define MAGIC "uvlaunch-warm-1"
+/* The contract with the Python side: each constant is written once in contract.py, and
+   tests/test_contract.py checks that these say the same. */
+#define WARM_MAGIC "uvlaunch-warm-2"
 #define STAMP_MAGIC "uvlaunch-stamp-1"
-#define RECORD_MAX 32768 /* warm.MAX_SIZE */
-#define NFIELDS 10
-#define MAX_NAME 60 /* identity.is_safe_name */
+#define STAMP_END "end"
+#define WARM_MAX 32768
+#define MAX_NAME 60
 #define PY_NAME "uvlaunch-py"
 
-enum { F_MAGIC, F_NAME, F_SCRIPT, F_SCRIPT_SIG, F_LOCK_SIG, F_UV, F_UV_SIG, F_ENV, F_PYTHON, F_END };
+enum { F_MAGIC, F_NAME, F_SCRIPT, F_SCRIPT_SIG, F_LOCK_SIG, F_UV, F_UV_SIG, F_ENV, F_PYTHON, F_PYTHON_SIG, F_END, WARM_FIELDS };
 
-static const char *const SUBCOMMANDS[] = {"run",  "where",   "list",      "gc",       "remove", "sync",
-                                          "exec", "upgrade", "reinstall", "rollback", NULL};
+static const char *const SUBCOMMANDS[] = {"run",    "where",   "list",      "show",     "dir", "gc", "remove",
+                                          "sync",   "exec",    "upgrade",   "reinstall", "rollback", NULL};
+
+static const char *const HOME_DIRS[] = {"envs",     "records", "index", "locks", "trash", "tmp",
+                                        "staging",  "previous", "pyc",  "piped", "warm",  NULL};
+
+static const char *const TRUTHY[] = {"1", "true", "yes", "on", NULL};
 
 /* Exec the Python implementation beside this binary with our own arguments. */
 static void hand_over(int argc, char **argv) {
@@ -147,20 +155,20 @@ static int read_record(const char *path, char *buf, char **fields) {
     if (fd < 0) return 0;
     struct stat st;
     ssize_t total = 0, n;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || st.st_size > RECORD_MAX) {
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || st.st_size > WARM_MAX) {
         close(fd);
         return 0;
     }
-    while (total <= RECORD_MAX && (n = read(fd, buf + total, (size_t)(RECORD_MAX + 1 - total))) > 0)
+    while (total <= WARM_MAX && (n = read(fd, buf + total, (size_t)(WARM_MAX + 1 - total))) > 0)
         total += n;
     close(fd);
-    if (n < 0 || total == 0 || total > RECORD_MAX || buf[total - 1] != '\0') return 0;
+    if (n < 0 || total == 0 || total > WARM_MAX || buf[total - 1] != '\0') return 0;
     int count = 0;
     for (char *p = buf; p < buf + total; p += strlen(p) + 1) {
-        if (count == NFIELDS) return 0;
+        if (count == WARM_FIELDS) return 0;
         fields[count++] = p;
     }
-    return count == NFIELDS && strcmp(fields[F_MAGIC], MAGIC) == 0 && strcmp(fields[F_END], "end") == 0;
+    return count == WARM_FIELDS && strcmp(fields[F_MAGIC], WARM_MAGIC) == 0 && strcmp(fields[F_END], STAMP_END) == 0;
 }
 
 /* Whether the stamp is complete: stamp.read() would not return None for its ends. */
@@ -177,10 +185,30 @@ static int stamp_complete(const char *path) {
     return ok;
 }
 
+/* trust.dir_problem() is None: a real directory of ours that no one else can write
+   (a missing one is no problem). */
+static int trusted_dir(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0) return errno == ENOENT;
+    return S_ISDIR(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 022) == 0;
+}
+
+/* trust.home_problem() is None, and the home itself is ours and not writable by others. */
+static int trusted_home(const char *home) {
+    struct stat st;
+    char path[PATH_MAX];
+    if (stat(home, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022) != 0)
+        return 0;
+    for (const char *const *d = HOME_DIRS; *d != NULL; d++)
+        if (snprintf(path, sizeof path, "%s/%s", home, *d) >= (int)sizeof path || !trusted_dir(path)) return 0;
+    return 1;
+}
+
 /* locks.Lock(shared=True).acquire(): flock the file that the path still names. */
 static int take_use_lock(const char *path) {
     for (int attempt = 0; attempt < 100; attempt++) {
         int fd = open(path, O_RDWR | O_CREAT, 0600); /* inherited: the script holds it */
+        if (fd < 0 && (errno == EROFS || errno == EACCES)) fd = open(path, O_RDONLY); /* a read-only home */
         if (fd < 0) return -1;
         int rc;
         while ((rc = flock(fd, LOCK_SH)) != 0 && errno == EINTR) {
@@ -205,13 +233,12 @@ static char *env_entry(const char *key, const char *a, const char *b, const char
 
 /* Start the script if its environment is warm; returns only when it is not. */
 static void try_warm(const char *invoked, char **args, int nargs) {
-    static char record[RECORD_MAX + 1];
+    static char record[WARM_MAX + 1];
     char home[PATH_MAX], path[PATH_MAX], key[PATH_MAX + 64], buf[PATH_MAX + 128];
-    char sig[128], *f[NFIELDS];
-    struct stat st, hst, other;
+    char sig[128], *f[WARM_FIELDS];
+    struct stat st, other;
 
-    if (!home_dir(home, sizeof home) || stat(home, &hst) != 0 || !S_ISDIR(hst.st_mode) ||
-        hst.st_uid != geteuid() || (hst.st_mode & 022) != 0)
+    if (!home_dir(home, sizeof home) || !trusted_home(home))
         return; /* Python refuses such a home with a message */
     if (realpath(invoked, path) == NULL || stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return;
     snprintf(key, sizeof key, "%s/warm/%llu-%llu", home, (unsigned long long)st.st_dev,
@@ -220,6 +247,9 @@ static void try_warm(const char *invoked, char **args, int nargs) {
     /* The record must name this home's own environment and its interpreter. */
     snprintf(buf, sizeof buf, "%s/envs/%s", home, f[F_NAME]);
     if (strcmp(buf, f[F_ENV]) != 0) return;
+    if (!trusted_dir(buf)) return;
+    snprintf(buf, sizeof buf, "%s/bin", f[F_ENV]);
+    if (!trusted_dir(buf)) return;
     snprintf(buf, sizeof buf, "%s/bin/python", f[F_ENV]);
     if (strcmp(buf, f[F_PYTHON]) != 0) return;
     if (strcmp(f[F_SCRIPT], path) != 0) {
@@ -251,7 +281,9 @@ static void try_warm(const char *invoked, char **args, int nargs) {
     int lock = take_use_lock(buf);
     if (lock < 0) return;
     snprintf(buf, sizeof buf, "%s/uvlaunch-stamp", f[F_ENV]);
-    if (!stamp_complete(buf) || stat(f[F_PYTHON], &other) != 0) {
+    /* The interpreter the environment was built with, not another one behind its path. */
+    file_signature(f[F_PYTHON], sig, sizeof sig);
+    if (!stamp_complete(buf) || strcmp(sig, f[F_PYTHON_SIG]) != 0 || strcmp(sig, "-") == 0) {
         close(lock);
         return;
     }
@@ -294,14 +326,28 @@ static void try_warm(const char *invoked, char **args, int nargs) {
     argv[0] = f[F_PYTHON];
     argv[1] = (char *)invoked;
     for (int i = 0; i < nargs; i++) argv[i + 2] = args[i];
+    /* Python opens `invoked` itself: if a symlink on the way now leads elsewhere (a deploy
+       flipped `current`), this environment is not that file's; Python starts over. */
+    if (realpath(invoked, buf) == NULL || strcmp(buf, path) != 0) {
+        close(lock);
+        return;
+    }
     execve(f[F_PYTHON], argv, envp);
     close(lock); /* not started: Python tries, and says why if it cannot */
 }
 
+/* fastpath.disabled(): UVLAUNCH_NO_FAST_PATH is one of TRUTHY, in any case. */
+static int no_fast_path(void) {
+    const char *off = getenv("UVLAUNCH_NO_FAST_PATH");
+    if (off == NULL) return 0;
+    for (const char *const *t = TRUTHY; *t != NULL; t++)
+        if (strcasecmp(off, *t) == 0) return 1;
+    return 0;
+}
+
 int main(int argc, char **argv) {
     struct stat st;
-    const char *off = getenv("UVLAUNCH_NO_FAST_PATH");
-    if (off != NULL && off[0] != '\0') hand_over(argc, argv);
+    if (no_fast_path()) hand_over(argc, argv);
     /* A closed standard stream would become our lock file's descriptor: Python decides. */
     for (int fd = 0; fd < 3; fd++)
         if (fstat(fd, &st) != 0) hand_over(argc, argv);

@@ -1,0 +1,73 @@
+"""What the native launcher (native/launcher.c) and the Python side share, written once.
+
+launcher.c spells each of these out as a C constant; tests/test_contract.py reads
+launcher.c and fails when the two disagree, so a change here must be made there too
+(docs/architecture.md, "The native contract"). Imported on the warm path: constants only.
+"""
+
+from __future__ import annotations
+
+# Words that are a subcommand, not a script, as the first word after the launch options
+# (launcher.c: SUBCOMMANDS). The native launcher hands every one of them to Python.
+SUBCOMMANDS = (
+    "run",
+    "where",
+    "list",
+    "show",
+    "dir",
+    "gc",
+    "remove",
+    "sync",
+    "exec",
+    "upgrade",
+    "reinstall",
+    "rollback",
+)
+
+# The home's directories. Each that exists must be a real directory owned by the user and
+# not writable by group or others before a launch acts on anything in the home
+# (launcher.c: HOME_DIRS; trust.py).
+HOME_DIRS = (
+    "envs",
+    "records",
+    "index",
+    "locks",
+    "trash",
+    "tmp",
+    "staging",
+    "previous",
+    "pyc",
+    "piped",
+    "warm",
+)
+
+# The warm record (warm.py; launcher.c: WARM_MAGIC, WARM_FIELDS, WARM_MAX).
+WARM_MAGIC = "uvlaunch-warm-2"
+WARM_FIELDS = (
+    "magic",
+    "name",
+    "script",
+    "script_sig",
+    "lock_sig",
+    "uv",
+    "uv_sig",
+    "env",
+    "python",
+    "python_sig",
+    "end",
+)
+WARM_MAX = 32768
+
+# The sync stamp's first and last fields (stamp.py; launcher.c: STAMP_MAGIC, STAMP_END).
+STAMP_MAGIC = "uvlaunch-stamp-1"
+STAMP_END = "end"
+
+# The longest environment name (identity.is_safe_name; launcher.c: MAX_NAME).
+MAX_NAME = 60
+
+# UVLAUNCH_NO_FAST_PATH turns the fast path off when set to one of these, in any case
+# (launcher.c: no_fast_path()).
+TRUTHY = ("1", "true", "yes", "on")
+
+# The Python implementation the native launcher hands over to, beside it (launcher.c: PY_NAME).
+PY_NAME = "uvlaunch-py"
