@@ -38,7 +38,7 @@ def string_array(name: str) -> tuple[str, ...]:
 
 def test_subcommands_are_the_same_in_c_python_and_the_cli() -> None:
     assert string_array("SUBCOMMANDS") == contract.SUBCOMMANDS
-    assert main.SUBCOMMANDS == frozenset(contract.SUBCOMMANDS)
+    assert frozenset(contract.SUBCOMMANDS) == main.SUBCOMMANDS
     assert isinstance(cli, click.Group)
     assert set(cli.commands) == set(contract.SUBCOMMANDS)
 
@@ -59,7 +59,7 @@ def test_warm_record_layout_is_the_same() -> None:
     assert tuple(n.removeprefix("F_").lower() for n in names[:-1]) == contract.WARM_FIELDS
     assert define("WARM_MAGIC") == contract.WARM_MAGIC == warm.MAGIC
     assert int(define("WARM_MAX")) == contract.WARM_MAX == warm.MAX_SIZE
-    assert warm.FIELDS == len(contract.WARM_FIELDS)
+    assert len(contract.WARM_FIELDS) == warm.FIELDS
 
 
 def test_stamp_and_name_limits_are_the_same() -> None:
