@@ -43,3 +43,16 @@ def test_build_scripts_falls_back_to_the_python_launcher(tmp_path: Path, compile
     else:
         assert "using the Python one" in proc.stderr
         assert out.read_text().startswith("#!") and "uvlaunch.main" in out.read_text()
+
+
+def test_the_declared_uv_floor_is_the_one_uvlaunch_checks() -> None:
+    """pyproject.toml's `uv>=` is uv.MIN_UV: CI installs that release and runs the suite on it."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
+    from uvlaunch.uv import MIN_UV
+
+    with open(REPO / "pyproject.toml", "rb") as f:
+        dependencies = tomllib.load(f)["project"]["dependencies"]
+    assert f"uv>={MIN_UV}" in dependencies
