@@ -32,6 +32,30 @@ BASE_PYTHON_DIR = os.path.dirname(BASE_PYTHON)
 PY_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
+def _uv_version() -> tuple[int, ...]:
+    words = subprocess.run([UV, "--version"], capture_output=True, text=True).stdout.split()
+    return tuple(int(p) for p in words[1].split(".")[:3]) if len(words) > 1 else ()
+
+
+# The uv this run of the suite uses: CI runs it with the newest uv and again with the
+# oldest uvlaunch supports (uv.MIN_UV), in a venv of its own.
+UV_VERSION = _uv_version()
+
+
+def pytest_report_header() -> str:
+    return f"uv {'.'.join(map(str, UV_VERSION))}: {UV}"
+
+
+def needs_uv(version: str, why: str) -> pytest.MarkDecorator:
+    """Skip a test on a uv older than ``version`` (say which of uv's flags or fixes it needs)."""
+    wanted = tuple(int(p) for p in version.split("."))
+    have = UV_VERSION
+    shown = ".".join(map(str, have))
+    return pytest.mark.skipif(
+        have < wanted, reason=f"needs uv {version} or newer ({why}); this is uv {shown}"
+    )
+
+
 def _record_hash(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 

@@ -185,16 +185,52 @@ def test_uvlaunch_uv_not_executable(sandbox: Sandbox, good: Path) -> None:
     assert_nothing_deleted(sandbox, good, envs)
 
 
-def test_uv_too_old(sandbox: Sandbox, good: Path) -> None:
-    old_uv = os.environ.get("UVLAUNCH_TEST_OLD_UV")
-    if not old_uv:
-        pytest.skip("set UVLAUNCH_TEST_OLD_UV to a uv binary older than uvlaunch supports")
+def old_uvs() -> list[object]:
+    """The uv binaries older than uvlaunch supports that UVLAUNCH_TEST_OLD_UV names."""
+    found = [p for p in os.environ.get("UVLAUNCH_TEST_OLD_UV", "").split(os.pathsep) if p]
+    if not found:
+        reason = "set UVLAUNCH_TEST_OLD_UV to uv binaries older than uvlaunch supports"
+        return [pytest.param("", marks=pytest.mark.skip(reason=reason))]
+    # .ci/run installs them as .ci-cache/uv-VERSION/bin/uv: the test is named by version
+    return [pytest.param(p, id=Path(p).parent.parent.name) for p in found]
+
+
+def tree(path: Path) -> list[tuple[str, int]]:
+    return sorted((str(p.relative_to(path)), p.lstat().st_ino) for p in path.rglob("*"))
+
+
+@pytest.mark.parametrize("old_uv", old_uvs())
+def test_uv_too_old(sandbox: Sandbox, good: Path, old_uv: str) -> None:
+    """Every command that would run uv names the old one in one line, and changes nothing.
+
+    One old uv rejects `sync --active --script` (0.5.x), another accepts it and syncs
+    (one release below uvlaunch's floor): neither may get as far as changing anything.
+    """
+    reinstalled = sandbox.run("reinstall", str(good))  # a previous generation, for rollback
+    assert reinstalled.returncode == 0, reinstalled.stderr
     envs = sandbox.envs()
+    before = {d: tree(sandbox.home / d) for d in ("envs", "previous")}
     env = {**sandbox.env, "UVLAUNCH_UV": old_uv}
     cold = sandbox.script("cold.py")
-    for script in (good, cold):
-        proc = sandbox.run(str(script), env=env)
-        assert_one_line_error(proc, old_uv, "too old")
+    empty = sandbox.script("empty.py", block=False)
+    for args in (
+        [str(good)],  # warm, but uv changed
+        [str(cold)],
+        ["--no-fast-path", str(cold)],
+        [str(empty)],
+        ["sync", str(cold)],
+        ["exec", str(cold), "--", "python", "-c", "pass"],
+        ["upgrade", str(good)],
+        ["upgrade", "--dry-run", str(good)],
+        ["upgrade", "--all"],
+        ["reinstall", str(good)],
+        ["reinstall", "--all"],
+        ["rollback", str(good)],
+    ):
+        proc = sandbox.run(*args, env=env)
+        assert_one_line_error(proc, old_uv, "too old", "`pip install -U uv`")
+        assert sandbox.envs() == envs, args
+    assert {d: tree(sandbox.home / d) for d in ("envs", "previous")} == before
     assert_nothing_deleted(sandbox, good, envs)
 
 

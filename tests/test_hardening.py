@@ -7,6 +7,7 @@ wheel downloads until the test lets them go.
 
 from __future__ import annotations
 
+import errno
 import http.server
 import json
 import os
@@ -338,14 +339,21 @@ def small_home(sandbox: Sandbox) -> Iterator[Path]:
 
 
 def fill(where: Path) -> Path:
+    """Fill the file system of ``where`` to the last byte; returns the file that does."""
     filler = where / "filler"
-    with open(filler, "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-                f.flush()
-        except OSError:
-            pass
+    # Unbuffered: a buffered file that hits ENOSPC raises again when closing, as it
+    # flushes what it still holds. Smaller writes then take the last partial pages.
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for size in (65536, 4096, 1):
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError as e:
+                if e.errno != errno.ENOSPC:
+                    raise
+    finally:
+        os.close(fd)
     return filler
 
 

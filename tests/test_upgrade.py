@@ -141,6 +141,8 @@ def test_upgrade_honours_tool_uv_in_the_block(sandbox: Sandbox, wheels: Path) ->
 
 
 def test_failed_upgrade_keeps_the_environment_offline(sandbox: Sandbox, wheels: Path) -> None:
+    # No background compiler: it would write into the environment after the snapshot.
+    sandbox.env["UVLAUNCH_COMPILE_BYTECODE"] = "0"
     script = sandbox.script(deps=("alpha",), body=VERSIONS)
     versions(sandbox, script)
     _, env = env_of(sandbox, script)

@@ -86,6 +86,8 @@ def test_where_before_the_first_launch_creates_nothing(sandbox: Sandbox) -> None
 
 
 def test_where_creates_nothing_in_an_existing_home(sandbox: Sandbox) -> None:
+    # No background compiler: it would write into the home after the snapshot.
+    sandbox.env["UVLAUNCH_COMPILE_BYTECODE"] = "0"
     first = sandbox.script("first.py")
     report(sandbox.run(str(first)))
     before = tree(sandbox.home)

@@ -144,6 +144,7 @@ def _create(
 ) -> str:
     """Create the environment; returns the version of the uv that created it."""
     held = b""
+    uv_version = ""
     try:
         if script.block is None:
             # `uv sync --script` refuses a file without a block: an empty environment.
@@ -154,13 +155,23 @@ def _create(
             )
             proc = uv.start(argv, uv.base_env(env), capture=True)
             pyvenv = os.path.join(env, "pyvenv.cfg")
-            rc, held = uvoutput.relay(proc, release_when=pyvenv, report=verbose > 0)
+            # A uv too old for uvlaunch may still sync: it is stopped, and named, once
+            # pyvenv.cfg says which uv it is, before anything of its output is shown.
+            rc, held = uvoutput.relay(
+                proc,
+                release_when=pyvenv,
+                report=verbose > 0,
+                vet=lambda: _uv_version(uv_bin, env),
+            )
         else:
+            uv.version(uv_bin)
             if python is None:
                 python = find_python(script, uv_bin)
             rc = uv.sync(
                 uv_bin, script.ident.path, env, python=python, quiet=quiet, verbose=verbose
             )
+        if rc == 0:
+            uv_version = _uv_version(uv_bin, env)
     except BaseException:
         _discard_env(root, name)
         raise
@@ -180,8 +191,12 @@ def _create(
             f"{script.ident.invoked}: uv could not create the environment (exit status {rc}); "
             "see uv's message above"
         )
-    # uv writes its version into pyvenv.cfg; a uv that did the work is new enough.
-    return venv.pyvenv_value(env, "uv") or uv.version(uv_bin)
+    return uv_version
+
+
+def _uv_version(uv_bin: str, env: str) -> str:
+    """The version of the uv that created ``env`` (it writes it into pyvenv.cfg), checked."""
+    return uv.check_recorded(uv_bin, venv.pyvenv_value(env, "uv"))
 
 
 def _explain(script: Script, uv_bin: str, why: str) -> UvlaunchError | None:

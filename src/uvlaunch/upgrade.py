@@ -135,6 +135,9 @@ def rollback(target: str) -> Outcome:
     """Put back the generation of ``target``'s environment from before its last upgrade."""
     (name,) = resolve_targets([target])
     root = store.open_home()
+    # Nothing here runs uv, but the generation put back is kept current by launches that
+    # do: refused like upgrade and reinstall, before anything changes.
+    uv.version(uv.find_uv())
     with store.try_env_lock(root, name) as taken:
         if not taken:
             raise UvlaunchError(
@@ -162,6 +165,7 @@ def _each(
     root = store.open_home()
     names = all_names(root) if every else resolve_targets(targets)  # all known, or nothing
     uv_bin = uv.find_uv()
+    uv.version(uv_bin)  # too old: one line for the command, not a failure per environment
     report = Report()
     for name in names:
         outcome = _one(root, name, uv_bin, one)

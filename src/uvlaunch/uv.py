@@ -12,9 +12,12 @@ import sys
 from uvlaunch import paths
 from uvlaunch.errors import UvError
 
-# The oldest uv that accepts `sync --active --script` and then uses the given
-# environment (0.5.x rejects the combination); checked by installing each release.
-MIN_UV = "0.6.0"
+# The oldest uv with which uvlaunch is fully right, found by running the test suite
+# against each release (docs/how-it-works.md, "Which uv"): 0.5.x rejects `sync
+# --active --script`; below 0.6.7 a dependency dropped from the block stays installed;
+# below 0.12.14 `uv run` gives the script `bin/python3` as sys.executable and a failed
+# resolution is uv's drawn report, not an `error:` line. CI runs the suite on this one.
+MIN_UV = "0.12.14"
 
 
 def find_uv() -> str:
@@ -83,6 +86,22 @@ def check_version(uv: str, text: str, *, shown: str) -> str:
             "(`pip install -U uv`)"
         )
     return str(found)
+
+
+def check_recorded(uv: str, recorded: str) -> str:
+    """The version of ``uv``, which wrote ``recorded`` (pyvenv.cfg's): checked like ``version``.
+
+    A first launch reads the version uv wrote into the environment rather than run
+    ``uv --version`` (4 ms) and import packaging (8 ms); anything short of a plain
+    version new enough (an odd string, a file read while uv was still writing it,
+    which can only make it look older) is asked of uv itself.
+    """
+    parts = recorded.split(".")
+    if len(parts) == 3 and all(p.isdigit() for p in parts):
+        floor = tuple(int(p) for p in MIN_UV.split("."))
+        if tuple(int(p) for p in parts) >= floor:
+            return recorded
+    return version(uv)
 
 
 def link_mode() -> str:

@@ -14,6 +14,12 @@ import re
 
 from uvlaunch.uv import Running, wait
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    Vet = Callable[[], object]
+
 # Lines of `uv sync`'s report that `uv run` does not print; matched on the visible text.
 _REPORT = re.compile(
     rb"^(?:(?:Creating|Using) (?:script|virtual) environment at"
@@ -116,10 +122,13 @@ def _could_be_report(visible: bytes) -> bool:
     return any(p.startswith(visible) or visible.startswith(p) for p in _PREFIXES + _ERROR_PREFIXES)
 
 
-def relay(proc: Running, *, release_when: str, report: bool = False) -> tuple[int, bytes]:
+def relay(
+    proc: Running, *, release_when: str, report: bool = False, vet: Vet | None = None
+) -> tuple[int, bytes]:
     """Copy ``proc``'s captured stderr to ours until it exits: (exit status, output held).
 
-    Output is held back until the path ``release_when`` exists, then shown as it comes.
+    Output is held back until the path ``release_when`` exists, then shown as it comes;
+    ``vet`` is called then, first: what it raises stops ``proc`` and comes out of here.
     uv creates the environment's pyvenv.cfg only after it has read the script's block
     and found an interpreter, so what is held is what uv says before that: its error
     about the block or the interpreter, which the caller may replace with a clearer one.
@@ -142,6 +151,8 @@ def relay(proc: Running, *, release_when: str, report: bool = False) -> tuple[in
                 break
             if not released and os.path.exists(release_when):
                 released = True
+                if vet is not None:
+                    _vet(proc, vet)
                 show(b"".join(held), quiet)
                 held.clear()
             if released:
@@ -159,6 +170,16 @@ def relay(proc: Running, *, release_when: str, report: bool = False) -> tuple[in
             else:
                 held.append(quiet.error)  # uv's error, for the caller's one line
     return status, b"".join(held)
+
+
+def _vet(proc: Running, vet: Vet) -> None:
+    try:
+        vet()
+    except BaseException:
+        import signal
+
+        os.kill(proc.pid, signal.SIGTERM)  # relay's `finally` waits for it
+        raise
 
 
 def show(data: bytes, quiet: Quiet | None = None) -> None:

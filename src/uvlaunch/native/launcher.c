@@ -9,7 +9,8 @@
  * environment and standard streams: it decides, explains and repairs.
  *
  * Standard C and POSIX, plus flock(2), which the Python side uses for the same locks.
- * Built with -Wall -Wextra -Werror by setup.py.
+ * Built with -Wall -Wextra -Werror by setup.py; tests/test_build.py cross-compiles it
+ * the same way for Linux, macOS (x86_64, arm64) and FreeBSD.
  */
 #define _DEFAULT_SOURCE 1
 #define _DARWIN_C_SOURCE 1
@@ -24,6 +25,10 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef __FreeBSD__
+#include <sys/types.h>
+#include <sys/sysctl.h>
+#endif
 #ifdef __APPLE__
 #include <mach-o/dyld.h>
 #define MTIME_NS(st) ((long long)(st).st_mtimespec.tv_sec * 1000000000LL + (st).st_mtimespec.tv_nsec)
@@ -62,6 +67,11 @@ static void hand_over(int argc, char **argv) {
     char raw[PATH_MAX];
     uint32_t size = sizeof raw;
     found = _NSGetExecutablePath(raw, &size) == 0 && realpath(raw, self) != NULL;
+#elif defined(__FreeBSD__)
+    /* No /proc there unless mounted; argv[0] is a bare name when started from a shebang. */
+    int mib[4] = {CTL_KERN, KERN_PROC, KERN_PROC_PATHNAME, -1};
+    size_t size = sizeof self;
+    found = sysctl(mib, 4, self, &size, NULL, 0) == 0 && size > 1;
 #else
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n > 0 && (size_t)n < sizeof self - 1) {
