@@ -24,6 +24,8 @@ SUBCOMMANDS = frozenset(
         "upgrade",
         "reinstall",
         "rollback",
+        "install",
+        "uninstall",
     }
 )
 

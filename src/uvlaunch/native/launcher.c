@@ -43,8 +43,9 @@ extern char **environ;
 
 enum { F_MAGIC, F_NAME, F_SCRIPT, F_SCRIPT_SIG, F_LOCK_SIG, F_UV, F_UV_SIG, F_ENV, F_PYTHON, F_END };
 
-static const char *const SUBCOMMANDS[] = {"run",  "where",   "list",      "gc",       "remove", "sync",
-                                          "exec", "upgrade", "reinstall", "rollback", NULL};
+static const char *const SUBCOMMANDS[] = {"run",     "where",     "list",     "gc",      "remove",
+                                          "sync",    "exec",      "upgrade",  "reinstall", "rollback",
+                                          "install", "uninstall", NULL};
 
 /* Exec the Python implementation beside this binary with our own arguments. */
 static void hand_over(int argc, char **argv) {
