@@ -25,7 +25,7 @@ Shebang form: `#!/usr/bin/env -S uvlaunch` (or `#!/usr/bin/env uvlaunch`).
 \b
 Settings (environment variables):
   UVLAUNCH_HOME                where environments live (absolute; see `uvlaunch dir`)
-  UVLAUNCH_BIN_DIR             where `install` puts commands (default: XDG_BIN_HOME, ~/.local/bin)
+  UVLAUNCH_BIN_DIR             where `install` puts commands (else XDG_BIN_HOME, ~/.local/bin)
   UVLAUNCH_UV                  the uv binary to use (default: the one installed with uvlaunch)
   UVLAUNCH_NO_FAST_PATH=1      always start scripts through `uv run`, as --no-fast-path
   UVLAUNCH_COMPILE_BYTECODE=0  do not byte-compile environments

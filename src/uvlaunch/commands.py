@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,6 +37,8 @@ from uvlaunch.errors import UvlaunchError
 SHEBANG = b"#!/bin/sh\n"
 MARKER = b"# uvlaunch-command:"
 HEAD = SHEBANG + MARKER
+# Never follow a symlink planted where a file is expected; never block on a FIFO.
+READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 
 
 @dataclass(frozen=True)
@@ -110,9 +113,8 @@ def _values(data: bytes) -> tuple[str, str] | None:
 
 def is_ours(path: str) -> bool:
     """Whether ``path`` is a command file uvlaunch made (and this user owns)."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        fd = os.open(path, flags)
+        fd = os.open(path, READ_FLAGS)
     except OSError:
         return False
     try:
@@ -129,7 +131,7 @@ def is_ours(path: str) -> bool:
 def read_file(path: str) -> bytes | None:
     """The bytes of the file at ``path`` (not following a symlink), or None."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
+        fd = os.open(path, READ_FLAGS)
     except OSError:
         return None
     try:
@@ -232,6 +234,8 @@ def drop_entry(root: str, command: str) -> None:
 
 def entries(root: str) -> list[Command]:
     """Every trusted, readable entry (few: one per command the user installed)."""
+    if sys.platform == "win32":
+        return []  # install refuses Windows (install.py)
     directory = paths.commands_dir(root)
     try:
         st = os.lstat(directory)
@@ -255,7 +259,7 @@ def _trusted(st: os.stat_result, kind: Callable[[int], bool]) -> bool:
 
 def _read_entry(path: str) -> Command | None:
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
+        fd = os.open(path, READ_FLAGS)
     except OSError:
         return None
     try:
@@ -297,6 +301,8 @@ def drop(root: str, env: str, *, dry_run: bool = False) -> list[str]:
     """Remove the commands of the environment ``env`` and their entries; their paths."""
     if dry_run:
         return by_env(root).get(env, [])
+    if not any(entry.env == env for entry in entries(root)):
+        return []  # the common case: no lock taken, no lock file made
     removed = []
     with lock(root):
         for entry in entries(root):

@@ -162,7 +162,9 @@ def _status(root: str, path: str, data: bytes, env: str, script: str, force: boo
         return INSTALLED
     if not commands.is_ours(path):
         if not force:
-            raise UvlaunchError(f"{path}: exists and uvlaunch did not make it; --force replaces it")
+            raise UvlaunchError(
+                f"{path}: exists and uvlaunch did not make it; use --force to replace it"
+            )
         return INSTALLED
     if existing == data:
         return UNCHANGED
@@ -170,7 +172,9 @@ def _status(root: str, path: str, data: bytes, env: str, script: str, force: boo
     runs = commands.script_of(existing or b"")
     if (entry is not None and entry.env == env) or runs == script or force:
         return UPDATED
-    raise UvlaunchError(f"{path}: already runs {runs or 'another script'}; --force replaces it")
+    raise UvlaunchError(
+        f"{path}: already runs {runs or 'another script'}; use --force to replace it"
+    )
 
 
 def _restore_entry(root: str, path: str, old: Command | None) -> None:
