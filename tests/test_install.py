@@ -458,6 +458,16 @@ def test_default_name_that_is_unsafe_and_names_that_would_hide_uvlaunch(
         assert_one_line_error(proc, name, "hide uvlaunch")
 
 
+def test_a_script_in_the_bin_dir_is_never_overwritten_by_its_command(
+    sandbox: Sandbox, bindir: Path
+) -> None:
+    script = plain_script(sandbox, "../bin/tool")  # no .py: its name is the command's
+    text = script.read_text()
+    proc = sandbox.run("install", str(script), "--force")
+    assert_one_line_error(proc, str(bindir / "tool"), "is the script itself", "--name")
+    assert script.read_text() == text
+
+
 def test_a_command_named_like_a_subcommand_runs_the_script(
     sandbox: Sandbox, launcher: str, bindir: Path
 ) -> None:

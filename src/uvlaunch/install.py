@@ -118,6 +118,8 @@ def install(
     uvlaunch = uvlaunch_command()
     if os.path.realpath(path) == os.path.realpath(uvlaunch):
         raise UvlaunchError(f"{path}: is uvlaunch itself; choose another name with --name")
+    if os.path.realpath(path) == ident.path:  # even with --force: it would be lost
+        raise UvlaunchError(f"{path}: is the script itself; choose another name with --name")
     if os.path.isdir(path) and not os.path.islink(path):
         raise UvlaunchError(f"{path}: is a directory; choose another name with --name")
     data = commands.text(uvlaunch, ident.path, name)
@@ -156,7 +158,7 @@ def install(
 
 
 def _status(root: str, path: str, data: bytes, env: str, script: str, force: bool) -> str:
-    # Checked again under the lock: another install may have written the file meanwhile.
+    """What writing ``data`` at ``path`` would do; raises where it must not be done."""
     existing = commands.read_file(path)
     if not os.path.lexists(path):
         return INSTALLED
