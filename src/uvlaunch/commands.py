@@ -291,7 +291,7 @@ def find(root: str, command: str) -> Command | None:
 def by_env(root: str) -> dict[str, list[str]]:
     """The paths of the commands of each environment that has any (files still there)."""
     found: dict[str, list[str]] = {}
-    for entry in entries(root):
+    for entry in sorted(entries(root), key=lambda e: e.path):  # not in the keys' order
         if is_ours(entry.path):
             found.setdefault(entry.env, []).append(entry.path)
     return found
