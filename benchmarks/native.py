@@ -14,7 +14,9 @@ side by side and in a rotated order:
 - through ``#!/usr/bin/env -S uvlaunch`` with the native launcher as ``uvlaunch``;
 - the same, with the Python launcher (``uvlaunch-py``) as ``uvlaunch`` on ``PATH``;
 - through ``#!/usr/bin/env -S uv run --script`` (a copy of the script with uv's shebang);
-- with the environment's python started on it directly (the floor).
+- with the environment's python started on it directly (the floor);
+- through the command ``uvlaunch install`` made for it (a ``/bin/sh`` file that execs the
+  native launcher on the script).
 
 It prints medians, interquartile ranges, ratios and peak memory (GNU time's %M), then
 its targets with PASS or FAIL, and exits 1 when one fails.
@@ -101,18 +103,26 @@ def bench(opts: argparse.Namespace, scratch: Path, rounds: int) -> int:
     run([uv_script], env=env_uv)
     run([script], env=env_py)  # both launchers warm on the same record
     py_env = env_python(str(bin_dir / "uvlaunch"), script, env)
+    commands_bin = scratch / "commands-bin"
+    run(
+        [str(bin_dir / "uvlaunch"), "install", script],
+        env=with_env(env, UVLAUNCH_BIN_DIR=str(commands_bin)),
+    )
+    installed = str(commands_bin / "warm")
     runner = Runner(scratch)
     commands = [
         ("uvlaunch shebang, native launcher", [script], env),
         ("uvlaunch shebang, Python launcher", [script], env_py),
         ("uv run --script shebang", [uv_script], env_uv),
         ("env python on the script (floor)", [py_env, script], env),
+        ("installed command, native launcher", [installed], env),
     ]
     print(f"* {rounds} rounds", file=sys.stderr)
     s = alternate(runner, commands, rounds, memory_rounds=5 if opts.quick else 21, progress="warm")
     floor = s["env python on the script (floor)"]
     uvrun = s["uv run --script shebang"]
     native = s["uvlaunch shebang, native launcher"]
+    command = s["installed command, native launcher"]
 
     print(
         f"\n{machine()}; {run([base_python, '-V']).stdout.strip()}; "
@@ -130,6 +140,11 @@ def bench(opts: argparse.Namespace, scratch: Path, rounds: int) -> int:
     targets = [
         ("native ≤ 1.15 x floor", native.ms <= 1.15 * floor.ms, native.ms / floor.ms),
         ("native ≤ 0.75 x uv run --script", native.ms <= 0.75 * uvrun.ms, native.ms / uvrun.ms),
+        (
+            "installed command ≤ 1.10 x shebang",
+            command.ms <= 1.10 * native.ms,
+            command.ms / native.ms,
+        ),
     ]
     if native.rss_mib is not None and floor.rss_mib is not None:
         targets.append(

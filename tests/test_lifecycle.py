@@ -302,7 +302,12 @@ def test_gc_dry_run_removes_nothing_and_reports_size(sandbox: Sandbox) -> None:
     freed = int(result["freed"])  # type: ignore[call-overload]
     assert freed > 0
     assert without_sizes(result["removed"]) == [  # type: ignore[arg-type]
-        {"name": e["name"], "script": str(script), "reason": "orphaned: its script is gone"}
+        {
+            "name": e["name"],
+            "script": str(script),
+            "reason": "orphaned: its script is gone",
+            "commands": [],  # none installed (issue 21)
+        }
     ]
     (removal,) = result["removed"]  # type: ignore[misc]
     assert removal["freed"] == freed
@@ -342,6 +347,7 @@ def test_gc_unused_for_removes_live_but_unused(sandbox: Sandbox) -> None:
             "name": names[str(old)],
             "script": str(old),
             "reason": "unused: not launched for longer than asked",
+            "commands": [],
         }
     ]
     assert set(listing(sandbox)) == {names[str(recent)]}

@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from uvlaunch import __version__, cli_manage, launch, launcher
+from uvlaunch import __version__, cli_install, cli_manage, launch, launcher
 from uvlaunch.cliout import fail, guard, notify
 from uvlaunch.errors import UvlaunchError
 
@@ -25,6 +25,7 @@ Shebang form: `#!/usr/bin/env -S uvlaunch` (or `#!/usr/bin/env uvlaunch`).
 \b
 Settings (environment variables):
   UVLAUNCH_HOME                where environments live (absolute; see `uvlaunch dir`)
+  UVLAUNCH_BIN_DIR             where `install` puts commands (else XDG_BIN_HOME, ~/.local/bin)
   UVLAUNCH_UV                  the uv binary to use (default: the one installed with uvlaunch)
   UVLAUNCH_NO_FAST_PATH=1      always start scripts through `uv run`, as --no-fast-path
   UVLAUNCH_COMPILE_BYTECODE=0  do not byte-compile environments
@@ -63,12 +64,25 @@ def cli(quiet: int, verbose: int, no_fast_path: bool) -> None:
     envvar="UVLAUNCH_NO_FAST_PATH",
     help="Always start the script through `uv run`.",
 )
+# An installed command's own: SCRIPT's path is gone, find where it went (install.follow).
+@click.option("--command", "command", hidden=True, metavar="PATH")
 @click.argument("script", type=click.Path(dir_okay=True))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def run(quiet: int, verbose: int, no_fast_path: bool, script: str, args: tuple[str, ...]) -> None:
+def run(
+    quiet: int,
+    verbose: int,
+    no_fast_path: bool,
+    command: str | None,
+    script: str,
+    args: tuple[str, ...],
+) -> None:
     """Run SCRIPT with ARGS in its environment (creating or syncing it first)."""
     if script.startswith("-") and script != "-":
         raise click.UsageError(f"no such option: {script}")
+    if command is not None:
+        from uvlaunch import install
+
+        script = guard(lambda: install.follow(command, script))
     if not no_fast_path and script != "-":
         from uvlaunch import fastpath
 
@@ -137,7 +151,7 @@ def exec_(script: str, command: tuple[str, ...]) -> None:
     guard(lambda: launch.exec_in(prepared, argv))
 
 
-for _command in cli_manage.COMMANDS:
+for _command in [*cli_manage.COMMANDS, *cli_install.COMMANDS]:
     cli.add_command(_command)
 
 

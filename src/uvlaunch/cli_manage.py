@@ -31,7 +31,7 @@ def list_(as_json: bool) -> None:
     if not infos:
         click.echo("no environments")
         return
-    rows = [
+    rows: list[tuple[str, ...]] = [
         (
             i.name,
             i.state + ("" if i.complete else " (incomplete)"),
@@ -42,11 +42,21 @@ def list_(as_json: bool) -> None:
         )
         for i in infos
     ]
-    header = ("NAME", "STATE", "PYTHON", "SIZE", "LAST LAUNCHED", "SCRIPT")
-    widths = [max(len(r[c]) for r in [header, *rows]) for c in range(5)]
+    header: tuple[str, ...] = ("NAME", "STATE", "PYTHON", "SIZE", "LAST LAUNCHED", "SCRIPT")
+    if any(i.commands for i in infos):  # the column only for those who installed some
+        header = (*header[:5], "COMMANDS", header[5])
+        rows = [(*r[:5], _names(i.commands), r[5]) for r, i in zip(rows, infos, strict=True)]
+    last = len(header) - 1
+    widths = [max(len(r[c]) for r in [header, *rows]) for c in range(last)]
     for row in [header, *rows]:
-        cells = [row[c].ljust(widths[c]) for c in range(5)]
-        click.echo("  ".join([*cells, row[5]]))
+        cells = [row[c].ljust(widths[c]) for c in range(last)]
+        click.echo("  ".join([*cells, row[last]]))
+
+
+def _names(commands: tuple[str, ...]) -> str:
+    import os
+
+    return ",".join(os.path.basename(c) for c in commands) or "-"
 
 
 def _ago(ts: float | None) -> str:
@@ -82,6 +92,7 @@ def show(as_json: bool, target: str) -> None:
         ("size", f"{human_size(i.freed)} to free, {human_size(i.size)} in all"),
         ("last launched", _ago(i.last_launched)),
         ("rollback", "available" if i.rollback else "none"),
+        ("commands", ", ".join(i.commands) or "none"),
     ):
         click.echo(f"{label + ':':15}{value}")
     click.echo(f"{'packages:':15}{count(len(found.packages), 'package')}")
@@ -144,6 +155,8 @@ def gc(
     for r in result.removed:
         where = f": {r.script}" if r.script else ""
         click.echo(f"{verb} {r.name} ({human_size(r.freed)}): {r.reason}{where}")
+        for command in r.commands:
+            click.echo(f"  {verb} the command {command}")
     for name, path in result.relocated:
         click.echo(f"{'would keep' if dry_run else 'kept'} {name}: its script is now {path}")
     for name, why in result.skipped:
@@ -170,6 +183,8 @@ def remove(every: bool, targets: tuple[str, ...]) -> None:
     removed, busy = guard(lambda: gc_mod.remove(targets, every=every))
     for info in removed:
         click.echo(f"removed {info.name} ({human_size(info.freed)}): {info.script or '(piped)'}")
+        for command in info.commands:
+            click.echo(f"  removed the command {command}")
     for name, why in busy:
         click.echo(f"uvlaunch: skipped {name}: {why}; try again", err=True)
     if every:

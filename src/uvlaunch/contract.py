@@ -22,6 +22,8 @@ SUBCOMMANDS = (
     "upgrade",
     "reinstall",
     "rollback",
+    "install",
+    "uninstall",
 )
 
 # The home's directories. Each that exists must be a real directory owned by the user and
@@ -39,6 +41,7 @@ HOME_DIRS = (
     "pyc",
     "piped",
     "warm",
+    "commands",
 )
 
 # The warm record (warm.py; launcher.c: WARM_MAGIC, WARM_FIELDS, WARM_MAX).

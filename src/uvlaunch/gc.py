@@ -9,13 +9,14 @@ the home, and symlinks are unlinked, never followed.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat as stat_mod
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from uvlaunch import generations, metadata, paths, piped, records, stamp, store, sweep
+from uvlaunch import commands, generations, metadata, paths, piped, records, stamp, store, sweep
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.inventory import (
     INACCESSIBLE,
@@ -41,6 +42,7 @@ class Removal:
     reason: str
     size: int  # everything under it, as `list` shows
     freed: int  # what removing it frees (measured when it was removed)
+    commands: tuple[str, ...] = ()  # the installed commands removed with it
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -49,6 +51,7 @@ class Removal:
             "reason": self.reason,
             "size": self.size,
             "freed": self.freed,
+            "commands": list(self.commands),
         }
 
 
@@ -130,7 +133,8 @@ def collect(
         if reason is None:
             continue
         if dry_run:
-            result.removed.append(_removal(root, info, reason))
+            would = tuple(commands.drop(root, info.name, dry_run=True))
+            result.removed.append(_removal(root, info, reason, would))
             continue
         held = store.Exclusive(root, info.name)
         with held as busy:
@@ -142,8 +146,8 @@ def collect(
             if _reason(again, time.time(), unused_for, include_unreachable) is None:
                 continue
             removal = _removal(root, again, reason)
-            _remove_locked(root, again, held)
-        result.removed.append(removal)
+            removed = _remove_locked(root, again, held)
+        result.removed.append(dataclasses.replace(removal, commands=removed))
     if not dry_run:
         swept = sweep.sweep(root)
         for info in leftovers:
@@ -165,10 +169,10 @@ def _days(seconds: float) -> str:
     return f"{int(seconds)} s"
 
 
-def _removal(root: str, info: EnvInfo, reason: str) -> Removal:
+def _removal(root: str, info: EnvInfo, reason: str, installed: tuple[str, ...] = ()) -> Removal:
     measured = measure(root, info)
     script = None if reason == LEFTOVER else info.script
-    return Removal(info.name, script, reason, measured.size, measured.freed)
+    return Removal(info.name, script, reason, measured.size, measured.freed, installed)
 
 
 def _is_leftover(root: str, info: EnvInfo) -> bool:
@@ -262,7 +266,8 @@ def _relocate(root: str, info: EnvInfo, new_path: str) -> None:
             store.write_atomic(root, stamp_file, stamp.encode(fields))
 
 
-def _remove_locked(root: str, info: EnvInfo, held: store.Exclusive) -> None:
+def _remove_locked(root: str, info: EnvInfo, held: store.Exclusive) -> tuple[str, ...]:
+    """Remove the environment and its installed commands; returns the commands removed."""
     # Out of use first, in one rename; then the record and index; then the files, and
     # last the lock files, while they are still held.
     trashed = store.take_out_of_use(root, info.name)
@@ -273,6 +278,7 @@ def _remove_locked(root: str, info: EnvInfo, held: store.Exclusive) -> None:
     if trashed is not None:
         store.delete_tree(trashed, within=root)
     held.delete_files()
+    return tuple(commands.drop(root, info.name))
 
 
 def remove(
@@ -295,8 +301,8 @@ def remove(
                 busy.append((name, why))
                 continue
             info = measure(root, inspect(root, name))
-            _remove_locked(root, info, held)
-            removed.append(info)
+            gone = _remove_locked(root, info, held)
+            removed.append(dataclasses.replace(info, commands=gone))
     if every:
         sweep.sweep(root)
     return removed, busy

@@ -24,7 +24,18 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from uvlaunch import compiling, generations, identity, paths, piped, records, stamp, store, venv
+from uvlaunch import (
+    commands,
+    compiling,
+    generations,
+    identity,
+    paths,
+    piped,
+    records,
+    stamp,
+    store,
+    venv,
+)
 from uvlaunch.errors import UnknownEnvironmentError, UvlaunchError
 
 LIVE = "live"
@@ -53,6 +64,7 @@ class EnvInfo:
     last_launched: float | None
     complete: bool
     rollback: bool  # whether an earlier generation is kept for `uvlaunch rollback`
+    commands: tuple[str, ...] = ()  # installed commands that run its script (commands.py)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -67,6 +79,7 @@ class EnvInfo:
             "environment": self.environment,
             "complete": self.complete,
             "rollback": self.rollback,
+            "commands": list(self.commands),
         }
 
 
@@ -201,7 +214,16 @@ def list_envs() -> list[EnvInfo]:
     root = store.open_home(create=False)
     if not os.path.isdir(root):
         return []
-    return [inspect(root, name) for name in all_names(root)]
+    installed = commands.by_env(root)  # read once: inspect() is called 10,000 times
+    return [_with_commands(inspect(root, name), installed) for name in all_names(root)]
+
+
+def _with_commands(info: EnvInfo, installed: dict[str, list[str]]) -> EnvInfo:
+    if info.name not in installed:
+        return info
+    import dataclasses
+
+    return dataclasses.replace(info, commands=tuple(installed[info.name]))
 
 
 def resolve_targets(targets: Iterable[str]) -> list[str]:
@@ -270,5 +292,5 @@ def details(target: str) -> Details:
     """The environment of ``target`` (a script or a name), with its installed packages."""
     (name,) = resolve_targets([target])
     root = store.open_home(create=False)
-    info = inspect(root, name)
+    info = _with_commands(inspect(root, name), commands.by_env(root))
     return Details(info, venv.installed(info.environment))

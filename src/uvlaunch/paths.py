@@ -166,6 +166,16 @@ def tmp_dir(root: str) -> str:
     return os.path.join(root, "tmp")
 
 
+def commands_dir(root: str) -> str:
+    """Which environment each installed command belongs to (commands.py)."""
+    return os.path.join(root, "commands")
+
+
+def commands_lock_path(root: str) -> str:
+    """Held while commands are installed, rewritten or removed, and their entries change."""
+    return os.path.join(root, "locks", "commands.lock")
+
+
 def warm_dir(root: str) -> str:
     return os.path.join(root, "warm")
 

@@ -51,11 +51,12 @@ extern char **environ;
 
 enum { F_MAGIC, F_NAME, F_SCRIPT, F_SCRIPT_SIG, F_LOCK_SIG, F_UV, F_UV_SIG, F_ENV, F_PYTHON, F_PYTHON_SIG, F_END, WARM_FIELDS };
 
-static const char *const SUBCOMMANDS[] = {"run",    "where",   "list",      "show",     "dir", "gc", "remove",
-                                          "sync",   "exec",    "upgrade",   "reinstall", "rollback", NULL};
+static const char *const SUBCOMMANDS[] = {"run",  "where",   "list",      "show",     "dir",     "gc",        "remove",
+                                          "sync", "exec",    "upgrade",   "reinstall", "rollback", "install", "uninstall",
+                                          NULL};
 
-static const char *const HOME_DIRS[] = {"envs",     "records", "index", "locks", "trash", "tmp",
-                                        "staging",  "previous", "pyc",  "piped", "warm",  NULL};
+static const char *const HOME_DIRS[] = {"envs",    "records",  "index", "locks", "trash", "tmp",      "staging",
+                                        "previous", "pyc",     "piped", "warm",  "commands", NULL};
 
 static const char *const TRUTHY[] = {"1", "true", "yes", "on", NULL};
 
