@@ -285,7 +285,7 @@ def test_show_says_damaged(sandbox: Sandbox) -> None:
     script = sandbox.script("s.py", deps=("alpha", "beta"), body=VERSIONS)
     launched(sandbox, script)
     proc = sandbox.run("show", str(script))
-    assert proc.returncode == 0 and "damaged" not in proc.stdout, proc.stdout
+    assert proc.returncode == 0 and "\ndamaged:" not in proc.stdout, proc.stdout
     assert json.loads(sandbox.run("show", "--json", str(script)).stdout)["damage"] == []
 
     env = Path(str(listing(sandbox)[str(script)]["environment"]))
@@ -300,7 +300,7 @@ def test_show_says_damaged(sandbox: Sandbox) -> None:
     assert len(damage) == 2 and "alpha" in damage[0] and "beta" in damage[1], damage
 
     assert sandbox.run("reinstall", str(script)).returncode == 0
-    assert "damaged" not in sandbox.run("show", str(script)).stdout
+    assert "\ndamaged:" not in sandbox.run("show", str(script)).stdout
 
 
 # -- 9. --json prints JSON, errors included --------------------------------------------
@@ -366,7 +366,7 @@ def assert_usage(proc: subprocess.CompletedProcess[str], command: str, needle: s
 
 
 def test_bare_uvlaunch_is_short_usage(sandbox: Sandbox) -> None:
-    assert_usage(sandbox.run(), "uvlaunch", "missing")
+    assert_usage(sandbox.run(), "uvlaunch", "give a script to run, or a command")
 
 
 def test_usage_errors_point_to_help(sandbox: Sandbox) -> None:

@@ -10,8 +10,20 @@ from __future__ import annotations
 import os
 import sys
 
-from uvlaunch import compiling, envbuild, fastpath, identity, locks, paths, records, store, uv, warm
-from uvlaunch.errors import UvlaunchError
+from uvlaunch import (
+    compiling,
+    envbuild,
+    fastpath,
+    identity,
+    locks,
+    paths,
+    records,
+    stamp,
+    store,
+    uv,
+    warm,
+)
+from uvlaunch.errors import CommandError
 from uvlaunch.identity import ScriptIdentity
 from uvlaunch.script import read_script
 
@@ -75,8 +87,14 @@ def register(root: str, ident: ScriptIdentity) -> records.Record:
         return rec
 
 
-def prepare(invoked: str, *, quiet: int = 0, verbose: int = 0, notify: Notify) -> Prepared:
-    """Make the environment of ``invoked`` ready, creating or syncing it if needed."""
+def prepare(
+    invoked: str, *, quiet: int = 0, verbose: int = 0, notify: Notify, launching: bool = True
+) -> Prepared:
+    """Make the environment of ``invoked`` ready, creating or syncing it if needed.
+
+    ``launching``: something is about to run in it, which counts as its last launch;
+    else (``sync``) its last launch stays what it was.
+    """
     _open_std_fds()
     before = warm.stat_before_reading(invoked)
     script = read_script(invoked)
@@ -85,6 +103,7 @@ def prepare(invoked: str, *, quiet: int = 0, verbose: int = 0, notify: Notify) -
     rec = register(root, script.ident)
     env = paths.env_dir(root, rec.name)
     with store.env_lock(root, rec.name):
+        kept = None if launching else stamp.launched_ns(paths.stamp_path(env))
         # Check again under the lock: another launch may have done the work meanwhile.
         try:
             through_uv = envbuild.ensure(
@@ -95,6 +114,10 @@ def prepare(invoked: str, *, quiet: int = 0, verbose: int = 0, notify: Notify) -
                 # A first launch that failed leaves nothing: no record, no index entry.
                 forget(root, rec.name)
             raise
+        finally:
+            if not launching:
+                # ensure() stamps or touches the environment as for a launch: undo that.
+                stamp.set_launched(paths.stamp_path(env), kept)
         warm.confirm(root, rec.name, before)  # for the next start, native or not
         # Taken before the environment lock is let go: gc and remove need both, so the
         # environment cannot be removed between this check and the script's exit.
@@ -196,7 +219,11 @@ def exec_in(prepared: Prepared, argv: list[str]) -> NoReturn:
     environ["PATH"] = bin_dir + os.pathsep + os.path.dirname(prepared.uv) + rest
     import shutil
 
-    program = shutil.which(argv[0], path=environ["PATH"]) or argv[0]
+    program = shutil.which(argv[0], path=environ["PATH"])
+    if program is None and os.sep not in argv[0] and not (os.altsep and os.altsep in argv[0]):
+        # As a shell: a bare name is looked up on PATH only, never in the current directory.
+        raise CommandError(f"{argv[0]}: command not found", 127)
+    program = program or argv[0]
     if sys.platform == "win32":
         import subprocess
 
@@ -204,4 +231,7 @@ def exec_in(prepared: Prepared, argv: list[str]) -> NoReturn:
     try:
         fastpath.exec_holding(prepared.use, program, argv, environ)
     except OSError as e:
-        raise UvlaunchError(f"{argv[0]}: cannot run the command: {e.strerror}") from None
+        # 127 and 126, as shells and env(1) exit: not found (a missing interpreter too),
+        # or found but not executable.
+        status = 127 if isinstance(e, FileNotFoundError) else 126
+        raise CommandError(f"{argv[0]}: cannot run the command: {e.strerror}", status) from None
