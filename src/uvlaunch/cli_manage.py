@@ -198,7 +198,12 @@ def _show_outcome(outcome: upgrade_mod.Outcome) -> None:
     label = outcome.script or outcome.name
     status = outcome.status
     notes = []
-    if status in (upgrade_mod.UPGRADED, upgrade_mod.WOULD_CHANGE, upgrade_mod.REINSTALLED):
+    if status in (
+        upgrade_mod.UPGRADED,
+        upgrade_mod.WOULD_CHANGE,
+        upgrade_mod.REINSTALLED,
+        upgrade_mod.ROLLED_BACK,
+    ):
         n = len(outcome.changes)
         notes += [f"{count(n, 'package')} changed"] if n else []
     elif status in (upgrade_mod.LOCKED, upgrade_mod.BUSY, upgrade_mod.GONE):

@@ -127,7 +127,10 @@ def upgrade(
             # uv ignores a name it does not know: a typo must not pass for "unchanged".
             are = "is" if len(missing) == 1 else "are"
             return Outcome(
-                name, path, FAILED, message=f"{', '.join(missing)} {are} not installed in it"
+                name,
+                path,
+                FAILED,
+                message=f"{', '.join(missing)} {are} not installed in its environment",
             )
         if script.block is None:
             return Outcome(name, path, UNCHANGED)
