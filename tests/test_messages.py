@@ -71,6 +71,13 @@ def test_offline_upgrade_says_it_could_not_look(sandbox: Sandbox, wheels: Path) 
     assert proc.stdout.splitlines() == [f"{script}: unchanged ({OFFLINE})", "1 unchanged"]
     (data,) = json.loads(sandbox.run("upgrade", "--json", str(script), env=offline).stdout)
     assert data["status"] == "unchanged" and data["offline"] is True
+    # Offline by uv's configuration file rather than its environment variable.
+    config = sandbox.root / "uv.toml"
+    config.write_text("offline = true\n")
+    by_config = {k: v for k, v in offline.items() if k != "UV_OFFLINE"}
+    by_config["UV_CONFIG_FILE"] = str(config)
+    proc = no_traceback(sandbox.run("upgrade", str(script), env=by_config))
+    assert proc.stdout == f"{script}: unchanged ({OFFLINE})\n"
     # Where uv saw every source there is, nothing is said.
     proc = no_traceback(sandbox.run("upgrade", str(script)))
     assert proc.stdout == f"{script}: unchanged\n" and proc.stderr == ""
