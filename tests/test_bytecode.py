@@ -301,9 +301,25 @@ def compiler_pids(env: Path) -> list[int]:
                 stat = Path(f"/proc/{entry}/stat").read_text()
             except OSError:
                 continue
-            if b"uvlaunch" in maps and " Z " not in stat and _is_idle(int(entry)):
+            if (
+                b"uvlaunch" in maps
+                and " Z " not in stat
+                and _is_idle(int(entry))
+                and _holds(int(entry), env)
+            ):
                 found.append(int(entry))
     return found
+
+
+def _holds(pid: int, env: Path) -> bool:
+    # The compiler holds its environment's directory open (compiling.py): this tells it
+    # from the compilers of other tests, or of other runs on the same machine.
+    try:
+        return any(
+            os.readlink(f"/proc/{pid}/fd/{fd}") == str(env) for fd in os.listdir(f"/proc/{pid}/fd")
+        )
+    except OSError:
+        return False
 
 
 def _is_idle(pid: int) -> bool:

@@ -371,7 +371,15 @@ def test_gc_json_output(sandbox: Sandbox) -> None:
     victim = next(e for e in listing(sandbox).values() if e["script"] == str(gone))
     gone.unlink()
     result = gc_json(sandbox)
-    assert set(result) == {"dry_run", "removed", "freed", "skipped", "relocated", "unreadable"}
+    assert set(result) == {
+        "dry_run",
+        "removed",
+        "freed",
+        "skipped",
+        "relocated",
+        "unreadable",
+        "leftovers",
+    }
     assert result["dry_run"] is False
     assert removed_names(result) == {victim["name"]}
     assert result["freed"] == sum(r["freed"] for r in result["removed"])  # type: ignore[attr-defined]
@@ -488,7 +496,10 @@ def test_next_gc_finishes_what_a_killed_gc_left_in_trash(sandbox: Sandbox) -> No
     (half / "lib" / "readonly" / "f").write_text("x")
     (half / "lib" / "readonly").chmod(0o500)
     (trash / "stray-file").write_text("x")
-    assert gc(sandbox).stdout.strip() == "freed 0 B in 0 environments"
+    # What deleting them frees is counted (issue 19: it used to say "freed 0 B").
+    lines = gc(sandbox).stdout.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("removed leftovers of interrupted commands (")
+    assert lines[1].startswith("freed ") and lines[1] != "freed 0 B in 0 environments"
     assert list(trash.iterdir()) == []
     assert only_env(sandbox)["state"] == "live"  # the live environment is untouched
 

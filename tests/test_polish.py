@@ -129,10 +129,17 @@ def test_mistyped_command_suggests_the_nearest(sandbox: Sandbox) -> None:
         (("upgrade", "--all", "s.py"), "not both"),
     ],
 )
-def test_usage_errors_are_one_line(sandbox: Sandbox, args: tuple[str, ...], needle: str) -> None:
-    line = assert_one_line_error(sandbox.run(*args), needle)
-    if "no such option" in needle or "together" in needle or "--all" in needle:
-        assert "--help`" in line or "not both" in line
+def test_usage_errors_point_to_the_help(
+    sandbox: Sandbox, args: tuple[str, ...], needle: str
+) -> None:
+    # As click says them (issue 19): the short usage, one pointer, then one error line.
+    proc = sandbox.run(*args)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    usage, pointer, blank, line = proc.stderr.splitlines()
+    command = "uvlaunch" if args[0].startswith("-") else f"uvlaunch {args[0]}"
+    assert usage.startswith(f"Usage: {command} ") and blank == "", proc.stderr
+    assert pointer == f"Try '{command} --help' for help."
+    assert line.startswith("uvlaunch: error: ") and needle in line
 
 
 def test_requires_python_nothing_satisfies_with_downloads_allowed(sandbox: Sandbox) -> None:

@@ -31,12 +31,17 @@ print(json.dumps({"alpha": alpha.VERSION, "beta": beta_version}))
 
 @pytest.fixture
 def wheels(sandbox: Sandbox) -> Path:
-    """A find-links directory of this test's own, holding alpha 1.0 and beta 1.0."""
+    """A find-links directory of this test's own, holding alpha 1.0 and beta 1.0.
+
+    And no index: offline, uv then still sees every release there is, so an upgrade
+    does not say that it could only consider cached ones (test_messages.py).
+    """
     d = sandbox.root / "wheels"
     d.mkdir()
     build_wheel(d, "alpha", "1.0")
     build_wheel(d, "beta", "1.0")
     sandbox.env["UV_FIND_LINKS"] = str(d)
+    sandbox.env["UV_NO_INDEX"] = "1"
     return d
 
 
@@ -244,7 +249,11 @@ def test_unknown_target_changes_nothing(sandbox: Sandbox, wheels: Path) -> None:
     assert versions(sandbox, script)["alpha"] == "1.0"
     for args in ((), ("--all", str(script))):
         proc = upgrade(sandbox, *args)
-        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+        # Usage errors: the short usage, a pointer to the help, the error (issue 19).
+        assert proc.returncode == 2 and proc.stderr.startswith("Usage: uvlaunch upgrade "), (
+            proc.stderr
+        )
+        assert proc.stderr.splitlines()[-1].startswith("uvlaunch: error: give ")
 
 
 def test_remove_and_gc_take_the_previous_generation(sandbox: Sandbox, wheels: Path) -> None:

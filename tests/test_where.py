@@ -142,6 +142,8 @@ def test_where_missing_script_is_an_error(sandbox: Sandbox) -> None:
     missing = sandbox.scripts / "nope.py"
     for args in ([], ["--json"], ["--python"]):
         proc = sandbox.run("where", *args, str(missing))
-        assert_one_line_error(proc, str(missing))
-        assert proc.stdout == ""
+        line = assert_one_line_error(proc, str(missing))
+        # Under --json the error is JSON on stdout too (issue 19).
+        error = {"error": line.removeprefix("uvlaunch: error: ")}
+        assert proc.stdout == ("" if args != ["--json"] else json.dumps(error, indent=2) + "\n")
     assert not sandbox.home.exists()

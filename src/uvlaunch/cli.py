@@ -12,7 +12,7 @@ import sys
 import click
 
 from uvlaunch import __version__, cli_install, cli_manage, launch, launcher
-from uvlaunch.cliout import fail, guard, notify
+from uvlaunch.cliout import guard, notify
 from uvlaunch.errors import UvlaunchError
 
 LAUNCH_SETTINGS = {"ignore_unknown_options": True, "allow_interspersed_args": False}
@@ -40,6 +40,7 @@ Shell completion: eval "$(_UVLAUNCH_COMPLETE=bash_source uvlaunch)" in ~/.bashrc
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     subcommand_metavar="SCRIPT [ARGS]... | COMMAND [ARGS]...",
     epilog=EPILOG,
+    no_args_is_help=False,  # bare `uvlaunch`: the short usage and a pointer, as any usage error
 )
 @click.version_option(
     __version__,
@@ -89,7 +90,11 @@ def run(
         fastpath.try_exec(script, list(args))
     from uvlaunch.main import launch_script
 
-    sys.exit(launch_script(script, list(args), quiet=quiet, verbose=verbose, fast=not no_fast_path))
+    # After `run`, SCRIPT is a file whatever its name: no "did you mean" a command.
+    code = launch_script(
+        script, list(args), quiet=quiet, verbose=verbose, fast=not no_fast_path, suggest=False
+    )
+    sys.exit(code)
 
 
 @cli.command(short_help="Print the environment a script uses.")
@@ -102,7 +107,7 @@ def where(show_python: bool, as_json: bool, script: str) -> None:
 
     if show_python and as_json:
         raise click.UsageError("--python and --json cannot be used together (--json has both)")
-    found = guard(lambda: where_mod.where(script))
+    found = guard(lambda: where_mod.where(script), as_json=as_json)
     if as_json:
         click.echo(json.dumps(found.as_dict(), indent=2))
     elif show_python:
@@ -116,18 +121,29 @@ def where(show_python: bool, as_json: bool, script: str) -> None:
 @click.option("-v", "--verbose", count=True, help="Show uv's whole report.")
 @click.argument("scripts", nargs=-1, required=True, type=click.Path(dir_okay=True))
 def sync(quiet: int, verbose: int, scripts: tuple[str, ...]) -> None:
-    """Create or update the environments of SCRIPTS without starting them."""
+    """Create or update the environments of SCRIPTS without starting them.
+
+    A script that fails is reported and the others are still synced; the exit status
+    is then 2.
+    """
     from uvlaunch import compiling
 
+    failed = False
     for script in scripts:
         try:
-            prepared = launch.prepare(script, quiet=quiet, verbose=verbose, notify=notify)
+            prepared = launch.prepare(
+                script, quiet=quiet, verbose=verbose, notify=notify, launching=False
+            )
         except UvlaunchError as e:
-            fail(e)
+            click.echo(f"uvlaunch: error: {e}", err=True)
+            failed = True
+            continue
         prepared.release()
         # Provisioning: leave the environment compiled, as a launch's background would.
         compiling.compile_now(prepared.root, prepared.name, notify)
         click.echo(f"{script}: {prepared.env}")
+    if failed:
+        sys.exit(2)
 
 
 @cli.command(
@@ -148,7 +164,7 @@ def exec_(script: str, command: tuple[str, ...]) -> None:
     if not argv:
         raise click.UsageError("give a command after --, for example `-- python`")
     prepared = guard(lambda: launch.prepare(script, notify=notify))
-    guard(lambda: launch.exec_in(prepared, argv))
+    guard(lambda: launch.exec_in(prepared, argv))  # CommandError: 127 or 126, as shells
 
 
 for _command in [*cli_manage.COMMANDS, *cli_install.COMMANDS]:
@@ -158,18 +174,14 @@ for _command in [*cli_manage.COMMANDS, *cli_install.COMMANDS]:
 def main(args: list[str]) -> int:
     """Run the click group on ``args``; returns its exit status.
 
-    Usage errors are one line, as every error of uvlaunch's own, with a pointer to the
-    help of the command they are about.
+    A usage error ends in one line, as every error of uvlaunch's own does, after the
+    command's short usage and a pointer to its help.
     """
     _printable_paths()
     try:
         result = cli.main(args=args, prog_name="uvlaunch", standalone_mode=False)
     except click.UsageError as e:
-        where = e.ctx.command_path if e.ctx is not None else "uvlaunch"
-        message = e.format_message().rstrip(".")
-        message = message[:1].lower() + message[1:]
-        click.echo(f"uvlaunch: error: {message}; see `{where} --help`", err=True)
-        return 2
+        return _usage_error(e, args)
     except click.ClickException as e:
         click.echo(f"uvlaunch: error: {e.format_message()}", err=True)
         return e.exit_code
@@ -179,6 +191,24 @@ def main(args: list[str]) -> int:
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     return result if isinstance(result, int) else 0
+
+
+def _usage_error(error: click.UsageError, args: list[str]) -> int:
+    """A usage error as click shows one (the short usage, a pointer to the command's
+    help), but ending in uvlaunch's own error line; as JSON too under ``--json``."""
+    ctx = error.ctx
+    message = error.format_message().rstrip(".")
+    if message == "Missing command":
+        message = "give a script to run, or a command"
+    message = message[:1].lower() + message[1:]
+    if ctx is not None:
+        click.echo(ctx.get_usage(), err=True)
+        click.echo(f"Try '{ctx.command_path} --help' for help.\n", err=True)
+        options = args[: args.index("--")] if "--" in args else args
+        if "--json" in options and any(p.name == "as_json" for p in ctx.command.params):
+            click.echo(json.dumps({"error": message}, indent=2))
+    click.echo(f"uvlaunch: error: {message}", err=True)
+    return 2
 
 
 def _printable_paths() -> None:

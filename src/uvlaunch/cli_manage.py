@@ -11,6 +11,7 @@ import click
 
 from uvlaunch import upgrade as upgrade_mod
 from uvlaunch.cliout import count, guard
+from uvlaunch.dryrun import OFFLINE
 from uvlaunch.inventory import human_size
 
 
@@ -24,7 +25,7 @@ def list_(as_json: bool) -> None:
     """
     from uvlaunch import inventory
 
-    infos = guard(inventory.list_envs)
+    infos = guard(inventory.list_envs, as_json=as_json)
     if as_json:
         click.echo(json.dumps([i.as_dict() for i in infos], indent=2))
         return
@@ -78,7 +79,7 @@ def show(as_json: bool, target: str) -> None:
     """Show the environment of SCRIPT (or the one called NAME) and its packages."""
     from uvlaunch import inventory
 
-    found = guard(lambda: inventory.details(target))
+    found = guard(lambda: inventory.details(target), as_json=as_json)
     if as_json:
         click.echo(json.dumps(found.as_dict(), indent=2))
         return
@@ -91,10 +92,13 @@ def show(as_json: bool, target: str) -> None:
         ("python", i.python or "-"),
         ("size", f"{human_size(i.freed)} to free, {human_size(i.size)} in all"),
         ("last launched", _ago(i.last_launched)),
+        ("last synced", _ago(i.last_synced)),
         ("rollback", "available" if i.rollback else "none"),
         ("commands", ", ".join(i.commands) or "none"),
     ):
         click.echo(f"{label + ':':15}{value}")
+    if found.damage:
+        click.echo(f"{'damaged:':15}{'; '.join(found.damage)}; run `uvlaunch reinstall`")
     click.echo(f"{'packages:':15}{count(len(found.packages), 'package')}")
     for package, version in found.packages.items():
         click.echo(f"  {package} {version}")
@@ -139,14 +143,17 @@ def gc(
     """Remove environments whose script is gone (and piped ones unused for 30 days)."""
     from uvlaunch import gc as gc_mod
 
-    unused = guard(lambda: gc_mod.parse_duration(unused_for)) if unused_for else None
+    unused = (
+        guard(lambda: gc_mod.parse_duration(unused_for), as_json=as_json) if unused_for else None
+    )
     result = guard(
         lambda: gc_mod.collect(
             dry_run=dry_run,
             search=search,
             unused_for=unused,
             include_unreachable=include_unreachable,
-        )
+        ),
+        as_json=as_json,
     )
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
@@ -166,6 +173,9 @@ def gc(
             f"kept {name}: its record and stamp cannot be read or name different files "
             "(see `uvlaunch list`)"
         )
+    if result.leftovers:
+        removed = "would remove" if dry_run else "removed"
+        click.echo(f"{removed} leftovers of interrupted commands ({human_size(result.leftovers)})")
     freed = human_size(result.freed)
     environments = count(len(result.removed), "environment")
     click.echo(f"{'would free' if dry_run else 'freed'} {freed} in {environments}")
@@ -202,15 +212,33 @@ def _targets_option(fn: Callable[..., None]) -> Callable[..., None]:
 def _show_outcome(outcome: upgrade_mod.Outcome) -> None:
     label = outcome.script or outcome.name
     status = outcome.status
-    if status in (upgrade_mod.UPGRADED, upgrade_mod.WOULD_CHANGE, upgrade_mod.REINSTALLED):
+    notes = []
+    if status in (
+        upgrade_mod.UPGRADED,
+        upgrade_mod.WOULD_CHANGE,
+        upgrade_mod.REINSTALLED,
+        upgrade_mod.ROLLED_BACK,
+    ):
         n = len(outcome.changes)
-        status += f" ({count(n, 'package')} changed)" if n else ""
+        notes += [f"{count(n, 'package')} changed"] if n else []
     elif status in (upgrade_mod.LOCKED, upgrade_mod.BUSY, upgrade_mod.GONE):
         status = f"skipped ({status})"
+    if outcome.offline:
+        notes.append(OFFLINE)
+    status += f" ({'; '.join(notes)})" if notes else ""
     line = f"{label}: {status}" + (f": {outcome.message}" if outcome.message else "")
     click.echo(line, err=outcome.failed)
     for change in outcome.changes:
         click.echo(f"  {change}")
+    for warning in outcome.warnings:
+        click.echo(f"{label}: warning: {warning}", err=True)
+
+
+def _check_targets(every: bool, targets: tuple[str, ...]) -> None:
+    if every and targets:
+        raise click.UsageError("give scripts or names, or --all, not both")
+    if not every and not targets:
+        raise click.UsageError("give the scripts or names of the environments, or --all")
 
 
 def _finish(report: upgrade_mod.Report, as_json: bool, many: bool) -> None:
@@ -235,7 +263,11 @@ def _finish(report: upgrade_mod.Report, as_json: bool, many: bool) -> None:
 def upgrade(
     packages: tuple[str, ...], dry_run: bool, every: bool, as_json: bool, targets: tuple[str, ...]
 ) -> None:
-    """Upgrade environments to the newest versions their scripts allow (see `rollback`)."""
+    """Upgrade environments to the newest versions their scripts allow (see `rollback`).
+
+    Offline, uv considers only the releases in its cache, and says so.
+    """
+    _check_targets(every, targets)
     report = guard(
         lambda: upgrade_mod.upgrade(
             targets,
@@ -243,7 +275,8 @@ def upgrade(
             packages=packages,
             dry_run=dry_run,
             on_done=None if as_json else _show_outcome,
-        )
+        ),
+        as_json=as_json,
     )
     _finish(report, as_json, every or len(targets) > 1)
 
@@ -252,10 +285,12 @@ def upgrade(
 @_targets_option
 def reinstall(every: bool, as_json: bool, targets: tuple[str, ...]) -> None:
     """Rebuild environments from scratch with the same versions (repairs damage)."""
+    _check_targets(every, targets)
     report = guard(
         lambda: upgrade_mod.reinstall(
             targets, every=every, on_done=None if as_json else _show_outcome
-        )
+        ),
+        as_json=as_json,
     )
     _finish(report, as_json, every or len(targets) > 1)
 
@@ -265,7 +300,7 @@ def reinstall(every: bool, as_json: bool, targets: tuple[str, ...]) -> None:
 @click.argument("target", metavar="SCRIPT|NAME")
 def rollback(as_json: bool, target: str) -> None:
     """Put back the environment as it was before its last upgrade or reinstall."""
-    outcome = guard(lambda: upgrade_mod.rollback(target))
+    outcome = guard(lambda: upgrade_mod.rollback(target), as_json=as_json)
     if as_json:
         click.echo(json.dumps(outcome.as_dict(), indent=2))
     else:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
 import click
 
-from uvlaunch.errors import UvlaunchError
+from uvlaunch.errors import CommandError, UvlaunchError
 
 T = TypeVar("T")
 
@@ -17,17 +18,21 @@ def notify(message: str) -> None:
     click.echo(f"uvlaunch: {message}", err=True)
 
 
-def fail(error: UvlaunchError) -> NoReturn:
+def fail(error: UvlaunchError, *, as_json: bool = False) -> NoReturn:
+    """Say ``error`` in one line on stderr (and as ``{"error": ...}`` on stdout for
+    ``--json``, so that a program reading stdout gets JSON either way), then exit."""
+    if as_json:
+        click.echo(json.dumps({"error": str(error)}, indent=2))
     click.echo(f"uvlaunch: error: {error}", err=True)
-    sys.exit(2)
+    sys.exit(error.status if isinstance(error, CommandError) else 2)
 
 
-def guard(fn: Callable[[], T]) -> T:
+def guard(fn: Callable[[], T], *, as_json: bool = False) -> T:
     """``fn()``, with a UvlaunchError turned into one line on stderr and status 2."""
     try:
         return fn()
     except UvlaunchError as e:
-        fail(e)
+        fail(e, as_json=as_json)
 
 
 def count(n: int, word: str) -> str:

@@ -21,3 +21,15 @@ class HomeError(UvlaunchError):
 
 class UnknownEnvironmentError(UvlaunchError):
     """A name or path given to a command matches no managed environment."""
+
+
+class CommandError(UvlaunchError):
+    """A command given to ``exec`` cannot be started.
+
+    ``status`` is the one shells and ``env`` exit with: 127 when the command is not
+    found, 126 when it is found but cannot be executed.
+    """
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status

@@ -64,10 +64,11 @@ class GcResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, why)
     relocated: list[tuple[str, str]] = field(default_factory=list)  # (name, new path)
     unreadable: list[str] = field(default_factory=list)
+    leftovers: int = 0  # bytes freed by finishing what killed commands left (sweep.py)
 
     @property
     def freed(self) -> int:
-        return sum(r.freed for r in self.removed)
+        return sum(r.freed for r in self.removed) + self.leftovers
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -77,6 +78,7 @@ class GcResult:
             "skipped": [{"name": n, "why": w} for n, w in self.skipped],
             "relocated": [{"name": n, "script": p} for n, p in self.relocated],
             "unreadable": self.unreadable,
+            "leftovers": self.leftovers,
         }
 
 
@@ -148,8 +150,10 @@ def collect(
             removal = _removal(root, again, reason)
             removed = _remove_locked(root, again, held)
         result.removed.append(dataclasses.replace(removal, commands=removed))
-    if not dry_run:
-        swept = sweep.sweep(root)
+    if dry_run:
+        result.leftovers = sweep.sweep(root, dry_run=True)[1]
+    else:
+        swept, result.leftovers = sweep.sweep(root)
         for info in leftovers:
             if info.name in swept:
                 result.removed.append(Removal(info.name, None, LEFTOVER, info.size, info.freed))
@@ -200,7 +204,8 @@ def _reason(info: EnvInfo, now: float, unused_for: float | None, unreachable: bo
     if info.state == UNREACHABLE:
         return "unreachable: its script's volume is not mounted"
     if unused_for is not None and info.state == LIVE:
-        last = info.last_launched
+        # Never launched (only synced): unused since it was synced.
+        last = info.last_launched or info.last_synced
         if last is None or now - last > unused_for:
             return "unused: not launched for longer than asked"
     return None

@@ -61,7 +61,8 @@ class EnvInfo:
     python: str
     size: int  # everything under the environment, its previous generation included
     freed: int  # what removing it frees: files not shared with uv's cache or others
-    last_launched: float | None
+    last_launched: float | None  # None: never (an environment only ever synced)
+    last_synced: float | None  # when uv last created or synced it
     complete: bool
     rollback: bool  # whether an earlier generation is kept for `uvlaunch rollback`
     commands: tuple[str, ...] = ()  # installed commands that run its script (commands.py)
@@ -76,6 +77,8 @@ class EnvInfo:
             "freed": self.freed,
             "last_launched": self.last_launched,
             "last_launched_iso": _iso(self.last_launched),
+            "last_synced": self.last_synced,
+            "last_synced_iso": _iso(self.last_synced),
             "environment": self.environment,
             "complete": self.complete,
             "rollback": self.rollback,
@@ -155,6 +158,7 @@ def inspect(root: str, name: str) -> EnvInfo:
         size=size,
         freed=freed,
         last_launched=_last_launched(root, name, env),
+        last_synced=_float((fields or {}).get("synced", "")),
         complete=fields is not None,
         rollback=rollback,
     )
@@ -197,11 +201,21 @@ def measure(root: str, info: EnvInfo) -> EnvInfo:
 
 
 def _last_launched(root: str, name: str, env: str) -> float | None:
-    # Every launch touches the stamp (fast path included); fall back to the record.
-    for path in (paths.stamp_path(env), paths.record_path(root, name)):
-        with contextlib.suppress(OSError):
-            return os.stat(path).st_mtime
+    # Every launch touches the stamp (fast path included), and nothing else does
+    # (stamp.py); with no stamp, the record's time stands in.
+    stamp_file = paths.stamp_path(env)
+    if os.path.lexists(stamp_file):
+        return stamp.last_launched(stamp_file)
+    with contextlib.suppress(OSError):
+        return os.stat(paths.record_path(root, name)).st_mtime
     return None
+
+
+def _float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def all_names(root: str) -> list[str]:
@@ -279,18 +293,25 @@ def human_size(size: int) -> str:
 
 @dataclass(frozen=True)
 class Details:
-    """One environment as ``show`` prints it: what ``list`` says, and its packages."""
+    """One environment as ``show`` prints it: what ``list`` says, its packages, its damage."""
 
     info: EnvInfo
     packages: dict[str, str]  # normalized name -> version
+    damage: tuple[str, ...]  # what its block needs that is missing (damage.py)
 
     def as_dict(self) -> dict[str, object]:
-        return {**self.info.as_dict(), "packages": self.packages}
+        return {**self.info.as_dict(), "packages": self.packages, "damage": list(self.damage)}
 
 
 def details(target: str) -> Details:
     """The environment of ``target`` (a script or a name), with its installed packages."""
+    from uvlaunch import damage
+
     (name,) = resolve_targets([target])
     root = store.open_home(create=False)
     info = _with_commands(inspect(root, name), commands.by_env(root))
-    return Details(info, venv.installed(info.environment))
+    fields = stamp.read(paths.stamp_path(info.environment))
+    # The block it was synced for: what a launch trusts it to have.
+    block = None if fields is None or fields.get("noblock") == "1" else fields.get("block")
+    found = damage.problems(info.environment, block)
+    return Details(info, venv.installed(info.environment), tuple(found))

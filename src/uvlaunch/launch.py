@@ -18,12 +18,13 @@ from uvlaunch import (
     locks,
     paths,
     records,
+    stamp,
     store,
     trust,
     uv,
     warm,
 )
-from uvlaunch.errors import HomeError, UvlaunchError
+from uvlaunch.errors import CommandError, HomeError
 from uvlaunch.fastpath import Retargeted as Retargeted
 from uvlaunch.identity import ScriptIdentity
 from uvlaunch.script import read_script
@@ -97,8 +98,14 @@ def register(root: str, ident: ScriptIdentity) -> records.Record:
         return rec
 
 
-def prepare(invoked: str, *, quiet: int = 0, verbose: int = 0, notify: Notify) -> Prepared:
-    """Make the environment of ``invoked`` ready, creating or syncing it if needed."""
+def prepare(
+    invoked: str, *, quiet: int = 0, verbose: int = 0, notify: Notify, launching: bool = True
+) -> Prepared:
+    """Make the environment of ``invoked`` ready, creating or syncing it if needed.
+
+    ``launching``: something is about to run in it, which counts as its last launch;
+    else (``sync``) its last launch stays what it was.
+    """
     before = warm.stat_before_reading(invoked)
     script = read_script(invoked)
     uv_bin = uv.find_uv()
@@ -106,6 +113,7 @@ def prepare(invoked: str, *, quiet: int = 0, verbose: int = 0, notify: Notify) -
     rec = register(root, script.ident)
     env = paths.env_dir(root, rec.name)
     with store.env_lock(root, rec.name):
+        kept = None if launching else stamp.launched_ns(paths.stamp_path(env))
         # Check again under the lock: another launch may have done the work meanwhile.
         try:
             through_uv = envbuild.ensure(
@@ -116,6 +124,10 @@ def prepare(invoked: str, *, quiet: int = 0, verbose: int = 0, notify: Notify) -
                 # A first launch that failed leaves nothing: no record, no index entry.
                 forget(root, rec.name)
             raise
+        finally:
+            if not launching:
+                # ensure() stamps or touches the environment as for a launch: undo that.
+                stamp.set_launched(paths.stamp_path(env), kept)
         problem = trust.env_problem(env)
         if problem is not None:
             raise HomeError(problem)  # what another user can change is never started
@@ -211,7 +223,11 @@ def exec_in(prepared: Prepared, argv: list[str]) -> NoReturn:
     environ["PATH"] = bin_dir + os.pathsep + os.path.dirname(prepared.uv) + rest
     import shutil
 
-    program = shutil.which(argv[0], path=environ["PATH"]) or argv[0]
+    program = shutil.which(argv[0], path=environ["PATH"])
+    if program is None and os.sep not in argv[0] and not (os.altsep and os.altsep in argv[0]):
+        # As a shell: a bare name is looked up on PATH only, never in the current directory.
+        raise CommandError(f"{argv[0]}: command not found", 127)
+    program = program or argv[0]
     if sys.platform == "win32":
         import subprocess
 
@@ -219,4 +235,7 @@ def exec_in(prepared: Prepared, argv: list[str]) -> NoReturn:
     try:
         fastpath.exec_holding(prepared.use, program, argv, environ)
     except OSError as e:
-        raise UvlaunchError(f"{argv[0]}: cannot run the command: {e.strerror}") from None
+        # 127 and 126, as shells and env(1) exit: not found (a missing interpreter too),
+        # or found but not executable.
+        status = 127 if isinstance(e, FileNotFoundError) else 126
+        raise CommandError(f"{argv[0]}: cannot run the command: {e.strerror}", status) from None

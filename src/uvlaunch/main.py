@@ -49,14 +49,21 @@ def main(argv: list[str] | None = None) -> int:
         fast = fast and not fastpath.disabled()  # the setting is exactly --no-fast-path
         if fast and invoked != "-":
             fastpath.try_exec(invoked, script_args)  # returns only if not warm
-        return launch_script(invoked, script_args, quiet=quiet, verbose=verbose, fast=fast)
+        return launch_script(
+            invoked, script_args, quiet=quiet, verbose=verbose, fast=fast, suggest=not forced
+        )
     from uvlaunch import cli
 
     return cli.main(args)
 
 
-def launch_script(invoked: str, args: list[str], *, quiet: int, verbose: int, fast: bool) -> int:
+def launch_script(
+    invoked: str, args: list[str], *, quiet: int, verbose: int, fast: bool, suggest: bool = True
+) -> int:
     """Launch a script the fast path did not take (the shebang form and ``run``).
+
+    ``suggest``: a missing file whose name is close to a command's may have been meant
+    as that command (not after ``--`` or ``run``, where the word is a file whatever it is).
 
     Errors become one line on stderr and status 2, as in cli.py, but without click: a
     first launch, a sync or a launch after an editor's atomic save comes through here,
@@ -97,7 +104,7 @@ def launch_script(invoked: str, args: list[str], *, quiet: int, verbose: int, fa
                 prepared.release()
         raise UvlaunchError(f"{invoked}: kept leading to other files while being launched")
     except UvlaunchError as e:
-        notify(f"error: {_with_suggestion(invoked, e)}")
+        notify(f"error: {_with_suggestion(invoked, e) if suggest else e}")
         _discard(run_path)
         return 2
     except KeyboardInterrupt:

@@ -4,7 +4,8 @@ A killed launch, gc or upgrade can leave: environments in ``trash/`` and ``stagi
 temporary files in ``tmp/``, a previous generation with no environment, an environment
 directory with neither record nor stamp, warm records of nothing, and shared ``.pyc``
 files that no environment links. Each is deleted only when nothing can still be using
-it: its environment's lock is free, or it is an hour old.
+it: its environment's lock is free, or it is an hour old. What deleting it frees is
+measured first, as for an environment (venv.usage), and counted in what gc frees.
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ import contextlib
 import os
 import time
 
-from uvlaunch import generations, paths, records, stamp, store, warm
+from uvlaunch import generations, paths, records, stamp, store, venv, warm
 
 
-def sweep(root: str) -> list[str]:
+def sweep(root: str, *, dry_run: bool = False) -> tuple[list[str], int]:
     """Finish what a killed gc or launch left: trash, stray temporary files, bare env dirs.
 
-    Returns the names of the bare environment directories it deleted.
+    Returns the names of the bare environment directories it deleted (their sizes are
+    the caller's to count), and the bytes the rest freed. ``dry_run``: delete nothing,
+    measure what would be freed, and leave bare directories alone.
     """
+    freed = 0
     # Trash and staging entries are named after their environment: one whose lock is
     # held belongs to a rebuild or an upgrade still running (a failed rebuild puts its
     # trashed environment back), so it is left for the next gc.
@@ -29,14 +33,18 @@ def sweep(root: str) -> list[str]:
             for entry in os.listdir(top):
                 with store.try_env_lock(root, entry.split(".", 1)[0]) as taken:
                     if taken:
-                        store.delete_tree(os.path.join(top, entry), within=root)
+                        freed += _free(os.path.join(top, entry))
+                        if not dry_run:
+                            store.delete_tree(os.path.join(top, entry), within=root)
     recorded = set(records.record_names(root))
     with contextlib.suppress(FileNotFoundError):
         for name in os.listdir(paths.previous_dir(root)):
             if name not in recorded and not os.path.lexists(paths.env_dir(root, name)):
                 with store.try_env_lock(root, name) as taken:
                     if taken:
-                        generations.discard(root, paths.previous_env(root, name))
+                        freed += _free(paths.previous_env(root, name))
+                        if not dry_run:
+                            generations.discard(root, paths.previous_env(root, name))
     cutoff = time.time() - 3600
     tmp = paths.tmp_dir(root)
     with contextlib.suppress(FileNotFoundError):
@@ -44,8 +52,12 @@ def sweep(root: str) -> list[str]:
             path = os.path.join(tmp, entry)
             with contextlib.suppress(OSError):
                 if os.lstat(path).st_mtime < cutoff:
-                    os.unlink(path)
-    _sweep_pyc_store(root, cutoff)
+                    freed += _free(path)
+                    if not dry_run:
+                        os.unlink(path)
+    freed += _sweep_pyc_store(root, cutoff, dry_run)
+    if dry_run:
+        return [], freed
     warm.sweep(root)
     swept: list[str] = []
     for name in store.env_names(root):
@@ -62,15 +74,31 @@ def sweep(root: str) -> list[str]:
                     store.delete_tree(trashed, within=root)
                     swept.append(name)
                 held.delete_files()
-    return swept
+    return swept, freed
 
 
-def _sweep_pyc_store(root: str, cutoff: float) -> None:
-    """Delete shared ``.pyc`` files that no environment links any more.
+def _free(path: str) -> int:
+    """What deleting ``path`` (a tree or a file) frees: files linked nowhere else."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return 0
+    if os.path.isdir(path) and not os.path.islink(path):
+        return venv.usage(path)[1]
+    return _size(st) if st.st_nlink == 1 else 0
+
+
+def _size(st: os.stat_result) -> int:
+    return getattr(st, "st_blocks", 0) * 512 or st.st_size  # as venv.usage counts
+
+
+def _sweep_pyc_store(root: str, cutoff: float, dry_run: bool) -> int:
+    """Delete shared ``.pyc`` files that no environment links any more; bytes freed.
 
     A compiler writes a file into the store and links it into an environment a moment
     later: only files an hour old, with no other link, are unused for certain.
     """
+    freed = 0
     top = paths.pyc_store(root)
     with contextlib.suppress(FileNotFoundError):
         for fan in os.listdir(top):
@@ -79,6 +107,10 @@ def _sweep_pyc_store(root: str, cutoff: float) -> None:
                 for entry in os.scandir(folder):
                     st = entry.stat(follow_symlinks=False)
                     if st.st_nlink == 1 and st.st_mtime < cutoff:
-                        os.unlink(entry.path)
+                        freed += _size(st)
+                        if not dry_run:
+                            os.unlink(entry.path)
                 with contextlib.suppress(OSError):
-                    os.rmdir(folder)  # only once empty
+                    if not dry_run:
+                        os.rmdir(folder)  # only once empty
+    return freed

@@ -1,9 +1,11 @@
 """``upgrade``, ``reinstall`` and ``rollback``: keep stable environments current on purpose.
 
 Each environment is handled under its own lock, taken without waiting (a launch that
-is creating or syncing it makes it "busy"), by building the new generation beside it
-(generations.py) and swapping it in only once uv succeeded. Outcomes are reported one
-by one as they finish, through ``on_done``.
+is creating or syncing it, or another of these commands, makes it "busy": see
+lockholder.py), by building the new generation beside it (generations.py) and
+swapping it in only once uv succeeded. Outcomes are reported one by one as they
+finish, through ``on_done``. None of this is a launch: an environment's last launch
+stays what it was (stamp.py).
 """
 
 from __future__ import annotations
@@ -12,7 +14,19 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from uvlaunch import generations, identity, launch, paths, records, stamp, store, uv, uvoutput, venv
+from uvlaunch import (
+    dryrun,
+    generations,
+    identity,
+    launch,
+    lockholder,
+    paths,
+    records,
+    stamp,
+    store,
+    uv,
+    venv,
+)
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.inventory import all_names, resolve_targets
 from uvlaunch.script import Script, read_script
@@ -52,6 +66,8 @@ class Outcome:
     status: str
     changes: tuple[Change, ...] = ()
     message: str = ""
+    offline: bool = False  # uv could not look at an index: only cached releases counted
+    warnings: tuple[str, ...] = ()  # what uv warned about, for this environment
 
     @property
     def failed(self) -> bool:
@@ -64,6 +80,8 @@ class Outcome:
             "status": self.status,
             "changes": [c.as_dict() for c in self.changes],
             "message": self.message or None,
+            "offline": self.offline,
+            "warnings": list(self.warnings),
         }
 
 
@@ -92,27 +110,48 @@ def upgrade(
     """Upgrade the environments of ``targets`` (or ``every`` one) to the newest versions."""
 
     def one(root: str, name: str, script: Script, uv_bin: str) -> Outcome:
+        path = script.ident.path
         if script.locked:
-            lock = identity.lock_file(script.ident.path)
+            lock = identity.lock_file(path)
             return Outcome(
                 name,
-                script.ident.path,
+                path,
                 LOCKED,
                 message=f"follows its lock file {lock}; update the lock with "
-                f"`uv lock --script --upgrade {script.ident.path}`",
+                f"`uv lock --script --upgrade {path}`",
             )
         env = paths.env_dir(root, name)
-        planned = _dry_run(env, script, uv_bin, packages)
-        if dry_run or not planned:
-            return Outcome(name, script.ident.path, WOULD_CHANGE if planned else UNCHANGED, planned)
+        have = venv.installed(env)
+        missing = [p for p in packages if venv.normalize(p) not in have]
+        if missing:
+            # uv ignores a name it does not know: a typo must not pass for "unchanged".
+            are = "is" if len(missing) == 1 else "are"
+            return Outcome(
+                name,
+                path,
+                FAILED,
+                message=f"{', '.join(missing)} {are} not installed in its environment",
+            )
+        if script.block is None:
+            return Outcome(name, path, UNCHANGED)
+        plan = dryrun.plan(env, script, uv_bin, packages)
+
+        def outcome(status: str, changes: tuple[Change, ...]) -> Outcome:
+            return Outcome(
+                name, path, status, changes, offline=plan.offline, warnings=plan.warnings
+            )
+
+        changes = diff(plan.removed, plan.added)
+        if dry_run or not changes:
+            return outcome(WOULD_CHANGE if changes else UNCHANGED, changes)
         staged = generations.build_beside(
             root, name, script, uv_bin, upgrade=True, packages=packages
         )
-        changes = diff(venv.installed(env), venv.installed(staged))
-        generations.swap_in(root, name, staged)
-        return Outcome(name, script.ident.path, UPGRADED if changes else UNCHANGED, changes)
+        changes = diff(have, venv.installed(staged))
+        _swap_in(root, name, staged)
+        return outcome(UPGRADED if changes else UNCHANGED, changes)
 
-    return _each(targets, every, one, on_done)
+    return _each(targets, every, one, on_done, "upgrade")
 
 
 def reinstall(
@@ -125,10 +164,17 @@ def reinstall(
         before = venv.installed(env)
         staged = generations.build_beside(root, name, script, uv_bin, upgrade=False)
         changes = diff(before, venv.installed(staged))
-        generations.swap_in(root, name, staged)
+        _swap_in(root, name, staged)
         return Outcome(name, script.ident.path, REINSTALLED, changes)
 
-    return _each(targets, every, one, on_done)
+    return _each(targets, every, one, on_done, "reinstall")
+
+
+def _swap_in(root: str, name: str, staged: str) -> None:
+    """Swap ``staged`` in, keeping the last launch of the environment it replaces."""
+    launched = stamp.launched_ns(paths.stamp_path(paths.env_dir(root, name)))
+    stamp.set_launched(paths.stamp_path(staged), launched)
+    generations.swap_in(root, name, staged)
 
 
 def rollback(target: str) -> Outcome:
@@ -140,12 +186,13 @@ def rollback(target: str) -> Outcome:
     uv.version(uv.find_uv())
     with store.try_env_lock(root, name) as taken:
         if not taken:
-            raise UvlaunchError(
-                f"{target}: a launch is creating or syncing its environment; try again"
-            )
+            raise UvlaunchError(f"{target}: busy: {lockholder.holder(root, name)}; try again")
         env = paths.env_dir(root, name)
         before = venv.installed(env)
-        generations.roll_back(root, name)
+        launched = stamp.launched_ns(paths.stamp_path(env))
+        with lockholder.saying(root, name, "rollback"):
+            generations.roll_back(root, name)
+        stamp.set_launched(paths.stamp_path(env), launched)
         rec = records.read_record(root, name)
         script = rec.script if rec is not None else None
         return Outcome(name, script, ROLLED_BACK, diff(before, venv.installed(env)))
@@ -156,6 +203,7 @@ def _each(
     every: bool,
     one: Callable[[str, str, Script, str], Outcome],
     on_done: Callback | None,
+    command: str,
 ) -> Report:
     targets = list(targets)
     if every and targets:
@@ -168,7 +216,7 @@ def _each(
     uv.version(uv_bin)  # too old: one line for the command, not a failure per environment
     report = Report()
     for name in names:
-        outcome = _one(root, name, uv_bin, one)
+        outcome = _one(root, name, uv_bin, one, command)
         report.outcomes.append(outcome)
         if on_done is not None:
             on_done(outcome)
@@ -176,7 +224,11 @@ def _each(
 
 
 def _one(
-    root: str, name: str, uv_bin: str, one: Callable[[str, str, Script, str], Outcome]
+    root: str,
+    name: str,
+    uv_bin: str,
+    one: Callable[[str, str, Script, str], Outcome],
+    command: str,
 ) -> Outcome:
     rec = records.read_record(root, name)
     recorded = rec.script if rec is not None else None
@@ -191,10 +243,10 @@ def _one(
         if launch.register(root, script.ident).name != name:
             raise UvlaunchError(f"{rec.script}: now belongs to another environment")
     except UvlaunchError as e:
-        return Outcome(name, recorded, FAILED, message=str(e))
+        return Outcome(name, recorded, FAILED, message=_own_words(str(e), rec.script))
     with store.try_env_lock(root, name) as taken:
         if not taken:
-            return Outcome(name, recorded, BUSY, message="a launch is creating or syncing it")
+            return Outcome(name, recorded, BUSY, message=lockholder.holder(root, name))
         env = paths.env_dir(root, name)
         generations.restore_interrupted_swap(root, name)
         if stamp.read(paths.stamp_path(env)) is None:
@@ -202,37 +254,21 @@ def _one(
                 name, recorded, FAILED, message="it is not built yet; launch the script first"
             )
         try:
-            return one(root, name, script, uv_bin)
+            with lockholder.saying(root, name, command):
+                return one(root, name, script, uv_bin)
         except (UvlaunchError, OSError) as e:
             why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            why = _own_words(why, script.ident.invoked, script.ident.path)
             kept = f"{why}; the environment was left as it was"
             return Outcome(name, recorded, FAILED, message=kept)
 
 
-def _dry_run(
-    env: str, script: Script, uv_bin: str, packages: tuple[str, ...]
-) -> tuple[Change, ...]:
-    """The changes ``uv sync --upgrade --dry-run`` reports for the environment as it is."""
-    if script.block is None:
-        return ()
-    argv = uv.sync_argv(uv_bin, script.ident.path, python=None, quiet=0, verbose=0)
-    argv += ["--dry-run"] + (["--upgrade"] if not packages else [])
-    for package in packages:
-        argv += ["--upgrade-package", package]
-    rc, out = uv.capture(argv, env)
-    if rc != 0:
-        why = uvoutput.reason(out, rc)
-        raise UvlaunchError(f"{script.ident.invoked}: uv could not resolve an upgrade: {why}")
-    removed: dict[str, str] = {}
-    added: dict[str, str] = {}
-    for line in out.splitlines():
-        line = line.strip()
-        if line[:2] in ("- ", "+ "):
-            name, _, version = line[2:].partition("==")
-            if not version:
-                name, _, version = line[2:].partition(" @ ")
-            (removed if line[0] == "-" else added)[venv.normalize(name.strip())] = version.strip()
-    return diff(removed, added)
+def _own_words(message: str, *paths: str) -> str:
+    """``message`` without the script's path in front: the outcome's line starts with it."""
+    for path in paths:
+        if message.startswith(f"{path}: "):
+            return message[len(path) + 2 :]
+    return message
 
 
 def diff(old: dict[str, str], new: dict[str, str]) -> tuple[Change, ...]:
