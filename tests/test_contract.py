@@ -14,7 +14,7 @@ import click
 import pytest
 from conftest import Sandbox, is_native, must_be_warm, report
 
-from uvlaunch import contract, identity, main, stamp, warm
+from uvlaunch import contract, main, names, stamp, warm
 from uvlaunch.cli import cli
 
 SOURCE = Path(__file__).resolve().parent.parent / "src" / "uvlaunch" / "native" / "launcher.c"
@@ -66,8 +66,8 @@ def test_stamp_and_name_limits_are_the_same() -> None:
     assert define("STAMP_MAGIC") == contract.STAMP_MAGIC == stamp.MAGIC
     assert define("STAMP_END") == contract.STAMP_END == stamp.END
     assert int(define("MAX_NAME")) == contract.MAX_NAME
-    assert identity.is_safe_name("a" * contract.MAX_NAME)
-    assert not identity.is_safe_name("a" * (contract.MAX_NAME + 1))
+    assert names.is_safe_name("a" * contract.MAX_NAME)
+    assert not names.is_safe_name("a" * (contract.MAX_NAME + 1))
     assert define("PY_NAME") == contract.PY_NAME
 
 

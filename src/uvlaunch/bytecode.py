@@ -212,7 +212,8 @@ def _link_shared(store: str, data: bytes, cfile: str) -> bool:
 
 
 def sha256_hex(data: bytes) -> str:
-    """The SHA-256 of ``data`` in hex."""
+    """The SHA-256 of ``data`` in hex (store.sha256_hex's twin: this file imports nothing
+    from uvlaunch, since other Pythons run it as a script)."""
     # hashlib loads OpenSSL first (2.5 ms); CPython's builtin module gives the same digest.
     for module in ("_sha2", "_sha256"):  # 3.12+, then 3.8-3.11
         try:

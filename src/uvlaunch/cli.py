@@ -88,7 +88,7 @@ def run(
         from uvlaunch import fastpath
 
         fastpath.try_exec(script, list(args))
-    from uvlaunch.main import launch_script
+    from uvlaunch.slowpath import launch_script
 
     # After `run`, SCRIPT is a file whatever its name: no "did you mean" a command.
     code = launch_script(

@@ -65,7 +65,7 @@ WARM_MAX = 32768
 STAMP_MAGIC = "uvlaunch-stamp-1"
 STAMP_END = "end"
 
-# The longest environment name (identity.is_safe_name; launcher.c: MAX_NAME).
+# The longest environment name (names.is_safe_name; launcher.c: MAX_NAME).
 MAX_NAME = 60
 
 # UVLAUNCH_NO_FAST_PATH turns the fast path off when set to one of these, in any case

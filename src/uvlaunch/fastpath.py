@@ -17,8 +17,8 @@ import sys
 from uvlaunch import locks, paths, stamp, trust, warm
 from uvlaunch.contract import TRUTHY
 from uvlaunch.errors import UvlaunchError
-from uvlaunch.identity import is_safe_name, lock_file
 from uvlaunch.metadata import find_block
+from uvlaunch.names import is_safe_name, lock_file
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 7 ms here
 if TYPE_CHECKING:

@@ -37,6 +37,7 @@ from uvlaunch import (
     venv,
 )
 from uvlaunch.errors import UnknownEnvironmentError, UvlaunchError
+from uvlaunch.names import is_safe_name
 
 LIVE = "live"
 ORPHANED = "orphaned"
@@ -276,7 +277,7 @@ def _target_name(root: str, target: str) -> str | None:
             info = inspect(root, name)
             if info.script == real:
                 return name
-    if identity.is_safe_name(target) and target in all_names(root):
+    if is_safe_name(target) and target in all_names(root):
         return target
     return None
 

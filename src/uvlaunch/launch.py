@@ -14,7 +14,6 @@ from uvlaunch import (
     compiling,
     envbuild,
     fastpath,
-    identity,
     locks,
     paths,
     records,
@@ -27,6 +26,7 @@ from uvlaunch import (
 from uvlaunch.errors import CommandError, HomeError
 from uvlaunch.fastpath import Retargeted as Retargeted
 from uvlaunch.identity import ScriptIdentity
+from uvlaunch.names import lock_file
 from uvlaunch.script import read_script
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
@@ -68,36 +68,6 @@ class Prepared:
         self.use.release()
 
 
-def register(root: str, ident: ScriptIdentity) -> records.Record:
-    """Find the environment record of ``ident``, creating or updating it as needed."""
-    names: tuple[str, ...] = ()
-    with store.index_lock(root):
-        rec, how = records.lookup(root, ident)
-        if rec is None:
-            # A damaged record or index must not cost the script its environment.
-            found = records.recover(root, ident)
-            name = found.name if found else records.new_name(root, ident)
-            created = found.created if found else store.now()
-        elif how == "hardlink" and ident.path not in rec.names:
-            # Another name of the same file: one script, known by every name it had.
-            names = (*rec.names, ident.path)[-records.MAX_NAMES :]
-            rec = records.Record(rec.name, rec.script, rec.dev, rec.ino, rec.created, names)
-            records.write_record(root, rec)
-            return rec
-        elif how in ("moved", "saved"):
-            # A move keeps the inode, an editor's atomic save keeps the path: record the new one.
-            records.unindex_record(root, rec)
-            name, created = rec.name, rec.created
-            if how == "moved":  # the other names of the file still lead to it
-                names = tuple(n for n in rec.names if n != ident.path)
-        else:
-            return rec
-        rec = records.Record(name, ident.path, ident.dev, ident.ino, created, names)
-        records.write_record(root, rec)
-        records.index_record(root, rec)
-        return rec
-
-
 def prepare(
     invoked: str, *, quiet: int = 0, verbose: int = 0, notify: Notify, launching: bool = True
 ) -> Prepared:
@@ -110,7 +80,7 @@ def prepare(
     script = read_script(invoked)
     uv_bin = uv.find_uv()
     root = store.open_home()
-    rec = register(root, script.ident)
+    rec = records.register(root, script.ident)
     env = paths.env_dir(root, rec.name)
     with store.env_lock(root, rec.name):
         kept = None if launching else stamp.launched_ns(paths.stamp_path(env))
@@ -198,11 +168,11 @@ def _uv_script_arg(ident: ScriptIdentity) -> str:
     # uv reads the lock file next to the path it is given, while the script's lock file
     # is the one beside the real file. A symlink with a lock file of its own beside it
     # would make uv sync the environment from that one: give uv the real path instead.
-    beside = identity.lock_file(ident.invoked)
+    beside = lock_file(ident.invoked)
     if (
         ident.invoked != ident.path
         and os.path.lexists(beside)
-        and os.path.realpath(beside) != identity.lock_file(ident.path)
+        and os.path.realpath(beside) != lock_file(ident.path)
     ):
         return ident.path
     return ident.invoked

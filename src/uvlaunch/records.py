@@ -13,8 +13,12 @@ from __future__ import annotations
 import os
 
 from uvlaunch import paths, stamp, warm
-from uvlaunch.identity import ScriptIdentity, is_safe_name, safe_stem
+from uvlaunch.names import is_safe_name, safe_stem
 from uvlaunch.store import index_lock, now, random_suffix, remove_file, sha256_hex, write_atomic
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
+if TYPE_CHECKING:
+    from uvlaunch.identity import ScriptIdentity  # what a script is: read by the layer above
 
 
 class Record:
@@ -263,3 +267,33 @@ def forget(root: str, name: str) -> Record | None:
             unindex_record(root, rec)
         remove_file(paths.record_path(root, name))
     return rec
+
+
+def register(root: str, ident: ScriptIdentity) -> Record:
+    """Find the environment record of ``ident``, creating or updating it as needed."""
+    names: tuple[str, ...] = ()
+    with index_lock(root):
+        rec, how = lookup(root, ident)
+        if rec is None:
+            # A damaged record or index must not cost the script its environment.
+            found = recover(root, ident)
+            name = found.name if found else new_name(root, ident)
+            created = found.created if found else now()
+        elif how == "hardlink" and ident.path not in rec.names:
+            # Another name of the same file: one script, known by every name it had.
+            names = (*rec.names, ident.path)[-MAX_NAMES:]
+            rec = Record(rec.name, rec.script, rec.dev, rec.ino, rec.created, names)
+            write_record(root, rec)
+            return rec
+        elif how in ("moved", "saved"):
+            # A move keeps the inode, an editor's atomic save keeps the path: record the new one.
+            unindex_record(root, rec)
+            name, created = rec.name, rec.created
+            if how == "moved":  # the other names of the file still lead to it
+                names = tuple(n for n in rec.names if n != ident.path)
+        else:
+            return rec
+        rec = Record(name, ident.path, ident.dev, ident.ino, created, names)
+        write_record(root, rec)
+        index_record(root, rec)
+        return rec

@@ -8,6 +8,7 @@ import sys
 from uvlaunch import identity, metadata, stamp, store, trust
 from uvlaunch.errors import ScriptError
 from uvlaunch.identity import ScriptIdentity
+from uvlaunch.names import lock_file
 
 # Starting uv with its output captured, then explaining a failure, needs posix_spawn
 # and a pipe; elsewhere the script is checked first and uv writes to the terminal.
@@ -51,7 +52,7 @@ def read_script(invoked: str) -> Script:
     ident = identity.resolve(invoked)
     text = metadata.read_text(ident.path, display=invoked)
     block = metadata.find_block(text, invoked)
-    lock_path = identity.lock_file(ident.path)
+    lock_path = lock_file(ident.path)
     lock_sig = stamp.file_signature(lock_path)
     lock_hash = "-"
     if lock_sig != "-":

@@ -81,3 +81,28 @@ def _prctl() -> Callable[[int, int], int]:
 
     prctl: Callable[[int, int], int] = ctypes.CDLL(None, use_errno=True).prctl
     return prctl
+
+
+class Running:
+    """A uv process started by ``start``; ``output`` reads its stderr when captured."""
+
+    __slots__ = ("output", "pid", "popen")
+
+    def __init__(self, pid: int, output: int | None, popen: object = None) -> None:
+        self.pid = pid
+        self.output = output
+        self.popen = popen
+
+
+def wait(proc: Running) -> int:
+    """Wait for ``proc``; its exit status, or minus the signal that killed it."""
+    if proc.popen is not None:
+        return int(proc.popen.wait())  # type: ignore[attr-defined]
+    while True:
+        try:
+            _, status = os.waitpid(proc.pid, 0)
+        except ChildProcessError:
+            return -1
+        except KeyboardInterrupt:
+            continue  # uv got the same SIGINT from the terminal: wait for it to stop
+        return os.waitstatus_to_exitcode(status)

@@ -28,10 +28,9 @@ import sys
 import time
 
 from uvlaunch import locks, paths, trust
-from uvlaunch.bytecode import sha256_hex as sha256_hex
 from uvlaunch.contract import HOME_DIRS
 from uvlaunch.errors import HomeError
-from uvlaunch.identity import is_safe_name
+from uvlaunch.names import is_safe_name
 
 # This module is on the way of every launch that creates or syncs an environment, so
 # what only some paths need (json, shutil) is imported where it is used, and nothing
@@ -39,6 +38,20 @@ from uvlaunch.identity import is_safe_name
 # filelock together cost more than 40 ms (docs/performance.md).
 
 SUBDIRS = HOME_DIRS
+
+
+def sha256_hex(data: bytes) -> str:
+    """The SHA-256 of ``data`` in hex."""
+    # hashlib loads OpenSSL first (2.5 ms); CPython's builtin module gives the same digest.
+    # (bytecode.py keeps a copy: it runs as a script of its own under other Pythons.)
+    for module in ("_sha2", "_sha256"):  # 3.12+, then 3.8-3.11
+        try:
+            return str(__import__(module).sha256(data).hexdigest())
+        except ImportError:
+            continue
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
 
 
 def random_suffix(n: int) -> str:

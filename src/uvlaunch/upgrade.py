@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from uvlaunch import (
     dryrun,
     generations,
-    identity,
-    launch,
     lockholder,
     paths,
     records,
@@ -29,6 +27,7 @@ from uvlaunch import (
 )
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.inventory import all_names, resolve_targets
+from uvlaunch.names import lock_file
 from uvlaunch.script import Script, read_script
 
 UPGRADED = "upgraded"
@@ -112,7 +111,7 @@ def upgrade(
     def one(root: str, name: str, script: Script, uv_bin: str) -> Outcome:
         path = script.ident.path
         if script.locked:
-            lock = identity.lock_file(path)
+            lock = lock_file(path)
             return Outcome(
                 name,
                 path,
@@ -240,7 +239,7 @@ def _one(
         return Outcome(name, recorded, GONE, message=why)
     try:
         script = read_script(live)
-        if launch.register(root, script.ident).name != name:
+        if records.register(root, script.ident).name != name:
             raise UvlaunchError(f"{rec.script}: now belongs to another environment")
     except UvlaunchError as e:
         return Outcome(name, recorded, FAILED, message=_own_words(str(e), rec.script))

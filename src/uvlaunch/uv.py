@@ -11,6 +11,7 @@ import sys
 
 from uvlaunch import paths
 from uvlaunch.errors import UvError
+from uvlaunch.spawn import Running, wait
 
 # The oldest uv with which uvlaunch is fully right, found by running the test suite
 # against each release (docs/how-it-works.md, "Which uv"): 0.5.x rejects `sync
@@ -195,17 +196,6 @@ def _call(argv: list[str], env: str) -> int:
     return wait(start(argv, base_env(env), capture=False))
 
 
-class Running:
-    """A uv process started by ``start``; ``output`` reads its stderr when captured."""
-
-    __slots__ = ("output", "pid", "popen")
-
-    def __init__(self, pid: int, output: int | None, popen: object = None) -> None:
-        self.pid = pid
-        self.output = output
-        self.popen = popen
-
-
 def start(argv: list[str], environ: dict[str, str], *, capture: bool) -> Running:
     """Start ``argv``; with ``capture``, its stderr comes to us (``relay`` shows it).
 
@@ -236,20 +226,6 @@ def start(argv: list[str], environ: dict[str, str], *, capture: bool) -> Running
         return Running(pid, read)
     except OSError as e:
         raise UvError(f"{argv[0]}: cannot run uv: {e.strerror}") from None
-
-
-def wait(proc: Running) -> int:
-    """Wait for ``proc``; its exit status, or minus the signal that killed it."""
-    if proc.popen is not None:
-        return int(proc.popen.wait())  # type: ignore[attr-defined]
-    while True:
-        try:
-            _, status = os.waitpid(proc.pid, 0)
-        except ChildProcessError:
-            return -1
-        except KeyboardInterrupt:
-            continue  # uv got the same SIGINT from the terminal: wait for it to stop
-        return os.waitstatus_to_exitcode(status)
 
 
 def run_argv(uv: str, script: str, args: list[str], *, quiet: int, verbose: int) -> list[str]:

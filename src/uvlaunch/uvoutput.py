@@ -12,7 +12,7 @@ import errno
 import os
 import re
 
-from uvlaunch.uv import Running, wait
+from uvlaunch.spawn import Running, wait
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
 if TYPE_CHECKING:

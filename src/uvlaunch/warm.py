@@ -35,7 +35,7 @@ import stat as stat_mod
 import sys
 
 from uvlaunch import contract, paths, stamp
-from uvlaunch.identity import is_safe_name, lock_file
+from uvlaunch.names import is_safe_name, lock_file
 
 MAGIC = contract.WARM_MAGIC
 END = "end"
