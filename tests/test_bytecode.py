@@ -304,19 +304,15 @@ def test_environments_share_compiled_files(sandbox: Sandbox) -> None:
 
 def many_modules_wheel(sandbox: Sandbox, n: int = 400) -> None:
     """A package of ``n`` modules in the test's own find-links directory: seconds to compile."""
-    import zipfile
-
     from conftest import build_wheel
 
     d = sandbox.root / "wheels"
     d.mkdir(exist_ok=True)
     for f in Path(sandbox.env["UV_FIND_LINKS"]).iterdir():
         (d / f.name).write_bytes(f.read_bytes())
-    wheel = build_wheel(d, "manymods", "1.0", body="VERSION = '1.0'\n")
-    with zipfile.ZipFile(wheel, "a") as zf:  # RECORD need not list them for uv
-        for i in range(n):
-            code = "".join(f"def f{j}(x):\n    return x + {j}\n" for j in range(200))
-            zf.writestr(f"manymods/m{i}.py", code)
+    code = "".join(f"def f{j}(x):\n    return x + {j}\n" for j in range(200))
+    files = {f"manymods/m{i}.py": code for i in range(n)}
+    build_wheel(d, "manymods", "1.0", files={"manymods/__init__.py": "VERSION = '1.0'\n", **files})
     sandbox.env["UV_FIND_LINKS"] = str(d)
 
 
