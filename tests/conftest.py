@@ -451,7 +451,7 @@ def _wait_until_ready(
 
     def fail(why: str) -> AssertionError:
         text = {fd: data.decode(errors="replace") for fd, data in got.items()}
-        return AssertionError(f"{proc.args}: {why}\nstdout: {text[out]}\nstderr: {text[err]}")
+        return AssertionError(f"{proc.args!r}: {why}\nstdout: {text[out]}\nstderr: {text[err]}")
 
     while True:
         if isinstance(ready, str):
