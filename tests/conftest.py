@@ -2,7 +2,11 @@
 
 Tests never touch the network, the user's home or the user's uv cache: every test
 gets its own UVLAUNCH_HOME, UV_CACHE_DIR and HOME under tmp_path, uv runs offline
-against tiny wheels this suite builds itself, and Python downloads are off.
+against tiny wheels this suite builds itself (wheels.py), and Python downloads are off.
+
+Tests that use the ``sandbox`` or ``wheelhouse`` fixture are marked ``e2e``; the others
+are the quick tier (``pytest -m "not e2e"``), which needs no uv. ``in_background``
+starts a process and waits, with a deadline, until it says it runs.
 """
 
 from __future__ import annotations
