@@ -23,13 +23,10 @@ synthetic environments with uvlaunch's own path and stamp functions).
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import os
 import shutil
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 from benchlib import (
@@ -52,6 +49,10 @@ from benchlib import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
+# The wheel builder is the test suite's: one copy, in tests/wheels.py.
+sys.path.insert(0, str(REPO / "tests"))
+from wheels import build_wheel  # noqa: E402
+
 MODULES = 30  # modules in the benchmark package
 
 # -- the offline wheels -------------------------------------------------------------
@@ -246,36 +247,12 @@ def summary(args: list[str]) -> str:
 '''
 
 
-def _record_hash(data: bytes) -> str:
-    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-
-
-def build_wheel(outdir: Path, name: str, version: str, files: dict[str, str]) -> Path:
-    """A pure-Python wheel ``name-version`` holding ``files`` (as tests/conftest.py does)."""
-    dist_info = f"{name}-{version}.dist-info"
-    files = dict(files)
-    files[f"{dist_info}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-    files[f"{dist_info}/WHEEL"] = (
-        "Wheel-Version: 1.0\nGenerator: uvlaunch-bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-    )
-    path = outdir / f"{name}-{version}-py3-none-any.whl"
-    records = []
-    with zipfile.ZipFile(path, "w") as zf:
-        for arcname, text in files.items():
-            data = text.encode()
-            zf.writestr(arcname, data)
-            records.append(f"{arcname},{_record_hash(data)},{len(data)}")
-        records.append(f"{dist_info}/RECORD,,")
-        zf.writestr(f"{dist_info}/RECORD", "\n".join(records) + "\n")
-    return path
-
-
 def build_wheels(outdir: Path) -> None:
     outdir.mkdir(parents=True, exist_ok=True)
     files = {"benchpkg/__init__.py": package_init()}
     for i in range(MODULES):
         files[f"benchpkg/part{i:02d}.py"] = module_source(i)
-    build_wheel(outdir, "benchpkg", "1.0", files)
+    build_wheel(outdir, "benchpkg", "1.0", files=files)
 
 
 SCRIPT = '''#!/usr/bin/env -S uvlaunch

@@ -2,24 +2,29 @@
 
 Tests never touch the network, the user's home or the user's uv cache: every test
 gets its own UVLAUNCH_HOME, UV_CACHE_DIR and HOME under tmp_path, uv runs offline
-against tiny wheels this suite builds itself, and Python downloads are off.
+against tiny wheels this suite builds itself (wheels.py), and Python downloads are off.
+
+Tests that use the ``sandbox`` or ``wheelhouse`` fixture are marked ``e2e``; the others
+are the quick tier (``pytest -m "not e2e"``), which needs no uv. ``in_background``
+starts a process and waits, with a deadline, until it says it runs.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
+import select
 import shutil
+import signal
 import subprocess
 import sys
-import zipfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from wheels import build_wheel
 
 BIN = Path(sys.executable).parent
 UVLAUNCH = str(BIN / "uvlaunch")  # the native launcher where it could be built
@@ -33,7 +38,10 @@ PY_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def _uv_version() -> tuple[int, ...]:
-    words = subprocess.run([UV, "--version"], capture_output=True, text=True).stdout.split()
+    try:
+        words = subprocess.run([UV, "--version"], capture_output=True, text=True).stdout.split()
+    except OSError:
+        return ()  # no uv: the quick tier (-m "not e2e") runs without it
     return tuple(int(p) for p in words[1].split(".")[:3]) if len(words) > 1 else ()
 
 
@@ -56,45 +64,16 @@ def needs_uv(version: str, why: str) -> pytest.MarkDecorator:
     )
 
 
-def _record_hash(data: bytes) -> str:
-    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+# The quick tier: tests that use none of these run in seconds, without uv.
+E2E_FIXTURES = frozenset({"sandbox", "wheelhouse"})
 
 
-def build_wheel(
-    outdir: Path,
-    name: str,
-    version: str,
-    *,
-    body: str | None = None,
-    requires: tuple[str, ...] = (),
-    console_scripts: dict[str, str] | None = None,
-) -> Path:
-    """Write a minimal pure-Python wheel ``name-version`` into ``outdir``."""
-    dist_info = f"{name}-{version}.dist-info"
-    meta = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-    meta += "".join(f"Requires-Dist: {r}\n" for r in requires)
-    files: dict[str, str] = {
-        f"{name}/__init__.py": body if body is not None else f"VERSION = {version!r}\n",
-        f"{dist_info}/METADATA": meta,
-        f"{dist_info}/WHEEL": (
-            "Wheel-Version: 1.0\nGenerator: uvlaunch-tests\nRoot-Is-Purelib: true\n"
-            "Tag: py3-none-any\n"
-        ),
-    }
-    if console_scripts:
-        files[f"{dist_info}/entry_points.txt"] = "[console_scripts]\n" + "".join(
-            f"{k} = {v}\n" for k, v in console_scripts.items()
-        )
-    path = outdir / f"{name}-{version}-py3-none-any.whl"
-    records = []
-    with zipfile.ZipFile(path, "w") as zf:
-        for arcname, text in files.items():
-            data = text.encode()
-            zf.writestr(arcname, data)
-            records.append(f"{arcname},{_record_hash(data)},{len(data)}")
-        records.append(f"{dist_info}/RECORD,,")
-        zf.writestr(f"{dist_info}/RECORD", "\n".join(records) + "\n")
-    return path
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``e2e`` each test that drives uv or the installed command (through the
+    ``sandbox`` or ``wheelhouse`` fixture): ``pytest -m "not e2e"`` runs the rest."""
+    for item in items:
+        if E2E_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")
@@ -386,3 +365,122 @@ def site_packages(env: Path | str) -> Path:
 def installed(env: Path | str) -> set[str]:
     """Lower-case names of the distributions installed in an environment."""
     return {p.name.split("-")[0].lower() for p in site_packages(env).glob("*.dist-info")}
+
+
+# -- a process in the background ---------------------------------------------------------
+
+
+class Background:
+    """A process started by ``in_background``, once it has shown that it runs."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], line: str, out: bytes, err: bytes) -> None:
+        self.proc = proc
+        self.line = line  # its first line on stdout, without the newline ("" for a condition)
+        self._out = out  # what it printed after that line while we waited, and on stderr
+        self._err = err
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.returncode
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def finish(self, input: str = "", timeout: float = 60) -> tuple[str, str]:
+        """Write ``input`` to its stdin, close it and wait for the process to exit.
+
+        Returns what it printed on stdout after its first line, and on stderr.
+        """
+        out, err = self.proc.communicate(input.encode(), timeout=timeout)
+        return (self._out + out).decode(), (self._err + err).decode()
+
+
+@contextmanager
+def in_background(
+    argv: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    ready: str | Callable[[], bool] = "started",
+    deadline: float = 60,
+    new_session: bool = False,
+) -> Iterator[Background]:
+    """Start ``argv`` with pipes for stdin, stdout and stderr; yield it once it runs.
+
+    It runs when its first line on stdout starts with ``ready`` (a string), or when
+    ``ready()`` (a function) returns true; waiting longer than ``deadline`` seconds, or
+    a process that exits or prints another line first, fails the test. On leaving, a
+    process still running is killed (its whole process group with ``new_session``).
+    """
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=new_session,
+    )
+    try:
+        yield _wait_until_ready(proc, ready, time.monotonic() + deadline)
+    finally:
+        if proc.poll() is None:
+            try:
+                if new_session:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                else:
+                    proc.kill()
+            except ProcessLookupError:
+                pass
+        proc.wait()
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None:
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
+
+
+def _wait_until_ready(
+    proc: subprocess.Popen[bytes], ready: str | Callable[[], bool], end: float
+) -> Background:
+    assert proc.stdout is not None and proc.stderr is not None
+    out, err = proc.stdout.fileno(), proc.stderr.fileno()
+    got = {out: b"", err: b""}  # read directly, so that communicate() has the rest
+    reading = [out, err]
+
+    def fail(why: str) -> AssertionError:
+        text = {fd: data.decode(errors="replace") for fd, data in got.items()}
+        return AssertionError(f"{proc.args!r}: {why}\nstdout: {text[out]}\nstderr: {text[err]}")
+
+    while True:
+        if isinstance(ready, str):
+            if b"\n" in got[out]:
+                first, rest = got[out].split(b"\n", 1)
+                if not first.decode().startswith(ready):
+                    raise fail(f"printed {first!r} first, not {ready!r}")
+                return Background(proc, first.decode(), rest, got[err])
+            if out not in reading:
+                proc.wait(timeout=max(end - time.monotonic(), 1))
+                raise fail(f"exited ({proc.returncode}) before it printed {ready!r}")
+        elif ready():
+            return Background(proc, "", got[out], got[err])
+        elif proc.poll() is not None:
+            raise fail(f"exited ({proc.returncode}) before it was ready")
+        left = end - time.monotonic()
+        if left <= 0:
+            raise fail(f"not ready within the deadline ({ready!r})")
+        # A line is waited for until it comes; a condition is polled every 10 ms.
+        wait = left if isinstance(ready, str) else min(left, 0.01)
+        if not reading:
+            time.sleep(wait)
+            continue
+        for fd in select.select(reading, [], [], wait)[0]:
+            chunk = os.read(fd, 65536)
+            got[fd] += chunk
+            if not chunk:
+                reading.remove(fd)

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Sandbox, interpreter_dir, report, site_packages
+from conftest import Sandbox, in_background, interpreter_dir, report, site_packages
 
 from uvlaunch import bytecode
 
@@ -187,14 +187,43 @@ def test_a_sync_compiles_what_it_installs(sandbox: Sandbox) -> None:
     assert stale_sources(env) == []
 
 
+# Runs the command in argv[1:] as a child subreaper (Linux): what it leaves running, such
+# as a detached compiler, becomes this process's child, and it exits once all have exited.
+REAPER = """\
+import ctypes, os, subprocess, sys
+if ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
+    sys.exit(f"prctl: {os.strerror(ctypes.get_errno())}")
+status = subprocess.call(sys.argv[1:])
+try:
+    while True:
+        os.wait()
+except ChildProcessError:
+    sys.exit(status)
+"""
+
+
+def run_to_the_end(
+    sandbox: Sandbox, argv: list[str], env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` and wait until it and every process it started have exited."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("waits for a detached compiler as a child subreaper (Linux)")
+    return sandbox.capture([sys.executable, "-c", REAPER, *argv], env=env)
+
+
 def test_compile_can_be_turned_off(sandbox: Sandbox) -> None:
     script = sandbox.script("c.py", deps=("beta",), body="import sys\n")
     env = dict(sandbox.env, UVLAUNCH_COMPILE_BYTECODE="0", PYTHONDONTWRITEBYTECODE="1")
-    proc = sandbox.run(str(script), env=env)
+    # A background compiler, were one started, has finished when this returns.
+    proc = run_to_the_end(sandbox, [str(script)], env)
     assert proc.returncode == 0, proc.stderr
     (venv,) = sandbox.envs()
-    time.sleep(1)  # time enough for a background compiler, were one started
     assert site_packages(venv) / "beta" / "__init__.py" in stale_sources(venv)
+    # What it would have done: a launch with compiling on leaves nothing to compile.
+    env["UVLAUNCH_COMPILE_BYTECODE"] = "1"
+    proc = run_to_the_end(sandbox, [sandbox.command, "--no-fast-path", str(script)], env)
+    assert proc.returncode == 0, proc.stderr
+    assert stale_sources(venv) == []
 
 
 def test_environment_on_another_python_is_compiled_by_that_python(sandbox: Sandbox) -> None:
@@ -275,19 +304,15 @@ def test_environments_share_compiled_files(sandbox: Sandbox) -> None:
 
 def many_modules_wheel(sandbox: Sandbox, n: int = 400) -> None:
     """A package of ``n`` modules in the test's own find-links directory: seconds to compile."""
-    import zipfile
-
     from conftest import build_wheel
 
     d = sandbox.root / "wheels"
     d.mkdir(exist_ok=True)
     for f in Path(sandbox.env["UV_FIND_LINKS"]).iterdir():
         (d / f.name).write_bytes(f.read_bytes())
-    wheel = build_wheel(d, "manymods", "1.0", body="VERSION = '1.0'\n")
-    with zipfile.ZipFile(wheel, "a") as zf:  # RECORD need not list them for uv
-        for i in range(n):
-            code = "".join(f"def f{j}(x):\n    return x + {j}\n" for j in range(200))
-            zf.writestr(f"manymods/m{i}.py", code)
+    code = "".join(f"def f{j}(x):\n    return x + {j}\n" for j in range(200))
+    files = {f"manymods/m{i}.py": code for i in range(n)}
+    build_wheel(d, "manymods", "1.0", files={"manymods/__init__.py": "VERSION = '1.0'\n", **files})
     sandbox.env["UV_FIND_LINKS"] = str(d)
 
 
@@ -385,23 +410,12 @@ def test_the_compiler_holds_none_of_the_launch(sandbox: Sandbox) -> None:
 
 def test_ctrl_c_after_uv_finished_costs_no_rebuild(sandbox: Sandbox) -> None:
     many_modules_wheel(sandbox)
-    body = "import sys, manymods\nsys.stdin.readline()\n"
+    body = "import sys, manymods\nprint('started', flush=True)\nsys.stdin.readline()\n"
     script = sandbox.script("many.py", deps=("manymods",), body=body)
-    proc = subprocess.Popen(
-        [str(script)],
-        env=sandbox.env,
-        cwd=sandbox.scripts,
-        stdin=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while not list(sandbox.home.glob("envs/*/uvlaunch-stamp")) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.2)  # the script is running now, and the compiler beside it
-    os.killpg(proc.pid, 2)  # Ctrl-C, to the whole foreground group
-    proc.communicate(timeout=60)
+    # Once the script runs, uv has finished, and the compiler was started beside it.
+    with in_background([str(script)], cwd=sandbox.scripts, env=sandbox.env, new_session=True) as p:
+        os.killpg(p.pid, 2)  # Ctrl-C, to the whole foreground group
+        p.finish()
     again = sandbox.run(str(script), input="\n")
     assert again.returncode == 0 and again.stderr == "", again.stderr  # no rebuild, no sync
     assert len(sandbox.envs()) == 1

@@ -24,13 +24,21 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import UV, Sandbox, block_handover, is_native, make_script, must_be_warm, report
+from conftest import (
+    UV,
+    Sandbox,
+    block_handover,
+    in_background,
+    is_native,
+    make_script,
+    must_be_warm,
+    report,
+)
 
 # Every test here runs with each launcher as `uvlaunch`: the native one and Python's.
 pytestmark = pytest.mark.usefixtures("launcher")
@@ -310,28 +318,16 @@ def test_atomic_save_takes_the_slow_path_once(sandbox: Sandbox, uv_copy: Path) -
 
 
 def test_uv_cache_prune_does_not_wait_for_a_running_script(sandbox: Sandbox) -> None:
-    body = "import sys, time\nprint('started', flush=True)\ntime.sleep(3 if sys.argv[1:] else 0)\n"
+    body = "import sys\nprint('started', flush=True)\nsys.stdin.readline()\n"
     script = sandbox.script("sleeper.py", body=body)
-    assert sandbox.run(str(script)).returncode == 0  # creates the environment
-    proc = subprocess.Popen(
-        [str(script), "sleep"],
-        cwd=sandbox.scripts,
-        env=sandbox.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline() == "started\n"
+    assert sandbox.run(str(script), input="").returncode == 0  # creates the environment
+    with in_background([str(script)], cwd=sandbox.scripts, env=sandbox.env) as running:
         t0 = time.monotonic()
-        pruned = sandbox.uv("cache", "prune")
+        # (A prune that waited for the script would wait for ever: it waits on its stdin.)
+        pruned = sandbox.capture([UV, "cache", "prune"], timeout=60)
         took = time.monotonic() - t0
         assert pruned.returncode == 0, pruned.stderr
-        assert proc.poll() is None, "the script ended before the prune: the test proves nothing"
+        assert running.running(), "the script ended before the prune: the test proves nothing"
         assert took < 2, f"`uv cache prune` waited {took:.1f} s for a running script"
-        assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        running.finish()
+        assert running.returncode == 0

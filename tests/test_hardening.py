@@ -26,6 +26,7 @@ from conftest import (
     Sandbox,
     assert_one_line_error,
     build_wheel,
+    in_background,
     installed,
     report,
 )
@@ -55,6 +56,8 @@ class SlowIndex:
     def __init__(self, wheels: Path) -> None:
         self.release = threading.Event()
         self.downloading = threading.Event()
+        self.held = 0  # wheel downloads held back or being sent now
+        self.counting = threading.Lock()
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -78,9 +81,15 @@ class SlowIndex:
                     body = f"<html><body>{links}</body></html>".encode()
                     self._send(body, "text/html")
                 elif parts[0] == "files" and len(parts) == 2:
+                    with outer.counting:
+                        outer.held += 1
                     outer.downloading.set()
-                    outer.release.wait(60)
-                    self._send((wheels / parts[1]).read_bytes(), "application/octet-stream")
+                    try:
+                        outer.release.wait(60)
+                        self._send((wheels / parts[1]).read_bytes(), "application/octet-stream")
+                    finally:
+                        with outer.counting:
+                            outer.held -= 1
                 else:
                     self.send_error(404)
 
@@ -123,6 +132,22 @@ def uv_children(pid: int) -> list[int]:
     return [int(k) for k in kids if os.path.basename(os.readlink(f"/proc/{k}/exe")) == "uv"]
 
 
+def sandbox_uvs(sandbox: Sandbox) -> list[int]:
+    """The uv processes alive now that use this sandbox's cache."""
+    mark = os.fsencode(f"UV_CACHE_DIR={sandbox.cache}")
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                exe = os.readlink(f"/proc/{entry}/exe")
+                environ = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
+            except OSError:
+                continue  # gone, or a zombie
+            if os.path.basename(exe) == "uv" and mark in environ and alive(int(entry)):
+                found.append(int(entry))
+    return found
+
+
 def alive(pid: int) -> bool:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -159,9 +184,14 @@ def test_uv_dies_with_a_killed_uvlaunch(
     script.write_text(script.read_text().replace('["alpha", "slowpkg"]', '["beta"]'))
     proc2 = sandbox.run(str(script))
     assert proc2.returncode == 0, proc2.stderr
-    # ... and nothing from the earlier attempt lands in it afterwards.
+    # ... and nothing from the earlier attempt lands in it afterwards: once the download
+    # held back has been sent (or refused) and no uv of this sandbox runs, none can.
     slow_index.release.set()
-    time.sleep(1)
+    deadline = time.monotonic() + 30
+    while (slow_index.held or sandbox_uvs(sandbox)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert slow_index.held == 0, "the held download was never sent"
+    assert sandbox_uvs(sandbox) == [], "a uv of the killed launch still runs"
     env = sandbox.envs()[0]
     assert installed(env) == {"beta"}
     assert sandbox.run(str(script)).returncode == 0
@@ -185,19 +215,16 @@ def test_gc_and_remove_leave_a_running_script_alone(sandbox: Sandbox, how: str) 
     assert first.returncode == 0 and first.stdout.endswith(" True\n"), first.stderr
     name = names(sandbox)[str(script)]
     args = [UVLAUNCH, str(script)] if how == "warm" else [UVLAUNCH, "--no-fast-path", str(script)]
-    running = subprocess.Popen(
-        args, env=sandbox.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    assert running.stdout is not None
-    assert running.stdout.readline() == "waiting\n"  # started, and holding its use lock
-    proc = sandbox.run("gc", "--unused-for", "0s")
-    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
-    assert f"skipped {name}: a running script is using it" in proc.stdout
-    proc = sandbox.run("remove", str(script))
-    assert proc.returncode == 1
-    assert f"skipped {name}: a running script is using it" in proc.stderr
-    out, _ = running.communicate("\n", timeout=60)
-    assert running.returncode == 0 and "waiting\n" + out == first.stdout
+    # Once it says "waiting", it has started, and holds its use lock.
+    with in_background(args, env=sandbox.env, ready="waiting") as running:
+        proc = sandbox.run("gc", "--unused-for", "0s")
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+        assert f"skipped {name}: a running script is using it" in proc.stdout
+        proc = sandbox.run("remove", str(script))
+        assert proc.returncode == 1
+        assert f"skipped {name}: a running script is using it" in proc.stderr
+        out, _ = running.finish("\n")
+        assert running.returncode == 0 and "waiting\n" + out == first.stdout
     # Once it exited, removal goes ahead, and takes the environment's lock files with it.
     assert sandbox.run("remove", str(script)).returncode == 0
     assert sorted(p.name for p in (sandbox.home / "locks").iterdir()) == ["index.lock"]

@@ -1,8 +1,9 @@
 """Identity: one environment per script file, found by inode and then by path.
 
-Every case runs the script through the real ``uvlaunch`` and uv and looks at which
-environment the script reports it ran in (VIRTUAL_ENV, sys.prefix), how many
-environments exist, and what ``uvlaunch where --json`` records.
+The end-to-end cases run the script through the real ``uvlaunch`` and uv and look at
+which environment the script reports it ran in (VIRTUAL_ENV, sys.prefix), how many
+environments exist, and what ``uvlaunch where --json`` records. The quick ones at the
+end check identity.py's functions on files in tmp_path.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ from pathlib import Path
 
 import pytest
 from conftest import Sandbox, execute, make_script, report
+from hypothesis import given
+from hypothesis import strategies as st
+
+from uvlaunch import identity
+from uvlaunch.errors import ScriptError
 
 
 def where_json(sandbox: Sandbox, script: Path | str) -> dict[str, object]:
@@ -238,3 +244,81 @@ def test_copy_in_the_same_directory_after_the_original_moved_away(sandbox: Sandb
     out = report(sandbox.run(str(script)))
     assert out["VIRTUAL_ENV"] != env
     assert len(sandbox.envs()) == 2
+
+
+# -- quick: identity.py's functions --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("file_name", "stem"),
+    [
+        ("report.py", "report"),
+        ("report", "report"),
+        ("My Report!.py", "My_Report"),
+        ("Caf\u00e9 na\u00efve.py", "Cafe_naive"),
+        ("\u65e5\u672c.py", "script"),  # nothing left in ASCII
+        ("--x--.py", "x"),
+        (".py", "py"),
+        ("a" * 100 + ".py", "a" * identity.MAX_STEM),
+    ],
+)
+def test_safe_stem(file_name: str, stem: str) -> None:
+    assert identity.safe_stem("/any/dir/" + file_name) == stem
+
+
+@given(st.text(min_size=1).filter(lambda t: "/" not in t and "\0" not in t))
+def test_every_name_made_from_a_file_name_is_safe(file_name: str) -> None:
+    stem = identity.safe_stem("/d/" + file_name)
+    assert identity.is_safe_name(f"{stem}-0123456789")
+    assert identity.is_safe_name(f"{stem}-0123abcd01234567")  # a taken name's longer one
+
+
+@pytest.mark.parametrize(
+    "name", ["", "-x", "_x", "a/b", "..", "a b", "caf\u00e9", "x" * (identity.MAX_STEM + 21)]
+)
+def test_names_uvlaunch_never_makes_are_not_safe(name: str) -> None:
+    assert not identity.is_safe_name(name)
+
+
+def test_resolve_follows_symlinks_to_the_file(tmp_path: Path) -> None:
+    real = tmp_path / "real.py"
+    real.write_text("pass\n")
+    link = tmp_path / "link.py"
+    link.symlink_to(real)
+    ident = identity.resolve(str(link))
+    st = real.stat()
+    assert (ident.invoked, ident.path, ident.dev, ident.ino) == (
+        str(link),
+        str(real),
+        st.st_dev,
+        st.st_ino,
+    )
+    assert identity.lock_file(ident.path) == str(real) + ".lock"
+
+
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("missing", "no such file"),
+        ("dangling", "is a symlink to"),
+        ("directory", "is a directory"),
+        ("fifo", "is not a regular file"),
+        ("kernel", "is a file the kernel makes"),
+    ],
+)
+def test_resolve_refuses_what_is_not_a_script(tmp_path: Path, kind: str, words: str) -> None:
+    path = tmp_path / "x.py"
+    if kind == "dangling":
+        path.symlink_to(tmp_path / "gone.py")
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "kernel":
+        if not os.path.exists("/proc/self/status"):
+            pytest.skip("no /proc")
+        path = Path("/proc/self/status")
+    with pytest.raises(ScriptError) as caught:
+        identity.resolve(str(path))
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and words in message and "\n" not in message

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import shutil
 import signal
 import subprocess
@@ -19,6 +18,7 @@ import pytest
 from conftest import (
     Sandbox,
     assert_one_line_error,
+    in_background,
     make_script,
     must_be_warm,
     report,
@@ -96,7 +96,7 @@ def test_install_builds_the_environment_and_the_command_runs_offline(
 PASSTHROUGH = """\
 import json, os, sys, time
 if sys.argv[1] == "wait":
-    print(os.getpid(), flush=True)
+    print("started", os.getpid(), flush=True)
     time.sleep(60)
 print(json.dumps({"argv": sys.argv[1:], "stdin": sys.stdin.read()}))
 sys.exit(int(sys.argv[2]))
@@ -117,26 +117,12 @@ def test_arguments_stdin_exit_status_and_signals_pass_through(
     assert json.loads(through.stdout) == {"argv": list(args), "stdin": "line 1\nline 2"}
     assert through.stderr == direct.stderr == ""
 
-    proc = subprocess.Popen(
-        [command, "wait", "0"],
-        env=sandbox.env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], 60)
-        assert ready, "the script did not start"
+    with in_background([command, "wait", "0"], env=sandbox.env) as running:
         # exec all the way: the shell, uvlaunch and the script are one process.
-        assert int(proc.stdout.readline()) == proc.pid
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == -signal.SIGTERM
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        assert int(running.line.split()[1]) == running.pid
+        running.proc.send_signal(signal.SIGTERM)
+        running.finish(timeout=30)
+        assert running.returncode == -signal.SIGTERM
 
 
 def test_edits_take_effect_without_reinstalling(sandbox: Sandbox, bindir: Path) -> None:

@@ -20,6 +20,7 @@ from conftest import (
     UVLAUNCH,
     Sandbox,
     execute,
+    in_background,
     installed,
     make_script,
     report,
@@ -214,7 +215,7 @@ def test_uncaught_exception_status(sandbox: Sandbox, mode: str) -> None:
 
 SLEEPER = """\
 import os, sys, time
-print(os.getpid(), flush=True)
+print("started", os.getpid(), flush=True)
 time.sleep(60)
 """
 
@@ -227,29 +228,12 @@ def test_signal_is_delivered_to_the_script(sandbox: Sandbox, warm: bool, sig: in
         assert sandbox.run(str(quick)).returncode == 0
     # Only the code below the block differs from the warm-up: the start stays warm.
     script = sandbox.script("sleeper.py", body=SLEEPER)
-    proc = subprocess.Popen(
-        [str(script)],
-        cwd=sandbox.scripts,
-        env=sandbox.env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], 60)
-        assert ready, "the script did not start"
-        line = proc.stdout.readline()
+    with in_background([str(script)], cwd=sandbox.scripts, env=sandbox.env) as running:
         # exec, not a child: env, uvlaunch and the script are one process.
-        assert int(line) == proc.pid
-        proc.send_signal(sig)
-        status = proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    stderr = proc.stderr.read() if proc.stderr else ""
+        assert int(running.line.split()[1]) == running.pid
+        running.proc.send_signal(sig)
+        _, stderr = running.finish(timeout=30)
+        status = running.returncode
     if sig == signal.SIGINT:
         # Python turns SIGINT into KeyboardInterrupt, then re-raises the signal on exit.
         assert status in (-signal.SIGINT, 130), stderr

@@ -5,17 +5,17 @@ from __future__ import annotations
 import os
 import signal
 import stat
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import filelock
 import pytest
+from conftest import Background, in_background
 
 from uvlaunch.locks import Attempt, Lock
 
-Holder = tuple[str, "subprocess.Popen[str]"]
+Holder = tuple[str, Background]
 
 HOLDER = """\
 import sys
@@ -31,18 +31,8 @@ sys.stdin.read()
 def holder(tmp_path: Path) -> Iterator[Holder]:
     """Start a process holding the lock at tmp_path/x.lock; yields (path, process)."""
     path = str(tmp_path / "x.lock")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, path],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    assert proc.stdout.readline() == "held\n"
-    yield path, proc
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait()
+    with in_background([sys.executable, "-c", HOLDER, path], ready="held") as proc:
+        yield path, proc
 
 
 def test_another_process_holding_it_excludes_this_one(holder: Holder) -> None:
@@ -50,7 +40,7 @@ def test_another_process_holding_it_excludes_this_one(holder: Holder) -> None:
     with Attempt(path) as taken:
         assert not taken
     assert Lock(path).acquire(blocking=False) is False
-    proc.communicate("")  # the holder reads EOF and exits
+    proc.finish()  # the holder reads EOF and exits
     with Attempt(path) as taken:
         assert taken
     lock = Lock(path)
@@ -61,7 +51,7 @@ def test_another_process_holding_it_excludes_this_one(holder: Holder) -> None:
 def test_the_lock_dies_with_its_holder(holder: Holder) -> None:
     path, proc = holder
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    proc.finish()
     with Attempt(path) as taken:
         assert taken
 

@@ -8,6 +8,7 @@ fallback to the Python launcher; ``--version``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ from conftest import (
     UVLAUNCH_PY,
     Sandbox,
     block_handover,
+    in_background,
     is_native,
     must_be_warm,
     report,
@@ -231,30 +233,22 @@ def test_an_unsafe_home_is_refused_by_python(sandbox: Sandbox, how: str) -> None
 
 
 def test_remove_waits_for_a_script_started_natively(sandbox: Sandbox) -> None:
-    body = "import sys, time\nprint('started', flush=True)\ntime.sleep(float(sys.argv[1]))\n"
+    body = "import sys\nprint('started', flush=True)\nsys.stdin.readline()\n"
     script = sandbox.script("sleeper.py", body=body)
-    assert sandbox.run(str(script), "0").returncode == 0
-    with must_be_warm(sandbox):
-        proc = subprocess.Popen(
-            [sandbox.command, str(script), "3"],
-            cwd=sandbox.scripts,
-            env=sandbox.env,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert proc.stdout is not None and proc.stdout.readline() == "started\n"
-            sandbox.run("remove", str(script))  # skips it: a running script uses it
-            assert len(sandbox.envs()) == 1
-            assert proc.wait(timeout=30) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    assert sandbox.run(str(script), input="").returncode == 0
+    with contextlib.ExitStack() as running_script:
+        with must_be_warm(sandbox):  # the start only: remove is Python's
+            running = running_script.enter_context(
+                in_background([sandbox.command, str(script)], cwd=sandbox.scripts, env=sandbox.env)
+            )
+        sandbox.run("remove", str(script))  # skips it: a running script uses it
+        assert len(sandbox.envs()) == 1
+        running.finish()
+        assert running.returncode == 0
     assert sandbox.run("remove", str(script)).returncode == 0
     assert sandbox.envs() == []
     assert handed_over(sandbox, script)  # its record names an environment that is gone
-    assert sandbox.run(str(script), "0").returncode == 0
+    assert sandbox.run(str(script), input="").returncode == 0
 
 
 def test_starts_during_remove_and_gc_always_run_the_script(sandbox: Sandbox) -> None:

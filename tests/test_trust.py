@@ -456,3 +456,76 @@ def test_what_must_write_says_the_home_is_read_only(sandbox: Sandbox) -> None:
     sandbox.home.mkdir(mode=0o700)  # there, but empty: the first launch must write
     proc = read_only(sandbox, [sandbox.command, str(script)])
     assert_one_line_error(proc, str(sandbox.home))
+
+
+# -- quick: trust.py's checks on directories and files in tmp_path ---------------------------
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX owners and modes")
+def test_dir_problem_names_each_kind_of_untrusted_directory(tmp_path: Path) -> None:
+    from uvlaunch import trust
+
+    ok = tmp_path / "ok"
+    ok.mkdir(mode=0o700)
+    assert trust.dir_problem(str(ok)) is None
+    assert trust.dir_problem(str(tmp_path / "missing")) is None  # made 0700 when needed
+    link = tmp_path / "link"
+    link.symlink_to(ok)
+    plain = tmp_path / "file"
+    plain.write_text("")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o775)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir(mode=0o700)
+    expected = {
+        link: "is a symlink",
+        plain: "is not a directory",
+        shared: "is writable by others (mode 775); run `chmod go-w",
+    }
+    if os.geteuid() == 0:
+        os.chown(foreign, STRANGER, -1)
+        expected[foreign] = f"is owned by uid {STRANGER}, not by you"
+    for path, words in expected.items():
+        problem = trust.dir_problem(str(path))
+        assert problem is not None and problem.startswith(f"{path}: ") and words in problem
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX owners and modes")
+def test_home_and_env_problems_check_every_directory_on_the_way(tmp_path: Path) -> None:
+    from uvlaunch import trust
+    from uvlaunch.contract import HOME_DIRS
+
+    home = tmp_path / "home"
+    for sub in HOME_DIRS:
+        (home / sub).mkdir(parents=True, mode=0o700)
+    assert trust.home_problem(str(home)) is None
+    (home / HOME_DIRS[-1]).chmod(0o777)
+    assert f"{home / HOME_DIRS[-1]}: is writable by others" in str(trust.home_problem(str(home)))
+    env = tmp_path / "env"
+    (env / "bin").mkdir(parents=True, mode=0o700)
+    env.chmod(0o700)
+    assert trust.env_problem(str(env)) is None
+    (env / "bin").chmod(0o757)
+    assert f"{env / 'bin'}: is writable by others" in str(trust.env_problem(str(env)))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX owners and modes")
+def test_side_file_problem(tmp_path: Path) -> None:
+    from uvlaunch import trust
+
+    lock = tmp_path / "job.py.lock"
+    assert trust.side_file_problem(str(lock), os.geteuid()) is None  # none: nothing to say
+    lock.write_text("version = 1\n")
+    lock.chmod(0o644)
+    assert trust.side_file_problem(str(lock), os.geteuid()) is None
+    lock.chmod(0o666)
+    assert "is writable by others" in str(trust.side_file_problem(str(lock), os.geteuid()))
+    lock.chmod(0o644)
+    if os.geteuid() == 0:
+        os.chown(lock, STRANGER, -1)
+        assert trust.side_file_problem(str(lock), STRANGER) is None  # the script's owner's
+        assert "is owned by uid" in str(trust.side_file_problem(str(lock), os.geteuid()))
+    lock.unlink()
+    lock.mkdir()
+    assert "is not a regular file" in str(trust.side_file_problem(str(lock), os.geteuid()))

@@ -14,7 +14,15 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import UVLAUNCH, Sandbox, build_wheel, installed, report, site_packages
+from conftest import (
+    UVLAUNCH,
+    Sandbox,
+    build_wheel,
+    in_background,
+    installed,
+    report,
+    site_packages,
+)
 from filelock import FileLock
 
 VERSIONS = """\
@@ -330,24 +338,23 @@ def test_a_swap_waits_for_the_script_running_in_the_environment(
     script = sandbox.script(deps=("alpha",), body=body)
     assert sandbox.run(str(script), input="\n").returncode == 0
     build_wheel(wheels, "alpha", "2.0")
-    running = subprocess.Popen(
-        [UVLAUNCH, str(script)],
-        env=sandbox.env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert running.stdout is not None and running.stdout.readline() == "started\n"
-    up = subprocess.Popen(
-        [UVLAUNCH, "upgrade", str(script)], env=sandbox.env, stdout=subprocess.PIPE, text=True
-    )
-    time.sleep(2)  # built by now; the swap waits for the running script
-    assert up.poll() is None
-    _, env = env_of(sandbox, script)
-    assert (site_packages(env) / "alpha-1.0.dist-info").is_dir()
-    out, _ = running.communicate("\n", timeout=60)
-    assert running.returncode == 0 and json.loads(out)["alpha"] == "1.0"  # never a mix
-    assert up.wait(60) == 0
+
+    def built() -> bool:
+        """The new generation is stamped in staging/: all that is left is the swap."""
+        return any(sandbox.home.glob("staging/*/uvlaunch-stamp"))
+
+    upgrading = [UVLAUNCH, "upgrade", str(script)]
+    with (
+        in_background([UVLAUNCH, str(script)], env=sandbox.env) as running,
+        in_background(upgrading, env=sandbox.env, ready=built) as up,
+    ):
+        assert up.running()
+        _, env = env_of(sandbox, script)
+        assert (site_packages(env) / "alpha-1.0.dist-info").is_dir()
+        out, _ = running.finish("\n")
+        assert running.returncode == 0 and json.loads(out)["alpha"] == "1.0"  # never a mix
+        up.finish()
+        assert up.returncode == 0
     assert versions(sandbox, script)["alpha"] == "2.0"
 
 
