@@ -19,7 +19,7 @@ from conftest import Sandbox, execute, make_script, report
 from hypothesis import given
 from hypothesis import strategies as st
 
-from uvlaunch import identity
+from uvlaunch import identity, names
 from uvlaunch.errors import ScriptError
 
 
@@ -259,25 +259,25 @@ def test_copy_in_the_same_directory_after_the_original_moved_away(sandbox: Sandb
         ("\u65e5\u672c.py", "script"),  # nothing left in ASCII
         ("--x--.py", "x"),
         (".py", "py"),
-        ("a" * 100 + ".py", "a" * identity.MAX_STEM),
+        ("a" * 100 + ".py", "a" * names.MAX_STEM),
     ],
 )
 def test_safe_stem(file_name: str, stem: str) -> None:
-    assert identity.safe_stem("/any/dir/" + file_name) == stem
+    assert names.safe_stem("/any/dir/" + file_name) == stem
 
 
 @given(st.text(min_size=1).filter(lambda t: "/" not in t and "\0" not in t))
 def test_every_name_made_from_a_file_name_is_safe(file_name: str) -> None:
-    stem = identity.safe_stem("/d/" + file_name)
-    assert identity.is_safe_name(f"{stem}-0123456789")
-    assert identity.is_safe_name(f"{stem}-0123abcd01234567")  # a taken name's longer one
+    stem = names.safe_stem("/d/" + file_name)
+    assert names.is_safe_name(f"{stem}-0123456789")
+    assert names.is_safe_name(f"{stem}-0123abcd01234567")  # a taken name's longer one
 
 
 @pytest.mark.parametrize(
-    "name", ["", "-x", "_x", "a/b", "..", "a b", "caf\u00e9", "x" * (identity.MAX_STEM + 21)]
+    "name", ["", "-x", "_x", "a/b", "..", "a b", "caf\u00e9", "x" * (names.MAX_STEM + 21)]
 )
 def test_names_uvlaunch_never_makes_are_not_safe(name: str) -> None:
-    assert not identity.is_safe_name(name)
+    assert not names.is_safe_name(name)
 
 
 def test_resolve_follows_symlinks_to_the_file(tmp_path: Path) -> None:
@@ -293,7 +293,7 @@ def test_resolve_follows_symlinks_to_the_file(tmp_path: Path) -> None:
         st.st_dev,
         st.st_ino,
     )
-    assert identity.lock_file(ident.path) == str(real) + ".lock"
+    assert names.lock_file(ident.path) == str(real) + ".lock"
 
 
 @pytest.mark.parametrize(

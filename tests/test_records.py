@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from uvlaunch import identity, paths, records, store
+from uvlaunch import identity, names, paths, records, store
 
 
 @pytest.fixture
@@ -123,4 +123,4 @@ def test_names_are_the_stem_and_a_hash_of_the_identity(root: str, scripts: Path)
     os.makedirs(paths.env_dir(root, name))  # taken (an inode reused at the same path)
     other = records.new_name(root, ident)
     assert other.startswith(name[:-4]) and len(other) == len(name) + 4  # 8 random digits
-    assert identity.is_safe_name(other)
+    assert names.is_safe_name(other)
