@@ -159,9 +159,20 @@ class Sandbox:
         return path
 
     def envs(self) -> list[Path]:
-        """The environment directories under the home."""
+        """The environments under the home, one each: its current generation (the virtual
+        environment its scripts run in), or its directory when it has none."""
+        return [current_generation(e) for e in self.env_dirs()]
+
+    def env_dirs(self) -> list[Path]:
+        """The environment directories under the home (each holds its generations)."""
         d = self.home / "envs"
         return sorted(d.iterdir()) if d.exists() else []
+
+
+def current_generation(env_dir: Path) -> Path:
+    """``envs/NAME/gN`` that ``envs/NAME/current`` names, else ``env_dir`` itself."""
+    link = env_dir / "current"
+    return env_dir / os.readlink(link) if link.is_symlink() else env_dir
 
 
 REPORT_BODY = """\

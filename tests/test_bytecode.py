@@ -256,7 +256,7 @@ def test_environments_share_compiled_files(sandbox: Sandbox) -> None:
     three = sandbox.script("three.py", deps=("gamma",), body=body)
     env = dict(sandbox.env, PYTHONDONTWRITEBYTECODE="1")
     first = sandbox.run(str(three), env=env)
-    compiled(next(e for e in sandbox.envs() if e.name.startswith("three")))
+    compiled(next(e for e in sandbox.envs() if e.parent.name.startswith("three")))
     proc = sandbox.run(str(three), env=env)
     assert proc.stdout == first.stdout
     assert proc.stdout.strip().endswith("/site-packages/gamma/__init__.py")

@@ -25,6 +25,7 @@ from conftest import (
     Sandbox,
     assert_one_line_error,
     build_wheel,
+    current_generation,
     installed,
     report,
 )
@@ -192,13 +193,15 @@ def test_gc_and_remove_leave_a_running_script_alone(sandbox: Sandbox, how: str) 
     proc = sandbox.run("gc", "--unused-for", "0s")
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     assert f"skipped {name}: a running script is using it" in proc.stdout
+    # remove removes it at once, but not the generation the script runs in: it says so.
     proc = sandbox.run("remove", str(script))
-    assert proc.returncode == 1
-    assert f"skipped {name}: a running script is using it" in proc.stderr
-    out, _ = running.communicate("\n", timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert f"kept {name} g1 for now: a running script is using it" in proc.stderr
+    out, _ = running.communicate("\n", timeout=60)  # its import comes after both
     assert running.returncode == 0 and "waiting\n" + out == first.stdout
-    # Once it exited, removal goes ahead, and takes the environment's lock files with it.
-    assert sandbox.run("remove", str(script)).returncode == 0
+    # Once it exited, gc deletes that generation; the lock files went with the environment.
+    assert sandbox.run("gc").returncode == 0
+    assert sandbox.env_dirs() == []
     assert sorted(p.name for p in (sandbox.home / "locks").iterdir()) == ["index.lock"]
 
 
@@ -441,7 +444,7 @@ def _forge_inode(sandbox: Sandbox, name: str, target: Path) -> None:
     data = json.loads(record.read_text())
     data["ino"] = st.st_ino
     record.write_text(json.dumps(data))
-    stamp = sandbox.home / "envs" / name / "uvlaunch-stamp"
+    stamp = current_generation(sandbox.home / "envs" / name) / "uvlaunch-stamp"
     parts = stamp.read_bytes().split(b"\0")
     parts[parts.index(b"ino") + 1] = str(st.st_ino).encode()
     stamp.write_bytes(b"\0".join(parts))

@@ -124,9 +124,12 @@ def test_where_an_incomplete_environment_does_not_exist(sandbox: Sandbox) -> Non
     data = json.loads(where(sandbox, "--json", str(script)).stdout)
     assert data["environment"] == str(env)
     assert data["exists"] is False
-    # The next launch repairs it in place.
-    assert report(sandbox.run(str(script)))["VIRTUAL_ENV"] == str(env)
-    assert json.loads(where(sandbox, "--json", str(script)).stdout)["exists"] is True
+    # The next launch repairs it (a new generation of the same environment), and where
+    # follows.
+    repaired = report(sandbox.run(str(script)))["VIRTUAL_ENV"]
+    assert os.path.dirname(str(repaired)) == str(env.parent)
+    data = json.loads(where(sandbox, "--json", str(script)).stdout)
+    assert data["exists"] is True and data["environment"] == repaired
 
 
 def test_where_relative_path(sandbox: Sandbox) -> None:

@@ -110,9 +110,10 @@ def sync(quiet: int, verbose: int, scripts: tuple[str, ...]) -> None:
             prepared = launch.prepare(script, quiet=quiet, verbose=verbose, notify=notify)
         except UvlaunchError as e:
             fail(e)
+        # Provisioning: leave the environment compiled, as a launch's background would
+        # (holding its generation, so that gc cannot delete it meanwhile).
+        compiling.compile_now(prepared.root, prepared.env, notify)
         prepared.release()
-        # Provisioning: leave the environment compiled, as a launch's background would.
-        compiling.compile_now(prepared.root, prepared.name, notify)
         click.echo(f"{script}: {prepared.env}")
 
 

@@ -143,7 +143,8 @@ def gc(
     verb = "would remove" if dry_run else "removed"
     for r in result.removed:
         where = f": {r.script}" if r.script else ""
-        click.echo(f"{verb} {r.name} ({human_size(r.freed)}): {r.reason}{where}")
+        what = f"{r.name} {r.generation}" if r.generation else r.name
+        click.echo(f"{verb} {what} ({human_size(r.freed)}): {r.reason}{where}")
     for name, path in result.relocated:
         click.echo(f"{'would keep' if dry_run else 'kept'} {name}: its script is now {path}")
     for name, why in result.skipped:
@@ -154,7 +155,10 @@ def gc(
             "(see `uvlaunch list`)"
         )
     freed = human_size(result.freed)
-    environments = count(len(result.removed), "environment")
+    environments = count(result.environments, "environment")
+    old = len(result.removed) - result.environments
+    if old:
+        environments += f" and {count(old, 'old generation')}"
     click.echo(f"{'would free' if dry_run else 'freed'} {freed} in {environments}")
 
 
@@ -167,9 +171,15 @@ def remove(every: bool, targets: tuple[str, ...]) -> None:
 
     if every == bool(targets):
         raise click.UsageError("give the scripts or names to remove, or --all")
-    removed, busy = guard(lambda: gc_mod.remove(targets, every=every))
+    removed, busy, in_use = guard(lambda: gc_mod.remove(targets, every=every))
     for info in removed:
         click.echo(f"removed {info.name} ({human_size(info.freed)}): {info.script or '(piped)'}")
+    for name, generation in in_use:
+        click.echo(
+            f"uvlaunch: kept {name} {generation} for now: a running script is using it; "
+            "`uvlaunch gc` deletes it once the script has exited",
+            err=True,
+        )
     for name, why in busy:
         click.echo(f"uvlaunch: skipped {name}: {why}; try again", err=True)
     if every:

@@ -74,12 +74,11 @@ def _same_python(env: str) -> bool:
     )
 
 
-def compile_now(root: str, name: str, notify: Callable[[str], None]) -> None:
-    """Compile the environment ``name`` here and now, if it still wants it (``sync``).
+def compile_now(root: str, env: str, notify: Callable[[str], None]) -> None:
+    """Compile the generation ``env`` here and now, if it still wants it (``sync``).
 
     Says so first through ``notify``: for real packages it takes seconds.
     """
-    env = paths.env_dir(root, name)
     fields = stamp.read(paths.stamp_path(env))
     if needed(env, fields):
         assert fields is not None
@@ -107,9 +106,8 @@ def done(env: str, fields: dict[str, str]) -> tuple[int, int] | None:
     return int(size), int(own)
 
 
-def compile_after_start(root: str, name: str) -> None:
-    """Start a detached, idle-priority compiler for the environment ``name``, and return."""
-    env = paths.env_dir(root, name)
+def compile_after_start(root: str, env: str) -> None:
+    """Start a detached, idle-priority compiler for the generation ``env``, and return."""
     fields = stamp.read(paths.stamp_path(env))
     if not needed(env, fields):
         return

@@ -2,8 +2,8 @@
 
 Taken only when nothing that decides the environment changed since its last sync:
 the same file (device, inode, path), the same metadata block, the same lock file, the
-same uv binary, a complete environment whose interpreter is present. Anything else
-returns to the caller, which goes through the slow path (launch.py) and uv.
+same uv binary, a complete current generation whose interpreter is present. Anything
+else returns to the caller, which goes through the slow path (launch.py) and uv.
 
 This module and what it imports load on every warm start, so they use nothing beyond
 ``os`` and ``sys``: no click, packaging, filelock, json, re or dataclasses.
@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 
-from uvlaunch import locks, paths, stamp, warm
+from uvlaunch import locks, paths, pointer, stamp, warm
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.identity import is_safe_name, lock_file
 from uvlaunch.metadata import find_block
@@ -53,23 +53,32 @@ def _try_exec(invoked: str, args: list[str]) -> None:
     # record, so that the next start is native again.
     record = warm.read(root, st.st_dev, st.st_ino)
     if record is not None and warm.matches(root, record, path, st):
-        name = record.name
+        name, env = record.name, record.env
     else:
         record = None
         with open(paths.inode_key_path(root, st.st_dev, st.st_ino), "rb") as f:
             name = f.read(256).decode("ascii").strip()
         if not is_safe_name(name):
             return
+        found = pointer.current(root, name)
+        if found is None:
+            return
+        env = found
     # Held from before the checks until the script exits (the descriptor survives the
-    # exec): gc and remove cannot take the environment away from under it meanwhile.
-    use = locks.Lock(paths.use_lock_path(root, name), shared=True)
+    # exec): gc and remove cannot delete the generation from under it meanwhile.
+    use = locks.Lock(paths.generation_lock_path(env), shared=True)
     if not use.acquire():
         return
     try:
+        # Under the lock: an upgrade may have flipped the pointer since it was read (the
+        # record then names the generation before), and only a generation that is not
+        # current can be deleted; the slow path finds the current one.
+        if pointer.current(root, name) != env:
+            return
         if record is not None:
             _exec_warm(record, invoked, args, use)
         else:
-            _check_and_exec(root, name, invoked, path, st, args, use)
+            _check_and_exec(root, name, env, invoked, path, st, args, use)
     finally:
         use.release()  # reached only when the script was not started
 
@@ -85,13 +94,13 @@ def _exec_warm(record: warm.Warm, invoked: str, args: list[str], use: locks.Lock
 def _check_and_exec(
     root: str,
     name: str,
+    env: str,
     invoked: str,
     path: str,
     st: os.stat_result,
     args: list[str],
     use: locks.Lock,
 ) -> None:
-    env = paths.env_dir(root, name)
     stamp_file = paths.stamp_path(env)
     fields = stamp.read(stamp_file)
     if fields is None:
@@ -124,7 +133,7 @@ def _check_and_exec(
     python = paths.env_python(env)
     if not os.path.exists(python):
         return
-    record = warm.from_stamp(root, name, st, fields)
+    record = warm.from_stamp(name, env, st, fields)
     if record is not None:
         warm.write(root, st.st_dev, st.st_ino, record)
     _touch(stamp_file)

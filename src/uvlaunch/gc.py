@@ -1,21 +1,37 @@
 """How environments are collected: ``gc`` and ``remove`` (states: inventory.py).
 
-Removal takes an environment out of use in one atomic step (a rename into trash/),
+Removal takes an environment out of use in one atomic step (its pointer is deleted),
 under the environment's lock taken with timeout 0, so a launch that is creating or
-syncing it makes gc skip it; what a killed gc leaves in trash/ the next gc deletes.
-Nothing outside the home is ever deleted: names are checked, paths are computed from
-the home, and symlinks are unlinked, never followed.
+syncing it makes gc skip it. Then each generation goes, through the trash, unless a
+running script uses it (its use lock, also taken with timeout 0): that one stays until
+a later gc finds it free. gc also deletes the old generations of live environments
+(neither current nor kept for rollback) that no script uses any more. What a killed
+gc leaves in trash/ the next gc deletes. Nothing outside the home is ever deleted:
+names are checked, paths are computed from the home, and symlinks are unlinked,
+never followed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat as stat_mod
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from uvlaunch import generations, metadata, paths, piped, records, stamp, store, sweep
+from uvlaunch import (
+    generations,
+    metadata,
+    paths,
+    piped,
+    pointer,
+    records,
+    stamp,
+    store,
+    sweep,
+    venv,
+)
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.inventory import (
     INACCESSIBLE,
@@ -41,10 +57,14 @@ class Removal:
     reason: str
     size: int  # everything under it, as `list` shows
     freed: int  # what removing it frees (measured when it was removed)
+    generation: str | None = None  # only this old generation of the environment
 
     def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"name": self.name}
+        if self.generation is not None:
+            out["generation"] = self.generation
         return {
-            "name": self.name,
+            **out,
             "script": self.script,
             "reason": self.reason,
             "size": self.size,
@@ -65,6 +85,10 @@ class GcResult:
     @property
     def freed(self) -> int:
         return sum(r.freed for r in self.removed)
+
+    @property
+    def environments(self) -> int:
+        return sum(r.generation is None for r in self.removed)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -129,6 +153,10 @@ def collect(
         reason = _reason(info, now, unused_for, include_unreachable)
         if reason is None:
             continue
+        if reason.startswith((UNUSED, UNUSED_PIPED)) and generations.in_use(info.environment):
+            # Not launched for long, but running all that time (a server): not unused.
+            result.skipped.append((info.name, store.RUNNING))
+            continue
         if dry_run:
             result.removed.append(_removal(root, info, reason))
             continue
@@ -142,19 +170,67 @@ def collect(
             if _reason(again, time.time(), unused_for, include_unreachable) is None:
                 continue
             removal = _removal(root, again, reason)
-            _remove_locked(root, again, held)
-        result.removed.append(removal)
+            kept = _remove_locked(root, again, held)
+        result.removed.append(_less(root, removal, kept))
+        result.skipped += [(f"{info.name} {g}", IN_USE) for g in kept]
+    gone = {r.name for r in result.removed}
+    for info in infos:
+        # Old generations of the environments that stay: one listdir told whether any.
+        if info.complete and len(info.generations) > 1 and info.name not in gone:
+            _prune(root, info.name, result)
     if not dry_run:
-        swept = sweep.sweep(root)
+        swept, in_use = sweep.sweep(root)
         for info in leftovers:
             if info.name in swept:
                 result.removed.append(Removal(info.name, None, LEFTOVER, info.size, info.freed))
+            elif info.name in in_use:
+                result.skipped += [(f"{info.name} {g}", IN_USE) for g in in_use[info.name]]
             elif os.path.lexists(info.environment):
                 result.skipped.append((info.name, store.BUILDING))
     return result
 
 
+IN_USE = "a running script is using this generation; gc deletes it once the script has exited"
+OLD = "an old generation: neither current nor kept for rollback, and no script uses it"
+
+
+def _prune(root: str, name: str, result: GcResult) -> None:
+    """Delete the old generations of ``name`` that no script uses (or say which would go)."""
+    if result.dry_run:
+        keep = set(pointer.read(root, name))
+        for generation in pointer.generations(root, name):
+            path = paths.generation_dir(root, name, generation)
+            if generation in keep:
+                continue
+            if generations.in_use(path):
+                result.skipped.append((f"{name} {generation}", IN_USE))
+            else:
+                size, freed = venv.usage(path)
+                result.removed.append(Removal(name, None, OLD, size, freed, generation))
+        return
+    with store.try_env_lock(root, name) as taken:
+        if not taken:
+            return  # a launch or an upgrade is at work on it (building one): next time
+        pruned = generations.prune(root, name, measure=True)
+    for generation, freed in pruned.deleted:
+        result.removed.append(Removal(name, None, OLD, freed, freed, generation))
+    result.skipped += [(f"{name} {g}", IN_USE) for g in pruned.in_use]
+
+
+def _less(root: str, removal: Removal, kept: list[str]) -> Removal:
+    """``removal`` less the generations that running scripts kept."""
+    if not kept:
+        return removal
+    size, freed = removal.size, removal.freed
+    for generation in kept:
+        more = venv.usage(paths.generation_dir(root, removal.name, generation))
+        size, freed = size - more[0], freed - more[1]
+    return dataclasses.replace(removal, size=max(size, 0), freed=max(freed, 0))
+
+
 LEFTOVER = "leftover: a half-built environment with no record"
+UNUSED = "unused"
+UNUSED_PIPED = "piped: not launched for "
 PIPED_UNUSED = piped.UNUSED_DAYS * 86400
 
 
@@ -187,7 +263,7 @@ def _reason(info: EnvInfo, now: float, unused_for: float | None, unreachable: bo
         limit = min(unused_for, PIPED_UNUSED) if unused_for is not None else PIPED_UNUSED
         last = info.last_launched
         if last is None or now - last > limit:
-            return f"piped: not launched for {_days(limit)}"
+            return f"{UNUSED_PIPED}{_days(limit)}"
         return None
     if info.state == ORPHANED:
         return "orphaned: its script is gone"
@@ -198,7 +274,7 @@ def _reason(info: EnvInfo, now: float, unused_for: float | None, unreachable: bo
     if unused_for is not None and info.state == LIVE:
         last = info.last_launched
         if last is None or now - last > unused_for:
-            return "unused: not launched for longer than asked"
+            return f"{UNUSED}: not launched for longer than asked"
     return None
 
 
@@ -233,7 +309,8 @@ def _search_inodes(root: str, orphans: list[EnvInfo], dirs: Iterable[str]) -> di
 def _looks_like_script(root: str, info: EnvInfo, path: str) -> bool:
     if info.script is not None and os.path.basename(info.script) == os.path.basename(path):
         return True
-    fields = stamp.read(paths.stamp_path(paths.env_dir(root, info.name)))
+    env = pointer.current(root, info.name)
+    fields = None if env is None else stamp.read(paths.stamp_path(env))
     if fields is None or "block" not in fields:
         return False
     try:
@@ -262,32 +339,36 @@ def _relocate(root: str, info: EnvInfo, new_path: str) -> None:
             store.write_atomic(root, stamp_file, stamp.encode(fields))
 
 
-def _remove_locked(root: str, info: EnvInfo, held: store.Exclusive) -> None:
-    # Out of use first, in one rename; then the record and index; then the files, and
-    # last the lock files, while they are still held.
-    trashed = store.take_out_of_use(root, info.name)
-    generations.discard(root, paths.previous_env(root, info.name))
+def _remove_locked(root: str, info: EnvInfo, held: store.Exclusive) -> list[str]:
+    """Remove the environment; returns the generations kept because scripts use them."""
+    # Out of use first (its pointer goes), and its generations; then the record and
+    # index; last the lock file, while it is still held.
+    kept = generations.remove_all(root, info.name)
     rec = records.forget(root, info.name)
     if rec is not None and piped.is_piped_file(root, rec.script):
         store.remove_file(rec.script)
-    if trashed is not None:
-        store.delete_tree(trashed, within=root)
     held.delete_files()
+    return kept
 
 
 def remove(
     targets: Iterable[str], *, every: bool = False
-) -> tuple[list[EnvInfo], list[tuple[str, str]]]:
-    """Remove the environments of ``targets`` (or ``every`` one): (removed, skipped as busy)."""
+) -> tuple[list[EnvInfo], list[tuple[str, str]], list[tuple[str, str]]]:
+    """Remove the environments of ``targets`` (or ``every`` one).
+
+    Returns (removed, skipped as busy, generations kept because running scripts use
+    them: (name, generation), which gc deletes later).
+    """
     root = store.open_home(create=False)
     if every:
         if not os.path.isdir(root):
-            return [], []
+            return [], [], []
         names = all_names(root)
     else:
         names = resolve_targets(targets)
     removed: list[EnvInfo] = []
     busy: list[tuple[str, str]] = []
+    in_use: list[tuple[str, str]] = []
     for name in names:
         held = store.Exclusive(root, name)
         with held as why:
@@ -295,8 +376,12 @@ def remove(
                 busy.append((name, why))
                 continue
             info = measure(root, inspect(root, name))
-            _remove_locked(root, info, held)
-            removed.append(info)
+            kept = _remove_locked(root, info, held)
+        if kept:
+            less = _less(root, Removal(name, None, "", info.size, info.freed), kept)
+            info = dataclasses.replace(info, size=less.size, freed=less.freed)
+        removed.append(info)
+        in_use += [(name, generation) for generation in kept]
     if every:
         sweep.sweep(root)
-    return removed, busy
+    return removed, busy, in_use

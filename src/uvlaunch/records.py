@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from uvlaunch import paths, stamp, warm
+from uvlaunch import paths, pointer, stamp, warm
 from uvlaunch.identity import ScriptIdentity, is_safe_name, safe_stem
 from uvlaunch.store import index_lock, now, random_suffix, remove_file, sha256_hex, write_atomic
 
@@ -211,7 +211,8 @@ def recover(root: str, script: ScriptIdentity) -> Record | None:
             if (rec.dev, rec.ino) == (script.dev, script.ino) or rec.script == script.path:
                 return rec
             continue  # another file's
-        fields = stamp.read(paths.stamp_path(paths.env_dir(root, name)))
+        env = pointer.current(root, name)
+        fields = None if env is None else stamp.read(paths.stamp_path(env))
         if fields is not None:
             same_file = (fields.get("dev"), fields.get("ino")) == (str(script.dev), str(script.ino))
             if not (same_file or fields.get("script") == paths.to_stored(script.path)):

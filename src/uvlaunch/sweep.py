@@ -1,10 +1,13 @@
 """Finishing what killed processes left in the home, for ``gc`` and ``remove --all``.
 
-A killed launch, gc or upgrade can leave: environments in ``trash/`` and ``staging/``,
-temporary files in ``tmp/``, a previous generation with no environment, an environment
-directory with neither record nor stamp, warm records of nothing, and shared ``.pyc``
-files that no environment links. Each is deleted only when nothing can still be using
-it: its environment's lock is free, or it is an hour old.
+A killed launch, gc or upgrade can leave: environments and generations in ``trash/``,
+temporary files in ``tmp/``, an environment directory with neither record nor a
+complete current generation (a first launch killed early, or what ``remove`` left
+because running scripts used it), warm records of nothing, and shared ``.pyc`` files
+that no environment links. Each is deleted only when nothing can still be using it:
+its environment's lock is free (and a generation's own lock, for a generation), or it
+is an hour old. Generations that a kill left beside a complete environment (neither
+current nor kept for rollback) are gc's ``prune``.
 """
 
 from __future__ import annotations
@@ -13,30 +16,37 @@ import contextlib
 import os
 import time
 
-from uvlaunch import generations, paths, records, stamp, store, warm
+from uvlaunch import generations, locks, paths, pointer, records, stamp, store, warm
+
+# What uvlaunch before generations kept outside envs/ (and locks/*.use): deleted when found.
+LEGACY_DIRS = ("staging", "previous")
 
 
-def sweep(root: str) -> list[str]:
+def sweep(root: str) -> tuple[list[str], dict[str, list[str]]]:
     """Finish what a killed gc or launch left: trash, stray temporary files, bare env dirs.
 
-    Returns the names of the bare environment directories it deleted.
+    Returns the names of the bare environment directories it deleted, and for those it
+    could not delete whole, the generations that running scripts still use.
     """
-    # Trash and staging entries are named after their environment: one whose lock is
-    # held belongs to a rebuild or an upgrade still running (a failed rebuild puts its
-    # trashed environment back), so it is left for the next gc.
-    for top in (paths.trash_dir(root), paths.staging_dir(root)):
+    # Trash entries are named after their environment: one whose lock is held may
+    # belong to a rebuild still running (a failed one puts what it trashed back), so it
+    # is left for the next gc.
+    for top in (paths.trash_dir(root), *(os.path.join(root, d) for d in LEGACY_DIRS)):
         with contextlib.suppress(FileNotFoundError):
             for entry in os.listdir(top):
                 with store.try_env_lock(root, entry.split(".", 1)[0]) as taken:
                     if taken:
                         store.delete_tree(os.path.join(top, entry), within=root)
-    recorded = set(records.record_names(root))
+            if top != paths.trash_dir(root):
+                with contextlib.suppress(OSError):
+                    os.rmdir(top)
     with contextlib.suppress(FileNotFoundError):
-        for name in os.listdir(paths.previous_dir(root)):
-            if name not in recorded and not os.path.lexists(paths.env_dir(root, name)):
-                with store.try_env_lock(root, name) as taken:
+        for entry in os.listdir(paths.locks_dir(root)):
+            if entry.endswith(".use"):  # an environment's use lock, before generations
+                with locks.Attempt(os.path.join(paths.locks_dir(root), entry)) as taken:
                     if taken:
-                        generations.discard(root, paths.previous_env(root, name))
+                        store.remove_file(os.path.join(paths.locks_dir(root), entry))
+    recorded = set(records.record_names(root))
     cutoff = time.time() - 3600
     tmp = paths.tmp_dir(root)
     with contextlib.suppress(FileNotFoundError):
@@ -48,21 +58,25 @@ def sweep(root: str) -> list[str]:
     _sweep_pyc_store(root, cutoff)
     warm.sweep(root)
     swept: list[str] = []
+    in_use: dict[str, list[str]] = {}
     for name in store.env_names(root):
         if name in recorded:
             continue
-        env = paths.env_dir(root, name)
-        if stamp.read(paths.stamp_path(env)) is not None:
+        env = pointer.current(root, name)
+        if generations.is_legacy(root, name):
+            env = paths.env_dir(root, name)
+        if env is not None and stamp.read(paths.stamp_path(env)) is not None:
             continue  # a complete environment whose record was lost: `list` shows it
         held = store.Exclusive(root, name)
         with held as busy:
             if busy is None and not os.path.exists(paths.record_path(root, name)):
-                trashed = store.take_out_of_use(root, name)
-                if trashed is not None:
-                    store.delete_tree(trashed, within=root)
+                kept = generations.remove_all(root, name)
+                if kept:
+                    in_use[name] = kept
+                else:
                     swept.append(name)
-                held.delete_files()
-    return swept
+                    held.delete_files()
+    return swept, in_use
 
 
 def _sweep_pyc_store(root: str, cutoff: float) -> None:

@@ -1,9 +1,10 @@
 """``upgrade``, ``reinstall`` and ``rollback``: keep stable environments current on purpose.
 
 Each environment is handled under its own lock, taken without waiting (a launch that
-is creating or syncing it makes it "busy"), by building the new generation beside it
-(generations.py) and swapping it in only once uv succeeded. Outcomes are reported one
-by one as they finish, through ``on_done``.
+is creating or syncing it makes it "busy"), by building a new generation beside the
+current one (generations.py) and flipping the pointer to it as soon as it is complete,
+however many scripts are running: they keep the generation they started with. Nothing
+waits for them. Outcomes are reported one by one as they finish, through ``on_done``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,19 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from uvlaunch import generations, identity, launch, paths, records, stamp, store, uv, uvoutput, venv
+from uvlaunch import (
+    generations,
+    identity,
+    launch,
+    paths,
+    pointer,
+    records,
+    stamp,
+    store,
+    uv,
+    uvoutput,
+    venv,
+)
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.inventory import all_names, resolve_targets
 from uvlaunch.script import Script, read_script
@@ -101,18 +114,16 @@ def upgrade(
                 message=f"follows its lock file {lock}; update the lock with "
                 f"`uv lock --script --upgrade {script.ident.path}`",
             )
-        env = paths.env_dir(root, name)
+        env = _current(root, name)
         planned = _dry_run(env, script, uv_bin, packages)
         if dry_run or not planned:
             return Outcome(name, script.ident.path, WOULD_CHANGE if planned else UNCHANGED, planned)
-        staged = generations.build_beside(
-            root, name, script, uv_bin, upgrade=True, packages=packages
-        )
-        changes = diff(venv.installed(env), venv.installed(staged))
-        generations.swap_in(root, name, staged)
+        new = generations.build(root, name, script, uv_bin, upgrade=True, packages=packages)
+        changes = diff(venv.installed(env), venv.installed(new))
+        generations.flip(root, name, new)
         return Outcome(name, script.ident.path, UPGRADED if changes else UNCHANGED, changes)
 
-    return _each(targets, every, one, on_done)
+    return _each(targets, every, one, on_done, "is upgrading its environment")
 
 
 def reinstall(
@@ -121,31 +132,33 @@ def reinstall(
     """Rebuild the environments of ``targets`` from scratch, keeping their versions."""
 
     def one(root: str, name: str, script: Script, uv_bin: str) -> Outcome:
-        env = paths.env_dir(root, name)
-        before = venv.installed(env)
-        staged = generations.build_beside(root, name, script, uv_bin, upgrade=False)
-        changes = diff(before, venv.installed(staged))
-        generations.swap_in(root, name, staged)
+        before = venv.installed(_current(root, name))
+        new = generations.build(root, name, script, uv_bin, upgrade=False)
+        changes = diff(before, venv.installed(new))
+        generations.flip(root, name, new)
         return Outcome(name, script.ident.path, REINSTALLED, changes)
 
-    return _each(targets, every, one, on_done)
+    return _each(targets, every, one, on_done, "is reinstalling its environment")
 
 
 def rollback(target: str) -> Outcome:
     """Put back the generation of ``target``'s environment from before its last upgrade."""
     (name,) = resolve_targets([target])
     root = store.open_home()
-    with store.try_env_lock(root, name) as taken:
+    attempt = store.try_env_lock(root, name)
+    with attempt as taken:
         if not taken:
             raise UvlaunchError(
                 f"{target}: a launch is creating or syncing its environment; try again"
             )
-        env = paths.env_dir(root, name)
-        before = venv.installed(env)
+        attempt.note(f"{os.getpid()} is rolling its environment back")
+        before = venv.installed(_current(root, name))
         generations.roll_back(root, name)
         rec = records.read_record(root, name)
         script = rec.script if rec is not None else None
-        return Outcome(name, script, ROLLED_BACK, diff(before, venv.installed(env)))
+        return Outcome(
+            name, script, ROLLED_BACK, diff(before, venv.installed(_current(root, name)))
+        )
 
 
 def _each(
@@ -153,6 +166,7 @@ def _each(
     every: bool,
     one: Callable[[str, str, Script, str], Outcome],
     on_done: Callback | None,
+    doing: str,
 ) -> Report:
     targets = list(targets)
     if every and targets:
@@ -164,7 +178,7 @@ def _each(
     uv_bin = uv.find_uv()
     report = Report()
     for name in names:
-        outcome = _one(root, name, uv_bin, one)
+        outcome = _one(root, name, uv_bin, one, doing)
         report.outcomes.append(outcome)
         if on_done is not None:
             on_done(outcome)
@@ -172,7 +186,11 @@ def _each(
 
 
 def _one(
-    root: str, name: str, uv_bin: str, one: Callable[[str, str, Script, str], Outcome]
+    root: str,
+    name: str,
+    uv_bin: str,
+    one: Callable[[str, str, Script, str], Outcome],
+    doing: str,
 ) -> Outcome:
     rec = records.read_record(root, name)
     recorded = rec.script if rec is not None else None
@@ -187,12 +205,13 @@ def _one(
             raise UvlaunchError(f"{rec.script}: now belongs to another environment")
     except UvlaunchError as e:
         return Outcome(name, recorded, FAILED, message=str(e))
-    with store.try_env_lock(root, name) as taken:
+    attempt = store.try_env_lock(root, name)
+    with attempt as taken:
         if not taken:
             return Outcome(name, recorded, BUSY, message="a launch is creating or syncing it")
-        env = paths.env_dir(root, name)
-        generations.restore_interrupted_swap(root, name)
-        if stamp.read(paths.stamp_path(env)) is None:
+        attempt.note(f"{os.getpid()} {doing}")
+        env = pointer.current(root, name)
+        if env is None or stamp.read(paths.stamp_path(env)) is None:
             return Outcome(
                 name, recorded, FAILED, message="it is not built yet; launch the script first"
             )
@@ -202,6 +221,14 @@ def _one(
             why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
             kept = f"{why}; the environment was left as it was"
             return Outcome(name, recorded, FAILED, message=kept)
+
+
+def _current(root: str, name: str) -> str:
+    """The current generation of ``name``, whose lock is held (``_one`` checked it exists)."""
+    env = pointer.current(root, name)
+    if env is None:
+        raise UvlaunchError(f"{name}: has no current generation; launch the script first")
+    return env
 
 
 def _dry_run(
