@@ -155,11 +155,10 @@ def gc(
             "(see `uvlaunch list`)"
         )
     freed = human_size(result.freed)
-    environments = count(result.environments, "environment")
     old = len(result.removed) - result.environments
-    if old:
-        environments += f" and {count(old, 'old generation')}"
-    click.echo(f"{'would free' if dry_run else 'freed'} {freed} in {environments}")
+    parts = [count(result.environments, "environment")] if result.environments or not old else []
+    parts += [count(old, "old generation")] if old else []
+    click.echo(f"{'would free' if dry_run else 'freed'} {freed} in {' and '.join(parts)}")
 
 
 @click.command(short_help="Remove the given environments.")

@@ -128,14 +128,15 @@ def collect(
     infos = [inspect(root, name) for name in all_names(root)]
     orphans = [i for i in infos if i.state == ORPHANED]
     found = _search_inodes(root, orphans, search) if orphans else {}
-    leftovers: list[EnvInfo] = []
+    leftovers: list[tuple[EnvInfo, str]] = []
     for info in infos:
         if _is_leftover(root, info):
-            # Half-built, with no record: what a killed launch left; sweep.py deletes it.
+            # No record: what a killed launch left, or what a running script kept of a
+            # removed environment; sweep.py deletes it.
             if dry_run:
-                result.removed.append(_removal(root, info, LEFTOVER))
+                result.removed.append(_removal(root, info, _leftover(root, info)))
             else:
-                leftovers.append(info)
+                leftovers.append((info, _leftover(root, info)))
             continue
         if info.state == UNKNOWN:
             result.unreadable.append(info.name)
@@ -180,9 +181,9 @@ def collect(
             _prune(root, info.name, result)
     if not dry_run:
         swept, in_use = sweep.sweep(root)
-        for info in leftovers:
+        for info, why in leftovers:
             if info.name in swept:
-                result.removed.append(Removal(info.name, None, LEFTOVER, info.size, info.freed))
+                result.removed.append(Removal(info.name, None, why, info.size, info.freed))
             elif info.name in in_use:
                 result.skipped += [(f"{info.name} {g}", IN_USE) for g in in_use[info.name]]
             elif os.path.lexists(info.environment):
@@ -229,6 +230,7 @@ def _less(root: str, removal: Removal, kept: list[str]) -> Removal:
 
 
 LEFTOVER = "leftover: a half-built environment with no record"
+LEFTOVER_KEPT = "leftover: a generation of a removed environment, which a script used then"
 UNUSED = "unused"
 UNUSED_PIPED = "piped: not launched for "
 PIPED_UNUSED = piped.UNUSED_DAYS * 86400
@@ -243,8 +245,17 @@ def _days(seconds: float) -> str:
 
 def _removal(root: str, info: EnvInfo, reason: str) -> Removal:
     measured = measure(root, info)
-    script = None if reason == LEFTOVER else info.script
+    script = None if reason in (LEFTOVER, LEFTOVER_KEPT) else info.script
     return Removal(info.name, script, reason, measured.size, measured.freed)
+
+
+def _leftover(root: str, info: EnvInfo) -> str:
+    """Why a leftover is one: half-built, or what `remove` left to a running script."""
+    for generation in info.generations:
+        path = paths.generation_dir(root, info.name, generation)
+        if stamp.read(paths.stamp_path(path)) is not None:
+            return LEFTOVER_KEPT
+    return LEFTOVER
 
 
 def _is_leftover(root: str, info: EnvInfo) -> bool:
