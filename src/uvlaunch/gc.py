@@ -15,23 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import stat as stat_mod
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from uvlaunch import (
-    generations,
-    metadata,
-    paths,
-    piped,
-    pointer,
-    records,
-    stamp,
-    store,
-    sweep,
-    venv,
-)
+from uvlaunch import generations, paths, piped, records, stamp, store, sweep, venv
+from uvlaunch import search as search_mod
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.inventory import (
     INACCESSIBLE,
@@ -127,7 +116,7 @@ def collect(
     now = time.time()
     infos = [inspect(root, name) for name in all_names(root)]
     orphans = [i for i in infos if i.state == ORPHANED]
-    found = _search_inodes(root, orphans, search) if orphans else {}
+    found = search_mod.find_moved(root, orphans, search) if orphans else {}
     leftovers: list[tuple[EnvInfo, str]] = []
     for info in infos:
         if _is_leftover(root, info):
@@ -148,7 +137,7 @@ def collect(
         if info.name in found:
             new_path = found[info.name]
             if not dry_run:
-                _relocate(root, info, new_path)
+                search_mod.relocate(root, info, new_path)
             result.relocated.append((info.name, new_path))
             continue
         reason = _reason(info, now, unused_for, include_unreachable)
@@ -198,21 +187,12 @@ OLD = "an old generation: neither current nor kept for rollback, and no script u
 def _prune(root: str, name: str, result: GcResult) -> None:
     """Delete the old generations of ``name`` that no script uses (or say which would go)."""
     if result.dry_run:
-        keep = set(pointer.read(root, name))
-        for generation in pointer.generations(root, name):
-            path = paths.generation_dir(root, name, generation)
-            if generation in keep:
-                continue
-            if generations.in_use(path):
-                result.skipped.append((f"{name} {generation}", IN_USE))
-            else:
-                size, freed = venv.usage(path)
-                result.removed.append(Removal(name, None, OLD, size, freed, generation))
-        return
-    with store.try_env_lock(root, name) as taken:
-        if not taken:
-            return  # a launch or an upgrade is at work on it (building one): next time
-        pruned = generations.prune(root, name, measure=True)
+        pruned = generations.prune(root, name, measure=True, dry_run=True)
+    else:
+        with store.try_env_lock(root, name) as taken:
+            if not taken:
+                return  # a launch or an upgrade is at work on it (building one): next time
+            pruned = generations.prune(root, name, measure=True)
     for generation, freed in pruned.deleted:
         result.removed.append(Removal(name, None, OLD, freed, freed, generation))
     result.skipped += [(f"{name} {g}", IN_USE) for g in pruned.in_use]
@@ -287,67 +267,6 @@ def _reason(info: EnvInfo, now: float, unused_for: float | None, unreachable: bo
         if last is None or now - last > unused_for:
             return f"{UNUSED}: not launched for longer than asked"
     return None
-
-
-def _search_inodes(root: str, orphans: list[EnvInfo], dirs: Iterable[str]) -> dict[str, str]:
-    """Orphans whose file is found under ``dirs``: name -> path.
-
-    A file counts when it has the recorded device and inode and also looks like the
-    script: the same name, or the same ``# /// script`` block. An inode alone may have
-    been reused by an unrelated file since the script was deleted.
-    """
-    wanted = {(o.dev, o.ino): o for o in orphans if o.dev is not None and o.ino is not None}
-    found: dict[str, str] = {}
-    for top in dirs:
-        for dirpath, _dirnames, filenames in os.walk(top):
-            for filename in filenames:
-                path = os.path.join(dirpath, filename)
-                try:
-                    st = os.lstat(path)
-                except OSError:
-                    continue
-                info = wanted.get((st.st_dev, st.st_ino))
-                if (
-                    info is not None
-                    and stat_mod.S_ISREG(st.st_mode)
-                    and info.name not in found
-                    and _looks_like_script(root, info, path)
-                ):
-                    found[info.name] = os.path.realpath(path)
-    return found
-
-
-def _looks_like_script(root: str, info: EnvInfo, path: str) -> bool:
-    if info.script is not None and os.path.basename(info.script) == os.path.basename(path):
-        return True
-    env = pointer.current(root, info.name)
-    fields = None if env is None else stamp.read(paths.stamp_path(env))
-    if fields is None or "block" not in fields:
-        return False
-    try:
-        with open(path, "rb") as f:
-            data = f.read(1 << 20)
-        return metadata.find_block(data.decode("utf-8"), path) == fields["block"]
-    except (OSError, ValueError, UvlaunchError):
-        return False
-
-
-def _relocate(root: str, info: EnvInfo, new_path: str) -> None:
-    with store.index_lock(root):
-        old = records.read_record(root, info.name)
-        if old is not None:
-            records.unindex_record(root, old)
-        assert info.dev is not None and info.ino is not None
-        rec = records.Record(
-            info.name, new_path, info.dev, info.ino, old.created if old else store.now()
-        )
-        records.write_record(root, rec)
-        records.index_record(root, rec)
-        stamp_file = paths.stamp_path(info.environment)
-        fields = stamp.read(stamp_file)
-        if fields is not None:  # record and stamp must agree (inventory.py)
-            fields["script"] = paths.to_stored(new_path)
-            store.write_atomic(root, stamp_file, stamp.encode(fields))
 
 
 def _remove_locked(root: str, info: EnvInfo, held: store.Exclusive) -> list[str]:

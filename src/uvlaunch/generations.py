@@ -163,12 +163,13 @@ class Pruned:
         self.in_use: list[str] = []
 
 
-def prune(root: str, name: str, *, measure: bool = False) -> Pruned:
+def prune(root: str, name: str, *, measure: bool = False, dry_run: bool = False) -> Pruned:
     """Delete the generations of ``name`` that are neither current nor kept for rollback.
 
     Call with the environment's lock held (a generation being built is neither either).
     A generation that a running script uses is kept, and listed in ``in_use``; gc tries
     again later. ``measure``: note the bytes each deletion frees (walks the generation).
+    ``dry_run``: delete nothing, say what would go.
     """
     done = Pruned()
     keep = set(pointer.read(root, name))
@@ -177,10 +178,10 @@ def prune(root: str, name: str, *, measure: bool = False) -> Pruned:
             continue
         path = paths.generation_dir(root, name, generation)
         freed = venv.usage(path)[1] if measure else 0
-        if delete_unused(root, name, path):
-            done.deleted.append((generation, freed))
-        else:
+        if in_use(path) if dry_run else not delete_unused(root, name, path):
             done.in_use.append(generation)
+        else:
+            done.deleted.append((generation, freed))
     return done
 
 
