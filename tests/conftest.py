@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -361,6 +362,20 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str)
     for needle in needles:
         assert needle in lines[0], detail
     return lines[0]
+
+
+def compiled(env: Path, limit: float = 60) -> Path:
+    """Wait for the background compiler to record that ``env`` is compiled."""
+    stamp = env / "uvlaunch-stamp"
+    done = env / "uvlaunch-compiled"
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        parts = stamp.read_bytes().split(b"\0")
+        synced = parts[parts.index(b"synced") + 1].decode()
+        if done.exists() and done.read_text().split()[0] == synced:
+            return env
+        time.sleep(0.02)
+    raise AssertionError(f"{env} was not compiled within {limit} s")
 
 
 def site_packages(env: Path | str) -> Path:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Sandbox, interpreter_dir, report, site_packages
+from conftest import Sandbox, compiled, interpreter_dir, report, site_packages
 
 from uvlaunch import bytecode
 
@@ -150,20 +150,6 @@ def stale_sources(env: Path) -> list[Path]:
     """Python files in the environment's site-packages without a current .pyc."""
     sp = site_packages(env)
     return [p for p in sp.rglob("*.py") if not bytecode._fresh(str(p))]
-
-
-def compiled(env: Path, limit: float = 60) -> Path:
-    """Wait for the background compiler to record that ``env`` is compiled."""
-    stamp = env / "uvlaunch-stamp"
-    done = env / "uvlaunch-compiled"
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        parts = stamp.read_bytes().split(b"\0")
-        synced = parts[parts.index(b"synced") + 1].decode()
-        if done.exists() and done.read_text().split()[0] == synced:
-            return env
-        time.sleep(0.02)
-    raise AssertionError(f"{env} was not compiled within {limit} s")
 
 
 def test_first_launch_compiles_the_environment(sandbox: Sandbox) -> None:

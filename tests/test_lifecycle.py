@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Sandbox, current_generation
+from conftest import Sandbox, compiled, current_generation
 from filelock import FileLock
 
 QUIET = "print('ran')"
@@ -289,6 +289,7 @@ def test_gc_search_finds_moved_script_by_inode(sandbox: Sandbox) -> None:
 def test_gc_dry_run_removes_nothing_and_reports_size(sandbox: Sandbox) -> None:
     script = sandbox.script(body=QUIET)
     launch(sandbox, script)
+    compiled(sandbox.envs()[0])  # nothing else writes in the home from here on
     e = only_env(sandbox)
     script.unlink()
     before = sorted(p.relative_to(sandbox.home) for p in sandbox.home.rglob("*"))
@@ -477,7 +478,7 @@ def test_next_gc_finishes_what_a_killed_gc_left_in_trash(sandbox: Sandbox) -> No
     # A gc killed after the rename into trash/, before the delete.
     trash = sandbox.home / "trash"
     half = trash / f"{name}.deadbeef"
-    shutil.copytree(sandbox.envs()[0], half, symlinks=True)
+    shutil.copytree(compiled(sandbox.envs()[0]), half, symlinks=True)
     (half / "lib" / "readonly").mkdir()
     (half / "lib" / "readonly" / "f").write_text("x")
     (half / "lib" / "readonly").chmod(0o500)

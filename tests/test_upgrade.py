@@ -16,7 +16,15 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import UVLAUNCH, Sandbox, build_wheel, installed, report, site_packages
+from conftest import (
+    UVLAUNCH,
+    Sandbox,
+    build_wheel,
+    compiled,
+    installed,
+    report,
+    site_packages,
+)
 from filelock import FileLock
 
 VERSIONS = """\
@@ -153,6 +161,7 @@ def test_failed_upgrade_keeps_the_environment_offline(sandbox: Sandbox, wheels: 
     script = sandbox.script(deps=("alpha",), body=VERSIONS)
     versions(sandbox, script)
     _, env = env_of(sandbox, script)
+    compiled(env)  # its background compiler has finished writing into it
     before = sorted(str(p.relative_to(env)) for p in env.rglob("*"))
     # A newer version that resolves but cannot be installed: its wheel's code is damaged
     # (a CRC mismatch), though its metadata reads fine.

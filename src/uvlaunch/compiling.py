@@ -121,10 +121,24 @@ def compile_after_start(root: str, env: str) -> None:
         if os.fork() != 0:
             os._exit(0)
         _detach()
+        # The launch wrote its record, index entries and stamp without waiting for
+        # the disk (store.write_atomic); here, beside the script, they are made durable.
+        store.make_durable(durable_after_launch(root, env))
         compile_environment(root, env)
         _record(root, env, fields.get("synced", ""))
     finally:
         os._exit(0)
+
+
+def durable_after_launch(root: str, env: str) -> list[str]:
+    """What a launch wrote without fsync: the generation's stamp, the record, the index."""
+    out = [paths.stamp_path(env)]
+    fields = stamp.read(out[0]) or {}
+    name = os.path.basename(os.path.dirname(env))
+    out.append(paths.record_path(root, name))
+    if fields.get("dev", "").isdigit() and fields.get("ino", "").isdigit():
+        out.append(paths.inode_key_path(root, int(fields["dev"]), int(fields["ino"])))
+    return out
 
 
 def _detach() -> None:  # pragma: no cover - runs in the background compiler
@@ -143,6 +157,15 @@ def _detach() -> None:  # pragma: no cover - runs in the background compiler
                 os.close(fd)
             except OSError:
                 pass
+    try:
+        # setsid() put this process in an autogroup of its own (Linux), and the
+        # scheduler shares the CPU fairly between autogroups before it looks at
+        # SCHED_IDLE or nice inside each: without this, the compiler took half a core
+        # from the script it runs beside, and from the next first launches too.
+        with open("/proc/self/autogroup", "w") as f:
+            f.write("19")
+    except OSError:
+        pass  # no autogroups (cgroups decide, or not Linux): SCHED_IDLE does it
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     except (AttributeError, OSError):

@@ -88,7 +88,7 @@ def ensure(
         uv_version = uv.version(uv_bin) if through_uv else old.get("uvversion", "")
         new = fields(script, env, uv_bin, uv_version, old)
         if new != {k: old.get(k) for k in new}:
-            store.write_atomic(root, paths.stamp_path(env), stamp.encode(new))
+            store.write_atomic(root, paths.stamp_path(env), stamp.encode(new), durable=False)
         else:
             _touch(paths.stamp_path(env))
         return through_uv
@@ -133,7 +133,9 @@ def finish(
         new["size"], new["own"] = str(total), str(own)
         if compiling.enabled():
             new["compiled"] = "1"
-    store.write_atomic(root, paths.stamp_path(env), stamp.encode(new))
+    # A launch does not wait for the disk (store.write_atomic): its background compiler
+    # makes the stamp durable; an upgrade's generation is compiled first, and durable.
+    store.write_atomic(root, paths.stamp_path(env), stamp.encode(new), durable=compile_now)
     return new
 
 

@@ -73,7 +73,8 @@ def _is_int(value: object) -> bool:
 
 
 def write_record(root: str, record: Record) -> None:
-    write_atomic(root, paths.record_path(root, record.name), encode_record(record))
+    # No fsync (store.write_atomic): a record lost to a power cut is recovered (recover).
+    write_atomic(root, paths.record_path(root, record.name), encode_record(record), durable=False)
 
 
 def encode_record(record: Record) -> bytes:
@@ -118,8 +119,8 @@ def read_index(path: str) -> str | None:
 def index_record(root: str, record: Record) -> None:
     """Point the inode and path index entries at ``record``."""
     data = record.name.encode()
-    write_atomic(root, paths.inode_key_path(root, record.dev, record.ino), data)
-    write_atomic(root, path_key_path(root, record.script), data)
+    write_atomic(root, paths.inode_key_path(root, record.dev, record.ino), data, durable=False)
+    write_atomic(root, path_key_path(root, record.script), data, durable=False)
 
 
 def unindex_record(root: str, record: Record) -> None:

@@ -114,10 +114,17 @@ def check_home_permissions(root: str, st: os.stat_result) -> None:
 # -- atomic files -----------------------------------------------------------------
 
 
-def write_atomic(root: str, path: str, data: bytes) -> None:
+def write_atomic(root: str, path: str, data: bytes, *, durable: bool = True) -> None:
     """Write ``data`` to ``path`` through a temporary file renamed over it.
 
     On failure (a full disk) the old file is as it was; HomeError says why in one line.
+    ``durable=False``: no fsync, for a launch's own files (record, index, stamp). An
+    fsync waits for the filesystem to commit everything written before it (ext4's
+    ordered journal), the previous launch's background compiling included: that made
+    every first launch after another one slower. Any process kill still leaves the old
+    file or the new one; a power cut just after may leave one empty, which reads as
+    damaged and is repaired (docs/reliability.md); the background compiler makes them
+    durable once the script has started (``make_durable``).
     """
     tmp = os.path.join(paths.tmp_dir(root), f"{os.path.basename(path)}.{random_suffix(32)}")
     try:
@@ -126,7 +133,8 @@ def write_atomic(root: str, path: str, data: bytes) -> None:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)
@@ -138,6 +146,21 @@ def write_atomic(root: str, path: str, data: bytes) -> None:
         if isinstance(e, OSError):
             raise HomeError(f"{path}: cannot write: {e.strerror or e}") from None
         raise
+
+
+def make_durable(files: list[str]) -> None:
+    """fsync ``files`` that were written with ``durable=False`` (those still there)."""
+    for path in files:
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            continue
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
 
 def remove_file(path: str) -> None:
