@@ -14,9 +14,11 @@ venv with uvlaunch installed from a copy of ``--repo``, and for uv and uvlaunch 
 own cache and home. Commands of a group run side by side in an order rotated from
 round to round; the figures are medians over the rounds.
 
-Measured: the first launch of a new script (uv's package cache warm), warm starts,
-warm starts with PYTHONDONTWRITEBYTECODE=1 once the first launch has settled, and the
-disk used by three scripts that share pandas. Standard library only.
+Measured: the first launch of a new script (uv's package cache warm), first launches
+of several new scripts in a row (nothing settles in between: what one leaves running
+meets the next), warm starts, warm starts with PYTHONDONTWRITEBYTECODE=1 once the
+first launch has settled, and the disk used by three scripts that share pandas.
+Standard library only.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ DISK_SCRIPTS = {
     "d3_pandas_typer": ["pandas", "typer"],
 }
 SETTLE_LIMIT = 10.0  # seconds to wait for a first launch's leftover work
+IN_A_ROW = 5  # new scripts launched one right after the other
 
 # -- scripts and wheels -------------------------------------------------------------
 
@@ -241,6 +244,33 @@ def first_launches(
     if tty:
         print(file=sys.stderr)
     return first, second, settled
+
+
+def in_a_row(
+    runner: Runner,
+    rows: dict[str, Callable[[], list[str]]],
+    env: dict[str, str],
+    rounds: int,
+    length: int,
+    scratch: Path,
+) -> dict[str, Sample]:
+    """First launches of ``length`` new scripts one right after the other, per tool.
+
+    ``rows`` maps a tool's label to a function that writes a new script and returns
+    its argv. Nothing settles between the launches of a row (a first launch's leftover
+    work, such as the background compiler, meets the next one); the row settles before
+    the next tool's. Returns one Sample per tool and position: "LABEL, #N".
+    """
+    out = {
+        f"{label}, #{i + 1}": Sample(f"{label}, #{i + 1}") for label in rows for i in range(length)
+    }
+    labels = list(rows)
+    for r in range(rounds):
+        for label in labels[r % len(labels) :] + labels[: r % len(labels)]:
+            for i in range(length):
+                out[f"{label}, #{i + 1}"].times.append(runner.once(rows[label](), env))
+            settle(scratch)
+    return out
 
 
 def anatomy(
@@ -480,6 +510,9 @@ def bench(opts: argparse.Namespace, scratch: Path) -> dict[str, object]:
         ),
     ]
     cs, seconds, settled = first_launches(runner, cases, opts.cold_rounds, scratch)
+    print(f"* {IN_A_ROW} first launches in a row", file=sys.stderr)
+    rows = {"uvlaunch": fresh("uvlaunch", b[1]), "uv run --script": fresh("uv", b[1])}
+    row = in_a_row(runner, rows, cold_n, opts.cold_rounds, IN_A_ROW, scratch)
     shutil.rmtree(home_cold, ignore_errors=True)
     shutil.rmtree(scratch / "cold", ignore_errors=True)
 
@@ -489,7 +522,7 @@ def bench(opts: argparse.Namespace, scratch: Path) -> dict[str, object]:
     print("* disk: three scripts that share pandas", file=sys.stderr)
     du = disk(uvlaunch, uv, scratch, neutral)
 
-    return report(results, ws, nws, cs, seconds, settled, settle_info, steps, du)
+    return report(results, ws, nws, cs, seconds, settled, settle_info, steps, du, row)
 
 
 def git_describe(repo: Path) -> str:
@@ -571,6 +604,7 @@ def report(
     settle_info: dict[str, tuple[int, int, float]],
     steps: dict[str, Sample] | str,
     du: DiskUse,
+    row: dict[str, Sample],
 ) -> dict[str, object]:
     """Print every table and the targets; returns ``results`` with all figures added."""
     for key in ("machine", "python", "uv", "uvlaunch", "wheels", "rounds"):
@@ -583,6 +617,15 @@ def report(
         "The start right after a first launch, PYTHONDONTWRITEBYTECODE=1 (not settled)",
         seconds,
         uv_refs(seconds),
+    )
+    row_refs = {
+        k: "uv run --script" + k[len("uvlaunch") :] for k in row if k.startswith("uvlaunch")
+    }
+    results["in_a_row"] = table(
+        f"{IN_A_ROW} first launches in a row, {BOTO[0]} (a new script each; nothing settles "
+        "between them)",
+        row,
+        row_refs,
     )
     longest = max(max(s.times) for s in settled.values())
     print(f"\n  Settling after a first launch (leftover processes): at most {longest:.2f} s")
@@ -668,6 +711,13 @@ def report(
             nws[f"uvlaunch, {key}"],
             nws[f"uv run --script, {key}"],
             0.5,
+        )
+    for i in range(IN_A_ROW):
+        target(
+            f"first launch #{i + 1} in a row <= 1.0x uv run, {BOTO[0]}",
+            row[f"uvlaunch, #{i + 1}"],
+            row[f"uv run --script, #{i + 1}"],
+            1.0,
         )
     target("disk <= 1.2x uv's cache", du.uvlaunch / mib, du.uv_cache / mib, 1.2)
     results["targets"] = targets

@@ -162,9 +162,20 @@ class Sandbox:
         return path
 
     def envs(self) -> list[Path]:
-        """The environment directories under the home."""
+        """The environments under the home, one each: its current generation (the virtual
+        environment its scripts run in), or its directory when it has none."""
+        return [current_generation(e) for e in self.env_dirs()]
+
+    def env_dirs(self) -> list[Path]:
+        """The environment directories under the home (each holds its generations)."""
         d = self.home / "envs"
         return sorted(d.iterdir()) if d.exists() else []
+
+
+def current_generation(env_dir: Path) -> Path:
+    """``envs/NAME/gN`` that ``envs/NAME/current`` names, else ``env_dir`` itself."""
+    link = env_dir / "current"
+    return env_dir / os.readlink(link) if link.is_symlink() else env_dir
 
 
 REPORT_BODY = """\
@@ -353,6 +364,20 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str)
     for needle in needles:
         assert needle in lines[0], detail
     return lines[0]
+
+
+def compiled(env: Path, limit: float = 60) -> Path:
+    """Wait for the background compiler to record that ``env`` is compiled."""
+    stamp = env / "uvlaunch-stamp"
+    done = env / "uvlaunch-compiled"
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        parts = stamp.read_bytes().split(b"\0")
+        synced = parts[parts.index(b"synced") + 1].decode()
+        if done.exists() and done.read_text().split()[0] == synced:
+            return env
+        time.sleep(0.02)
+    raise AssertionError(f"{env} was not compiled within {limit} s")
 
 
 def site_packages(env: Path | str) -> Path:

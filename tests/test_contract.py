@@ -14,7 +14,7 @@ import click
 import pytest
 from conftest import Sandbox, is_native, must_be_warm, report
 
-from uvlaunch import contract, main, names, stamp, warm
+from uvlaunch import contract, main, names, pointer, stamp, warm
 from uvlaunch.cli import cli
 
 SOURCE = Path(__file__).resolve().parent.parent / "src" / "uvlaunch" / "native" / "launcher.c"
@@ -69,6 +69,7 @@ def test_stamp_and_name_limits_are_the_same() -> None:
     assert names.is_safe_name("a" * contract.MAX_NAME)
     assert not names.is_safe_name("a" * (contract.MAX_NAME + 1))
     assert define("PY_NAME") == contract.PY_NAME
+    assert int(define("MAX_GENERATION")) == contract.MAX_GENERATION == pointer.MAX_DIGITS
 
 
 # -- both launchers read the shared settings alike ------------------------------------

@@ -26,7 +26,8 @@ from conftest import (
     Sandbox,
     assert_one_line_error,
     build_wheel,
-    in_background,
+    compiled,
+    current_generation,
     installed,
     report,
 )
@@ -215,18 +216,23 @@ def test_gc_and_remove_leave_a_running_script_alone(sandbox: Sandbox, how: str) 
     assert first.returncode == 0 and first.stdout.endswith(" True\n"), first.stderr
     name = names(sandbox)[str(script)]
     args = [UVLAUNCH, str(script)] if how == "warm" else [UVLAUNCH, "--no-fast-path", str(script)]
-    # Once it says "waiting", it has started, and holds its use lock.
-    with in_background(args, env=sandbox.env, ready="waiting") as running:
-        proc = sandbox.run("gc", "--unused-for", "0s")
-        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
-        assert f"skipped {name}: a running script is using it" in proc.stdout
-        proc = sandbox.run("remove", str(script))
-        assert proc.returncode == 1
-        assert f"skipped {name}: a running script is using it" in proc.stderr
-        out, _ = running.finish("\n")
-        assert running.returncode == 0 and "waiting\n" + out == first.stdout
-    # Once it exited, removal goes ahead, and takes the environment's lock files with it.
-    assert sandbox.run("remove", str(script)).returncode == 0
+    running = subprocess.Popen(
+        args, env=sandbox.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert running.stdout is not None
+    assert running.stdout.readline() == "waiting\n"  # started, and holding its use lock
+    proc = sandbox.run("gc", "--unused-for", "0s")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"skipped {name}: a running script is using it" in proc.stdout
+    # remove removes it at once, but not the generation the script runs in: it says so.
+    proc = sandbox.run("remove", str(script))
+    assert proc.returncode == 0, proc.stderr
+    assert f"kept {name} g1 for now: a running script is using it" in proc.stderr
+    out, _ = running.communicate("\n", timeout=60)  # its import comes after both
+    assert running.returncode == 0 and "waiting\n" + out == first.stdout
+    # Once it exited, gc deletes that generation; the lock files went with the environment.
+    assert sandbox.run("gc").returncode == 0
+    assert sandbox.env_dirs() == []
     assert sorted(p.name for p in (sandbox.home / "locks").iterdir()) == ["index.lock"]
 
 
@@ -276,6 +282,7 @@ def test_gc_leaves_the_trash_of_a_running_rebuild(sandbox: Sandbox) -> None:
     assert sandbox.run(str(script)).returncode == 0
     name = names(sandbox)[str(script)]
     trashed = sandbox.home / "trash" / f"{name}.0123abcd"
+    compiled(sandbox.envs()[0])
     shutil.copytree(sandbox.home / "envs" / name, trashed, symlinks=True)
     with FileLock(str(sandbox.home / "locks" / f"{name}.lock")).acquire(timeout=5):
         assert sandbox.run("gc").returncode == 0
@@ -331,6 +338,7 @@ def test_gc_keeps_an_environment_whose_record_disagrees(sandbox: Sandbox, forged
 def test_remove_refuses_a_home_with_symlinked_directories(sandbox: Sandbox, sub: str) -> None:
     script = sandbox.script(deps=("alpha",), body=QUIET)
     assert sandbox.run(str(script)).returncode == 0
+    compiled(sandbox.envs()[0])  # nothing writes in the home behind the test's back
     name = names(sandbox)[str(script)]
     outside = sandbox.root / "important"
     shutil.move(str(sandbox.home / sub), outside)
@@ -476,7 +484,7 @@ def _forge_inode(sandbox: Sandbox, name: str, target: Path) -> None:
     data = json.loads(record.read_text())
     data["ino"] = st.st_ino
     record.write_text(json.dumps(data))
-    stamp = sandbox.home / "envs" / name / "uvlaunch-stamp"
+    stamp = current_generation(sandbox.home / "envs" / name) / "uvlaunch-stamp"
     parts = stamp.read_bytes().split(b"\0")
     parts[parts.index(b"ino") + 1] = str(st.st_ino).encode()
     stamp.write_bytes(b"\0".join(parts))

@@ -8,7 +8,6 @@ fallback to the Python launcher; ``--version``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -22,7 +21,6 @@ from conftest import (
     UVLAUNCH_PY,
     Sandbox,
     block_handover,
-    in_background,
     is_native,
     must_be_warm,
     report,
@@ -58,11 +56,11 @@ def handed_over(sandbox: Sandbox, script: Path) -> bool:
 def test_the_record_holds_what_the_docs_say(sandbox: Sandbox) -> None:
     script = sandbox.script()
     report(sandbox.run(str(script)))
-    (env,) = sandbox.envs()
+    (env,) = sandbox.envs()  # the current generation, envs/NAME/gN
     st = script.stat()
     f = fields(record_of(sandbox, script))
     assert f[0] == b"uvlaunch-warm-2" and f[-1] == b"end" and len(f) == 11
-    assert f[1] == env.name.encode()
+    assert f[1] == env.parent.name.encode()
     assert f[2] == os.fsencode(os.path.realpath(script))
     sig = f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
     assert f[3] == sig.encode()
@@ -232,23 +230,38 @@ def test_an_unsafe_home_is_refused_by_python(sandbox: Sandbox, how: str) -> None
 # -- races with gc and remove ----------------------------------------------------------
 
 
-def test_remove_waits_for_a_script_started_natively(sandbox: Sandbox) -> None:
-    body = "import sys\nprint('started', flush=True)\nsys.stdin.readline()\n"
+def test_remove_keeps_the_generation_of_a_script_started_natively(sandbox: Sandbox) -> None:
+    body = "import sys\nprint('started', flush=True)\nsys.stdin.readline()\nimport alpha\n"
     script = sandbox.script("sleeper.py", body=body)
-    assert sandbox.run(str(script), input="").returncode == 0
-    with contextlib.ExitStack() as running_script:
-        with must_be_warm(sandbox):  # the start only: remove is Python's
-            running = running_script.enter_context(
-                in_background([sandbox.command, str(script)], cwd=sandbox.scripts, env=sandbox.env)
-            )
-        sandbox.run("remove", str(script))  # skips it: a running script uses it
-        assert len(sandbox.envs()) == 1
-        running.finish()
-        assert running.returncode == 0
-    assert sandbox.run("remove", str(script)).returncode == 0
+    assert sandbox.run(str(script), input="\n").returncode == 0
+    (generation,) = sandbox.envs()
+    with must_be_warm(sandbox):
+        proc = subprocess.Popen(
+            [sandbox.command, str(script)],
+            cwd=sandbox.scripts,
+            env=sandbox.env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        started = proc.stdout is not None and proc.stdout.readline() == "started\n"
+    try:
+        assert started
+        # Removed at once, but the generation the script runs in stays, and says so.
+        gone = sandbox.run("remove", str(script))
+        assert gone.returncode == 0, gone.stderr
+        assert f"kept {generation.parent.name} {generation.name} for now" in gone.stderr
+        assert generation.is_dir() and not (generation.parent / "current").exists()
+        proc.communicate("\n", timeout=30)  # its lazy import still works
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert sandbox.run("gc").returncode == 0  # the script has exited: now it goes
     assert sandbox.envs() == []
     assert handed_over(sandbox, script)  # its record names an environment that is gone
-    assert sandbox.run(str(script), input="").returncode == 0
+    assert sandbox.run(str(script), input="\n").returncode == 0
 
 
 def test_starts_during_remove_and_gc_always_run_the_script(sandbox: Sandbox) -> None:

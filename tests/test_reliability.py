@@ -145,7 +145,7 @@ def test_gc_running_repeatedly_never_fails_a_launch(sandbox: Sandbox) -> None:
     for run in gc_runs:
         assert run.returncode == 0, run.stderr
         no_traceback(run)
-    names = {e.name for e in sandbox.envs()}
+    names = {e.name for e in sandbox.env_dirs()}
     assert len(names) == 4
     assert all(n.startswith("live") for n in names), names
 
@@ -332,6 +332,77 @@ def test_ctrl_c_during_a_first_launch(sandbox: Sandbox) -> None:
     assert launch_json(sandbox, script, "alpha")["alpha"] == "2.0"
 
 
+def first_line(stream: object, deadline: float) -> str:
+    """The first line on the pipe ``stream``, read before ``deadline`` (monotonic)."""
+    import select
+
+    fd = stream.fileno()  # type: ignore[attr-defined]
+    data = b""
+    while b"\n" not in data:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no line within the deadline; so far: {data!r}"
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            chunk = os.read(fd, 4096)
+            assert chunk, f"closed without a line; so far: {data!r}"
+            data += chunk
+    return data.decode().splitlines()[0]
+
+
+@pytest.mark.parametrize("holder", ["launch", "upgrade"])
+def test_a_launch_that_waits_says_what_for(sandbox: Sandbox, holder: str) -> None:
+    # The holder of the environment's lock hangs on an index that never answers: a
+    # first launch creating the environment, or an upgrade asking what is newer. The
+    # launch that needs the lock says on stderr, at once, who it waits for.
+    script = sandbox.script("waiter.py", deps=("alpha",), body=IMPORTS_BODY)
+    if holder == "upgrade":
+        report(sandbox.run(str(script), "alpha"))
+    index = HangingIndex()
+    hanging = {k: v for k, v in sandbox.env.items() if "proxy" not in k.lower()}
+    for key in ("UV_OFFLINE", "UV_FIND_LINKS"):
+        hanging.pop(key)
+    hanging.update(UV_DEFAULT_INDEX=index.url, UV_HTTP_TIMEOUT="120", NO_PROXY="*")
+    argv = [UVLAUNCH, str(script)] if holder == "launch" else [UVLAUNCH, "upgrade", str(script)]
+    first = subprocess.Popen(
+        argv,
+        env=hanging,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    waiter = None
+    try:
+        assert index.connected.wait(60), "uv never asked the index"
+        if holder == "upgrade":  # a block edited meanwhile: this launch must sync
+            script.write_text(script.read_text().replace('["alpha"]', '["alpha", "beta"]'))
+        waiter = subprocess.Popen(
+            [UVLAUNCH, str(script), "alpha"],
+            cwd=sandbox.scripts,
+            env=sandbox.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        line = first_line(waiter.stderr, time.monotonic() + 60)
+        doing = "creating or syncing" if holder == "launch" else "upgrading"
+        assert line == (
+            f"uvlaunch: {script}: waiting for uvlaunch (pid {first.pid}), "
+            f"which is {doing} its environment"
+        ), line
+        assert waiter.poll() is None  # it waits, having said so
+        os.killpg(first.pid, signal.SIGKILL)
+        out, err = waiter.communicate(timeout=120)
+        assert waiter.returncode == 0, err
+        assert json.loads(out.decode().splitlines()[-1])["alpha"] == "2.0"
+    finally:
+        index.close()
+        for proc in (first, waiter):
+            if proc is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(60)
+
+
 def test_removed_stamp_after_partial_sync_is_repaired_not_trusted(sandbox: Sandbox) -> None:
     # What a kill between "stamp removed" and "sync finished" leaves: no stamp, and
     # site-packages half-changed (alpha uninstalled, nothing installed yet).
@@ -363,8 +434,10 @@ def test_dangling_interpreter_rebuilds_with_one_line(sandbox: Sandbox) -> None:
     lines = uvlaunch_lines(proc.stderr)
     assert len(lines) == 1, proc.stderr
     assert "rebuilding" in lines[0] and "is gone" in lines[0]
-    assert sandbox.envs() == [env]
-    assert python.exists()
+    # The same environment, in a new generation; the broken one is gone.
+    (rebuilt,) = sandbox.envs()
+    assert rebuilt.parent == env.parent and (rebuilt / "bin" / "python").exists()
+    assert not env.exists()
     assert not list((sandbox.home / "trash").iterdir())
     quiet = sandbox.run(str(script))
     assert report(quiet) and uvlaunch_lines(quiet.stderr) == []
@@ -456,6 +529,33 @@ def check_commands(sandbox: Sandbox, script: Path) -> None:
         no_traceback(proc)
 
 
+def test_an_environment_from_before_generations_is_rebuilt_once(sandbox: Sandbox) -> None:
+    script = sandbox.script("old.py", deps=("alpha",))
+    report(sandbox.run(str(script)))
+    (env_dir,) = sandbox.env_dirs()
+    # The layout before generations: envs/NAME was the virtual environment itself, its
+    # rollback in previous/NAME, its use lock locks/NAME.use.
+    (env_dir / "current").unlink()
+    for entry in (env_dir / "g1").iterdir():
+        entry.rename(env_dir / entry.name)
+    (env_dir / "g1").rmdir()
+    (sandbox.home / "previous" / env_dir.name).mkdir(parents=True)
+    (sandbox.home / "locks" / f"{env_dir.name}.use").touch()
+    proc = sandbox.run(str(script))
+    assert report(proc)["prefix"] == str(env_dir / "g1")
+    lines = uvlaunch_lines(proc.stderr)
+    assert len(lines) == 1 and "made by an older uvlaunch" in lines[0], proc.stderr
+    assert not (env_dir / "pyvenv.cfg").exists()
+    again = sandbox.run(str(script))
+    assert report(again)["prefix"] == str(env_dir / "g1") and again.stderr == ""
+    assert sandbox.run("gc").returncode == 0  # and what else it had is swept
+    assert not (sandbox.home / "previous").exists()
+    assert sorted(p.name for p in (sandbox.home / "locks").iterdir()) == [
+        "index.lock",
+        f"{env_dir.name}.lock",
+    ]
+
+
 @pytest.mark.parametrize("how", list(GARBAGE))
 @pytest.mark.parametrize("what", ["record", "ino-index", "path-index", "all-index", "stamp", "tmp"])
 def test_damaged_state_never_tracebacks(sandbox: Sandbox, what: str, how: str) -> None:
@@ -478,11 +578,12 @@ def test_damaged_state_never_tracebacks(sandbox: Sandbox, what: str, how: str) -
         proc = sandbox.run(*args)
         no_traceback(proc)
         assert report(proc)["alpha"] == "2.0"
-        assert [str(e) for e in sandbox.envs()] == [env_before]
+        assert sandbox.env_dirs() == [Path(str(env_before)).parent]
     check_commands(sandbox, script)
-    # What was left was enough: the same environment, no second one.
-    assert [str(e) for e in sandbox.envs()] == [env_before]
-    assert report(sandbox.run(str(script)))["prefix"] == env_before
+    # What was left was enough: the same environment, no second one (a damaged stamp
+    # gets it a new generation: the environment's directory is what stays).
+    assert sandbox.env_dirs() == [Path(str(env_before)).parent]
+    assert sandbox.envs() == [Path(str(report(sandbox.run(str(script)))["prefix"]))]
 
 
 @pytest.mark.parametrize("script_gone", [False, True])
@@ -500,7 +601,7 @@ def test_gc_keeps_environment_whose_record_and_stamp_are_unreadable(
     no_traceback(proc)
     assert proc.returncode == 0
     assert env.is_dir() and sandbox.envs() == [env]
-    assert f"kept {env.name}" in proc.stdout
+    assert f"kept {env.parent.name}" in proc.stdout
     listed = sandbox.run("list", "--json")
     no_traceback(listed)
     assert [e["state"] for e in json.loads(listed.stdout)] == ["unknown"]
@@ -613,7 +714,7 @@ def test_hostile_names_launch_with_safe_environment_names(sandbox: Sandbox) -> N
         assert report(proc)["alpha"] == "2.0", invoked
     envs = sandbox.envs()
     assert len(envs) == len(invocations) - 1
-    for env in envs:
+    for env in sandbox.env_dirs():
         name = env.name
         assert name.isascii() and "/" not in name and "\n" not in name
         assert not name.startswith((".", "-")) and name not in (".", "..")

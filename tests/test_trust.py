@@ -285,8 +285,8 @@ def test_a_symlink_retargeted_during_a_launch_runs_one_scripts_code_in_its_own_e
             assert proc.returncode == 0, proc.stderr
     assert execute(sandbox, current / "job.py").stdout.split() == ["A", "1.0"]
     assert b.exists()
-    name_a = json.loads(sandbox.run("where", "--json", str(a)).stdout)["name"]
-    use = sandbox.home / "locks" / f"{name_a}.use"
+    generation_a = json.loads(sandbox.run("where", "--json", str(a)).stdout)["environment"]
+    use = Path(generation_a) / "uvlaunch-use"  # what a start of A locks (shared) first
     fd = os.open(use, os.O_RDWR)
     fcntl.flock(fd, fcntl.LOCK_EX)
     out: list[subprocess.CompletedProcess[str]] = []
@@ -503,11 +503,17 @@ def test_home_and_env_problems_check_every_directory_on_the_way(tmp_path: Path) 
     (home / HOME_DIRS[-1]).chmod(0o777)
     assert f"{home / HOME_DIRS[-1]}: is writable by others" in str(trust.home_problem(str(home)))
     env = tmp_path / "env"
-    (env / "bin").mkdir(parents=True, mode=0o700)
+    generation = env / "g1"
+    (generation / "bin").mkdir(parents=True, mode=0o700)
     env.chmod(0o700)
-    assert trust.env_problem(str(env)) is None
-    (env / "bin").chmod(0o757)
-    assert f"{env / 'bin'}: is writable by others" in str(trust.env_problem(str(env)))
+    generation.chmod(0o700)
+    assert trust.env_problem(str(env), str(generation)) is None
+    (generation / "bin").chmod(0o757)
+    problem = trust.env_problem(str(env), str(generation))
+    assert f"{generation / 'bin'}: is writable by others" in str(problem)
+    (generation / "bin").chmod(0o755)
+    env.chmod(0o775)
+    assert f"{env}: is writable by others" in str(trust.env_problem(str(env), str(generation)))
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX owners and modes")

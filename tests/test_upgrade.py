@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from conftest import (
     UVLAUNCH,
     Sandbox,
     build_wheel,
-    in_background,
+    compiled,
     installed,
     report,
     site_packages,
@@ -62,6 +64,12 @@ def env_of(sandbox: Sandbox, script: Path) -> tuple[str, Path]:
     return str(data["name"]), Path(data["environment"])
 
 
+def generations(sandbox: Sandbox, script: Path) -> list[str]:
+    """The generation directories of the script's environment, oldest first."""
+    _, env = env_of(sandbox, script)
+    return sorted((p.name for p in env.parent.glob("g*")), key=lambda g: int(g[1:]))
+
+
 def upgrade(sandbox: Sandbox, *args: str) -> subprocess.CompletedProcess[str]:
     proc = sandbox.run("upgrade", *args)
     assert "Traceback" not in proc.stderr, proc.stderr
@@ -103,7 +111,8 @@ def test_upgrade_then_rollback_after_cache_clean(sandbox: Sandbox, wheels: Path)
     assert proc.stdout.splitlines()[0] == f"{script}: upgraded (2 packages changed)"
     assert "  alpha 1.0 -> 2.0" in proc.stdout and "  beta 1.0 -> (none)" in proc.stdout
     assert versions(sandbox, script) == {"alpha": "2.0", "beta": None}
-    assert installed(env) == {"alpha"}
+    assert installed(env_of(sandbox, script)[1]) == {"alpha"}
+    assert installed(env) == {"alpha", "beta"}  # the generation before, kept as it was
     entry = json.loads(sandbox.run("list", "--json").stdout)
     assert len(entry) == 1 and entry[0]["rollback"] is True  # one environment, not two
 
@@ -154,11 +163,10 @@ def test_upgrade_honours_tool_uv_in_the_block(sandbox: Sandbox, wheels: Path) ->
 
 
 def test_failed_upgrade_keeps_the_environment_offline(sandbox: Sandbox, wheels: Path) -> None:
-    # No background compiler: it would write into the environment after the snapshot.
-    sandbox.env["UVLAUNCH_COMPILE_BYTECODE"] = "0"
     script = sandbox.script(deps=("alpha",), body=VERSIONS)
     versions(sandbox, script)
     _, env = env_of(sandbox, script)
+    compiled(env)  # its background compiler has finished writing into it
     before = sorted(str(p.relative_to(env)) for p in env.rglob("*"))
     # A newer version that resolves but cannot be installed: its wheel's code is damaged
     # (a CRC mismatch), though its metadata reads fine.
@@ -172,7 +180,7 @@ def test_failed_upgrade_keeps_the_environment_offline(sandbox: Sandbox, wheels: 
     assert len(lines) == 1 and lines[0].startswith(f"{script}: failed: "), proc.stderr
     assert "the environment was left as it was" in lines[0]
     assert sorted(str(p.relative_to(env)) for p in env.rglob("*")) == before
-    assert list((sandbox.home / "staging").iterdir()) == []
+    assert generations(sandbox, script) == ["g1"]  # the failed one is gone
     shutil.rmtree(wheels)  # and it still runs offline, with nothing to install from
     assert versions(sandbox, script)["alpha"] == "1.0"
 
@@ -223,7 +231,8 @@ def test_all_reports_each_and_a_summary(sandbox: Sandbox, wheels: Path) -> None:
     assert f"{old}: upgraded (1 package changed)" in proc.stdout
     assert f"{same}: unchanged" in proc.stdout
     assert f"{locked}: skipped (locked)" in proc.stdout
-    assert f"{busy}: skipped (busy): a launch is creating or syncing it" in proc.stderr
+    # A holder that said nothing of itself (this test's FileLock) is "another uvlaunch".
+    assert f"{busy}: skipped (busy): another uvlaunch, which is creating" in proc.stderr
     assert proc.stdout.splitlines()[-1] == "1 busy, 1 locked, 1 unchanged, 1 upgraded" or (
         sorted(proc.stdout.splitlines()[-1].split(", "))
         == ["1 busy", "1 locked", "1 unchanged", "1 upgraded"]
@@ -271,24 +280,39 @@ def test_remove_and_gc_take_the_previous_generation(sandbox: Sandbox, wheels: Pa
     versions(sandbox, gone)
     build_wheel(wheels, "alpha", "2.0")
     assert upgrade(sandbox, "--all").returncode == 0
-    previous = sandbox.home / "previous"
-    assert len(list(previous.iterdir())) == 2
+    assert generations(sandbox, keep) == generations(sandbox, gone) == ["g1", "g2"]
     assert sandbox.run("remove", str(keep)).returncode == 0
     gone.unlink()
     assert sandbox.run("gc").returncode == 0
-    assert list(previous.iterdir()) == [] and sandbox.envs() == []
+    assert sandbox.env_dirs() == []
 
 
-def test_a_swap_cut_short_is_undone_by_the_next_launch(sandbox: Sandbox, wheels: Path) -> None:
+def test_an_upgrade_killed_before_its_flip_changes_nothing(sandbox: Sandbox, wheels: Path) -> None:
     script = sandbox.script(deps=("alpha",), body=VERSIONS)
     versions(sandbox, script)
-    name, env = env_of(sandbox, script)
+    _, env = env_of(sandbox, script)
     build_wheel(wheels, "alpha", "2.0")
-    assert upgrade(sandbox, str(script)).returncode == 0
-    # Killed between the swap's two renames: the environment is gone, the previous one kept.
-    shutil.rmtree(env)
+    up = subprocess.Popen(
+        [UVLAUNCH, "upgrade", str(script)],
+        env=sandbox.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    half = env.parent / "g2"
+    deadline = time.monotonic() + 60
+    while not (half / "pyvenv.cfg").exists() and up.poll() is None:
+        assert time.monotonic() < deadline, "the upgrade never started its generation"
+        time.sleep(0.001)
+    os.killpg(up.pid, signal.SIGKILL)  # uv with it
+    up.wait(60)
+    # The current generation is whole and runs; the half-built one is gc's.
+    assert os.readlink(env.parent / "current") == "g1"
     assert versions(sandbox, script)["alpha"] == "1.0"
-    assert not (sandbox.home / "previous" / name).exists()
+    assert sandbox.run("gc").returncode == 0
+    assert generations(sandbox, script) == ["g1"]
+    assert upgrade(sandbox, str(script)).returncode == 0
+    assert versions(sandbox, script)["alpha"] == "2.0"
 
 
 def test_launches_racing_an_upgrade_never_fail(sandbox: Sandbox, wheels: Path) -> None:
@@ -314,7 +338,10 @@ def test_launches_racing_an_upgrade_never_fail(sandbox: Sandbox, wheels: Path) -
         assert sandbox.run("rollback", str(script)).returncode == 0
         time.sleep(0.01)
     assert seen <= {"1.0", "2.0"} and "1.0" in seen
-    assert os.listdir(sandbox.home / "staging") == []
+    # Nothing half-built is left: the current generation and the one kept for rollback
+    # (and at most generations that no script used, which gc deletes).
+    assert sandbox.run("gc").returncode == 0
+    assert len(generations(sandbox, script)) == 2
 
 
 def test_rollback_after_an_edit_follows_the_block(sandbox: Sandbox, wheels: Path) -> None:
@@ -331,46 +358,106 @@ def test_rollback_after_an_edit_follows_the_block(sandbox: Sandbox, wheels: Path
     assert versions(sandbox, script)["beta"] == "1.0"
 
 
-def test_a_swap_waits_for_the_script_running_in_the_environment(
-    sandbox: Sandbox, wheels: Path
+# -- generations: nothing waits for a running script ----------------------------------
+
+WAITS = """\
+import json, sys
+print(json.dumps({"prefix": sys.prefix}), flush=True)
+sys.stdin.readline()  # the test lets it go on
+import alpha  # a lazy import: after every flip below
+print(json.dumps({"alpha": alpha.VERSION, "prefix": sys.prefix}), flush=True)
+"""
+
+
+def start_waiting(sandbox: Sandbox, script: Path) -> tuple[subprocess.Popen[str], str]:
+    """Start ``script`` (WAITS), return it and its sys.prefix once it is running."""
+    proc = subprocess.Popen(
+        [sandbox.command, str(script)],
+        env=sandbox.env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    return proc, json.loads(proc.stdout.readline())["prefix"]
+
+
+def finish(proc: subprocess.Popen[str]) -> dict[str, object]:
+    out, _ = proc.communicate("\n", timeout=60)
+    assert proc.returncode == 0
+    return json.loads(out.splitlines()[-1])
+
+
+def test_a_running_script_keeps_its_generation_and_commands_return_at_once(
+    sandbox: Sandbox, wheels: Path, launcher: str
 ) -> None:
-    body = "import sys, alpha\nprint('started', flush=True)\nsys.stdin.readline()\n" + VERSIONS
-    script = sandbox.script(deps=("alpha",), body=body)
-    assert sandbox.run(str(script), input="\n").returncode == 0
+    script = sandbox.script(deps=("alpha",), body=WAITS)
+    assert finish(start_waiting(sandbox, script)[0])["alpha"] == "1.0"
+    name, first = env_of(sandbox, script)
     build_wheel(wheels, "alpha", "2.0")
-
-    def built() -> bool:
-        """The new generation is stamped in staging/: all that is left is the swap."""
-        return any(sandbox.home.glob("staging/*/uvlaunch-stamp"))
-
-    upgrading = [UVLAUNCH, "upgrade", str(script)]
-    with (
-        in_background([UVLAUNCH, str(script)], env=sandbox.env) as running,
-        in_background(upgrading, env=sandbox.env, ready=built) as up,
-    ):
-        assert up.running()
-        _, env = env_of(sandbox, script)
-        assert (site_packages(env) / "alpha-1.0.dist-info").is_dir()
-        out, _ = running.finish("\n")
-        assert running.returncode == 0 and json.loads(out)["alpha"] == "1.0"  # never a mix
-        up.finish()
-        assert up.returncode == 0
-    assert versions(sandbox, script)["alpha"] == "2.0"
-
-
-def test_a_swap_gives_up_on_a_script_that_keeps_running(
-    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from uvlaunch import generations, locks
-    from uvlaunch.errors import UvlaunchError
-
-    (sandbox.home / "locks").mkdir(parents=True)
-    monkeypatch.setattr(generations, "SWAP_WAIT", 0.3)
-    held = locks.Lock(str(sandbox.home / "locks" / "x-0123456789.use"), shared=True)
-    assert held.acquire()
+    running, prefix = start_waiting(sandbox, script)
     try:
-        with pytest.raises(UvlaunchError, match="a running script is using the environment"):
-            generations._quiet_moment(str(sandbox.home), "x-0123456789")
+        assert prefix == str(first)
+        # Each returns while the script is still waiting on its stdin: no command waits
+        # for it, and launches after each flip get the generation it made current.
+        assert upgrade(sandbox, str(script)).returncode == 0
+        assert finish(start_waiting(sandbox, script)[0])["alpha"] == "2.0"
+        assert sandbox.run("reinstall", str(script)).returncode == 0
+        assert finish(start_waiting(sandbox, script)[0])["alpha"] == "2.0"
+        assert sandbox.run("rollback", str(script)).returncode == 0
+        assert finish(start_waiting(sandbox, script)[0])["alpha"] == "2.0"  # the upgrade's
+        assert generations(sandbox, script) == ["g1", "g2", "g3"]
+        # gc keeps the generation the script runs in (neither current nor kept for
+        # rollback any more), and says so.
+        proc = sandbox.run("gc")
+        assert proc.returncode == 0, proc.stderr
+        assert f"skipped {name} g1: a running script is using this generation" in proc.stdout
+        assert generations(sandbox, script) == ["g1", "g2", "g3"]
     finally:
-        held.release()
-    generations._quiet_moment(str(sandbox.home), "x-0123456789").release()
+        # It imports alpha only now, from the generation it started in.
+        assert finish(running) == {"alpha": "1.0", "prefix": str(first)}
+    # Now that nothing uses it, gc deletes it; the current one and the rollback stay.
+    proc = sandbox.run("gc")
+    assert f"removed {name} g1 (" in proc.stdout, proc.stdout
+    assert generations(sandbox, script) == ["g2", "g3"]
+    assert finish(start_waiting(sandbox, script)[0])["prefix"] == str(first.parent / "g2")
+    assert sandbox.run("rollback", str(script)).returncode == 0  # g3: the reinstall
+    assert finish(start_waiting(sandbox, script)[0])["prefix"] == str(first.parent / "g3")
+
+
+def test_a_busy_script_does_not_starve_an_upgrade(sandbox: Sandbox, wheels: Path) -> None:
+    # Copies of the script overlap without a gap: each starts before the one before it
+    # is let go, so at every moment one runs in the environment.
+    script = sandbox.script(deps=("alpha",), body=WAITS)
+    assert finish(start_waiting(sandbox, script)[0])["alpha"] == "1.0"
+    build_wheel(wheels, "alpha", "2.0")
+    stop = threading.Event()
+    seen: list[dict[str, object]] = []
+
+    def busy() -> None:
+        older = start_waiting(sandbox, script)[0]
+        while not stop.is_set():
+            newer = start_waiting(sandbox, script)[0]
+            seen.append(finish(older))
+            older = newer
+        seen.append(finish(older))
+
+    def wait_for(count: int) -> None:
+        deadline = time.monotonic() + 120
+        while len(seen) < count:
+            assert thread.is_alive() and time.monotonic() < deadline
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=busy)
+    thread.start()
+    try:
+        wait_for(3)  # busy for sure
+        proc = upgrade(sandbox, str(script))
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.startswith(f"{script}: upgraded"), proc.stdout
+        wait_for(len(seen) + 3)  # launches after the flip get the new generation
+    finally:
+        stop.set()
+        thread.join(120)
+    assert {s["alpha"] for s in seen} == {"1.0", "2.0"}
+    assert seen[-1]["alpha"] == "2.0"

@@ -40,8 +40,8 @@ def uv_bin(tmp_path: Path) -> Path:
 
 
 def record_for(root: str, script: Path, uv_bin: Path, name: str = NAME) -> warm.Warm:
-    """The record a launch would write for ``script`` now."""
-    env = paths.env_dir(root, name)
+    """The record a launch would write for ``script`` now, in its generation g1."""
+    env = paths.generation_dir(root, name, "g1")
     return warm.Warm(
         name=name,
         script=str(script),
@@ -193,13 +193,14 @@ def test_uvlaunch_uv_must_name_the_recorded_uv(
 def test_from_stamp_is_about_that_file_only(root: str, script: Path) -> None:
     st = script.stat()
     fields = {"dev": str(st.st_dev), "ino": str(st.st_ino), "script": str(script), "uv": "/uv"}
-    record = warm.from_stamp(root, NAME, st, fields)
+    env = paths.generation_dir(root, NAME, "g1")
+    record = warm.from_stamp(NAME, env, st, fields)
     assert record is not None
     assert (record.name, record.script, record.uv) == (NAME, str(script), "/uv")
     assert (record.lock_sig, record.uv_sig, record.python_sig) == ("-", "-", "-")
-    assert record.env == paths.env_dir(root, NAME)
+    assert record.env == env
     assert record.script_sig == warm.script_signature(st)
-    assert warm.from_stamp(root, NAME, st, {**fields, "ino": str(st.st_ino + 1)}) is None
+    assert warm.from_stamp(NAME, env, st, {**fields, "ino": str(st.st_ino + 1)}) is None
 
 
 def test_discard_removes_only_the_named_environments_record(
@@ -212,10 +213,13 @@ def test_discard_removes_only_the_named_environments_record(
     assert warm.read(root, 1, 2) is None
 
 
-def test_sweep_keeps_records_of_environments_that_exist(
+def test_sweep_keeps_records_of_current_generations(
     root: str, script: Path, uv_bin: Path
 ) -> None:
-    os.makedirs(paths.env_dir(root, NAME))
+    from uvlaunch import pointer
+
+    os.makedirs(paths.generation_dir(root, NAME, "g1"))
+    pointer.point(root, NAME, pointer.CURRENT, "g1")
     warm.write(root, 1, 2, record_for(root, script, uv_bin))
     warm.write(root, 3, 4, record_for(root, script, uv_bin, name="gone-0123456789"))
     Path(paths.warm_path(root, 5, 6)).write_bytes(b"garbage")

@@ -138,9 +138,10 @@ def sync(quiet: int, verbose: int, scripts: tuple[str, ...]) -> None:
             click.echo(f"uvlaunch: error: {e}", err=True)
             failed = True
             continue
+        # Provisioning: leave the environment compiled, as a launch's background would
+        # (holding its generation, so that gc cannot delete it meanwhile).
+        compiling.compile_now(prepared.root, prepared.env, notify)
         prepared.release()
-        # Provisioning: leave the environment compiled, as a launch's background would.
-        compiling.compile_now(prepared.root, prepared.name, notify)
         click.echo(f"{script}: {prepared.env}")
     if failed:
         sys.exit(2)

@@ -161,7 +161,8 @@ def gc(
     verb = "would remove" if dry_run else "removed"
     for r in result.removed:
         where = f": {r.script}" if r.script else ""
-        click.echo(f"{verb} {r.name} ({human_size(r.freed)}): {r.reason}{where}")
+        what = f"{r.name} {r.generation}" if r.generation else r.name
+        click.echo(f"{verb} {what} ({human_size(r.freed)}): {r.reason}{where}")
         for command in r.commands:
             click.echo(f"  {verb} the command {command}")
     for name, path in result.relocated:
@@ -177,8 +178,10 @@ def gc(
         removed = "would remove" if dry_run else "removed"
         click.echo(f"{removed} leftovers of interrupted commands ({human_size(result.leftovers)})")
     freed = human_size(result.freed)
-    environments = count(len(result.removed), "environment")
-    click.echo(f"{'would free' if dry_run else 'freed'} {freed} in {environments}")
+    old = len(result.removed) - result.environments
+    parts = [count(result.environments, "environment")] if result.environments or not old else []
+    parts += [count(old, "old generation")] if old else []
+    click.echo(f"{'would free' if dry_run else 'freed'} {freed} in {' and '.join(parts)}")
 
 
 @click.command(short_help="Remove the given environments.")
@@ -190,11 +193,17 @@ def remove(every: bool, targets: tuple[str, ...]) -> None:
 
     if every == bool(targets):
         raise click.UsageError("give the scripts or names to remove, or --all")
-    removed, busy = guard(lambda: gc_mod.remove(targets, every=every))
+    removed, busy, in_use = guard(lambda: gc_mod.remove(targets, every=every))
     for info in removed:
         click.echo(f"removed {info.name} ({human_size(info.freed)}): {info.script or '(piped)'}")
         for command in info.commands:
             click.echo(f"  removed the command {command}")
+    for name, generation in in_use:
+        click.echo(
+            f"uvlaunch: kept {name} {generation} for now: a running script is using it; "
+            "`uvlaunch gc` deletes it once the script has exited",
+            err=True,
+        )
     for name, why in busy:
         click.echo(f"uvlaunch: skipped {name}: {why}; try again", err=True)
     if every:

@@ -74,12 +74,11 @@ def _same_python(env: str) -> bool:
     )
 
 
-def compile_now(root: str, name: str, notify: Callable[[str], None]) -> None:
-    """Compile the environment ``name`` here and now, if it still wants it (``sync``).
+def compile_now(root: str, env: str, notify: Callable[[str], None]) -> None:
+    """Compile the generation ``env`` here and now, if it still wants it (``sync``).
 
     Says so first through ``notify``: for real packages it takes seconds.
     """
-    env = paths.env_dir(root, name)
     fields = stamp.read(paths.stamp_path(env))
     if needed(env, fields):
         assert fields is not None
@@ -107,9 +106,8 @@ def done(env: str, fields: dict[str, str]) -> tuple[int, int] | None:
     return int(size), int(own)
 
 
-def compile_after_start(root: str, name: str) -> None:
-    """Start a detached, idle-priority compiler for the environment ``name``, and return."""
-    env = paths.env_dir(root, name)
+def compile_after_start(root: str, env: str) -> None:
+    """Start a detached, idle-priority compiler for the generation ``env``, and return."""
     fields = stamp.read(paths.stamp_path(env))
     if not needed(env, fields):
         return
@@ -127,10 +125,24 @@ def compile_after_start(root: str, name: str) -> None:
         # compiled goes into this directory or nowhere, never into whatever is at its
         # path later (removed and rebuilt, or a symlink put there meanwhile).
         held = os.open(env, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        # The launch wrote its record, index entries and stamp without waiting for
+        # the disk (store.write_atomic); here, beside the script, they are made durable.
+        store.make_durable(durable_after_launch(root, env))
         compile_environment(root, env)
         _record(root, env, fields.get("synced", ""), held)
     finally:
         os._exit(0)
+
+
+def durable_after_launch(root: str, env: str) -> list[str]:
+    """What a launch wrote without fsync: the generation's stamp, the record, the index."""
+    out = [paths.stamp_path(env)]
+    fields = stamp.read(out[0]) or {}
+    name = os.path.basename(os.path.dirname(env))
+    out.append(paths.record_path(root, name))
+    if fields.get("dev", "").isdigit() and fields.get("ino", "").isdigit():
+        out.append(paths.inode_key_path(root, int(fields["dev"]), int(fields["ino"])))
+    return out
 
 
 def _detach() -> None:  # pragma: no cover - runs in the background compiler
@@ -149,6 +161,15 @@ def _detach() -> None:  # pragma: no cover - runs in the background compiler
                 os.close(fd)
             except OSError:
                 pass
+    try:
+        # setsid() put this process in an autogroup of its own (Linux), and the
+        # scheduler shares the CPU fairly between autogroups before it looks at
+        # SCHED_IDLE or nice inside each: without this, the compiler took half a core
+        # from the script it runs beside, and from the next first launches too.
+        with open("/proc/self/autogroup", "w") as f:
+            f.write("19")
+    except OSError:
+        pass  # no autogroups (cgroups decide, or not Linux): SCHED_IDLE does it
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     except (AttributeError, OSError):

@@ -36,8 +36,6 @@ HOME_DIRS = (
     "locks",
     "trash",
     "tmp",
-    "staging",
-    "previous",
     "pyc",
     "piped",
     "warm",
@@ -67,6 +65,9 @@ STAMP_END = "end"
 
 # The longest environment name (names.is_safe_name; launcher.c: MAX_NAME).
 MAX_NAME = 60
+
+# The most digits in a generation's number (pointer.py; launcher.c: MAX_GENERATION).
+MAX_GENERATION = 9
 
 # UVLAUNCH_NO_FAST_PATH turns the fast path off when set to one of these, in any case
 # (launcher.c: no_fast_path()).

@@ -1,10 +1,13 @@
-"""Building environments: create, sync and rebuild in place, or build beside and swap.
+"""Building environments: create, sync and rebuild for a launch.
 
 A launch calls ``ensure`` under the environment's lock: create a missing environment,
-sync one whose block or lock file changed, rebuild one that is damaged. ``upgrade``,
-``reinstall`` and ``rollback`` (upgrade.py) call ``build_beside``, ``swap_in`` and
-``roll_back``: the new environment is built in ``staging/`` and renamed into place only
-once uv succeeded; the one it replaces is kept in ``previous/`` for one rollback.
+sync one whose block or lock file changed, rebuild one that is damaged. A new
+environment, and a rebuild, is a new generation built at its final path
+(``envs/<name>/g<N>/``) and made current by the pointer only once it is complete
+(generations.py, pointer.py), so a broken or half-built one never becomes current and a
+script running in the old one keeps it. A sync changes the current generation in place,
+as ``uv run`` would, its stamp removed meanwhile. ``upgrade``, ``reinstall`` and
+``rollback`` (upgrade.py) build and flip generations the same way.
 
 A first launch goes straight to uv: it checks nothing that uv checks itself (the
 block's TOML and requirements, an interpreter for requires-python, uv's own version),
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import os
 
-from uvlaunch import compiling, generations, paths, stamp, store, uv, uvoutput, venv
+from uvlaunch import compiling, generations, paths, pointer, stamp, store, uv, uvoutput, venv
 from uvlaunch.errors import ScriptError, UvError, UvlaunchError
 from uvlaunch.script import SPECULATE, Script
 
@@ -33,15 +36,17 @@ def ensure(
 ) -> bool:
     """Make the environment ``name`` right for ``script``; call with its lock held.
 
-    Returns whether the script must start through ``uv run`` (the uv binary changed).
+    Afterwards its pointer names a complete generation (``pointer.current``). Returns
+    whether the script must start through ``uv run`` (the uv binary changed).
     """
-    env = paths.env_dir(root, name)
-    generations.restore_interrupted_swap(root, name)
+    env = pointer.current(root, name)
     invoked = script.ident.invoked
-    old = stamp.read(paths.stamp_path(env))
+    old = None if env is None else stamp.read(paths.stamp_path(env))
     rebuild_reason = None
     action = "none"
-    if not os.path.lexists(env):
+    if generations.is_legacy(root, name):
+        rebuild_reason = "it was made by an older uvlaunch, before generations"
+    elif env is None or not os.path.isdir(env):
         action = "create"
     else:
         rebuild_reason, old = _damage(root, env, old)
@@ -55,7 +60,7 @@ def ensure(
                 )
             else:
                 action = "sync"
-    trashed = None
+    legacy = None
     base_python: str | None = None
     if rebuild_reason is not None:
         # Never take a working environment out of use for a rebuild that cannot succeed
@@ -64,35 +69,43 @@ def ensure(
         if os.environ.get("UV_PYTHON"):
             base_python = None  # the user's choice, as on a first launch: uv reads it
         notify(f"rebuilding the environment of {invoked}: {rebuild_reason}")
-        trashed = store.take_out_of_use(root, name)
+        if generations.is_legacy(root, name):
+            # Its directory becomes the one that holds generations: out of the way first.
+            legacy = store.take_out_of_use(root, name)
         action = "create"
 
     if action == "none":
-        assert old is not None
+        assert old is not None and env is not None
         uv_sig = stamp.file_signature(uv_bin)
         through_uv = old.get("uv") != uv_bin or old.get("uvsig") != uv_sig
         uv_version = uv.version(uv_bin) if through_uv else old.get("uvversion", "")
         new = fields(script, env, uv_bin, uv_version, old)
         if new != {k: old.get(k) for k in new}:
-            store.write_atomic(root, paths.stamp_path(env), stamp.encode(new))
+            store.write_atomic(root, paths.stamp_path(env), stamp.encode(new), durable=False)
         else:
             _touch(paths.stamp_path(env))
         return through_uv
 
     if action == "create":
+        new_env = generations.new_dir(root, name)
         try:
-            uv_version = _create(root, name, env, script, uv_bin, base_python, quiet, verbose)
+            uv_version = _create(root, name, new_env, script, uv_bin, base_python, quiet, verbose)
+            finish(root, new_env, script, uv_bin, uv_version, compile_now=not compiling.LATER)
         except BaseException:
+            generations.discard(root, name, new_env)
             # A rebuild that fails (no Python satisfies requires-python, offline with a
             # new dependency, interrupted) must not lose the old environment.
-            if trashed is not None and not os.path.lexists(env):
-                os.replace(trashed, env)
+            if legacy is not None and not os.path.lexists(paths.env_dir(root, name)):
+                os.replace(legacy, paths.env_dir(root, name))
             raise
-        if trashed is not None:
-            store.delete_tree(trashed, within=root)
-    else:
-        uv_version = uv.version(uv_bin)
-        _sync(root, env, script, uv_bin, quiet, verbose, old)
+        # The broken generation is no rollback: the one kept stays kept.
+        generations.flip(root, name, new_env, keep_current=False)
+        if legacy is not None:
+            store.delete_tree(legacy, within=root)
+        return False
+    assert env is not None
+    uv_version = uv.version(uv_bin)
+    _sync(root, env, script, uv_bin, quiet, verbose, old)
     finish(root, env, script, uv_bin, uv_version, compile_now=not compiling.LATER)
     return False
 
@@ -114,7 +127,9 @@ def finish(
         new["size"], new["own"] = str(total), str(own)
         if compiling.enabled():
             new["compiled"] = "1"
-    store.write_atomic(root, paths.stamp_path(env), stamp.encode(new))
+    # A launch does not wait for the disk (store.write_atomic): its background compiler
+    # makes the stamp durable; an upgrade's generation is compiled first, and durable.
+    store.write_atomic(root, paths.stamp_path(env), stamp.encode(new), durable=compile_now)
     return new
 
 
@@ -142,42 +157,35 @@ def _create(
     quiet: int,
     verbose: int,
 ) -> str:
-    """Create the environment; returns the version of the uv that created it."""
+    """Create the generation ``env``; returns the version of the uv that created it.
+
+    On failure the caller discards what uv left (generations.discard).
+    """
     held = b""
     uv_version = ""
-    try:
-        if script.block is None:
-            # `uv sync --script` refuses a file without a block: an empty environment.
-            rc = uv.create_empty(uv_bin, env, quiet=quiet, verbose=verbose)
-        elif SPECULATE:
-            argv = uv.sync_argv(
-                uv_bin, script.ident.path, python=python, quiet=quiet, verbose=verbose
-            )
-            proc = uv.start(argv, uv.base_env(env), capture=True)
-            pyvenv = os.path.join(env, "pyvenv.cfg")
-            # A uv too old for uvlaunch may still sync: it is stopped, and named, once
-            # pyvenv.cfg says which uv it is, before anything of its output is shown.
-            rc, held = uvoutput.relay(
-                proc,
-                release_when=pyvenv,
-                report=verbose > 0,
-                vet=lambda: _uv_version(uv_bin, env),
-            )
-        else:
-            uv.version(uv_bin)
-            if python is None:
-                python = find_python(script, uv_bin)
-            rc = uv.sync(
-                uv_bin, script.ident.path, env, python=python, quiet=quiet, verbose=verbose
-            )
-        if rc == 0:
-            uv_version = _uv_version(uv_bin, env)
-    except BaseException:
-        _discard_env(root, name)
-        raise
+    if script.block is None:
+        # `uv sync --script` refuses a file without a block: an empty environment.
+        rc = uv.create_empty(uv_bin, env, quiet=quiet, verbose=verbose)
+    elif SPECULATE:
+        argv = uv.sync_argv(uv_bin, script.ident.path, python=python, quiet=quiet, verbose=verbose)
+        proc = uv.start(argv, uv.base_env(env), capture=True)
+        pyvenv = os.path.join(env, "pyvenv.cfg")
+        # A uv too old for uvlaunch may still sync: it is stopped, and named, once
+        # pyvenv.cfg says which uv it is, before anything of its output is shown.
+        rc, held = uvoutput.relay(
+            proc,
+            release_when=pyvenv,
+            report=verbose > 0,
+            vet=lambda: _uv_version(uv_bin, env),
+        )
+    else:
+        uv.version(uv_bin)
+        if python is None:
+            python = find_python(script, uv_bin)
+        rc = uv.sync(uv_bin, script.ident.path, env, python=python, quiet=quiet, verbose=verbose)
+    if rc == 0:
+        uv_version = _uv_version(uv_bin, env)
     if rc != 0:
-        # Never leave a half-built environment where a launch would find it.
-        _discard_env(root, name)
         if held:
             # uv's error (before it created the environment: the block, the interpreter
             # or uv itself; or after: resolving, installing), in one line: ours when we
@@ -223,16 +231,6 @@ def _explain(script: Script, uv_bin: str, why: str) -> UvlaunchError | None:
     except UvlaunchError as e:
         return e
     return None
-
-
-def _discard_env(root: str, name: str) -> None:
-    """Remove what a failed creation left, so that no launch finds it half-built."""
-    try:
-        trashed = store.take_out_of_use(root, name)
-        if trashed is not None:
-            store.delete_tree(trashed, within=root)
-    except OSError:
-        pass  # whatever stays in the trash, gc deletes
 
 
 def _sync(

@@ -2,8 +2,8 @@
 
 Taken only when nothing that decides the environment changed since its last sync:
 the same file (device, inode, path), the same metadata block, the same lock file, the
-same uv binary, a complete environment whose interpreter is present. Anything else
-returns to the caller, which goes through the slow path (launch.py) and uv.
+same uv binary, a complete current generation whose interpreter is present. Anything
+else returns to the caller, which goes through the slow path (launch.py) and uv.
 
 This module and what it imports load on every warm start, so they use nothing beyond
 ``os`` and ``sys``: no click, packaging, filelock, json, re or dataclasses.
@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 
-from uvlaunch import locks, paths, stamp, trust, warm
+from uvlaunch import locks, paths, pointer, stamp, trust, warm
 from uvlaunch.contract import TRUTHY
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.metadata import find_block
@@ -70,25 +70,34 @@ def _try_exec(invoked: str, args: list[str]) -> None:
     st = start.st
     record = warm.read(root, st.st_dev, st.st_ino)
     if record is not None and warm.matches(root, record, start.path, st):
-        name = record.name
+        name, env = record.name, record.env
     else:
         record = None
         with open(paths.inode_key_path(root, st.st_dev, st.st_ino), "rb") as f:
             name = f.read(256).decode("ascii").strip()
         if not is_safe_name(name):
             return
-    if trust.env_problem(paths.env_dir(root, name)) is not None:
+        found = pointer.current(root, name)
+        if found is None:
+            return
+        env = found
+    if trust.env_problem(paths.env_dir(root, name), env) is not None:
         return
     # Held from before the checks until the script exits (the descriptor survives the
-    # exec): gc and remove cannot take the environment away from under it meanwhile.
-    use = locks.Lock(paths.use_lock_path(root, name), shared=True)
+    # exec): gc and remove cannot delete the generation from under it meanwhile.
+    use = locks.Lock(paths.generation_lock_path(env), shared=True)
     if not use.acquire():
         return
     try:
+        # Under the lock: an upgrade may have flipped the pointer since it was read (the
+        # record then names the generation before), and only a generation that is not
+        # current can be deleted; the slow path finds the current one.
+        if pointer.current(root, name) != env:
+            return
         if record is not None:
             _exec_warm(record, start, use)
         else:
-            _check_and_exec(root, name, start, use)
+            _check_and_exec(root, name, env, start, use)
     finally:
         use.release()  # reached only when the script was not started
 
@@ -104,8 +113,7 @@ def _exec_warm(record: warm.Warm, start: _Start, use: locks.Lock) -> None:
     exec_script(record.python, start.invoked, start.args, environ, use, checked=start.path)
 
 
-def _check_and_exec(root: str, name: str, start: _Start, use: locks.Lock) -> None:
-    env = paths.env_dir(root, name)
+def _check_and_exec(root: str, name: str, env: str, start: _Start, use: locks.Lock) -> None:
     stamp_file = paths.stamp_path(env)
     fields = stamp.read(stamp_file)
     if fields is None:
@@ -139,7 +147,7 @@ def _check_and_exec(root: str, name: str, start: _Start, use: locks.Lock) -> Non
     python = paths.env_python(env)
     if stamp.file_signature(python) != fields.get("pysig", "-") or not os.path.exists(python):
         return
-    record = warm.from_stamp(root, name, st, fields)
+    record = warm.from_stamp(name, env, st, fields)
     if record is not None:
         warm.write(root, st.st_dev, st.st_ino, record)
     _touch(stamp_file)

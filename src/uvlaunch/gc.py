@@ -1,22 +1,26 @@
 """How environments are collected: ``gc`` and ``remove`` (states: inventory.py).
 
-Removal takes an environment out of use in one atomic step (a rename into trash/),
+Removal takes an environment out of use in one atomic step (its pointer is deleted),
 under the environment's lock taken with timeout 0, so a launch that is creating or
-syncing it makes gc skip it; what a killed gc leaves in trash/ the next gc deletes.
-Nothing outside the home is ever deleted: names are checked, paths are computed from
-the home, and symlinks are unlinked, never followed.
+syncing it makes gc skip it. Then each generation goes, through the trash, unless a
+running script uses it (its use lock, also taken with timeout 0): that one stays until
+a later gc finds it free. gc also deletes the old generations of live environments
+(neither current nor kept for rollback) that no script uses any more. What a killed
+gc leaves in trash/ the next gc deletes. Nothing outside the home is ever deleted:
+names are checked, paths are computed from the home, and symlinks are unlinked,
+never followed.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import stat as stat_mod
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from uvlaunch import commands, generations, metadata, paths, piped, records, stamp, store, sweep
+from uvlaunch import commands, generations, paths, piped, records, stamp, store, sweep, venv
+from uvlaunch import search as search_mod
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.inventory import (
     INACCESSIBLE,
@@ -43,10 +47,14 @@ class Removal:
     size: int  # everything under it, as `list` shows
     freed: int  # what removing it frees (measured when it was removed)
     commands: tuple[str, ...] = ()  # the installed commands removed with it
+    generation: str | None = None  # only this old generation of the environment
 
     def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"name": self.name}
+        if self.generation is not None:
+            out["generation"] = self.generation
         return {
-            "name": self.name,
+            **out,
             "script": self.script,
             "reason": self.reason,
             "size": self.size,
@@ -69,6 +77,10 @@ class GcResult:
     @property
     def freed(self) -> int:
         return sum(r.freed for r in self.removed) + self.leftovers
+
+    @property
+    def environments(self) -> int:
+        return sum(r.generation is None for r in self.removed)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -108,15 +120,16 @@ def collect(
     now = time.time()
     infos = [inspect(root, name) for name in all_names(root)]
     orphans = [i for i in infos if i.state == ORPHANED]
-    found = _search_inodes(root, orphans, search) if orphans else {}
-    leftovers: list[EnvInfo] = []
+    found = search_mod.find_moved(root, orphans, search) if orphans else {}
+    leftovers: list[tuple[EnvInfo, str]] = []
     for info in infos:
         if _is_leftover(root, info):
-            # Half-built, with no record: what a killed launch left; sweep.py deletes it.
+            # No record: what a killed launch left, or what a running script kept of a
+            # removed environment; sweep.py deletes it.
             if dry_run:
-                result.removed.append(_removal(root, info, LEFTOVER))
+                result.removed.append(_removal(root, info, _leftover(root, info)))
             else:
-                leftovers.append(info)
+                leftovers.append((info, _leftover(root, info)))
             continue
         if info.state == UNKNOWN:
             result.unreadable.append(info.name)
@@ -128,11 +141,15 @@ def collect(
         if info.name in found:
             new_path = found[info.name]
             if not dry_run:
-                _relocate(root, info, new_path)
+                search_mod.relocate(root, info, new_path)
             result.relocated.append((info.name, new_path))
             continue
         reason = _reason(info, now, unused_for, include_unreachable)
         if reason is None:
+            continue
+        if reason.startswith((UNUSED, UNUSED_PIPED)) and generations.in_use(info.environment):
+            # Not launched for long, but running all that time (a server): not unused.
+            result.skipped.append((info.name, store.RUNNING))
             continue
         if dry_run:
             would = tuple(commands.drop(root, info.name, dry_run=True))
@@ -148,21 +165,61 @@ def collect(
             if _reason(again, time.time(), unused_for, include_unreachable) is None:
                 continue
             removal = _removal(root, again, reason)
-            removed = _remove_locked(root, again, held)
-        result.removed.append(dataclasses.replace(removal, commands=removed))
-    if dry_run:
-        result.leftovers = sweep.sweep(root, dry_run=True)[1]
-    else:
-        swept, result.leftovers = sweep.sweep(root)
-        for info in leftovers:
-            if info.name in swept:
-                result.removed.append(Removal(info.name, None, LEFTOVER, info.size, info.freed))
+            kept, removed = _remove_locked(root, again, held)
+        removal = dataclasses.replace(removal, commands=removed)
+        result.removed.append(_less(root, removal, kept))
+        result.skipped += [(f"{info.name} {g}", IN_USE) for g in kept]
+    gone = {r.name for r in result.removed}
+    for info in infos:
+        # Old generations of the environments that stay: one listdir told whether any.
+        if info.complete and len(info.generations) > 1 and info.name not in gone:
+            _prune(root, info.name, result)
+    swept = sweep.sweep(root, dry_run=dry_run)
+    result.leftovers = swept.freed
+    if not dry_run:
+        for info, why in leftovers:
+            if info.name in swept.names:
+                result.removed.append(Removal(info.name, None, why, info.size, info.freed))
+            elif info.name in swept.in_use:
+                result.skipped += [(f"{info.name} {g}", IN_USE) for g in swept.in_use[info.name]]
             elif os.path.lexists(info.environment):
                 result.skipped.append((info.name, store.BUILDING))
     return result
 
 
+IN_USE = "a running script is using this generation; gc deletes it once the script has exited"
+OLD = "an old generation: neither current nor kept for rollback, and no script uses it"
+
+
+def _prune(root: str, name: str, result: GcResult) -> None:
+    """Delete the old generations of ``name`` that no script uses (or say which would go)."""
+    if result.dry_run:
+        pruned = generations.prune(root, name, measure=True, dry_run=True)
+    else:
+        with store.try_env_lock(root, name) as taken:
+            if not taken:
+                return  # a launch or an upgrade is at work on it (building one): next time
+            pruned = generations.prune(root, name, measure=True)
+    for generation, freed in pruned.deleted:
+        result.removed.append(Removal(name, None, OLD, freed, freed, generation=generation))
+    result.skipped += [(f"{name} {g}", IN_USE) for g in pruned.in_use]
+
+
+def _less(root: str, removal: Removal, kept: list[str]) -> Removal:
+    """``removal`` less the generations that running scripts kept."""
+    if not kept:
+        return removal
+    size, freed = removal.size, removal.freed
+    for generation in kept:
+        more = venv.usage(paths.generation_dir(root, removal.name, generation))
+        size, freed = size - more[0], freed - more[1]
+    return dataclasses.replace(removal, size=max(size, 0), freed=max(freed, 0))
+
+
 LEFTOVER = "leftover: a half-built environment with no record"
+LEFTOVER_KEPT = "leftover: a generation of a removed environment, which a script used then"
+UNUSED = "unused"
+UNUSED_PIPED = "piped: not launched for "
 PIPED_UNUSED = piped.UNUSED_DAYS * 86400
 
 
@@ -175,8 +232,17 @@ def _days(seconds: float) -> str:
 
 def _removal(root: str, info: EnvInfo, reason: str, installed: tuple[str, ...] = ()) -> Removal:
     measured = measure(root, info)
-    script = None if reason == LEFTOVER else info.script
+    script = None if reason in (LEFTOVER, LEFTOVER_KEPT) else info.script
     return Removal(info.name, script, reason, measured.size, measured.freed, installed)
+
+
+def _leftover(root: str, info: EnvInfo) -> str:
+    """Why a leftover is one: half-built, or what `remove` left to a running script."""
+    for generation in info.generations:
+        path = paths.generation_dir(root, info.name, generation)
+        if stamp.read(paths.stamp_path(path)) is not None:
+            return LEFTOVER_KEPT
+    return LEFTOVER
 
 
 def _is_leftover(root: str, info: EnvInfo) -> bool:
@@ -195,7 +261,7 @@ def _reason(info: EnvInfo, now: float, unused_for: float | None, unreachable: bo
         limit = min(unused_for, PIPED_UNUSED) if unused_for is not None else PIPED_UNUSED
         last = info.last_launched
         if last is None or now - last > limit:
-            return f"piped: not launched for {_days(limit)}"
+            return f"{UNUSED_PIPED}{_days(limit)}"
         return None
     if info.state == ORPHANED:
         return "orphaned: its script is gone"
@@ -207,98 +273,45 @@ def _reason(info: EnvInfo, now: float, unused_for: float | None, unreachable: bo
         # Never launched (only synced): unused since it was synced.
         last = info.last_launched or info.last_synced
         if last is None or now - last > unused_for:
-            return "unused: not launched for longer than asked"
+            return f"{UNUSED}: not launched for longer than asked"
     return None
 
 
-def _search_inodes(root: str, orphans: list[EnvInfo], dirs: Iterable[str]) -> dict[str, str]:
-    """Orphans whose file is found under ``dirs``: name -> path.
+def _remove_locked(
+    root: str, info: EnvInfo, held: store.Exclusive
+) -> tuple[list[str], tuple[str, ...]]:
+    """Remove the environment and its installed commands.
 
-    A file counts when it has the recorded device and inode and also looks like the
-    script: the same name, or the same ``# /// script`` block. An inode alone may have
-    been reused by an unrelated file since the script was deleted.
+    Returns the generations kept because scripts use them, and the commands removed.
     """
-    wanted = {(o.dev, o.ino): o for o in orphans if o.dev is not None and o.ino is not None}
-    found: dict[str, str] = {}
-    for top in dirs:
-        for dirpath, _dirnames, filenames in os.walk(top):
-            for filename in filenames:
-                path = os.path.join(dirpath, filename)
-                try:
-                    st = os.lstat(path)
-                except OSError:
-                    continue
-                info = wanted.get((st.st_dev, st.st_ino))
-                if (
-                    info is not None
-                    and stat_mod.S_ISREG(st.st_mode)
-                    and info.name not in found
-                    and _looks_like_script(root, info, path)
-                ):
-                    found[info.name] = os.path.realpath(path)
-    return found
-
-
-def _looks_like_script(root: str, info: EnvInfo, path: str) -> bool:
-    if info.script is not None and os.path.basename(info.script) == os.path.basename(path):
-        return True
-    fields = stamp.read(paths.stamp_path(paths.env_dir(root, info.name)))
-    if fields is None or "block" not in fields:
-        return False
-    try:
-        with open(path, "rb") as f:
-            data = f.read(1 << 20)
-        return metadata.find_block(data.decode("utf-8"), path) == fields["block"]
-    except (OSError, ValueError, UvlaunchError):
-        return False
-
-
-def _relocate(root: str, info: EnvInfo, new_path: str) -> None:
-    with store.index_lock(root):
-        old = records.read_record(root, info.name)
-        if old is not None:
-            records.unindex_record(root, old)
-        assert info.dev is not None and info.ino is not None
-        rec = records.Record(
-            info.name, new_path, info.dev, info.ino, old.created if old else store.now()
-        )
-        records.write_record(root, rec)
-        records.index_record(root, rec)
-        stamp_file = paths.stamp_path(info.environment)
-        fields = stamp.read(stamp_file)
-        if fields is not None:  # record and stamp must agree (inventory.py)
-            fields["script"] = paths.to_stored(new_path)
-            store.write_atomic(root, stamp_file, stamp.encode(fields))
-
-
-def _remove_locked(root: str, info: EnvInfo, held: store.Exclusive) -> tuple[str, ...]:
-    """Remove the environment and its installed commands; returns the commands removed."""
-    # Out of use first, in one rename; then the record and index; then the files, and
-    # last the lock files, while they are still held.
-    trashed = store.take_out_of_use(root, info.name)
-    generations.discard(root, paths.previous_env(root, info.name))
+    # Out of use first (its pointer goes), and its generations; then the record and
+    # index; last the lock file, while it is still held.
+    kept = generations.remove_all(root, info.name)
     rec = records.forget(root, info.name)
     if rec is not None and piped.is_piped_file(root, rec.script):
         store.remove_file(rec.script)
-    if trashed is not None:
-        store.delete_tree(trashed, within=root)
     held.delete_files()
-    return tuple(commands.drop(root, info.name))
+    return kept, tuple(commands.drop(root, info.name))
 
 
 def remove(
     targets: Iterable[str], *, every: bool = False
-) -> tuple[list[EnvInfo], list[tuple[str, str]]]:
-    """Remove the environments of ``targets`` (or ``every`` one): (removed, skipped as busy)."""
+) -> tuple[list[EnvInfo], list[tuple[str, str]], list[tuple[str, str]]]:
+    """Remove the environments of ``targets`` (or ``every`` one).
+
+    Returns (removed, skipped as busy, generations kept because running scripts use
+    them: (name, generation), which gc deletes later).
+    """
     root = store.open_home(create=False)
     if every:
         if not os.path.isdir(root):
-            return [], []
+            return [], [], []
         names = all_names(root)
     else:
         names = resolve_targets(targets)
     removed: list[EnvInfo] = []
     busy: list[tuple[str, str]] = []
+    in_use: list[tuple[str, str]] = []
     for name in names:
         held = store.Exclusive(root, name)
         with held as why:
@@ -306,8 +319,13 @@ def remove(
                 busy.append((name, why))
                 continue
             info = measure(root, inspect(root, name))
-            gone = _remove_locked(root, info, held)
-            removed.append(dataclasses.replace(info, commands=gone))
+            kept, gone = _remove_locked(root, info, held)
+            info = dataclasses.replace(info, commands=gone)
+        if kept:
+            less = _less(root, Removal(name, None, "", info.size, info.freed), kept)
+            info = dataclasses.replace(info, size=less.size, freed=less.freed)
+        removed.append(info)
+        in_use += [(name, generation) for generation in kept]
     if every:
         sweep.sweep(root)
-    return removed, busy
+    return removed, busy, in_use

@@ -31,6 +31,7 @@ from uvlaunch import (
     identity,
     paths,
     piped,
+    pointer,
     records,
     stamp,
     store,
@@ -54,19 +55,20 @@ class EnvInfo:
     """One managed environment as ``list`` shows it."""
 
     name: str
-    environment: str
+    environment: str  # its current generation (envs/NAME/gN), else envs/NAME
     script: str | None
     dev: int | None
     ino: int | None
     state: str
     python: str
-    size: int  # everything under the environment, its previous generation included
+    size: int  # everything under the environment: all its generations
     freed: int  # what removing it frees: files not shared with uv's cache or others
     last_launched: float | None  # None: never (an environment only ever synced)
     last_synced: float | None  # when uv last created or synced it
     complete: bool
     rollback: bool  # whether an earlier generation is kept for `uvlaunch rollback`
     commands: tuple[str, ...] = ()  # installed commands that run its script (commands.py)
+    generations: tuple[str, ...] = ()  # present on disk, oldest first (current included)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -84,6 +86,7 @@ class EnvInfo:
             "complete": self.complete,
             "rollback": self.rollback,
             "commands": list(self.commands),
+            "generations": list(self.generations),
         }
 
 
@@ -120,8 +123,10 @@ def state_of(script: str, dev: int) -> str:
 
 def inspect(root: str, name: str) -> EnvInfo:
     """What is known of the environment ``name``: from its record, else from its stamp."""
-    env = paths.env_dir(root, name)
-    fields = stamp.read(paths.stamp_path(env))
+    current, previous = pointer.read(root, name)
+    top = paths.env_dir(root, name)
+    env = top if current is None else paths.generation_dir(root, name, current)
+    fields = None if current is None else stamp.read(paths.stamp_path(env))
     rec = records.read_record(root, name)
     script: str | None = None
     dev = ino = None
@@ -142,12 +147,19 @@ def inspect(root: str, name: str) -> EnvInfo:
     state = UNKNOWN if script is None or dev is None else state_of(script, dev)
     if state != UNKNOWN and piped.is_piped_file(root, script):
         state, script = PIPED, None  # its "script" is a file of uvlaunch's own
-    size, freed = _sizes(env, fields)
-    previous = paths.previous_env(root, name)
-    rollback = generations.has_previous(root, name)
-    if os.path.isdir(previous) and not os.path.islink(previous):
-        more = _sizes(previous, stamp.read(paths.stamp_path(previous)))
+    # Every generation counts: the current one, the one kept for rollback, and old ones
+    # that running scripts still use (or that a crash left) until gc deletes them.
+    present = pointer.generations(root, name)
+    size = freed = 0
+    rollback = False
+    for generation in present:
+        path = paths.generation_dir(root, name, generation)
+        stamped = fields if generation == current else stamp.read(paths.stamp_path(path))
+        more = _sizes(path, stamped)
         size, freed = size + more[0], freed + more[1]
+        rollback = rollback or (generation == previous and stamped is not None)
+    if not present and generations.is_legacy(root, name):
+        size, freed = _sizes(top, stamp.read(paths.stamp_path(top)))
     return EnvInfo(
         name=name,
         environment=env,
@@ -162,6 +174,7 @@ def inspect(root: str, name: str) -> EnvInfo:
         last_synced=_float((fields or {}).get("synced", "")),
         complete=fields is not None,
         rollback=rollback,
+        generations=tuple(present),
     )
 
 
@@ -193,10 +206,12 @@ def measure(root: str, info: EnvInfo) -> EnvInfo:
     """``info`` with its sizes measured now (what the stamp says may be out of date)."""
     import dataclasses
 
-    size, freed = venv.usage(info.environment)
-    previous = paths.previous_env(root, info.name)
-    if os.path.isdir(previous) and not os.path.islink(previous):
-        more = venv.usage(previous)
+    top = paths.env_dir(root, info.name)
+    size = freed = 0
+    if generations.is_legacy(root, info.name):
+        size, freed = venv.usage(top)
+    for generation in pointer.generations(root, info.name):
+        more = venv.usage(paths.generation_dir(root, info.name, generation))
         size, freed = size + more[0], freed + more[1]
     return dataclasses.replace(info, size=size, freed=freed)
 

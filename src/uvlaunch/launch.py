@@ -2,7 +2,9 @@
 
 Resolve the script, find or register its environment, and under the environment's
 lock let envbuild.py create, repair, rebuild or sync it as needed; then start the
-script, replacing this process.
+script in the current generation, replacing this process. A launch that has to wait
+for that lock (another launch building the environment, an upgrade building its next
+generation) says so on stderr before it waits.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from uvlaunch import (
     fastpath,
     locks,
     paths,
+    pointer,
     records,
     stamp,
     store,
@@ -61,7 +64,7 @@ class Prepared:
         self.python = python
         self.uv = uv
         self.through_uv = through_uv  # the uv binary changed since the last sync
-        self.use = use  # held (shared) until the script or command exits
+        self.use = use  # the generation's use lock, held (shared) until the script exits
 
     def release(self) -> None:
         """For a prepare that starts nothing (``sync``): let gc and remove in again."""
@@ -81,31 +84,44 @@ def prepare(
     uv_bin = uv.find_uv()
     root = store.open_home()
     rec = records.register(root, script.ident)
-    env = paths.env_dir(root, rec.name)
-    with store.env_lock(root, rec.name):
-        kept = None if launching else stamp.launched_ns(paths.stamp_path(env))
+    invoked = script.ident.invoked
+
+    def waiting(holder: str) -> None:
+        notify(f"{invoked}: waiting for {holder}")
+
+    lock = store.hold_env_lock(
+        root, rec.name, doing="is creating or syncing its environment", waiting=waiting
+    )
+    try:
+        before_env = pointer.current(root, rec.name)
+        kept = None
+        if not launching and before_env is not None:
+            kept = stamp.launched_ns(paths.stamp_path(before_env))
         # Check again under the lock: another launch may have done the work meanwhile.
         try:
             through_uv = envbuild.ensure(
                 root, rec.name, script, uv_bin, quiet=quiet, verbose=verbose, notify=notify
             )
         except BaseException:
-            if not os.path.lexists(env):
+            if not os.path.lexists(paths.env_dir(root, rec.name)):
                 # A first launch that failed leaves nothing: no record, no index entry.
                 forget(root, rec.name)
             raise
-        finally:
-            if not launching:
-                # ensure() stamps or touches the environment as for a launch: undo that.
-                stamp.set_launched(paths.stamp_path(env), kept)
-        problem = trust.env_problem(env)
+        env = pointer.current(root, rec.name)
+        assert env is not None, "ensure leaves a current generation"
+        if not launching:
+            # ensure() stamps or touches the generation as for a launch: undo that.
+            stamp.set_launched(paths.stamp_path(env), kept)
+        problem = trust.env_problem(paths.env_dir(root, rec.name), env)
         if problem is not None:
             raise HomeError(problem)  # what another user can change is never started
-        warm.confirm(root, rec.name, before)  # for the next start, native or not
-        # Taken before the environment lock is let go: gc and remove need both, so the
-        # environment cannot be removed between this check and the script's exit.
-        use = store.use_lock(root, rec.name)
+        warm.confirm(root, rec.name, env, before)  # for the next start, native or not
+        # Taken before the environment lock is let go: gc and remove need the generation's
+        # lock to delete it, so it cannot go between this check and the script's exit.
+        use = store.use_lock(env)
         use.acquire()
+    finally:
+        lock.release()
     return Prepared(
         root=root,
         script=script.ident,
@@ -125,7 +141,6 @@ def forget(root: str, name: str) -> None:
     """
     try:
         records.forget(root, name)
-        store.remove_file(paths.use_lock_path(root, name))
         store.remove_file(paths.env_lock_path(root, name))
     except OSError:
         pass  # what stays, gc removes
@@ -148,7 +163,7 @@ def start(
     invoked = run_path or prepared.script.invoked
     if compiling.LATER:
         # Just before the script starts: the compiler runs beside it, at idle priority.
-        compiling.compile_after_start(prepared.root, prepared.name)
+        compiling.compile_after_start(prepared.root, prepared.env)
     if through_uv or prepared.through_uv:
         target = run_path or _uv_script_arg(prepared.script)
         argv = uv.run_argv(prepared.uv, target, args, quiet=quiet, verbose=verbose)
@@ -181,7 +196,7 @@ def _uv_script_arg(ident: ScriptIdentity) -> str:
 def exec_in(prepared: Prepared, argv: list[str]) -> NoReturn:
     """Replace this process with ``argv`` run inside the prepared environment."""
     if compiling.LATER:
-        compiling.compile_after_start(prepared.root, prepared.name)
+        compiling.compile_after_start(prepared.root, prepared.env)
     environ = fastpath.child_environ(prepared.env, prepared.uv)
     # The environment is the command's own, for uv too: `uv pip` follows UV_PYTHON and
     # UV_SYSTEM_PYTHON before VIRTUAL_ENV, and would work on the user's interpreter.

@@ -34,13 +34,14 @@ class Lock:
     """
 
     # A plain class, not filelock's: see the module docstring.
-    __slots__ = ("_fallback", "_fd", "path", "shared")
+    __slots__ = ("_fallback", "_fd", "_noted", "path", "shared")
 
     def __init__(self, path: str, *, shared: bool = False) -> None:
         self.path = path
         self.shared = shared
         self._fd: int | None = None
         self._fallback: object = None
+        self._noted = False
 
     @property
     def fd(self) -> int | None:
@@ -75,10 +76,29 @@ class Lock:
         if self._fd is not None:
             fd, self._fd = self._fd, None
             HELD.discard(fd)
+            if self._noted:
+                self._noted = False
+                try:
+                    os.ftruncate(fd, 0)  # the note was true while it was held
+                except OSError:
+                    pass
             os.close(fd)  # closing the only descriptor releases the flock
         elif self._fallback is not None:
             lock, self._fallback = self._fallback, None
             lock.release()  # type: ignore[attr-defined]
+
+    def note(self, text: str) -> None:
+        """Say in the lock file, while this holds it, what for (``read_note``); a waiter
+        reads it to say what it waits for. Emptied again on release."""
+        if self._fd is None:
+            return  # not held, or held through filelock: waiters get no detail
+        data = text.encode("utf-8", "replace")[:NOTE_MAX]
+        try:
+            os.pwrite(self._fd, data, 0)
+            os.ftruncate(self._fd, len(data))
+            self._noted = True
+        except OSError:
+            pass  # a courtesy: a full disk must not stop the work
 
     def detach(self) -> int | None:
         """Keep the flock past an ``exec``: the descriptor is inherited, and never closed here."""
@@ -146,6 +166,23 @@ def _still_there(fd: int, path: str) -> bool:
     return (held.st_dev, held.st_ino) == (st.st_dev, st.st_ino)
 
 
+NOTE_MAX = 200
+
+
+def read_note(path: str) -> str:
+    """What the holder of the lock at ``path`` said it is doing (``Lock.note``), or ""."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return ""
+    try:
+        return os.read(fd, NOTE_MAX).decode("utf-8", "replace")
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
+
+
 class Attempt:
     """``with Attempt(path) as taken:``: hold the lock inside the block if it is free now."""
 
@@ -158,6 +195,11 @@ class Attempt:
     def __enter__(self) -> bool:
         self._taken = self._lock.acquire(blocking=False)
         return self._taken
+
+    def note(self, text: str) -> None:
+        """``Lock.note``, when the lock was taken."""
+        if self._taken:
+            self._lock.note(text)
 
     def __exit__(
         self,

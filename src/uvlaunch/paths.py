@@ -79,8 +79,27 @@ def envs_dir(root: str) -> str:
 
 
 def env_dir(root: str, name: str) -> str:
-    """The virtual environment of the environment called ``name``."""
+    """The directory of the environment ``name``: its generations and pointers (pointer.py)."""
     return os.path.join(root, "envs", name)
+
+
+def generation_dir(root: str, name: str, generation: str) -> str:
+    """One generation of the environment ``name``: a virtual environment (VIRTUAL_ENV)."""
+    return os.path.join(root, "envs", name, generation)
+
+
+def current_link(root: str, name: str) -> str:
+    """The pointer to the current generation of ``name``: a symlink (pointer.py)."""
+    return os.path.join(root, "envs", name, "current")
+
+
+def generation_lock_path(generation: str) -> str:
+    """Held shared by every launch from its check to its exec, and by the script it runs.
+
+    Inside the generation, so that it goes with it: a launch that waited on it while
+    the generation was deleted finds the path gone, and cannot lock a new file there.
+    """
+    return os.path.join(generation, "uvlaunch-use")
 
 
 def env_python(env: str) -> str:
@@ -124,28 +143,9 @@ def locks_dir(root: str) -> str:
     return os.path.join(root, "locks")
 
 
-def staging_dir(root: str) -> str:
-    """Where upgrades and reinstalls build a new environment before it takes the old one's place."""
-    return os.path.join(root, "staging")
-
-
-def previous_env(root: str, name: str) -> str:
-    """The generation of ``name`` from before its last upgrade or reinstall (for rollback)."""
-    return os.path.join(root, "previous", name)
-
-
-def previous_dir(root: str) -> str:
-    return os.path.join(root, "previous")
-
-
 def env_lock_path(root: str, name: str) -> str:
     """Held exclusively while the environment is created, synced, upgraded or removed."""
     return os.path.join(root, "locks", f"{name}.lock")
-
-
-def use_lock_path(root: str, name: str) -> str:
-    """Held shared by every launch from its check to its exec, and by the script it runs."""
-    return os.path.join(root, "locks", f"{name}.use")
 
 
 def piped_dir(root: str) -> str:

@@ -45,10 +45,10 @@ def materialize(invoked: str) -> tuple[str, str]:
     except OSError:
         same = False
     if not same:
-        store.write_atomic(root, block_file, wanted)
+        store.write_atomic(root, block_file, wanted, durable=False)  # rewritten if lost
     # What runs: the script as read, in a file of its own (gc deletes it after an hour).
     run_path = os.path.join(paths.tmp_dir(root), f"piped-{store.random_suffix(16)}.py")
-    store.write_atomic(root, run_path, data)
+    store.write_atomic(root, run_path, data, durable=False)
     return block_file, run_path
 
 

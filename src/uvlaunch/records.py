@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from uvlaunch import paths, stamp, warm
+from uvlaunch import paths, pointer, stamp, warm
 from uvlaunch.names import is_safe_name, safe_stem
 from uvlaunch.store import index_lock, now, random_suffix, remove_file, sha256_hex, write_atomic
 
@@ -104,7 +104,8 @@ def _is_int(value: object) -> bool:
 
 
 def write_record(root: str, record: Record) -> None:
-    write_atomic(root, paths.record_path(root, record.name), encode_record(record))
+    # No fsync (store.write_atomic): a record lost to a power cut is recovered (recover).
+    write_atomic(root, paths.record_path(root, record.name), encode_record(record), durable=False)
 
 
 def encode_record(record: Record) -> bytes:
@@ -152,8 +153,8 @@ def read_index(path: str) -> str | None:
 def index_record(root: str, record: Record) -> None:
     """Point the inode and path index entries at ``record``."""
     data = record.name.encode()
-    write_atomic(root, paths.inode_key_path(root, record.dev, record.ino), data)
-    write_atomic(root, path_key_path(root, record.script), data)
+    write_atomic(root, paths.inode_key_path(root, record.dev, record.ino), data, durable=False)
+    write_atomic(root, path_key_path(root, record.script), data, durable=False)
 
 
 def unindex_record(root: str, record: Record) -> None:
@@ -245,7 +246,8 @@ def recover(root: str, script: ScriptIdentity) -> Record | None:
             if (rec.dev, rec.ino) == (script.dev, script.ino) or rec.script == script.path:
                 return rec
             continue  # another file's
-        fields = stamp.read(paths.stamp_path(paths.env_dir(root, name)))
+        env = pointer.current(root, name)
+        fields = None if env is None else stamp.read(paths.stamp_path(env))
         if fields is not None:
             same_file = (fields.get("dev"), fields.get("ino")) == (str(script.dev), str(script.ino))
             if not (same_file or fields.get("script") == paths.to_stored(script.path)):

@@ -2,13 +2,14 @@
 
 Layout of the home (see docs/how-it-works.md):
 
-    envs/<name>/           the virtual environment; envs/<name>/uvlaunch-stamp marks it complete
+    envs/<name>/g<N>/      a generation: a virtual environment; its uvlaunch-stamp marks
+                           it complete, its uvlaunch-use is locked by the scripts it runs
+    envs/<name>/current    symlink to the current generation (pointer.py)
+    envs/<name>/previous   symlink to the generation kept for rollback
     records/<name>.json    who the environment belongs to (records.py)
     index/...              which environment a file or path has (records.py)
-    locks/<name>.lock      held while an environment is created, synced or removed
+    locks/<name>.lock      held while an environment is created, synced, upgraded or removed
     locks/index.lock       held while the index and records change
-    previous/<name>/       the generation before the last upgrade or reinstall (rollback)
-    staging/<name>.<rand>/ an upgrade or reinstall being built, beside the environment
     pyc/<xx>/<sha256>      byte-compiled files shared by environments (hard links)
     piped/piped-<key>.py   the block of a script read from a pipe (its "script")
     warm/<dev>-<ino>       what a warm start checks, for the native launcher (warm.py)
@@ -31,6 +32,10 @@ from uvlaunch import locks, paths, trust
 from uvlaunch.contract import HOME_DIRS
 from uvlaunch.errors import HomeError
 from uvlaunch.names import is_safe_name
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # This module is on the way of every launch that creates or syncs an environment, so
 # what only some paths need (json, shutil) is imported where it is used, and nothing
@@ -121,10 +126,17 @@ def check_home_permissions(root: str, st: os.stat_result) -> None:
 # -- atomic files -----------------------------------------------------------------
 
 
-def write_atomic(root: str, path: str, data: bytes) -> None:
+def write_atomic(root: str, path: str, data: bytes, *, durable: bool = True) -> None:
     """Write ``data`` to ``path`` through a temporary file renamed over it.
 
     On failure (a full disk) the old file is as it was; HomeError says why in one line.
+    ``durable=False``: no fsync, for a launch's own files (record, index, stamp). An
+    fsync waits for the filesystem to commit everything written before it (ext4's
+    ordered journal), the previous launch's background compiling included: that made
+    every first launch after another one slower. Any process kill still leaves the old
+    file or the new one; a power cut just after may leave one empty, which reads as
+    damaged and is repaired (docs/reliability.md); the background compiler makes them
+    durable once the script has started (``make_durable``).
     """
     tmp = os.path.join(paths.tmp_dir(root), f"{os.path.basename(path)}.{random_suffix(32)}")
     try:
@@ -133,7 +145,8 @@ def write_atomic(root: str, path: str, data: bytes) -> None:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)
@@ -145,6 +158,21 @@ def write_atomic(root: str, path: str, data: bytes) -> None:
         if isinstance(e, OSError):
             raise HomeError(f"{path}: cannot write: {e.strerror or e}") from None
         raise
+
+
+def make_durable(files: list[str]) -> None:
+    """fsync ``files`` that were written with ``durable=False`` (those still there)."""
+    for path in files:
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            continue
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
 
 def remove_file(path: str) -> None:
@@ -172,8 +200,38 @@ def index_lock(root: str) -> locks.Lock:
 
 
 def env_lock(root: str, name: str) -> locks.Lock:
-    """Held while the environment ``name`` is created, synced or removed."""
+    """Held while the environment ``name`` is created, synced, upgraded or removed."""
     return locks.Lock(paths.env_lock_path(root, name))
+
+
+def hold_env_lock(
+    root: str, name: str, *, doing: str, waiting: Callable[[str], None] | None = None
+) -> locks.Lock:
+    """Take the environment's lock (release it), saying what for: ``doing`` completes
+    "uvlaunch (pid N) ..." (e.g. "is upgrading its environment").
+
+    When another process holds it, ``waiting`` is told at once who that is and what it
+    said it is doing, before this one blocks: a launch never waits in silence.
+    """
+    lock = env_lock(root, name)
+    if not lock.acquire(blocking=False):
+        if waiting is not None:
+            waiting(_holder(lock.path))
+        lock.acquire()
+    lock.note(f"{os.getpid()} {doing}")
+    return lock
+
+
+def holder(root: str, name: str) -> str:
+    """Who holds the lock of the environment ``name``, in words, as it said (``Lock.note``)."""
+    return _holder(paths.env_lock_path(root, name))
+
+
+def _holder(path: str) -> str:
+    pid, _, doing = locks.read_note(path).partition(" ")
+    if pid.isdigit() and doing:
+        return f"uvlaunch (pid {pid}), which {doing}"
+    return "another uvlaunch, which is creating, syncing or upgrading its environment"
 
 
 def try_env_lock(root: str, name: str) -> locks.Attempt:
@@ -181,9 +239,9 @@ def try_env_lock(root: str, name: str) -> locks.Attempt:
     return locks.Attempt(paths.env_lock_path(root, name))
 
 
-def use_lock(root: str, name: str) -> locks.Lock:
-    """The shared lock a launch holds from its check until its script exits."""
-    return locks.Lock(paths.use_lock_path(root, name), shared=True)
+def use_lock(generation: str) -> locks.Lock:
+    """The shared lock a launch holds on its generation from its check until its script exits."""
+    return locks.Lock(paths.generation_lock_path(generation), shared=True)
 
 
 BUILDING = "a launch is creating or syncing it"
@@ -191,35 +249,29 @@ RUNNING = "a running script is using it"
 
 
 class Exclusive:
-    """``with Exclusive(root, name) as busy:``: both of an environment's locks, if free now.
+    """``with Exclusive(root, name) as busy:``: the environment's lock, if it is free now.
 
-    ``busy`` is None when this process holds them (nothing can launch, build or remove
-    the environment meanwhile), else why not. Removal needs both: the environment lock
-    keeps builds out, the use lock keeps out launches and the scripts they started.
+    ``busy`` is None when this process holds it (nothing can build or remove the
+    environment meanwhile), else why not. The generations that running scripts use
+    have locks of their own, which removal takes one by one (generations.py).
     """
 
-    __slots__ = ("_build", "_use")
+    __slots__ = ("_build",)
 
     def __init__(self, root: str, name: str) -> None:
         self._build = locks.Lock(paths.env_lock_path(root, name))
-        self._use = locks.Lock(paths.use_lock_path(root, name))
 
     def __enter__(self) -> str | None:
         if not self._build.acquire(blocking=False):
             return BUILDING
-        if not self._use.acquire(blocking=False):
-            self._build.release()
-            return RUNNING
         return None
 
     def __exit__(self, *exc: object) -> None:
-        self._use.release()
         self._build.release()
 
     def delete_files(self) -> None:
-        """Delete both lock files while holding them (waiters then lock the new ones)."""
-        for lock in (self._use, self._build):
-            remove_file(lock.path)
+        """Delete the lock file while holding it (waiters then lock the new one)."""
+        remove_file(self._build.path)
 
 
 # -- removal ----------------------------------------------------------------------
@@ -230,15 +282,17 @@ def take_out_of_use(root: str, name: str) -> str | None:
     return to_trash(root, paths.env_dir(root, name))
 
 
-def to_trash(root: str, path: str) -> str | None:
+def to_trash(root: str, path: str, *, prefix: str = "") -> str | None:
     """Rename ``path`` (inside the home) into the trash; its trash path, or None if absent.
 
-    The trash entry keeps the environment's name in front, so that gc leaves it alone
-    while that environment's lock is held (sweep.py).
+    The trash entry keeps the environment's name in front (``prefix``: the name, for a
+    generation), so that gc leaves it alone while that environment's lock is held
+    (sweep.py).
     """
     if not os.path.lexists(path):
         return None
-    dest = os.path.join(paths.trash_dir(root), f"{os.path.basename(path)}.{random_suffix(8)}")
+    label = f"{prefix}.{os.path.basename(path)}" if prefix else os.path.basename(path)
+    dest = os.path.join(paths.trash_dir(root), f"{label}.{random_suffix(8)}")
     os.replace(path, dest)
     return dest
 

@@ -1,11 +1,14 @@
 """Finishing what killed processes left in the home, for ``gc`` and ``remove --all``.
 
-A killed launch, gc or upgrade can leave: environments in ``trash/`` and ``staging/``,
-temporary files in ``tmp/``, a previous generation with no environment, an environment
-directory with neither record nor stamp, warm records of nothing, and shared ``.pyc``
-files that no environment links. Each is deleted only when nothing can still be using
-it: its environment's lock is free, or it is an hour old. What deleting it frees is
-measured first, as for an environment (venv.usage), and counted in what gc frees.
+A killed launch, gc or upgrade can leave: environments and generations in ``trash/``,
+temporary files in ``tmp/``, an environment directory with neither record nor a
+complete current generation (a first launch killed early, or what ``remove`` left
+because running scripts used it), warm records of nothing, and shared ``.pyc`` files
+that no environment links. Each is deleted only when nothing can still be using it:
+its environment's lock is free (and a generation's own lock, for a generation), or it
+is an hour old. Generations that a kill left beside a complete environment (neither
+current nor kept for rollback) are gc's ``prune``. What deleting the leftovers frees
+is measured first, as for an environment (venv.usage), and counted in what gc frees.
 """
 
 from __future__ import annotations
@@ -14,37 +17,52 @@ import contextlib
 import os
 import time
 
-from uvlaunch import generations, paths, records, stamp, store, venv, warm
+from uvlaunch import generations, locks, paths, pointer, records, stamp, store, venv, warm
+
+# What uvlaunch before generations kept outside envs/ (and locks/*.use): deleted when found.
+LEGACY_DIRS = ("staging", "previous")
 
 
-def sweep(root: str, *, dry_run: bool = False) -> tuple[list[str], int]:
+class Swept:
+    """What a sweep did: bare environment directories deleted (their sizes are the
+    caller's to count), generations kept because running scripts use them, and the
+    bytes the rest freed."""
+
+    __slots__ = ("freed", "in_use", "names")
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.in_use: dict[str, list[str]] = {}
+        self.freed = 0
+
+
+def sweep(root: str, *, dry_run: bool = False) -> Swept:
     """Finish what a killed gc or launch left: trash, stray temporary files, bare env dirs.
 
-    Returns the names of the bare environment directories it deleted (their sizes are
-    the caller's to count), and the bytes the rest freed. ``dry_run``: delete nothing,
-    measure what would be freed, and leave bare directories alone.
+    ``dry_run``: delete nothing, measure what would be freed, leave bare directories.
     """
-    freed = 0
-    # Trash and staging entries are named after their environment: one whose lock is
-    # held belongs to a rebuild or an upgrade still running (a failed rebuild puts its
-    # trashed environment back), so it is left for the next gc.
-    for top in (paths.trash_dir(root), paths.staging_dir(root)):
+    done = Swept()
+    # Trash entries are named after their environment: one whose lock is held may
+    # belong to a rebuild still running (a failed one puts what it trashed back), so it
+    # is left for the next gc.
+    for top in (paths.trash_dir(root), *(os.path.join(root, d) for d in LEGACY_DIRS)):
         with contextlib.suppress(FileNotFoundError):
             for entry in os.listdir(top):
                 with store.try_env_lock(root, entry.split(".", 1)[0]) as taken:
                     if taken:
-                        freed += _free(os.path.join(top, entry))
+                        done.freed += _free(os.path.join(top, entry))
                         if not dry_run:
                             store.delete_tree(os.path.join(top, entry), within=root)
-    recorded = set(records.record_names(root))
+            if top != paths.trash_dir(root) and not dry_run:
+                with contextlib.suppress(OSError):
+                    os.rmdir(top)
     with contextlib.suppress(FileNotFoundError):
-        for name in os.listdir(paths.previous_dir(root)):
-            if name not in recorded and not os.path.lexists(paths.env_dir(root, name)):
-                with store.try_env_lock(root, name) as taken:
-                    if taken:
-                        freed += _free(paths.previous_env(root, name))
-                        if not dry_run:
-                            generations.discard(root, paths.previous_env(root, name))
+        for entry in os.listdir(paths.locks_dir(root)):
+            if entry.endswith(".use"):  # an environment's use lock, before generations
+                with locks.Attempt(os.path.join(paths.locks_dir(root), entry)) as taken:
+                    if taken and not dry_run:
+                        store.remove_file(os.path.join(paths.locks_dir(root), entry))
+    recorded = set(records.record_names(root))
     cutoff = time.time() - 3600
     tmp = paths.tmp_dir(root)
     with contextlib.suppress(FileNotFoundError):
@@ -52,29 +70,31 @@ def sweep(root: str, *, dry_run: bool = False) -> tuple[list[str], int]:
             path = os.path.join(tmp, entry)
             with contextlib.suppress(OSError):
                 if os.lstat(path).st_mtime < cutoff:
-                    freed += _free(path)
+                    done.freed += _free(path)
                     if not dry_run:
                         os.unlink(path)
-    freed += _sweep_pyc_store(root, cutoff, dry_run)
+    done.freed += _sweep_pyc_store(root, cutoff, dry_run)
     if dry_run:
-        return [], freed
+        return done
     warm.sweep(root)
-    swept: list[str] = []
     for name in store.env_names(root):
         if name in recorded:
             continue
-        env = paths.env_dir(root, name)
-        if stamp.read(paths.stamp_path(env)) is not None:
+        env = pointer.current(root, name)
+        if generations.is_legacy(root, name):
+            env = paths.env_dir(root, name)
+        if env is not None and stamp.read(paths.stamp_path(env)) is not None:
             continue  # a complete environment whose record was lost: `list` shows it
         held = store.Exclusive(root, name)
         with held as busy:
             if busy is None and not os.path.exists(paths.record_path(root, name)):
-                trashed = store.take_out_of_use(root, name)
-                if trashed is not None:
-                    store.delete_tree(trashed, within=root)
-                    swept.append(name)
-                held.delete_files()
-    return swept, freed
+                kept = generations.remove_all(root, name)
+                if kept:
+                    done.in_use[name] = kept
+                else:
+                    done.names.append(name)
+                    held.delete_files()
+    return done
 
 
 def _free(path: str) -> int:

@@ -71,9 +71,11 @@ def home_problem(root: str) -> str | None:
     return None
 
 
-def env_problem(env: str) -> str | None:
-    """Why the environment ``env`` (its directory and its ``bin``) may not be trusted."""
-    for path in (env, os.path.join(env, "Scripts" if not POSIX else "bin")):
+def env_problem(env_dir: str, generation: str) -> str | None:
+    """Why an environment may not be trusted: its directory (holding its generations and
+    their pointer), the generation to start, or that generation's ``bin``."""
+    bin_dir = os.path.join(generation, "Scripts" if not POSIX else "bin")
+    for path in (env_dir, generation, bin_dir):
         problem = dir_problem(path)
         if problem is not None:
             return problem

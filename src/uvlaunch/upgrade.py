@@ -1,11 +1,12 @@
 """``upgrade``, ``reinstall`` and ``rollback``: keep stable environments current on purpose.
 
 Each environment is handled under its own lock, taken without waiting (a launch that
-is creating or syncing it, or another of these commands, makes it "busy": see
-lockholder.py), by building the new generation beside it (generations.py) and
-swapping it in only once uv succeeded. Outcomes are reported one by one as they
-finish, through ``on_done``. None of this is a launch: an environment's last launch
-stays what it was (stamp.py).
+is creating or syncing it, or another of these commands, makes it "busy": its lock file
+says which), by building a new generation beside the current one (generations.py) and
+flipping the pointer to it as soon as it is complete, however many scripts are running:
+they keep the generation they started with. Nothing waits for them. Outcomes are
+reported one by one as they finish, through ``on_done``. None of this is a launch: an
+environment's last launch stays what it was (stamp.py).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from dataclasses import dataclass, field
 from uvlaunch import (
     dryrun,
     generations,
-    lockholder,
     paths,
+    pointer,
     records,
     stamp,
     store,
@@ -119,7 +120,7 @@ def upgrade(
                 message=f"follows its lock file {lock}; update the lock with "
                 f"`uv lock --script --upgrade {path}`",
             )
-        env = paths.env_dir(root, name)
+        env = _current(root, name)
         have = venv.installed(env)
         missing = [p for p in packages if venv.normalize(p) not in have]
         if missing:
@@ -143,14 +144,12 @@ def upgrade(
         changes = diff(plan.removed, plan.added)
         if dry_run or not changes:
             return outcome(WOULD_CHANGE if changes else UNCHANGED, changes)
-        staged = generations.build_beside(
-            root, name, script, uv_bin, upgrade=True, packages=packages
-        )
-        changes = diff(have, venv.installed(staged))
-        _swap_in(root, name, staged)
+        new = generations.build(root, name, script, uv_bin, upgrade=True, packages=packages)
+        changes = diff(have, venv.installed(new))
+        _flip(root, name, new)
         return outcome(UPGRADED if changes else UNCHANGED, changes)
 
-    return _each(targets, every, one, on_done, "upgrade")
+    return _each(targets, every, one, on_done, "is upgrading its environment")
 
 
 def reinstall(
@@ -159,21 +158,20 @@ def reinstall(
     """Rebuild the environments of ``targets`` from scratch, keeping their versions."""
 
     def one(root: str, name: str, script: Script, uv_bin: str) -> Outcome:
-        env = paths.env_dir(root, name)
-        before = venv.installed(env)
-        staged = generations.build_beside(root, name, script, uv_bin, upgrade=False)
-        changes = diff(before, venv.installed(staged))
-        _swap_in(root, name, staged)
+        before = venv.installed(_current(root, name))
+        new = generations.build(root, name, script, uv_bin, upgrade=False)
+        changes = diff(before, venv.installed(new))
+        _flip(root, name, new)
         return Outcome(name, script.ident.path, REINSTALLED, changes)
 
-    return _each(targets, every, one, on_done, "reinstall")
+    return _each(targets, every, one, on_done, "is reinstalling its environment")
 
 
-def _swap_in(root: str, name: str, staged: str) -> None:
-    """Swap ``staged`` in, keeping the last launch of the environment it replaces."""
-    launched = stamp.launched_ns(paths.stamp_path(paths.env_dir(root, name)))
-    stamp.set_launched(paths.stamp_path(staged), launched)
-    generations.swap_in(root, name, staged)
+def _flip(root: str, name: str, new: str) -> None:
+    """Make ``new`` current, keeping the last launch of the generation it replaces."""
+    launched = stamp.launched_ns(paths.stamp_path(_current(root, name)))
+    stamp.set_launched(paths.stamp_path(new), launched)
+    generations.flip(root, name, new)
 
 
 def rollback(target: str) -> Outcome:
@@ -183,18 +181,21 @@ def rollback(target: str) -> Outcome:
     # Nothing here runs uv, but the generation put back is kept current by launches that
     # do: refused like upgrade and reinstall, before anything changes.
     uv.version(uv.find_uv())
-    with store.try_env_lock(root, name) as taken:
+    attempt = store.try_env_lock(root, name)
+    with attempt as taken:
         if not taken:
-            raise UvlaunchError(f"{target}: busy: {lockholder.holder(root, name)}; try again")
-        env = paths.env_dir(root, name)
+            raise UvlaunchError(f"{target}: busy: {store.holder(root, name)}; try again")
+        attempt.note(f"{os.getpid()} is rolling its environment back")
+        env = _current(root, name)
         before = venv.installed(env)
         launched = stamp.launched_ns(paths.stamp_path(env))
-        with lockholder.saying(root, name, "rollback"):
-            generations.roll_back(root, name)
-        stamp.set_launched(paths.stamp_path(env), launched)
+        generations.roll_back(root, name)
+        stamp.set_launched(paths.stamp_path(_current(root, name)), launched)
         rec = records.read_record(root, name)
         script = rec.script if rec is not None else None
-        return Outcome(name, script, ROLLED_BACK, diff(before, venv.installed(env)))
+        return Outcome(
+            name, script, ROLLED_BACK, diff(before, venv.installed(_current(root, name)))
+        )
 
 
 def _each(
@@ -202,7 +203,7 @@ def _each(
     every: bool,
     one: Callable[[str, str, Script, str], Outcome],
     on_done: Callback | None,
-    command: str,
+    doing: str,
 ) -> Report:
     targets = list(targets)
     if every and targets:
@@ -215,7 +216,7 @@ def _each(
     uv.version(uv_bin)  # too old: one line for the command, not a failure per environment
     report = Report()
     for name in names:
-        outcome = _one(root, name, uv_bin, one, command)
+        outcome = _one(root, name, uv_bin, one, doing)
         report.outcomes.append(outcome)
         if on_done is not None:
             on_done(outcome)
@@ -227,7 +228,7 @@ def _one(
     name: str,
     uv_bin: str,
     one: Callable[[str, str, Script, str], Outcome],
-    command: str,
+    doing: str,
 ) -> Outcome:
     rec = records.read_record(root, name)
     recorded = rec.script if rec is not None else None
@@ -243,18 +244,18 @@ def _one(
             raise UvlaunchError(f"{rec.script}: now belongs to another environment")
     except UvlaunchError as e:
         return Outcome(name, recorded, FAILED, message=_own_words(str(e), rec.script))
-    with store.try_env_lock(root, name) as taken:
+    attempt = store.try_env_lock(root, name)
+    with attempt as taken:
         if not taken:
-            return Outcome(name, recorded, BUSY, message=lockholder.holder(root, name))
-        env = paths.env_dir(root, name)
-        generations.restore_interrupted_swap(root, name)
-        if stamp.read(paths.stamp_path(env)) is None:
+            return Outcome(name, recorded, BUSY, message=store.holder(root, name))
+        attempt.note(f"{os.getpid()} {doing}")
+        env = pointer.current(root, name)
+        if env is None or stamp.read(paths.stamp_path(env)) is None:
             return Outcome(
                 name, recorded, FAILED, message="it is not built yet; launch the script first"
             )
         try:
-            with lockholder.saying(root, name, command):
-                return one(root, name, script, uv_bin)
+            return one(root, name, script, uv_bin)
         except (UvlaunchError, OSError) as e:
             why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
             why = _own_words(why, script.ident.invoked, script.ident.path)
@@ -268,6 +269,14 @@ def _own_words(message: str, *paths: str) -> str:
         if message.startswith(f"{path}: "):
             return message[len(path) + 2 :]
     return message
+
+
+def _current(root: str, name: str) -> str:
+    """The current generation of ``name``, whose lock is held (``_one`` checked it exists)."""
+    env = pointer.current(root, name)
+    if env is None:
+        raise UvlaunchError(f"{name}: has no current generation; launch the script first")
+    return env
 
 
 def diff(old: dict[str, str], new: dict[str, str]) -> tuple[Change, ...]:

@@ -234,8 +234,8 @@ def run_argv(uv: str, script: str, args: list[str], *, quiet: int, verbose: int)
 
 
 def venv_argv(uv: str, path: str, *, python: str | None) -> list[str]:
-    """``uv venv --relocatable``: an environment that keeps working once renamed."""
-    argv = [uv, "venv", path, "--quiet", "--relocatable", "--link-mode", link_mode()]
+    """``uv venv`` of a new generation, at the path it keeps (generations.py)."""
+    argv = [uv, "venv", path, "--quiet", "--link-mode", link_mode()]
     return argv + (["--python", python] if python else [])
 
 

@@ -5,7 +5,8 @@ Python side writes it whenever it has found a script's environment right: after 
 launch created, synced or confirmed it (launch.py), and when the fast path compared an
 edited script's block and found it unchanged (fastpath.py). The native launcher
 (native/launcher.c) and the Python fast path read it the same way (``matches``), then
-take the use lock and check that the environment is complete and its interpreter there.
+take the generation's use lock and check that the generation is still the current one
+(pointer.py), complete, and its interpreter there.
 
 The format is fixed and has no parser to speak of: eleven fields, each ending in a NUL
 byte, in this order (contract.WARM_FIELDS; see docs/how-it-works.md)::
@@ -17,7 +18,7 @@ byte, in this order (contract.WARM_FIELDS; see docs/how-it-works.md)::
     LOCK_SIG        dev:ino:size:mtime_ns of SCRIPT.lock, or "-"
     UV              the uv binary that synced the environment
     UV_SIG          dev:ino:size:mtime_ns of that binary, or "-"
-    ENV             HOME/envs/NAME
+    ENV             HOME/envs/NAME/GEN, the generation current when it was written
     PYTHON          ENV/bin/python
     PYTHON_SIG      dev:ino:size:mtime_ns of the file PYTHON leads to (the interpreter
                     the environment was built with), or "-"
@@ -34,7 +35,7 @@ import os
 import stat as stat_mod
 import sys
 
-from uvlaunch import contract, paths, stamp
+from uvlaunch import contract, paths, pointer, stamp
 from uvlaunch.names import is_safe_name, lock_file
 
 MAGIC = contract.WARM_MAGIC
@@ -119,8 +120,9 @@ def matches(root: str, warm: Warm, path: str, st: os.stat_result) -> bool:
     The checks launcher.c makes, in the same order; the environment's stamp and
     interpreter are checked afterwards, under the use lock.
     """
-    env = paths.env_dir(root, warm.name)
-    if not is_safe_name(warm.name) or warm.env != env or warm.python != paths.env_python(env):
+    if not is_safe_name(warm.name) or not is_generation_of(root, warm.name, warm.env):
+        return False
+    if warm.python != paths.env_python(warm.env):
         return False
     if warm.script != path:
         # Another hard link to the recorded file is the same script.
@@ -137,6 +139,13 @@ def matches(root: str, warm: Warm, path: str, st: os.stat_result) -> bool:
     return stamp.file_signature(warm.uv) == warm.uv_sig
 
 
+def is_generation_of(root: str, name: str, env: str) -> bool:
+    """Whether ``env`` is spelled as a generation of the environment ``name`` (not whether
+    it exists or is current: that is checked under its lock)."""
+    parent, generation = os.path.split(env)
+    return parent == paths.env_dir(root, name) and pointer.is_generation(generation)
+
+
 def stamp_complete(stamp_file: str) -> bool:
     """What launcher.c checks of the stamp: it starts and ends as a whole stamp does."""
     try:
@@ -149,14 +158,14 @@ def stamp_complete(stamp_file: str) -> bool:
     return head == stamp.MAGIC.encode() + b"\0" and tail == b"\0" + stamp.END.encode() + b"\0"
 
 
-def from_stamp(root: str, name: str, st: os.stat_result, fields: dict[str, str]) -> Warm | None:
-    """The warm record for the script whose stat, taken before it was read, is ``st``.
+def from_stamp(name: str, env: str, st: os.stat_result, fields: dict[str, str]) -> Warm | None:
+    """The warm record for the script whose stat, taken before it was read, is ``st``,
+    and whose environment's current generation ``env`` is stamped ``fields``.
 
     None when the stamp ``fields`` are not about that file.
     """
     if fields.get("dev") != str(st.st_dev) or fields.get("ino") != str(st.st_ino):
         return None
-    env = paths.env_dir(root, name)
     return Warm(
         name=name,
         script=paths.from_stored(fields.get("script", "")),
@@ -192,16 +201,16 @@ def write(root: str, dev: int, ino: int, warm: Warm) -> None:
             pass
 
 
-def confirm(root: str, name: str, st: os.stat_result | None) -> None:
+def confirm(root: str, name: str, env: str, st: os.stat_result | None) -> None:
     """After a launch found the environment ``name`` right: record it for the next start.
 
-    ``st``: the script's stat from before it was read, so that an edit made meanwhile
-    leaves a record that no longer matches.
+    ``env``: its current generation. ``st``: the script's stat from before it was read,
+    so that an edit made meanwhile leaves a record that no longer matches.
     """
     if st is None:
         return
-    fields = stamp.read(paths.stamp_path(paths.env_dir(root, name)))
-    warm = None if fields is None else from_stamp(root, name, st, fields)
+    fields = stamp.read(paths.stamp_path(env))
+    warm = None if fields is None else from_stamp(name, env, st, fields)
     if warm is not None:
         write(root, st.st_dev, st.st_ino, warm)
 
@@ -225,7 +234,7 @@ def discard(root: str, dev: int, ino: int, name: str) -> None:
 
 
 def sweep(root: str) -> None:
-    """Delete warm records that are damaged or whose environment is gone (for gc)."""
+    """Delete warm records that are damaged or name a generation no longer current (gc)."""
     top = paths.warm_dir(root)
     try:
         entries = os.listdir(top)
@@ -237,7 +246,7 @@ def sweep(root: str) -> None:
         if (
             warm is None
             or not is_safe_name(warm.name)
-            or not os.path.isdir(paths.env_dir(root, warm.name))
+            or pointer.current(root, warm.name) != warm.env
         ):
             try:
                 os.unlink(os.path.join(top, entry))

@@ -2,8 +2,9 @@
  * uvlaunch's native launcher: the warm check and the exec, nothing else.
  *
  * A warm start reads one small record that the Python side wrote (the warm record,
- * docs/how-it-works.md), compares it with a few stat() calls, takes the environment's
- * shared use lock and execs the environment's Python on the script. Every other case
+ * docs/how-it-works.md), compares it with a few stat() calls, takes the shared use lock
+ * of the generation it names, checks that the environment's pointer still names that
+ * generation, and execs the generation's Python on the script. Every other case
  * (a subcommand, an option, a cold or changed script, anything odd) execs the Python
  * implementation, `uvlaunch-py` beside this binary, with the same arguments,
  * environment and standard streams: it decides, explains and repairs.
@@ -47,6 +48,7 @@ extern char **environ;
 #define STAMP_END "end"
 #define WARM_MAX 32768
 #define MAX_NAME 60
+#define MAX_GENERATION 9
 #define PY_NAME "uvlaunch-py"
 
 enum { F_MAGIC, F_NAME, F_SCRIPT, F_SCRIPT_SIG, F_LOCK_SIG, F_UV, F_UV_SIG, F_ENV, F_PYTHON, F_PYTHON_SIG, F_END, WARM_FIELDS };
@@ -55,8 +57,8 @@ static const char *const SUBCOMMANDS[] = {"run",  "where",   "list",      "show"
                                           "sync", "exec",    "upgrade",   "reinstall", "rollback", "install", "uninstall",
                                           NULL};
 
-static const char *const HOME_DIRS[] = {"envs",    "records",  "index", "locks", "trash", "tmp",      "staging",
-                                        "previous", "pyc",     "piped", "warm",  "commands", NULL};
+static const char *const HOME_DIRS[] = {"envs", "records", "index", "locks", "trash",    "tmp",
+                                        "pyc",  "piped",   "warm",  "commands", NULL};
 
 static const char *const TRUTHY[] = {"1", "true", "yes", "on", NULL};
 
@@ -148,6 +150,21 @@ static int is_safe_name(const char *name) {
         if (!alnum && (i == 0 || (c != '-' && c != '_'))) return 0;
     }
     return 1;
+}
+
+/* pointer.is_generation(): "g" and 1 to MAX_GENERATION digits, no leading zero. */
+static int is_generation(const char *s, size_t len) {
+    if (len < 2 || len > MAX_GENERATION + 1 || s[0] != 'g' || s[1] == '0') return 0;
+    for (size_t i = 1; i < len; i++)
+        if (s[i] < '0' || s[i] > '9') return 0;
+    return 1;
+}
+
+/* Whether the pointer envs/NAME/current (a symlink) names `generation` (pointer.target()). */
+static int is_current(const char *pointer, const char *generation) {
+    char target[MAX_GENERATION + 2];
+    ssize_t n = readlink(pointer, target, sizeof target);
+    return n > 0 && (size_t)n == strlen(generation) && memcmp(target, generation, (size_t)n) == 0;
 }
 
 /* stamp.file_signature(): "dev:ino:size:mtime_ns", or "-" when the file is absent. */
@@ -246,6 +263,7 @@ static char *env_entry(const char *key, const char *a, const char *b, const char
 static void try_warm(const char *invoked, char **args, int nargs) {
     static char record[WARM_MAX + 1];
     char home[PATH_MAX], path[PATH_MAX], key[PATH_MAX + 64], buf[PATH_MAX + 128];
+    char pointer[PATH_MAX + 128];
     char sig[128], *f[WARM_FIELDS];
     struct stat st, other;
 
@@ -255,10 +273,15 @@ static void try_warm(const char *invoked, char **args, int nargs) {
     snprintf(key, sizeof key, "%s/warm/%llu-%llu", home, (unsigned long long)st.st_dev,
              (unsigned long long)st.st_ino);
     if (!read_record(key, record, f) || !is_safe_name(f[F_NAME])) return;
-    /* The record must name this home's own environment and its interpreter. */
-    snprintf(buf, sizeof buf, "%s/envs/%s", home, f[F_NAME]);
-    if (strcmp(buf, f[F_ENV]) != 0) return;
-    if (!trusted_dir(buf)) return;
+    /* The record must name a generation of this home's own environment, and its
+       interpreter: HOME/envs/NAME/gN and HOME/envs/NAME/gN/bin/python; each directory
+       on the way ours and not writable by others. */
+    int n = snprintf(buf, sizeof buf, "%s/envs/%s/", home, f[F_NAME]);
+    if (n < 0 || (size_t)n >= sizeof buf || strncmp(buf, f[F_ENV], (size_t)n) != 0) return;
+    const char *generation = f[F_ENV] + n;
+    if (!is_generation(generation, strlen(generation))) return;
+    if (!join(pointer, sizeof pointer, buf, "current")) return;
+    if (!trusted_dir(buf) || !trusted_dir(f[F_ENV])) return;
     snprintf(buf, sizeof buf, "%s/bin", f[F_ENV]);
     if (!trusted_dir(buf)) return;
     snprintf(buf, sizeof buf, "%s/bin/python", f[F_ENV]);
@@ -287,14 +310,17 @@ static void try_warm(const char *invoked, char **args, int nargs) {
     }
 
     /* Held from before the last checks until the script exits (inherited across exec):
-       gc and remove cannot take the environment away from under it. */
-    snprintf(buf, sizeof buf, "%s/locks/%s.use", home, f[F_NAME]);
+       gc and remove cannot delete the generation from under it. Then the pointer: an
+       upgrade may have flipped it since the record was written, and only a generation
+       that is not current can be deleted; Python finds the current one. */
+    snprintf(buf, sizeof buf, "%s/uvlaunch-use", f[F_ENV]);
     int lock = take_use_lock(buf);
     if (lock < 0) return;
     snprintf(buf, sizeof buf, "%s/uvlaunch-stamp", f[F_ENV]);
     /* The interpreter the environment was built with, not another one behind its path. */
     file_signature(f[F_PYTHON], sig, sizeof sig);
-    if (!stamp_complete(buf) || strcmp(sig, f[F_PYTHON_SIG]) != 0 || strcmp(sig, "-") == 0) {
+    if (!is_current(pointer, generation) || !stamp_complete(buf) || strcmp(sig, f[F_PYTHON_SIG]) != 0 ||
+        strcmp(sig, "-") == 0) {
         close(lock);
         return;
     }
