@@ -213,9 +213,7 @@ def test_discard_removes_only_the_named_environments_record(
     assert warm.read(root, 1, 2) is None
 
 
-def test_sweep_keeps_records_of_current_generations(
-    root: str, script: Path, uv_bin: Path
-) -> None:
+def test_sweep_keeps_records_of_current_generations(root: str, script: Path, uv_bin: Path) -> None:
     from uvlaunch import pointer
 
     os.makedirs(paths.generation_dir(root, NAME, "g1"))
