@@ -279,7 +279,8 @@ print("tool {i}")
 # Run in the scratch venv: writes synthetic environments with uvlaunch's own functions.
 SYNTHESIZE = r"""
 import json, os, sys, time
-from uvlaunch import identity, paths, records, stamp, store
+from uvlaunch.home import paths, records, stamp, store
+from uvlaunch.scripts import identity
 
 home, scripts, template, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 tiny = sys.argv[5]

@@ -237,7 +237,7 @@ def env_python(uvlaunch: str, script: str, env: dict[str, str]) -> str:
 def check_fast_path(uvlaunch: str, script: str, env: dict[str, str]) -> None:
     """Fail loudly if a 'warm' uvlaunch start would not take the fast path."""
     proc = run([uvlaunch, script], env=with_env(env, PYTHONPROFILEIMPORTTIME="1"))
-    if "uvlaunch.launch" in proc.stderr or "uvlaunch.cli" in proc.stderr:
+    if "uvlaunch.launching.launch" in proc.stderr or "uvlaunch.cli.app" in proc.stderr:
         raise CommandFailed(f"{script}: a warm start did not take the fast path")
 
 

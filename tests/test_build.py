@@ -96,7 +96,7 @@ def test_the_declared_uv_floor_is_the_one_uvlaunch_checks() -> None:
         import tomllib
     else:
         import tomli as tomllib
-    from uvlaunch.uv import MIN_UV
+    from uvlaunch.uv.calls import MIN_UV
 
     with open(REPO / "pyproject.toml", "rb") as f:
         dependencies = tomllib.load(f)["project"]["dependencies"]

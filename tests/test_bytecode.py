@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import Sandbox, compiled, in_background, interpreter_dir, report, site_packages
 
-from uvlaunch import bytecode
+from uvlaunch.building import bytecode
 
 MODULE = "import os\n\n\ndef f(x):\n    return os.path.join(x, 'y')\n"
 

@@ -14,8 +14,9 @@ import click
 import pytest
 from conftest import Sandbox, is_native, must_be_warm, report
 
-from uvlaunch import contract, main, names, pointer, stamp, warm
-from uvlaunch.cli import cli
+from uvlaunch import contract, main
+from uvlaunch.cli.app import cli
+from uvlaunch.home import names, pointer, stamp, warm
 
 SOURCE = Path(__file__).resolve().parent.parent / "src" / "uvlaunch" / "native" / "launcher.c"
 C = SOURCE.read_text()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from uvlaunch.errors import UvlaunchError
-from uvlaunch.gc import parse_duration
+from uvlaunch.manage.gc import parse_duration
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,9 @@ from conftest import Sandbox, execute, make_script, report
 from hypothesis import given
 from hypothesis import strategies as st
 
-from uvlaunch import identity, names
 from uvlaunch.errors import ScriptError
+from uvlaunch.home import names
+from uvlaunch.scripts import identity
 
 
 def where_json(sandbox: Sandbox, script: Path | str) -> dict[str, object]:

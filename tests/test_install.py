@@ -25,7 +25,7 @@ from conftest import (
     use_launcher,
 )
 
-from uvlaunch import commands
+from uvlaunch.manage import installed as commands
 
 
 @pytest.fixture

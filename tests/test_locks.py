@@ -13,13 +13,13 @@ import filelock
 import pytest
 from conftest import Background, in_background
 
-from uvlaunch.locks import Attempt, Lock
+from uvlaunch.home.locks import Attempt, Lock
 
 Holder = tuple[str, Background]
 
 HOLDER = """\
 import sys
-from uvlaunch.locks import Lock
+from uvlaunch.home.locks import Lock
 lock = Lock(sys.argv[1])
 lock.acquire()
 print("held", flush=True)

@@ -22,7 +22,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from uvlaunch.errors import ScriptError
-from uvlaunch.metadata import MetadataError, ScriptMetadata, find_block, parse, read_text
+from uvlaunch.scripts.metadata import MetadataError, ScriptMetadata, find_block, parse, read_text
 
 # A verdict: ("none",), ("error",) or ("deps", "alpha,beta") (sorted canonical names).
 Verdict = tuple[str, ...]
@@ -269,7 +269,7 @@ def test_import_and_find_block_load_nothing_more() -> None:
     code = (
         "import sys\n"
         "before = set(sys.modules)\n"
-        "from uvlaunch.metadata import MetadataError, find_block\n"
+        "from uvlaunch.scripts.metadata import MetadataError, find_block\n"
         f"for text in {texts!r}:\n"
         "    try:\n"
         "        find_block(text, 'x')\n"
@@ -286,7 +286,8 @@ def test_import_and_find_block_load_nothing_more() -> None:
         check=True,
     )
     loaded = set(proc.stdout.split())
-    assert loaded <= {"__future__", "uvlaunch", "uvlaunch.errors", "uvlaunch.metadata"}, loaded
+    allowed = {"__future__", "uvlaunch", "uvlaunch.errors", "uvlaunch.scripts"}
+    assert loaded <= allowed | {"uvlaunch.scripts.metadata"}, loaded
 
 
 # ---------------------------------------------------------------------------------------

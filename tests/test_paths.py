@@ -16,8 +16,8 @@ import platformdirs
 import pytest
 from conftest import Sandbox, report
 
-from uvlaunch import paths
 from uvlaunch.errors import HomeError
+from uvlaunch.home import paths
 
 
 def expected() -> str:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from uvlaunch import identity, names, paths, records, store
+from uvlaunch.home import names, paths, records, store
+from uvlaunch.scripts import identity
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from uvlaunch import stamp, warm
+from uvlaunch.home import stamp, warm
 
 # Text a stamp can hold: no NUL, and no lone surrogates but the escapes of bytes that
 # are not UTF-8 (what a path read with surrogateescape holds).

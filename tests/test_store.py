@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from uvlaunch import paths, records, store
+from uvlaunch.home import paths, records, store
 
 ANY_TEXT = st.text(alphabet=st.characters(codec=None, exclude_categories=()))
 

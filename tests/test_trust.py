@@ -345,7 +345,7 @@ def test_the_compiler_never_brings_back_a_removed_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An environment removed while the compiler compiles one of its files stays removed."""
-    from uvlaunch import bytecode
+    from uvlaunch.building import bytecode
 
     env = tmp_path / "envs" / "name"
     pkg = env / "lib" / "python3" / "site-packages" / "pkg"
@@ -463,7 +463,7 @@ def test_what_must_write_says_the_home_is_read_only(sandbox: Sandbox) -> None:
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX owners and modes")
 def test_dir_problem_names_each_kind_of_untrusted_directory(tmp_path: Path) -> None:
-    from uvlaunch import trust
+    from uvlaunch.home import trust
 
     ok = tmp_path / "ok"
     ok.mkdir(mode=0o700)
@@ -493,8 +493,8 @@ def test_dir_problem_names_each_kind_of_untrusted_directory(tmp_path: Path) -> N
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX owners and modes")
 def test_home_and_env_problems_check_every_directory_on_the_way(tmp_path: Path) -> None:
-    from uvlaunch import trust
     from uvlaunch.contract import HOME_DIRS
+    from uvlaunch.home import trust
 
     home = tmp_path / "home"
     for sub in HOME_DIRS:
@@ -518,7 +518,7 @@ def test_home_and_env_problems_check_every_directory_on_the_way(tmp_path: Path) 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX owners and modes")
 def test_side_file_problem(tmp_path: Path) -> None:
-    from uvlaunch import trust
+    from uvlaunch.home import trust
 
     lock = tmp_path / "job.py.lock"
     assert trust.side_file_problem(str(lock), os.geteuid()) is None  # none: nothing to say

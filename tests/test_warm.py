@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from uvlaunch import contract, paths, stamp, store, warm
+from uvlaunch import contract
+from uvlaunch.home import paths, stamp, store, warm
 
 NAME = "job-0123456789"
 
@@ -214,7 +215,7 @@ def test_discard_removes_only_the_named_environments_record(
 
 
 def test_sweep_keeps_records_of_current_generations(root: str, script: Path, uv_bin: Path) -> None:
-    from uvlaunch import pointer
+    from uvlaunch.home import pointer
 
     os.makedirs(paths.generation_dir(root, NAME, "g1"))
     pointer.point(root, NAME, pointer.CURRENT, "g1")

@@ -44,17 +44,17 @@ def main(argv: list[str] | None = None) -> int:
         i += 1
     if i < len(args) and (forced or is_script_word(args[i])):
         invoked, script_args = args[i], args[i + 1 :]
-        from uvlaunch import fastpath
+        from uvlaunch.launching import fastpath
 
         fast = fast and not fastpath.disabled()  # the setting is exactly --no-fast-path
         if fast and invoked != "-":
             fastpath.try_exec(invoked, script_args)  # returns only if not warm
-        from uvlaunch.slowpath import launch_script
+        from uvlaunch.launching.slowpath import launch_script
 
         return launch_script(
             invoked, script_args, quiet=quiet, verbose=verbose, fast=fast, suggest=not forced
         )
-    from uvlaunch import cli
+    from uvlaunch.cli import app as cli
 
     return cli.main(args)
 

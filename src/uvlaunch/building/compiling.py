@@ -1,0 +1,204 @@
+"""When and how environments are byte-compiled: after the script has started, at idle
+priority, into ``.pyc`` files shared between environments.
+
+uv does not byte-compile, and with PYTHONDONTWRITEBYTECODE set Python never writes
+``.pyc`` files either, so every start would compile what it imports again. Compiling a
+whole environment costs seconds for real packages (2,600 files for pandas, typer and
+rich), so a first launch does not wait for it: ``compile_after_start`` forks a
+detached process, just before the launch ``exec``s the script, that compiles at idle
+priority (``SCHED_IDLE``, nice 19) while the script runs. Every ``.pyc`` is written to a
+temporary file and renamed into place, so a start never reads half of one; a compiler
+killed part-way leaves fewer ``.pyc`` files, nothing worse; the environment was stamped
+complete before, so nothing is rebuilt because of it. When it is done, it writes
+``uvlaunch-compiled`` into the environment (the stamp's sync time and the sizes measured
+then), atomically and without any lock: it never makes a launch, gc or an upgrade wait,
+and never rewrites the stamp.
+
+The ``.pyc`` files are kept once in the home's ``pyc/`` store and hard-linked into
+each environment (bytecode.py), so three environments with pandas hold its compiled
+files once.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from uvlaunch.building import bytecode, venv
+from uvlaunch.errors import UvlaunchError
+from uvlaunch.home import paths, stamp, store
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+# Fork a background compiler where there is fork; elsewhere compile before starting.
+LATER = hasattr(os, "fork") and sys.platform != "win32"
+
+
+def enabled() -> bool:
+    """Whether to byte-compile environments (on unless UVLAUNCH_COMPILE_BYTECODE=0)."""
+    value = os.environ.get("UVLAUNCH_COMPILE_BYTECODE", "1").lower()
+    return value not in ("0", "false", "no", "off")
+
+
+def compile_environment(root: str, env: str) -> None:
+    """Byte-compile what is not yet compiled (and shared) in the environment's site-packages."""
+    dirs = venv.site_packages(env)
+    if not dirs:
+        return
+    shared = paths.pyc_store(root)
+    if _same_python(env):
+        bytecode.compile_dirs(dirs, store=shared)  # in this process and forks of it
+        return
+    import subprocess
+
+    # Another Python's .pyc files differ: let that Python run the same code.
+    subprocess.run(
+        [paths.env_python(env), "-I", bytecode.__file__, "--store", shared, *dirs],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def _same_python(env: str) -> bool:
+    """Whether the environment's Python writes the same .pyc files as this one."""
+    version = venv.python_version(env).split(".")
+    implementation = venv.pyvenv_value(env, "implementation").lower()
+    return (
+        implementation == sys.implementation.name
+        and len(version) >= 2
+        and all(part.isdigit() for part in version)  # a final release, as below
+        and (int(version[0]), int(version[1])) == sys.version_info[:2]
+        and sys.version_info.releaselevel == "final"  # magic numbers change only before
+    )
+
+
+def compile_now(root: str, env: str, notify: Callable[[str], None]) -> None:
+    """Compile the generation ``env`` here and now, if it still wants it (``sync``).
+
+    Says so first through ``notify``: for real packages it takes seconds.
+    """
+    fields = stamp.read(paths.stamp_path(env))
+    if needed(env, fields):
+        assert fields is not None
+        notify(f"byte-compiling {env}")
+        compile_environment(root, env)
+        _record(root, env, fields.get("synced", ""))
+
+
+def needed(env: str, fields: dict[str, str] | None) -> bool:
+    """Whether the environment ``env``, stamped ``fields``, still wants compiling."""
+    if not enabled() or fields is None or fields.get("compiled") == "1":
+        return False
+    return done(env, fields) is None
+
+
+def done(env: str, fields: dict[str, str]) -> tuple[int, int] | None:
+    """(size, size to free) as measured when the compiler finished this sync, else None."""
+    try:
+        with open(paths.compiled_path(env), "rb") as f:
+            synced, size, own = f.read(128).decode("ascii").split()
+    except (OSError, ValueError):
+        return None
+    if synced != fields.get("synced") or not (size.isdigit() and own.isdigit()):
+        return None
+    return int(size), int(own)
+
+
+def compile_after_start(root: str, env: str) -> None:
+    """Start a detached, idle-priority compiler for the generation ``env``, and return."""
+    fields = stamp.read(paths.stamp_path(env))
+    if not needed(env, fields):
+        return
+    assert fields is not None
+    pid = os.fork()
+    if pid != 0:
+        bytecode.reap(pid)  # the middle child exits at once; the compiler is not our child
+        return
+    try:  # pragma: no cover - runs in the forked children, which never return
+        os.setsid()  # out of the terminal's process group: Ctrl-C to the script spares it
+        if os.fork() != 0:
+            os._exit(0)
+        _detach()
+        # The environment as it is now, held by its descriptor: the note that it is
+        # compiled goes into this directory or nowhere, never into whatever is at its
+        # path later (removed and rebuilt, or a symlink put there meanwhile).
+        held = os.open(env, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        # The launch wrote its record, index entries and stamp without waiting for
+        # the disk (store.write_atomic); here, beside the script, they are made durable.
+        store.make_durable(durable_after_launch(root, env))
+        compile_environment(root, env)
+        _record(root, env, fields.get("synced", ""), held)
+    finally:
+        os._exit(0)
+
+
+def durable_after_launch(root: str, env: str) -> list[str]:
+    """What a launch wrote without fsync: the generation's stamp, the record, the index."""
+    out = [paths.stamp_path(env)]
+    fields = stamp.read(out[0]) or {}
+    name = os.path.basename(os.path.dirname(env))
+    out.append(paths.record_path(root, name))
+    if fields.get("dev", "").isdigit() and fields.get("ino", "").isdigit():
+        out.append(paths.inode_key_path(root, int(fields["dev"]), int(fields["ino"])))
+    return out
+
+
+def _detach() -> None:  # pragma: no cover - runs in the background compiler
+    # Hold nothing of the launch: not its terminal or pipes (a caller reading the
+    # script's output until EOF must not wait for the compiler), not its locks.
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    try:
+        open_fds = [int(fd) for fd in os.listdir("/proc/self/fd")]
+    except OSError:
+        open_fds = list(range(3, 256))
+    for fd in open_fds:
+        if fd > 2:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    try:
+        # setsid() put this process in an autogroup of its own (Linux), and the
+        # scheduler shares the CPU fairly between autogroups before it looks at
+        # SCHED_IDLE or nice inside each: without this, the compiler took half a core
+        # from the script it runs beside, and from the next first launches too.
+        with open("/proc/self/autogroup", "w") as f:
+            f.write("19")
+    except OSError:
+        pass  # no autogroups (cgroups decide, or not Linux): SCHED_IDLE does it
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        pass
+    try:
+        os.nice(19)
+    except OSError:
+        pass
+
+
+def _record(root: str, env: str, synced: str, held: int | None = None) -> None:
+    """Note that the environment synced at ``synced`` is compiled, with its sizes now.
+
+    ``held``: a descriptor of the environment's directory, to write the note into.
+    """
+    total, own = venv.usage(env)
+    data = f"{synced} {total} {own}\n".encode()
+    if held is None:
+        try:
+            store.write_atomic(root, paths.compiled_path(env), data)
+        except UvlaunchError:
+            pass  # removed or rebuilt meanwhile: the next launch that syncs compiles again
+        return
+    tmp = os.path.join(paths.tmp_dir(root), f"compiled.{store.random_suffix(16)}")
+    try:
+        with open(tmp, "xb") as f:
+            f.write(data)
+        name = os.path.basename(paths.compiled_path(env))
+        os.replace(tmp, name, dst_dir_fd=held)
+    except OSError:
+        store.remove_file(tmp)  # what stays, gc deletes (tmp/ is swept)

@@ -1,0 +1,109 @@
+"""What makes a generation complete: the interpreter it is built with, chosen to admit
+the script's requires-python, and its stamp, written last (stamp.py).
+
+Shared by building in place (envbuild.py) and building beside (generations.py).
+"""
+
+from __future__ import annotations
+
+import os
+
+from uvlaunch.building import compiling, venv
+from uvlaunch.errors import ScriptError
+from uvlaunch.home import paths, stamp, store
+from uvlaunch.scripts.script import Script
+from uvlaunch.uv import calls as uv
+
+
+def finish(
+    root: str, env: str, script: Script, uv_bin: str, uv_version: str, *, compile_now: bool
+) -> dict[str, str]:
+    """Stamp a freshly synced environment complete (the stamp comes last); returns it.
+
+    Byte-compiling is no part of being complete: a launch leaves it to the background
+    once the script has started (compiling.py); ``compile_now`` does it here first.
+    """
+    if compile_now and compiling.enabled():
+        compiling.compile_environment(root, env)
+    not_writable_by_others(env)
+    new = fields(script, env, uv_bin, uv_version, None)
+    if compile_now:
+        total, own = venv.usage(env)
+        new["size"], new["own"] = str(total), str(own)
+        if compiling.enabled():
+            new["compiled"] = "1"
+    # A launch does not wait for the disk (store.write_atomic): its background compiler
+    # makes the stamp durable; an upgrade's generation is compiled first, and durable.
+    store.write_atomic(root, paths.stamp_path(env), stamp.encode(new), durable=compile_now)
+    return new
+
+
+def find_python(script: Script, uv_bin: str) -> str | None:
+    """An installed interpreter for the script's requires-python; ScriptError if none may do."""
+    spec = script.meta().requires_python
+    if not spec:
+        return None
+    python = uv.find_python(uv_bin, spec)
+    if python is None and not uv.downloads_allowed():
+        raise ScriptError(
+            f"{script.ident.invoked}: no installed Python satisfies requires-python {spec!r}, "
+            "and uv may not download one"
+        )
+    return python
+
+
+def fields(
+    script: Script, env: str, uv_bin: str, uv_version: str, old: dict[str, str] | None
+) -> dict[str, str]:
+    """The stamp of ``env`` synced for ``script`` (``old``: keep its sync time and size)."""
+    new = {
+        "script": paths.to_stored(script.ident.path),
+        "dev": str(script.ident.dev),
+        "ino": str(script.ident.ino),
+        "lock": script.lock_sig,
+        "lockhash": script.lock_hash,
+        "uv": uv_bin,
+        "uvsig": stamp.file_signature(uv_bin),
+        "uvversion": uv_version,
+        "python": venv.python_version(env),
+        "pysig": stamp.file_signature(paths.env_python(env)),
+    }
+    if script.block is None:
+        new["noblock"] = "1"
+    else:
+        new["block"] = script.block
+    if old is not None:
+        for key in ("synced", "size", "own", "compiled", "python"):
+            if key in old:
+                new[key] = old[key]
+    else:
+        new["synced"] = str(store.now())
+    return new
+
+
+def not_writable_by_others(env: str) -> None:
+    # Under a umask of 002 uv makes group-writable directories; launches refuse to start
+    # what others can change (trust.py), so the environment's own must not be.
+    import stat as stat_mod
+
+    for path in (env, paths.env_bin(env)):
+        try:
+            mode = stat_mod.S_IMODE(os.lstat(path).st_mode)
+            if mode & 0o022:
+                os.chmod(path, mode & ~0o022)
+        except OSError:
+            pass
+
+
+def block_field(fields: dict[str, str]) -> str | None:
+    return None if fields.get("noblock") == "1" else fields.get("block")
+
+
+def admits(spec: str, version: str) -> bool:
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(version) in SpecifierSet(spec)
+    except (InvalidVersion, ValueError):
+        return False

@@ -1,0 +1,297 @@
+"""Building environments: create, sync and rebuild for a launch.
+
+A launch calls ``ensure`` under the environment's lock: create a missing environment,
+sync one whose block or lock file changed, rebuild one that is damaged. A new
+environment, and a rebuild, is a new generation built at its final path
+(``envs/<name>/g<N>/``) and made current by the pointer only once it is complete
+(generations.py, pointer.py), so a broken or half-built one never becomes current and a
+script running in the old one keeps it. A sync changes the current generation in place,
+as ``uv run`` would, its stamp removed meanwhile. ``upgrade``, ``reinstall`` and
+``rollback`` (upgrade.py) build and flip generations the same way.
+
+A first launch goes straight to uv: it checks nothing that uv checks itself (the
+block's TOML and requirements, an interpreter for requires-python, uv's own version),
+holds back what uv says until uv has created the environment, and only when uv fails
+before that looks for the reason, to say it in one line (``_explain``). Everything on
+that way is imported lazily or is cheap to import: see docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import os
+
+from uvlaunch.building import compiling, complete, generations, venv
+from uvlaunch.errors import ScriptError, UvError, UvlaunchError
+from uvlaunch.home import paths, pointer, stamp, store
+from uvlaunch.scripts.script import SPECULATE, Script
+from uvlaunch.uv import calls as uv
+from uvlaunch.uv import output as uvoutput
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    Notify = Callable[[str], None]
+
+
+def ensure(
+    root: str, name: str, script: Script, uv_bin: str, *, quiet: int, verbose: int, notify: Notify
+) -> bool:
+    """Make the environment ``name`` right for ``script``; call with its lock held.
+
+    Afterwards its pointer names a complete generation (``pointer.current``). Returns
+    whether the script must start through ``uv run`` (the uv binary changed).
+    """
+    env = pointer.current(root, name)
+    invoked = script.ident.invoked
+    old = None if env is None else stamp.read(paths.stamp_path(env))
+    rebuild_reason = None
+    action = "none"
+    if generations.is_legacy(root, name):
+        rebuild_reason = "it was made by an older uvlaunch, before generations"
+    elif env is None or not os.path.isdir(env):
+        action = "create"
+    else:
+        rebuild_reason, old = _damage(root, env, old)
+        if rebuild_reason is None and old is not None and _changed(old, script):
+            # An unchanged block was satisfied when it was synced; a changed one is
+            # checked before anything changes, so that a bad edit keeps the environment.
+            spec = script.meta().requires_python
+            if spec and not complete.admits(spec, old.get("python", "")):
+                rebuild_reason = (
+                    f"requires-python {spec!r} no longer admits its Python {old.get('python')}"
+                )
+            else:
+                action = "sync"
+    legacy = None
+    base_python: str | None = None
+    if rebuild_reason is not None:
+        # Never take a working environment out of use for a rebuild that cannot succeed
+        # (a requires-python that no available interpreter satisfies).
+        base_python = complete.find_python(script, uv_bin)
+        if os.environ.get("UV_PYTHON"):
+            base_python = None  # the user's choice, as on a first launch: uv reads it
+        notify(f"rebuilding the environment of {invoked}: {rebuild_reason}")
+        if generations.is_legacy(root, name):
+            # Its directory becomes the one that holds generations: out of the way first.
+            legacy = store.take_out_of_use(root, name)
+        action = "create"
+
+    if action == "none":
+        assert old is not None and env is not None
+        uv_sig = stamp.file_signature(uv_bin)
+        through_uv = old.get("uv") != uv_bin or old.get("uvsig") != uv_sig
+        uv_version = uv.version(uv_bin) if through_uv else old.get("uvversion", "")
+        new = complete.fields(script, env, uv_bin, uv_version, old)
+        if new != {k: old.get(k) for k in new}:
+            store.write_atomic(root, paths.stamp_path(env), stamp.encode(new), durable=False)
+        else:
+            _touch(paths.stamp_path(env))
+        return through_uv
+
+    if action == "create":
+        new_env = generations.new_dir(root, name)
+        try:
+            uv_version = _create(root, name, new_env, script, uv_bin, base_python, quiet, verbose)
+            complete.finish(
+                root, new_env, script, uv_bin, uv_version, compile_now=not compiling.LATER
+            )
+        except BaseException:
+            generations.discard(root, name, new_env)
+            # A rebuild that fails (no Python satisfies requires-python, offline with a
+            # new dependency, interrupted) must not lose the old environment.
+            if legacy is not None and not os.path.lexists(paths.env_dir(root, name)):
+                os.replace(legacy, paths.env_dir(root, name))
+            raise
+        # The broken generation is no rollback: the one kept stays kept.
+        generations.flip(root, name, new_env, keep_current=False)
+        if legacy is not None:
+            store.delete_tree(legacy, within=root)
+        return False
+    assert env is not None
+    uv_version = uv.version(uv_bin)
+    _sync(root, env, script, uv_bin, quiet, verbose, old)
+    complete.finish(root, env, script, uv_bin, uv_version, compile_now=not compiling.LATER)
+    return False
+
+
+def _create(
+    root: str,
+    name: str,
+    env: str,
+    script: Script,
+    uv_bin: str,
+    python: str | None,
+    quiet: int,
+    verbose: int,
+) -> str:
+    """Create the generation ``env``; returns the version of the uv that created it.
+
+    On failure the caller discards what uv left (generations.discard).
+    """
+    held = b""
+    uv_version = ""
+    if script.block is None:
+        # `uv sync --script` refuses a file without a block: an empty environment.
+        rc = uv.create_empty(uv_bin, env, quiet=quiet, verbose=verbose)
+    elif SPECULATE:
+        argv = uv.sync_argv(uv_bin, script.ident.path, python=python, quiet=quiet, verbose=verbose)
+        proc = uv.start(argv, uv.base_env(env), capture=True)
+        pyvenv = os.path.join(env, "pyvenv.cfg")
+        # A uv too old for uvlaunch may still sync: it is stopped, and named, once
+        # pyvenv.cfg says which uv it is, before anything of its output is shown.
+        rc, held = uvoutput.relay(
+            proc,
+            release_when=pyvenv,
+            report=verbose > 0,
+            vet=lambda: _uv_version(uv_bin, env),
+        )
+    else:
+        uv.version(uv_bin)
+        if python is None:
+            python = complete.find_python(script, uv_bin)
+        rc = uv.sync(uv_bin, script.ident.path, env, python=python, quiet=quiet, verbose=verbose)
+    if rc == 0:
+        uv_version = _uv_version(uv_bin, env)
+    if rc != 0:
+        if held:
+            # uv's error (before it created the environment: the block, the interpreter
+            # or uv itself; or after: resolving, installing), in one line: ours when we
+            # can tell more, keeping uv's cause, else uv's.
+            why = uvoutput.reason(held.decode("utf-8", "replace"), rc)
+            explained = _explain(script, uv_bin, why)
+            if explained is not None:
+                raise explained
+            raise UvError(f"{script.ident.invoked}: uv could not create the environment: {why}")
+        raise UvError(
+            f"{script.ident.invoked}: uv could not create the environment (exit status {rc}); "
+            "see uv's message above"
+        )
+    return uv_version
+
+
+def _uv_version(uv_bin: str, env: str) -> str:
+    """The version of the uv that created ``env`` (it writes it into pyvenv.cfg), checked."""
+    return uv.check_recorded(uv_bin, venv.pyvenv_value(env, "uv"))
+
+
+def _explain(script: Script, uv_bin: str, why: str) -> UvlaunchError | None:
+    """Why uv failed before creating the script's environment, if it is one we can name.
+
+    ``why`` is uv's own reason, kept where it says more than uvlaunch knows.
+    """
+    try:
+        uv.version(uv_bin)  # an old uv rejects the command line itself
+        script.meta()  # the block's TOML, dependencies, requires-python
+        spec = script.meta().requires_python
+        found, words = uv.look_for_python(uv_bin, spec) if spec else (None, "")
+        if spec and found is None:
+            # No installed interpreter; uv may have tried to download one and failed.
+            # uv's own words name the cause (a failing pyenv shim, say) better than ours.
+            how = "uv could not download one"
+            if not uv.downloads_allowed():
+                how = "uv may not download one"
+            cause = uvoutput.reason(words, 2) if words.strip() else why
+            return ScriptError(
+                f"{script.ident.invoked}: no installed Python satisfies requires-python "
+                f"{spec!r}, and {how} (uv: {cause})"
+            )
+    except UvlaunchError as e:
+        return e
+    return None
+
+
+def _sync(
+    root: str,
+    env: str,
+    script: Script,
+    uv_bin: str,
+    quiet: int,
+    verbose: int,
+    old: dict[str, str] | None,
+) -> None:
+    stamp_file = paths.stamp_path(env)
+    before = venv.site_snapshot(env)
+    # Not complete while uv changes it: a launch killed mid-sync must not find it complete.
+    store.remove_file(stamp_file)
+    if SPECULATE:  # through the same filter as a first launch: uv run's output, not sync's
+        argv = uv.sync_argv(uv_bin, script.ident.path, python=None, quiet=quiet, verbose=verbose)
+        proc = uv.start(argv, uv.base_env(env), capture=True)
+        rc, held = uvoutput.relay(proc, release_when=env, report=verbose > 0)
+    else:
+        rc = uv.sync(uv_bin, script.ident.path, env, python=None, quiet=quiet, verbose=verbose)
+        held = b""
+    if rc != 0:
+        why = "see uv's message above"
+        if held:
+            why = uvoutput.reason(held.decode("utf-8", "replace"), rc)
+        if old is not None and venv.site_snapshot(env) == before:
+            # uv failed before touching anything (resolution fails first): the
+            # environment is as it was, so it stays complete for the old block.
+            store.write_atomic(root, stamp_file, stamp.encode(old))
+            raise UvError(
+                f"{script.ident.invoked}: uv could not sync the environment: {why}; "
+                "the environment was left as it was"
+            )
+        raise UvError(
+            f"{script.ident.invoked}: uv could not sync the environment: {why}; "
+            "the next launch rebuilds it"
+        )
+
+
+def _damage(
+    root: str, env: str, old: dict[str, str] | None
+) -> tuple[str | None, dict[str, str] | None]:
+    """Why the environment must be rebuilt whatever its script says (or None); its stamp."""
+    python = paths.env_python(env)
+    if os.path.lexists(python) and not os.path.exists(python):
+        return f"its Python interpreter {_readlink(python)} is gone", old
+    if old is not None and old.get("pysig") != stamp.file_signature(python):
+        reason = _interpreter_changed(root, env, old)
+        if reason is not None:
+            return reason, old
+        old = stamp.read(paths.stamp_path(env))
+    if not venv.is_intact(env):
+        return "it was left half-built", old
+    if old is None:
+        # What a killed sync leaves is unknown (uv may have died halfway through a
+        # package, and then refuses to sync over it): build it afresh.
+        return "its last sync did not finish", old
+    return None, old
+
+
+def _changed(old: dict[str, str], script: Script) -> bool:
+    """Whether the script's block or lock file changed since the stamp ``old``."""
+    return complete.block_field(old) != script.block or old.get("lockhash") != script.lock_hash
+
+
+def _interpreter_changed(root: str, env: str, old: dict[str, str]) -> str | None:
+    """After the file behind the environment's ``python`` changed: why to rebuild, if so.
+
+    The same Python version (a patch release installed over it, a copy) keeps the
+    environment, and the stamp is brought up to date; another version (a version-neutral
+    link that now leads to a newer Python) would run with the wrong site-packages.
+    """
+    python = paths.env_python(env)
+    now = venv.running_version(python)
+    built = old.get("python", "")
+    if now is not None and now.split(".")[:2] == built.split(".")[:2]:
+        new = dict(old, pysig=stamp.file_signature(python), python=now)
+        store.write_atomic(root, paths.stamp_path(env), stamp.encode(new))
+        return None
+    shown = "cannot be started" if now is None else f"is now Python {now}"
+    return f"its Python interpreter {_readlink(python)} {shown} (it was built with {built})"
+
+
+def _readlink(path: str) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return path
+
+
+def _touch(path: str) -> None:
+    try:
+        os.utime(path)
+    except OSError:
+        pass

@@ -1,0 +1,258 @@
+"""Generations of an environment: build one at its final path, flip the pointer, prune.
+
+An upgrade or a reinstall never changes a generation a script may be running in: it
+builds a new one, ``envs/<name>/g<N+1>/``, at the path it keeps for good (so nothing
+is renamed and no relocatable trick is needed), stamps it complete, and only then
+flips the pointer (pointer.py) in one atomic rename: the generation that was current
+is kept for ``rollback``. Scripts that started before the flip keep theirs: each
+holds its generation's use lock (shared) until it exits, and a generation is deleted
+only once its lock can be taken exclusively, without waiting, and it is neither
+current nor kept for rollback (``prune``, by the next flip or by gc). Nothing here
+ever waits for a running script.
+"""
+
+from __future__ import annotations
+
+import os
+
+from uvlaunch.building import complete, venv
+from uvlaunch.errors import UvError, UvlaunchError
+from uvlaunch.home import locks, paths, pointer, records, stamp, store, warm
+from uvlaunch.scripts.script import Script
+from uvlaunch.uv import calls as uv
+from uvlaunch.uv import output as uvoutput
+
+
+def new_dir(root: str, name: str) -> str:
+    """The directory for a new generation of ``name``; call with the environment's lock held."""
+    os.makedirs(paths.env_dir(root, name), mode=0o700, exist_ok=True)
+    return paths.generation_dir(root, name, pointer.next_generation(root, name))
+
+
+def build(
+    root: str,
+    name: str,
+    script: Script,
+    uv_bin: str,
+    *,
+    upgrade: bool,
+    packages: tuple[str, ...] = (),
+) -> str:
+    """Build a complete new generation for ``script`` beside the current one; its path.
+
+    ``upgrade``: newest versions the block allows (``packages``: only those); else the
+    versions installed now (a reinstall). Raises UvError with uv's reason on failure,
+    and then nothing of the new generation is left. The pointer is not touched.
+    """
+    env = pointer.current(root, name)
+    assert env is not None, "build a new generation of a complete environment"
+    new = new_dir(root, name)
+    invoked = script.ident.invoked
+    try:
+        python = _python_for(script, env, uv_bin)
+        _run(uv.venv_argv(uv_bin, new, python=python), new, invoked, "create")
+        if script.block is not None:
+            keep = {} if (upgrade and not packages) or script.locked else _pins(env, packages)
+            if keep:
+                # uv prefers the versions installed in the environment it syncs: installing
+                # today's versions first makes the resolution below keep them.
+                pins = [f"{pkg}=={version}" for pkg, version in keep.items()]
+                uv.capture(uv.pip_install_argv(uv_bin, new, pins), new)
+                # A version no index offers any more is resolved afresh by the sync.
+            extra = ["--upgrade"] if upgrade and not packages else []
+            for package in packages:
+                extra += ["--upgrade-package", package]
+            argv = uv.sync_argv(uv_bin, script.ident.path, python=None, quiet=1, verbose=0)
+            _run([*argv, *extra], new, invoked, "resolve or install")
+        complete.finish(root, new, script, uv_bin, uv.version(uv_bin), compile_now=True)
+    except BaseException:
+        discard(root, name, new)
+        raise
+    return new
+
+
+def _python_for(script: Script, env: str, uv_bin: str) -> str | None:
+    """The interpreter the environment has now, while requires-python still admits it."""
+    current = venv.base_python(env)
+    spec = script.meta().requires_python if script.block is not None else None
+    if current is not None and (not spec or complete.admits(spec, venv.python_version(env))):
+        return current
+    return complete.find_python(script, uv_bin) or spec
+
+
+def _pins(env: str, upgrading: tuple[str, ...]) -> dict[str, str]:
+    skip = {venv.normalize(p) for p in upgrading} | venv.direct_urls(env)
+    return {pkg: v for pkg, v in venv.installed(env).items() if pkg not in skip}
+
+
+def _run(argv: list[str], new: str, invoked: str, what: str) -> None:
+    rc, err = uv.capture(argv, new)
+    if rc != 0:
+        raise UvError(
+            f"{invoked}: uv could not {what} the new environment: {uvoutput.reason(err, rc)}"
+        )
+
+
+def flip(root: str, name: str, new: str, *, keep_current: bool = True) -> None:
+    """Make the complete generation ``new`` current, in one rename; call with the lock held.
+
+    ``keep_current``: the generation current until now is kept for rollback (an
+    upgrade, a reinstall); else the one kept stays (a launch's rebuild replaces a
+    broken generation, which is no rollback). Then deletes what no script uses.
+    """
+    current = pointer.target(root, name)
+    if keep_current and current is not None:
+        # The pointer kept for rollback first: a kill between the two renames leaves the
+        # old generation current (and kept for rollback), the new one unused, for gc.
+        pointer.point(root, name, pointer.PREVIOUS, current)
+    pointer.point(root, name, pointer.CURRENT, os.path.basename(new))
+    if current is not None:  # a first build: no warm record can name this environment yet
+        _forget_warm(root, name)
+    prune(root, name)
+
+
+def roll_back(root: str, name: str) -> None:
+    """Make the generation kept for rollback current, and keep the current one for the
+    next rollback (which re-applies the upgrade); call with the environment's lock held."""
+    current, previous = pointer.read(root, name)
+    if previous is None or not has_previous(root, name) or current is None:
+        raise UvlaunchError(
+            f"{name}: no earlier generation to roll back to "
+            "(one is kept by `uvlaunch upgrade` and `uvlaunch reinstall`)"
+        )
+    # Current first: a kill between the two renames leaves the rollback done (and
+    # nothing kept for the next one: the generation it replaced goes to gc).
+    pointer.point(root, name, pointer.CURRENT, previous)
+    pointer.point(root, name, pointer.PREVIOUS, current)
+    _forget_warm(root, name)
+
+
+def _forget_warm(root: str, name: str) -> None:
+    # The warm record named the generation that was current; the next start goes the
+    # checking way (the generation now current may have been synced for another block:
+    # a rollback after an edit), which writes a new record if all is right.
+    rec = records.read_record(root, name)
+    if rec is not None:
+        warm.discard(root, rec.dev, rec.ino, name)
+
+
+def has_previous(root: str, name: str) -> bool:
+    """Whether ``rollback`` would find a complete earlier generation of ``name``."""
+    previous = pointer.read(root, name)[1]
+    if previous is None:
+        return False
+    return stamp.read(paths.stamp_path(paths.generation_dir(root, name, previous))) is not None
+
+
+class Pruned:
+    """What ``prune`` did: generations deleted (with the bytes that freed), and kept in use."""
+
+    __slots__ = ("deleted", "in_use")
+
+    def __init__(self) -> None:
+        self.deleted: list[tuple[str, int]] = []
+        self.in_use: list[str] = []
+
+
+def prune(root: str, name: str, *, measure: bool = False, dry_run: bool = False) -> Pruned:
+    """Delete the generations of ``name`` that are neither current nor kept for rollback.
+
+    Call with the environment's lock held (a generation being built is neither either).
+    A generation that a running script uses is kept, and listed in ``in_use``; gc tries
+    again later. ``measure``: note the bytes each deletion frees (walks the generation).
+    ``dry_run``: delete nothing, say what would go.
+    """
+    done = Pruned()
+    keep = set(pointer.read(root, name))
+    for generation in pointer.generations(root, name):
+        if generation in keep:
+            continue
+        path = paths.generation_dir(root, name, generation)
+        freed = venv.usage(path)[1] if measure else 0
+        if in_use(path) if dry_run else not delete_unused(root, name, path):
+            done.in_use.append(generation)
+        else:
+            done.deleted.append((generation, freed))
+    return done
+
+
+def delete_unused(root: str, name: str, generation: str) -> bool:
+    """Delete the generation directory ``generation`` unless a script uses it; whether gone.
+
+    Its use lock is taken exclusively without waiting: a script holding it (shared)
+    keeps it. The rename into the trash happens under that lock, so a launch that
+    waited on it finds the path gone afterwards and goes the slow way.
+    """
+    if os.path.islink(generation) or not os.path.isdir(generation):
+        _delete(root, store.to_trash(root, generation, prefix=name))  # planted: unlinked
+        return True
+    lock = locks.Lock(paths.generation_lock_path(generation))
+    try:
+        if not lock.acquire(blocking=False):
+            return False
+    except FileNotFoundError:
+        return True  # deleted meanwhile
+    try:
+        trashed = store.to_trash(root, generation, prefix=name)
+    finally:
+        lock.release()
+    _delete(root, trashed)
+    return True
+
+
+def in_use(generation: str) -> bool:
+    """Whether a script holds the generation directory ``generation`` (for a dry run)."""
+    lock = locks.Lock(paths.generation_lock_path(generation))
+    try:
+        if lock.acquire(blocking=False):
+            lock.release()
+            return False
+    except OSError:
+        return False  # gone, or not a directory of ours
+    return True
+
+
+def discard(root: str, name: str, generation: str) -> None:
+    """Delete a generation no script can have started (half-built, or failed)."""
+    _delete(root, store.to_trash(root, generation, prefix=name))
+    try:
+        os.rmdir(paths.env_dir(root, name))  # a first build that failed leaves no directory
+    except OSError:
+        pass  # not empty: the environment has other generations or its pointer
+
+
+def _delete(root: str, trashed: str | None) -> None:
+    if trashed is not None:
+        try:
+            store.delete_tree(trashed, within=root)
+        except OSError:
+            pass  # whatever stays in the trash, gc deletes
+
+
+def remove_all(root: str, name: str) -> list[str]:
+    """Remove the environment ``name``: its pointers first (out of use in one step), then
+    every generation that no script uses, then its directory; call with its lock held.
+
+    Returns the generations kept because running scripts use them: gc deletes them
+    once they are free (sweep.py), as what is left of an environment with no pointer.
+    """
+    top = paths.env_dir(root, name)
+    if os.path.islink(top) or not os.path.isdir(top) or is_legacy(root, name):
+        _delete(root, store.to_trash(root, top))  # a planted link is unlinked, not followed
+        return []
+    pointer.point(root, name, pointer.CURRENT, None)
+    pointer.point(root, name, pointer.PREVIOUS, None)
+    kept = [
+        generation
+        for generation in pointer.generations(root, name)
+        if not delete_unused(root, name, paths.generation_dir(root, name, generation))
+    ]
+    if not kept:
+        _delete(root, store.to_trash(root, top))
+    return kept
+
+
+def is_legacy(root: str, name: str) -> bool:
+    """Whether ``envs/<name>`` is itself a virtual environment, as uvlaunch made them
+    before generations; a launch rebuilds it once in the new layout."""
+    return os.path.isfile(os.path.join(paths.env_dir(root, name), "pyvenv.cfg"))

@@ -1,0 +1,108 @@
+"""Which generation of an environment is current, and which one is kept for rollback.
+
+An environment is a directory, ``envs/<name>/``, holding its generations (``g1/``,
+``g2/``, ...: each a complete virtual environment, built at that path and never moved)
+and two pointers, symlinks whose target is one generation's name:
+
+    envs/<name>/current  -> g3    what launches start
+    envs/<name>/previous -> g2    what ``rollback`` makes current again
+
+A pointer is replaced by renaming a new symlink over it, so a flip is one atomic step,
+whatever the number of running scripts. Both launchers (launcher.c too) read
+``current``, then start the generation's own interpreter, ``envs/<name>/g3/bin/python``:
+a script keeps its generation as its ``sys.prefix`` when the pointer moves on. Editors
+may use ``envs/<name>/current/bin/python``, which follows every flip.
+
+Imported on the warm fast path: ``os`` only.
+"""
+
+from __future__ import annotations
+
+import os
+
+from uvlaunch import contract
+from uvlaunch.home import paths
+
+CURRENT = "current"
+PREVIOUS = "previous"
+MAX_DIGITS = contract.MAX_GENERATION  # g1 to g999999999
+
+
+def is_generation(text: str) -> bool:
+    """Whether ``text`` names a generation: ``g`` and a number (no sign, no leading zero)."""
+    digits = text[1:]
+    return (
+        text[:1] == "g"
+        and 0 < len(digits) <= MAX_DIGITS
+        and digits.isascii()
+        and digits.isdigit()
+        and digits[0] != "0"
+    )
+
+
+def number(generation: str) -> int:
+    return int(generation[1:])
+
+
+def target(root: str, name: str, which: str = CURRENT) -> str | None:
+    """The generation the pointer ``which`` of ``name`` names, or None."""
+    try:
+        found = os.readlink(os.path.join(paths.env_dir(root, name), which))
+    except (OSError, ValueError):
+        return None
+    return found if is_generation(found) else None
+
+
+def read(root: str, name: str) -> tuple[str | None, str | None]:
+    """(current generation, generation kept for rollback) of ``name``; None where none.
+
+    Read without a lock, the two may come from either side of a flip: only what holds
+    the environment's lock (which every flip holds) may act on both together.
+    """
+    current = target(root, name, CURRENT)
+    previous = target(root, name, PREVIOUS)
+    return current, None if previous == current else previous
+
+
+def current(root: str, name: str) -> str | None:
+    """The directory of the current generation of ``name``, or None when there is none."""
+    generation = target(root, name, CURRENT)
+    return None if generation is None else paths.generation_dir(root, name, generation)
+
+
+def point(root: str, name: str, which: str, generation: str | None) -> None:
+    """Make the pointer ``which`` of ``name`` name ``generation`` (None: remove it).
+
+    One rename of a new symlink made in the home's ``tmp/``: a reader sees the old
+    target or the new one, never neither.
+    """
+    link = os.path.join(paths.env_dir(root, name), which)
+    if generation is None:
+        try:
+            os.unlink(link)
+        except FileNotFoundError:
+            pass
+        return
+    assert is_generation(generation), generation
+    tmp = os.path.join(paths.tmp_dir(root), f"{name}.{which}.{os.urandom(8).hex()}")
+    os.symlink(generation, tmp)
+    try:
+        os.replace(tmp, link)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def generations(root: str, name: str) -> list[str]:
+    """The generations present in ``envs/<name>/``, oldest first."""
+    try:
+        entries = os.listdir(paths.env_dir(root, name))
+    except OSError:
+        return []
+    return sorted((e for e in entries if is_generation(e)), key=number)
+
+
+def next_generation(root: str, name: str) -> str:
+    """The name for a new generation of ``name``: one past the highest present."""
+    present = generations(root, name)
+    return f"g{number(present[-1]) + 1}" if present else "g1"

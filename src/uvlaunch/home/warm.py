@@ -1,0 +1,255 @@
+"""The warm record: what a start needs to know to skip uv, written by Python, read by both.
+
+One file per script, ``warm/<dev>-<ino>``, keyed by the script's device and inode. The
+Python side writes it whenever it has found a script's environment right: after a
+launch created, synced or confirmed it (launch.py), and when the fast path compared an
+edited script's block and found it unchanged (fastpath.py). The native launcher
+(native/launcher.c) and the Python fast path read it the same way (``matches``), then
+take the generation's use lock and check that the generation is still the current one
+(pointer.py), complete, and its interpreter there.
+
+The format is fixed and has no parser to speak of: eleven fields, each ending in a NUL
+byte, in this order (contract.WARM_FIELDS; see docs/how-it-works.md)::
+
+    uvlaunch-warm-2
+    NAME            the environment's name
+    SCRIPT          the script's resolved path, as bytes
+    SCRIPT_SIG      dev:ino:size:mtime_ns:ctime_ns of the script
+    LOCK_SIG        dev:ino:size:mtime_ns of SCRIPT.lock, or "-"
+    UV              the uv binary that synced the environment
+    UV_SIG          dev:ino:size:mtime_ns of that binary, or "-"
+    ENV             HOME/envs/NAME/GEN, the generation current when it was written
+    PYTHON          ENV/bin/python
+    PYTHON_SIG      dev:ino:size:mtime_ns of the file PYTHON leads to (the interpreter
+                    the environment was built with), or "-"
+    end
+
+Anything else (truncated, foreign, another user's, larger than MAX_SIZE, pointing
+outside the home) is "not warm": the start goes the slow way, which writes it afresh.
+Imported on every Python warm start: ``os`` and ``sys`` only.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as stat_mod
+import sys
+
+from uvlaunch import contract
+from uvlaunch.home import paths, pointer, stamp
+from uvlaunch.home.names import is_safe_name, lock_file
+
+MAGIC = contract.WARM_MAGIC
+END = "end"
+FIELDS = len(contract.WARM_FIELDS)
+MAX_SIZE = contract.WARM_MAX
+
+
+class Warm:
+    """A warm record's fields (paths as this process's ``os`` functions take them)."""
+
+    __slots__ = contract.WARM_FIELDS[1:-1]
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        script: str,
+        script_sig: str,
+        lock_sig: str,
+        uv: str,
+        uv_sig: str,
+        env: str,
+        python: str,
+        python_sig: str,
+    ) -> None:
+        self.name = name
+        self.script = script
+        self.script_sig = script_sig
+        self.lock_sig = lock_sig
+        self.uv = uv
+        self.uv_sig = uv_sig
+        self.env = env
+        self.python = python
+        self.python_sig = python_sig
+
+    def encode(self) -> bytes:
+        values = [MAGIC, *(getattr(self, f) for f in contract.WARM_FIELDS[1:-1]), END]
+        raw = [os.fsencode(v) for v in values]
+        if any(b"\0" in v for v in raw):
+            raise ValueError("a warm record's field contains NUL")
+        return b"\0".join(raw) + b"\0"
+
+
+def script_signature(st: os.stat_result) -> str:
+    """The script's signature: any edit, ``touch``, chmod or rename changes it."""
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+
+
+def read(root: str, dev: int, ino: int) -> Warm | None:
+    """The warm record of the file ``dev``/``ino``, or None when there is no usable one."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(paths.warm_path(root, dev, ino), flags)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if (
+            not stat_mod.S_ISREG(st.st_mode)
+            or st.st_size > MAX_SIZE
+            or (sys.platform != "win32" and st.st_uid != os.geteuid())
+        ):
+            return None
+        raw = os.read(fd, MAX_SIZE + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    parts = raw.split(b"\0")
+    if len(raw) > MAX_SIZE or len(parts) != FIELDS + 1 or parts[-1] != b"":
+        return None
+    v = [os.fsdecode(p) for p in parts[:FIELDS]]
+    if v[0] != MAGIC or v[-1] != END:
+        return None
+    return Warm(**dict(zip(contract.WARM_FIELDS[1:-1], v[1:-1], strict=True)))
+
+
+def matches(root: str, warm: Warm, path: str, st: os.stat_result) -> bool:
+    """Whether ``warm`` says the script at ``path`` (stat ``st``) may start without uv.
+
+    The checks launcher.c makes, in the same order; the environment's stamp and
+    interpreter are checked afterwards, under the use lock.
+    """
+    if not is_safe_name(warm.name) or not is_generation_of(root, warm.name, warm.env):
+        return False
+    if warm.python != paths.env_python(warm.env):
+        return False
+    if warm.script != path:
+        # Another hard link to the recorded file is the same script.
+        other = os.stat(warm.script)
+        if (other.st_dev, other.st_ino) != (st.st_dev, st.st_ino):
+            return False
+    if warm.script_sig != script_signature(st):
+        return False
+    if stamp.file_signature(lock_file(path)) != warm.lock_sig:
+        return False
+    override = os.environ.get("UVLAUNCH_UV")
+    if override and os.path.abspath(override) != warm.uv:
+        return False
+    return stamp.file_signature(warm.uv) == warm.uv_sig
+
+
+def is_generation_of(root: str, name: str, env: str) -> bool:
+    """Whether ``env`` is spelled as a generation of the environment ``name`` (not whether
+    it exists or is current: that is checked under its lock)."""
+    parent, generation = os.path.split(env)
+    return parent == paths.env_dir(root, name) and pointer.is_generation(generation)
+
+
+def stamp_complete(stamp_file: str) -> bool:
+    """What launcher.c checks of the stamp: it starts and ends as a whole stamp does."""
+    try:
+        with open(stamp_file, "rb") as f:
+            head = f.read(len(stamp.MAGIC) + 1)
+            f.seek(-5, os.SEEK_END)
+            tail = f.read(5)
+    except OSError:
+        return False
+    return head == stamp.MAGIC.encode() + b"\0" and tail == b"\0" + stamp.END.encode() + b"\0"
+
+
+def from_stamp(name: str, env: str, st: os.stat_result, fields: dict[str, str]) -> Warm | None:
+    """The warm record for the script whose stat, taken before it was read, is ``st``,
+    and whose environment's current generation ``env`` is stamped ``fields``.
+
+    None when the stamp ``fields`` are not about that file.
+    """
+    if fields.get("dev") != str(st.st_dev) or fields.get("ino") != str(st.st_ino):
+        return None
+    return Warm(
+        name=name,
+        script=paths.from_stored(fields.get("script", "")),
+        script_sig=script_signature(st),
+        lock_sig=fields.get("lock", "-"),
+        uv=fields.get("uv", ""),
+        uv_sig=fields.get("uvsig", "-"),
+        env=env,
+        python=paths.env_python(env),
+        python_sig=fields.get("pysig", "-"),
+    )
+
+
+def write(root: str, dev: int, ino: int, warm: Warm) -> None:
+    """Replace the warm record of ``dev``/``ino`` atomically; failures leave it not warm."""
+    if sys.platform == "win32":
+        return  # no native launcher there
+    tmp = os.path.join(paths.tmp_dir(root), f"warm-{dev}-{ino}.{os.urandom(8).hex()}")
+    try:
+        # No fsync: a record lost or torn by a crash only reads as "not warm".
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            data = memoryview(warm.encode())
+            while data:
+                data = data[os.write(fd, data) :]
+        finally:
+            os.close(fd)
+        os.replace(tmp, paths.warm_path(root, dev, ino))
+    except (OSError, ValueError):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def confirm(root: str, name: str, env: str, st: os.stat_result | None) -> None:
+    """After a launch found the environment ``name`` right: record it for the next start.
+
+    ``env``: its current generation. ``st``: the script's stat from before it was read,
+    so that an edit made meanwhile leaves a record that no longer matches.
+    """
+    if st is None:
+        return
+    fields = stamp.read(paths.stamp_path(env))
+    warm = None if fields is None else from_stamp(name, env, st, fields)
+    if warm is not None:
+        write(root, st.st_dev, st.st_ino, warm)
+
+
+def stat_before_reading(invoked: str) -> os.stat_result | None:
+    """The script's stat, for ``confirm``; None when it cannot be taken."""
+    try:
+        return os.stat(os.path.realpath(invoked))
+    except OSError:
+        return None
+
+
+def discard(root: str, dev: int, ino: int, name: str) -> None:
+    """Delete the warm record of ``dev``/``ino`` if it is about the environment ``name``."""
+    warm = read(root, dev, ino)
+    if warm is not None and warm.name == name:
+        try:
+            os.unlink(paths.warm_path(root, dev, ino))
+        except OSError:
+            pass
+
+
+def sweep(root: str) -> None:
+    """Delete warm records that are damaged or name a generation no longer current (gc)."""
+    top = paths.warm_dir(root)
+    try:
+        entries = os.listdir(top)
+    except OSError:
+        return
+    for entry in entries:
+        dev, _, ino = entry.partition("-")
+        warm = read(root, int(dev), int(ino)) if dev.isdigit() and ino.isdigit() else None
+        if (
+            warm is None
+            or not is_safe_name(warm.name)
+            or pointer.current(root, warm.name) != warm.env
+        ):
+            try:
+                os.unlink(os.path.join(top, entry))
+            except OSError:
+                pass

@@ -1,0 +1,222 @@
+"""The warm fast path: start the script with its environment's Python, skipping uv.
+
+Taken only when nothing that decides the environment changed since its last sync:
+the same file (device, inode, path), the same metadata block, the same lock file, the
+same uv binary, a complete current generation whose interpreter is present. Anything
+else returns to the caller, which goes through the slow path (launch.py) and uv.
+
+This module and what it imports load on every warm start, so they use nothing beyond
+``os`` and ``sys``: no click, packaging, filelock, json, re or dataclasses.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from uvlaunch.contract import TRUTHY
+from uvlaunch.errors import UvlaunchError
+from uvlaunch.home import locks, paths, pointer, stamp, trust, warm
+from uvlaunch.home.names import is_safe_name, lock_file
+from uvlaunch.scripts.metadata import find_block
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 7 ms here
+if TYPE_CHECKING:
+    from typing import NoReturn
+
+
+class Retargeted(UvlaunchError):
+    """The path given now leads to another file than the one checked (a flipped symlink)."""
+
+
+def disabled() -> bool:
+    return os.environ.get("UVLAUNCH_NO_FAST_PATH", "").lower() in TRUTHY
+
+
+def try_exec(invoked: str, args: list[str]) -> None:
+    """Start ``invoked`` directly if its environment is warm; return if it is not."""
+    if disabled() or sys.platform == "win32":
+        return
+    try:
+        _try_exec(invoked, args)
+    except (OSError, ValueError, UvlaunchError):
+        # Anything odd (a race with gc, a damaged file) is the slow path's to handle.
+        return
+
+
+class _Start:
+    """The script to start: as invoked, resolved, its stat (taken before it is read)."""
+
+    __slots__ = ("args", "invoked", "path", "st")
+
+    def __init__(self, invoked: str, args: list[str]) -> None:
+        self.invoked = invoked
+        self.args = args
+        self.path = os.path.realpath(invoked)
+        self.st = os.stat(self.path)  # before the script is read: see warm.confirm
+
+
+def _try_exec(invoked: str, args: list[str]) -> None:
+    start = _Start(invoked, args)
+    root = paths.home()
+    home_st = os.stat(root)
+    if home_st.st_uid != os.geteuid() or home_st.st_mode & 0o022:
+        return  # the slow path refuses such a home with a message
+    if trust.home_problem(root) is not None:
+        return  # likewise for its directories
+    # The warm record, as the native launcher reads it; when it does not match (an edit
+    # below the block, a touch), the stamp decides, and a right environment gets a new
+    # record, so that the next start is native again.
+    st = start.st
+    record = warm.read(root, st.st_dev, st.st_ino)
+    if record is not None and warm.matches(root, record, start.path, st):
+        name, env = record.name, record.env
+    else:
+        record = None
+        with open(paths.inode_key_path(root, st.st_dev, st.st_ino), "rb") as f:
+            name = f.read(256).decode("ascii").strip()
+        if not is_safe_name(name):
+            return
+        found = pointer.current(root, name)
+        if found is None:
+            return
+        env = found
+    if trust.env_problem(paths.env_dir(root, name), env) is not None:
+        return
+    # Held from before the checks until the script exits (the descriptor survives the
+    # exec): gc and remove cannot delete the generation from under it meanwhile.
+    use = locks.Lock(paths.generation_lock_path(env), shared=True)
+    if not use.acquire():
+        return
+    try:
+        # Under the lock: an upgrade may have flipped the pointer since it was read (the
+        # record then names the generation before), and only a generation that is not
+        # current can be deleted; the slow path finds the current one.
+        if pointer.current(root, name) != env:
+            return
+        if record is not None:
+            _exec_warm(record, start, use)
+        else:
+            _check_and_exec(root, name, env, start, use)
+    finally:
+        use.release()  # reached only when the script was not started
+
+
+def _exec_warm(record: warm.Warm, start: _Start, use: locks.Lock) -> None:
+    stamp_file = paths.stamp_path(record.env)
+    if not warm.stamp_complete(stamp_file):
+        return
+    if stamp.file_signature(record.python) != record.python_sig:
+        return  # gone, or another interpreter behind the same path: the slow path decides
+    _touch(stamp_file)
+    environ = child_environ(record.env, record.uv)
+    exec_script(record.python, start.invoked, start.args, environ, use, checked=start.path)
+
+
+def _check_and_exec(root: str, name: str, env: str, start: _Start, use: locks.Lock) -> None:
+    stamp_file = paths.stamp_path(env)
+    fields = stamp.read(stamp_file)
+    if fields is None:
+        return
+    st, path = start.st, start.path
+    if fields.get("dev") != str(st.st_dev) or fields.get("ino") != str(st.st_ino):
+        return
+    recorded = paths.from_stored(fields.get("script", ""))
+    if recorded != path:
+        # Another hard link to the recorded file is the same script; anything else
+        # (a move) needs the slow path to update the record.
+        other = os.stat(recorded)
+        if (other.st_dev, other.st_ino) != (st.st_dev, st.st_ino):
+            return
+    with open(path, "rb") as f:
+        text = f.read().decode("utf-8")
+    block = find_block(text, start.invoked)
+    if block is None:
+        if fields.get("noblock") != "1":
+            return
+    elif fields.get("block") != block:
+        return
+    if stamp.file_signature(lock_file(path)) != fields.get("lock"):
+        return
+    uv = fields.get("uv", "")
+    override = os.environ.get("UVLAUNCH_UV")
+    if override and os.path.abspath(override) != uv:
+        return
+    if stamp.file_signature(uv) != fields.get("uvsig"):
+        return
+    python = paths.env_python(env)
+    if stamp.file_signature(python) != fields.get("pysig", "-") or not os.path.exists(python):
+        return
+    record = warm.from_stamp(name, env, st, fields)
+    if record is not None:
+        warm.write(root, st.st_dev, st.st_ino, record)
+    _touch(stamp_file)
+    exec_script(python, start.invoked, start.args, child_environ(env, uv), use, checked=path)
+
+
+def _touch(stamp_file: str) -> None:
+    try:
+        os.utime(stamp_file)  # "last launched", for `list` and `gc --unused-for`
+    except OSError:
+        pass
+
+
+def child_environ(env: str, uv: str) -> dict[str, str]:
+    """What ``uv run`` sets for the script it starts, applied to the current environment.
+
+    Checked against uv 0.13 by tests/test_fastpath.py: uv sets VIRTUAL_ENV, puts the
+    environment's bin first on PATH (``bin:`` when PATH is set but empty, ``bin`` when
+    it is unset), sets UV to its own binary and counts UV_RUN_RECURSION_DEPTH up.
+    """
+    child = dict(os.environ)
+    child["VIRTUAL_ENV"] = env
+    old_path = child.get("PATH")
+    bin_dir = paths.env_bin(env)
+    child["PATH"] = bin_dir if old_path is None else bin_dir + os.pathsep + old_path
+    child["UV"] = uv
+    try:
+        depth = int(child.get("UV_RUN_RECURSION_DEPTH", "0"))
+    except ValueError:
+        depth = 0
+    child["UV_RUN_RECURSION_DEPTH"] = str(depth + 1)
+    return child
+
+
+def exec_script(
+    python: str,
+    invoked: str,
+    args: list[str],
+    environ: dict[str, str],
+    use: locks.Lock,
+    *,
+    checked: str,
+) -> NoReturn:
+    """Replace this process with the script (POSIX); on Windows, run it and pass its status.
+
+    ``checked``: the resolved path whose environment this is. Python opens ``invoked``
+    itself, after the exec: if a symlink on the way was retargeted since it was checked
+    (a deploy flipping ``current``), Retargeted is raised instead, and the caller starts
+    over. What remains is the moment between this check and Python's open, as under
+    ``uv run``. The use lock ``use`` passes to the script, which holds it until it exits.
+    """
+    argv = [python, invoked, *args]
+    if os.path.realpath(invoked) != checked:
+        raise Retargeted(f"{invoked}: led to another file while it was being launched")
+    if sys.platform == "win32":
+        import subprocess
+
+        sys.exit(subprocess.run(argv, env=environ, check=False).returncode)
+    exec_holding(use, python, argv, environ)
+
+
+def exec_holding(
+    use: locks.Lock, program: str, argv: list[str], environ: dict[str, str]
+) -> NoReturn:
+    """``os.execve`` with the use lock's descriptor inherited; on failure, released again."""
+    fd = use.detach()
+    try:
+        os.execve(program, argv, environ)
+    except BaseException:
+        if fd is not None:
+            os.close(fd)
+        raise

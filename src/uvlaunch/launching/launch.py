@@ -1,0 +1,216 @@
+"""How a launch proceeds when the fast path cannot take it.
+
+Resolve the script, find or register its environment, and under the environment's
+lock let envbuild.py create, repair, rebuild or sync it as needed; then start the
+script in the current generation, replacing this process. A launch that has to wait
+for that lock (another launch building the environment, an upgrade building its next
+generation) says so on stderr before it waits.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from uvlaunch.building import compiling, envbuild
+from uvlaunch.errors import CommandError, HomeError
+from uvlaunch.home import locks, paths, pointer, records, stamp, store, trust, warm
+from uvlaunch.home.names import lock_file
+from uvlaunch.launching import fastpath
+from uvlaunch.launching.fastpath import Retargeted as Retargeted
+from uvlaunch.scripts.identity import ScriptIdentity
+from uvlaunch.scripts.script import read_script
+from uvlaunch.uv import calls as uv
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
+if TYPE_CHECKING:
+    from typing import NoReturn
+
+    from uvlaunch.building.envbuild import Notify
+
+
+class Prepared:
+    """A script whose environment is ready to start it."""
+
+    # Plain classes here and below: dataclasses imports re and inspect (12 ms).
+    __slots__ = ("env", "name", "python", "root", "script", "through_uv", "use", "uv")
+
+    def __init__(
+        self,
+        *,
+        root: str,
+        script: ScriptIdentity,
+        name: str,
+        env: str,
+        python: str,
+        uv: str,
+        through_uv: bool,
+        use: locks.Lock,
+    ) -> None:
+        self.root = root
+        self.script = script
+        self.name = name
+        self.env = env
+        self.python = python
+        self.uv = uv
+        self.through_uv = through_uv  # the uv binary changed since the last sync
+        self.use = use  # the generation's use lock, held (shared) until the script exits
+
+    def release(self) -> None:
+        """For a prepare that starts nothing (``sync``): let gc and remove in again."""
+        self.use.release()
+
+
+def prepare(
+    invoked: str, *, quiet: int = 0, verbose: int = 0, notify: Notify, launching: bool = True
+) -> Prepared:
+    """Make the environment of ``invoked`` ready, creating or syncing it if needed.
+
+    ``launching``: something is about to run in it, which counts as its last launch;
+    else (``sync``) its last launch stays what it was.
+    """
+    before = warm.stat_before_reading(invoked)
+    script = read_script(invoked)
+    uv_bin = uv.find_uv()
+    root = store.open_home()
+    rec = records.register(root, script.ident)
+    invoked = script.ident.invoked
+
+    def waiting(holder: str) -> None:
+        notify(f"{invoked}: waiting for {holder}")
+
+    lock = store.hold_env_lock(
+        root, rec.name, doing="is creating or syncing its environment", waiting=waiting
+    )
+    try:
+        before_env = pointer.current(root, rec.name)
+        kept = None
+        if not launching and before_env is not None:
+            kept = stamp.launched_ns(paths.stamp_path(before_env))
+        # Check again under the lock: another launch may have done the work meanwhile.
+        try:
+            through_uv = envbuild.ensure(
+                root, rec.name, script, uv_bin, quiet=quiet, verbose=verbose, notify=notify
+            )
+        except BaseException:
+            if not os.path.lexists(paths.env_dir(root, rec.name)):
+                # A first launch that failed leaves nothing: no record, no index entry.
+                forget(root, rec.name)
+            raise
+        env = pointer.current(root, rec.name)
+        assert env is not None, "ensure leaves a current generation"
+        if not launching:
+            # ensure() stamps or touches the generation as for a launch: undo that.
+            stamp.set_launched(paths.stamp_path(env), kept)
+        problem = trust.env_problem(paths.env_dir(root, rec.name), env)
+        if problem is not None:
+            raise HomeError(problem)  # what another user can change is never started
+        warm.confirm(root, rec.name, env, before)  # for the next start, native or not
+        # Taken before the environment lock is let go: gc and remove need the generation's
+        # lock to delete it, so it cannot go between this check and the script's exit.
+        use = store.use_lock(env)
+        use.acquire()
+    finally:
+        lock.release()
+    return Prepared(
+        root=root,
+        script=script.ident,
+        name=rec.name,
+        env=env,
+        python=paths.env_python(env),
+        uv=uv_bin,
+        through_uv=through_uv,
+        use=use,
+    )
+
+
+def forget(root: str, name: str) -> None:
+    """Drop the record, index entries and lock files of ``name``, which has no environment.
+
+    Call with the environment's lock held (its file is deleted while held: locks.py).
+    """
+    try:
+        records.forget(root, name)
+        store.remove_file(paths.env_lock_path(root, name))
+    except OSError:
+        pass  # what stays, gc removes
+
+
+def start(
+    prepared: Prepared,
+    args: list[str],
+    *,
+    through_uv: bool,
+    quiet: int,
+    verbose: int,
+    run_path: str | None = None,
+) -> NoReturn:
+    """Start the script in its prepared environment; never returns.
+
+    ``run_path``: the file to run, when it is not the one the environment belongs to
+    (a script read from a pipe, piped.py).
+    """
+    invoked = run_path or prepared.script.invoked
+    if compiling.LATER:
+        # Just before the script starts: the compiler runs beside it, at idle priority.
+        compiling.compile_after_start(prepared.root, prepared.env)
+    if through_uv or prepared.through_uv:
+        target = run_path or _uv_script_arg(prepared.script)
+        argv = uv.run_argv(prepared.uv, target, args, quiet=quiet, verbose=verbose)
+        environ = uv.run_env(prepared.env)
+        if sys.platform == "win32":
+            import subprocess
+
+            sys.exit(subprocess.run(argv, env=environ, check=False).returncode)
+        fastpath.exec_holding(prepared.use, prepared.uv, argv, environ)
+    environ = fastpath.child_environ(prepared.env, prepared.uv)
+    checked = prepared.script.path if run_path is None else os.path.realpath(run_path)
+    fastpath.exec_script(prepared.python, invoked, args, environ, prepared.use, checked=checked)
+
+
+def _uv_script_arg(ident: ScriptIdentity) -> str:
+    """The path to give ``uv run --script``: as invoked, unless uv would read a wrong lock."""
+    # uv reads the lock file next to the path it is given, while the script's lock file
+    # is the one beside the real file. A symlink with a lock file of its own beside it
+    # would make uv sync the environment from that one: give uv the real path instead.
+    beside = lock_file(ident.invoked)
+    if (
+        ident.invoked != ident.path
+        and os.path.lexists(beside)
+        and os.path.realpath(beside) != lock_file(ident.path)
+    ):
+        return ident.path
+    return ident.invoked
+
+
+def exec_in(prepared: Prepared, argv: list[str]) -> NoReturn:
+    """Replace this process with ``argv`` run inside the prepared environment."""
+    if compiling.LATER:
+        compiling.compile_after_start(prepared.root, prepared.env)
+    environ = fastpath.child_environ(prepared.env, prepared.uv)
+    # The environment is the command's own, for uv too: `uv pip` follows UV_PYTHON and
+    # UV_SYSTEM_PYTHON before VIRTUAL_ENV, and would work on the user's interpreter.
+    environ.pop("UV_PYTHON", None)
+    environ.pop("UV_SYSTEM_PYTHON", None)
+    # uvlaunch's own uv on PATH too (after the environment's bin), for `uv pip list`.
+    bin_dir = paths.env_bin(prepared.env)
+    rest = environ["PATH"][len(bin_dir) :]
+    environ["PATH"] = bin_dir + os.pathsep + os.path.dirname(prepared.uv) + rest
+    import shutil
+
+    program = shutil.which(argv[0], path=environ["PATH"])
+    if program is None and os.sep not in argv[0] and not (os.altsep and os.altsep in argv[0]):
+        # As a shell: a bare name is looked up on PATH only, never in the current directory.
+        raise CommandError(f"{argv[0]}: command not found", 127)
+    program = program or argv[0]
+    if sys.platform == "win32":
+        import subprocess
+
+        sys.exit(subprocess.run([program, *argv[1:]], env=environ, check=False).returncode)
+    try:
+        fastpath.exec_holding(prepared.use, program, argv, environ)
+    except OSError as e:
+        # 127 and 126, as shells and env(1) exit: not found (a missing interpreter too),
+        # or found but not executable.
+        status = 127 if isinstance(e, FileNotFoundError) else 126
+        raise CommandError(f"{argv[0]}: cannot run the command: {e.strerror}", status) from None

@@ -1,0 +1,321 @@
+"""``uvlaunch install`` and ``uninstall``: a script as a command on PATH.
+
+install builds the script's environment first, as ``sync`` does, so that the command
+runs offline from its first use, then writes the command file (commands.py) into the
+bin directory: ``UVLAUNCH_BIN_DIR``, else ``XDG_BIN_HOME``, else ``~/.local/bin``, the
+order ``uv tool`` uses. The command runs the script where it is, so an edit takes effect
+on the next run; when the script's path is gone, ``follow`` finds where it went the way
+a launch does (its environment's record, which a launch at the new path updated; or a
+rename within its directory, by inode) and rewrites the command.
+
+Where uv and pipx leave questions open: a name must be one safe file name (letters,
+digits, ``.``, ``_``, ``-``; not starting with ``.`` or ``-``), and never ``uvlaunch`` or
+``uvlaunch-py``; subcommand names are fine (the command runs uvlaunch with an absolute
+script path, which is never taken for a subcommand). Windows is refused for now: its
+commands would need ``.exe`` launchers, as uv and pipx ship.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from uvlaunch.building import compiling
+from uvlaunch.errors import UvlaunchError
+from uvlaunch.home import records, store
+from uvlaunch.launching import launch
+from uvlaunch.manage import installed as commands
+from uvlaunch.manage import where
+from uvlaunch.manage.installed import Command
+from uvlaunch.scripts import identity
+
+INSTALLED = "installed"
+UPDATED = "updated"
+UNCHANGED = "unchanged"
+RESERVED = ("uvlaunch", "uvlaunch-py")
+NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+@dataclass(frozen=True)
+class Installed:
+    """What ``install`` did, and whether the shell will find the command."""
+
+    name: str
+    path: str
+    script: str
+    status: str  # INSTALLED, UPDATED or UNCHANGED
+    bin_dir: str
+    on_path: bool
+    shadowed_by: str | None  # another command of the name that comes first on PATH
+
+
+def bin_dir() -> str:
+    """Where commands go: UVLAUNCH_BIN_DIR, else XDG_BIN_HOME, else ~/.local/bin."""
+    override = os.environ.get("UVLAUNCH_BIN_DIR")
+    if override:
+        expanded = os.path.expanduser(override)
+        if not os.path.isabs(expanded):
+            raise UvlaunchError(f"UVLAUNCH_BIN_DIR={override}: must be an absolute path")
+        return os.path.normpath(expanded)
+    xdg = os.environ.get("XDG_BIN_HOME", "")
+    if os.path.isabs(xdg):  # a relative one is ignored, as uv ignores it
+        return os.path.normpath(xdg)
+    home = os.path.expanduser("~")
+    if not os.path.isabs(home):
+        raise UvlaunchError("HOME is not set: set UVLAUNCH_BIN_DIR to where commands should go")
+    return os.path.join(home, ".local", "bin")
+
+
+def check_name(name: str) -> None:
+    """Refuse a command name that is not one safe file name, or that would hide uvlaunch."""
+    if not name or len(name) > 255 or name[0] in ".-" or not set(name) <= NAME_CHARS:
+        raise UvlaunchError(
+            f"{name!r}: not a command name uvlaunch installs; choose one with --name "
+            "(letters, digits, '.', '_' and '-', not starting with '.' or '-')"
+        )
+    if name in RESERVED:
+        raise UvlaunchError(f"{name}: a command of this name would hide uvlaunch; choose another")
+
+
+def default_name(script: str) -> str:
+    """The script's file name without ``.py``."""
+    base = os.path.basename(script)
+    return base[:-3] if base.endswith(".py") and len(base) > 3 else base
+
+
+def uvlaunch_command() -> str:
+    """The ``uvlaunch`` command the installed command runs: the one running now."""
+    for directory in (
+        os.path.dirname(os.path.abspath(sys.argv[0])),
+        os.path.dirname(sys.executable),
+    ):
+        candidate = os.path.join(directory, "uvlaunch")
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which("uvlaunch")
+    if found is None:
+        raise UvlaunchError("cannot find the uvlaunch command that the new command would run")
+    return os.path.abspath(found)
+
+
+def install(
+    script: str,
+    *,
+    name: str | None = None,
+    force: bool = False,
+    quiet: int = 0,
+    verbose: int = 0,
+    notify: Callable[[str], None],
+) -> Installed:
+    """Build the environment of ``script`` and put a command for it into the bin directory."""
+    if sys.platform == "win32":
+        raise UvlaunchError(
+            f"{script}: uvlaunch cannot install commands on Windows yet; run `uvlaunch {script}`"
+        )
+    ident = identity.resolve(script)
+    name = name if name is not None else default_name(script)
+    check_name(name)
+    directory = bin_dir()
+    path = os.path.join(directory, name)
+    uvlaunch = uvlaunch_command()
+    if os.path.realpath(path) == os.path.realpath(uvlaunch):
+        raise UvlaunchError(f"{path}: is uvlaunch itself; choose another name with --name")
+    if os.path.realpath(path) == ident.path:  # even with --force: it would be lost
+        raise UvlaunchError(f"{path}: is the script itself; choose another name with --name")
+    if os.path.isdir(path) and not os.path.islink(path):
+        raise UvlaunchError(f"{path}: is a directory; choose another name with --name")
+    data = commands.text(uvlaunch, ident.path, name)
+    # Everything that can refuse is checked before uv is asked to build anything.
+    root = store.open_home()
+    _status(root, path, data, where.where(script).name, ident.path, force)
+    _make_dir(directory)
+    staged = commands.stage(path, data)
+    try:
+        # The environment before the command: a script uv cannot resolve gets none.
+        prepared = launch.prepare(script, quiet=quiet, verbose=verbose, notify=notify)
+        prepared.release()
+        compiling.compile_now(root, prepared.name, notify)
+        with commands.lock(root):
+            # Again: another install may have written the file meanwhile.
+            status = _status(root, path, data, prepared.name, ident.path, force)
+            old = commands.find(root, path)
+            commands.write_entry(root, Command(path, ident.path, prepared.name))
+            if status != UNCHANGED:
+                try:
+                    commands.place(staged, path)
+                except BaseException:
+                    _restore_entry(root, path, old)
+                    raise
+    finally:
+        commands.unstage(staged)
+    return Installed(
+        name=name,
+        path=path,
+        script=ident.path,
+        status=status,
+        bin_dir=directory,
+        on_path=on_path(directory),
+        shadowed_by=_shadowed_by(name, path),
+    )
+
+
+def _status(root: str, path: str, data: bytes, env: str, script: str, force: bool) -> str:
+    """What writing ``data`` at ``path`` would do; raises where it must not be done."""
+    existing = commands.read_file(path)
+    if not os.path.lexists(path):
+        return INSTALLED
+    if not commands.is_ours(path):
+        if not force:
+            raise UvlaunchError(
+                f"{path}: exists and uvlaunch did not make it; use --force to replace it"
+            )
+        return INSTALLED
+    if existing == data:
+        return UNCHANGED
+    entry = commands.find(root, path)
+    runs = commands.script_of(existing or b"")
+    if (entry is not None and entry.env == env) or runs == script or force:
+        return UPDATED
+    raise UvlaunchError(
+        f"{path}: already runs {runs or 'another script'}; use --force to replace it"
+    )
+
+
+def _restore_entry(root: str, path: str, old: Command | None) -> None:
+    try:
+        if old is None:
+            commands.drop_entry(root, path)
+        else:
+            commands.write_entry(root, old)
+    except UvlaunchError:
+        pass  # the entry names a command file that is not there: nothing acts on it
+
+
+def _make_dir(directory: str) -> None:
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as e:
+        raise UvlaunchError(
+            f"{directory}: cannot create the directory for commands: {e.strerror}"
+        ) from None
+    if not os.path.isdir(directory):
+        raise UvlaunchError(f"{directory}: is not a directory; set UVLAUNCH_BIN_DIR to one")
+
+
+def on_path(directory: str) -> bool:
+    """Whether ``directory`` is on PATH, so that the shell finds the command by its name."""
+    real = os.path.realpath(directory)
+    entries = os.environ.get("PATH", "").split(os.pathsep)
+    return any(e and os.path.isabs(e) and os.path.realpath(e) == real for e in entries)
+
+
+def _shadowed_by(name: str, path: str) -> str | None:
+    found = shutil.which(name)
+    if found is None or os.path.realpath(found) == os.path.realpath(path):
+        return None
+    return found
+
+
+def follow(command: str, script: str) -> str:
+    """The script the command at ``command`` runs, ``script`` or where it went; rewrites it.
+
+    Raises UvlaunchError (one line) when the script is gone and nothing says where.
+    """
+    if os.path.exists(script):
+        return script
+    root = store.open_home(create=False)
+    entry = commands.find(root, command) if os.path.isdir(root) else None
+    moved = _moved_to(root, entry, script) if entry is not None else None
+    if entry is None or moved is None:
+        name = os.path.basename(command)
+        raise UvlaunchError(
+            f"{command}: its script {script} is gone; if it moved, run "
+            f"`uvlaunch install NEWPATH --name {name}`, else `uvlaunch uninstall {name}`"
+        )
+    store.open_home(create=True)
+    with commands.lock(root):
+        existing = commands.read_file(entry.path)
+        uvlaunch = commands.uvlaunch_of(existing or b"")
+        if commands.is_ours(entry.path) and uvlaunch is not None:
+            name = os.path.basename(entry.path)
+            commands.write_file(entry.path, commands.text(uvlaunch, moved, name))
+            commands.write_entry(root, Command(entry.path, moved, entry.env))
+    return moved
+
+
+def _moved_to(root: str, entry: Command, script: str) -> str | None:
+    rec = records.read_record(root, entry.env)
+    if rec is None:
+        return None
+    if rec.script != script and os.path.isfile(rec.script):
+        return rec.script  # a launch at the new path updated the record
+    # Not launched since: a rename within its directory keeps the inode.
+    directory = os.path.dirname(script)
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return None
+    for name in names:
+        candidate = os.path.join(directory, name)
+        try:
+            st = os.stat(candidate)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) == (rec.dev, rec.ino) and os.path.isfile(candidate):
+            return os.path.realpath(candidate)
+    return None
+
+
+def uninstall(target: str) -> list[str]:
+    """Remove the command named ``target``, or the commands that run the script ``target``.
+
+    Never removes a file uvlaunch did not make; returns the paths removed.
+    """
+    if sys.platform == "win32":
+        raise UvlaunchError(f"{target}: uvlaunch installs no commands on Windows")
+    root = store.open_home(create=False)
+    found = commands.entries(root)
+    directory = bin_dir()
+    foreign = None
+    chosen: list[Command | str] = []
+    if os.sep not in target and target not in (".", ".."):
+        path = os.path.join(directory, target)
+        if commands.is_ours(path):
+            chosen = [path]
+        elif os.path.lexists(path):
+            foreign = path
+        else:
+            chosen = [e for e in found if os.path.basename(e.path) == target]
+    if not chosen:
+        chosen = _for_script(root, target, found)
+    paths = [c if isinstance(c, str) else c.path for c in chosen]
+    if not any(commands.is_ours(p) for p in paths):
+        if foreign is not None:
+            raise UvlaunchError(f"{foreign}: uvlaunch did not make this file; not removing it")
+        raise UvlaunchError(
+            f"{target}: no command of this name in {directory}, and no script with a command"
+        )
+    removed = []
+    store.open_home(create=True)
+    with commands.lock(root):
+        for path in paths:
+            # An entry whose file is gone or replaced is dropped; the file is left alone.
+            if commands.remove_file(path):
+                removed.append(path)
+            commands.drop_entry(root, path)
+    return removed
+
+
+def _for_script(root: str, target: str, found: list[Command]) -> list[Command | str]:
+    """The entries of the commands that run ``target``, a script (which may be gone)."""
+    real = os.path.realpath(target)
+    env = None
+    try:
+        rec, _ = records.lookup(root, identity.resolve(target))
+        env = rec.name if rec is not None else None
+    except UvlaunchError:
+        pass
+    return [e for e in found if e.script == real or e.env == env]

@@ -1,0 +1,325 @@
+"""What environments there are, and what became of their scripts: ``list`` and targets.
+
+A state says what became of an environment's script:
+
+- live: the recorded path is a file (the recorded inode, or a new one after an atomic save);
+- orphaned: the recorded path is gone;
+- unreachable: the path is gone and its nearest existing ancestor is on another device
+  than the one recorded, so the script sat on a volume that is not mounted now;
+- inaccessible: the path cannot be checked (permission denied, a symlink loop, an I/O
+  error): the script may well be there, so gc keeps it;
+- unknown: neither the record nor the stamp could be read, or they name different
+  files (never removed by gc);
+- piped: the environment of a script read from a pipe (piped.py), keyed by its block.
+
+Only a path that is certainly absent (ENOENT or ENOTDIR) counts as gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat as stat_mod
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from uvlaunch.building import compiling, generations, venv
+from uvlaunch.errors import UnknownEnvironmentError, UvlaunchError
+from uvlaunch.home import paths, pointer, records, stamp, store
+from uvlaunch.home.names import is_safe_name
+from uvlaunch.launching import piped
+from uvlaunch.manage import installed as commands
+from uvlaunch.scripts import identity
+
+LIVE = "live"
+ORPHANED = "orphaned"
+UNREACHABLE = "unreachable"
+INACCESSIBLE = "inaccessible"
+PIPED = "piped"
+UNKNOWN = "unknown"
+
+_ABSENT = (FileNotFoundError, NotADirectoryError)
+
+
+@dataclass(frozen=True)
+class EnvInfo:
+    """One managed environment as ``list`` shows it."""
+
+    name: str
+    environment: str  # its current generation (envs/NAME/gN), else envs/NAME
+    script: str | None
+    dev: int | None
+    ino: int | None
+    state: str
+    python: str
+    size: int  # everything under the environment: all its generations
+    freed: int  # what removing it frees: files not shared with uv's cache or others
+    last_launched: float | None  # None: never (an environment only ever synced)
+    last_synced: float | None  # when uv last created or synced it
+    complete: bool
+    rollback: bool  # whether an earlier generation is kept for `uvlaunch rollback`
+    commands: tuple[str, ...] = ()  # installed commands that run its script (commands.py)
+    generations: tuple[str, ...] = ()  # present on disk, oldest first (current included)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "script": self.script,
+            "state": self.state,
+            "python": self.python or None,
+            "size": self.size,
+            "freed": self.freed,
+            "last_launched": self.last_launched,
+            "last_launched_iso": _iso(self.last_launched),
+            "last_synced": self.last_synced,
+            "last_synced_iso": _iso(self.last_synced),
+            "environment": self.environment,
+            "complete": self.complete,
+            "rollback": self.rollback,
+            "commands": list(self.commands),
+            "generations": list(self.generations),
+        }
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def state_of(script: str, dev: int) -> str:
+    """Live, orphaned, unreachable or inaccessible, for a script recorded at ``script``."""
+    try:
+        st = os.stat(script)
+    except _ABSENT:
+        st = None
+    except OSError:
+        return INACCESSIBLE
+    if st is not None:
+        return LIVE if stat_mod.S_ISREG(st.st_mode) else INACCESSIBLE
+    ancestor = os.path.dirname(script)
+    while True:
+        try:
+            anc_dev = os.stat(ancestor).st_dev
+            break
+        except _ABSENT:
+            parent = os.path.dirname(ancestor)
+            if parent == ancestor:
+                return ORPHANED
+            ancestor = parent
+        except OSError:
+            return INACCESSIBLE
+    return UNREACHABLE if anc_dev != dev else ORPHANED
+
+
+def inspect(root: str, name: str) -> EnvInfo:
+    """What is known of the environment ``name``: from its record, else from its stamp."""
+    current, previous = pointer.read(root, name)
+    top = paths.env_dir(root, name)
+    env = top if current is None else paths.generation_dir(root, name, current)
+    fields = None if current is None else stamp.read(paths.stamp_path(env))
+    rec = records.read_record(root, name)
+    script: str | None = None
+    dev = ino = None
+    if rec is not None and fields is not None and not _agree(rec, fields):
+        # A record that names another file than the stamp does (hand-edited, damaged in
+        # a way JSON cannot tell): whose environment it is cannot be told.
+        pass
+    elif rec is not None:
+        # Any of the file's names that still leads to it (a hard link whose recorded
+        # name was deleted) keeps the script alive.
+        script, dev, ino = rec.script, rec.dev, rec.ino
+        if rec.names:
+            script = rec.live_name() or script
+    elif fields is not None and fields.get("dev", "").isdigit() and fields.get("ino", "").isdigit():
+        # The record is damaged or missing; the stamp keeps a copy of the identity.
+        script = paths.from_stored(fields.get("script", ""))
+        dev, ino = int(fields["dev"]), int(fields["ino"])
+    state = UNKNOWN if script is None or dev is None else state_of(script, dev)
+    if state != UNKNOWN and piped.is_piped_file(root, script):
+        state, script = PIPED, None  # its "script" is a file of uvlaunch's own
+    # Every generation counts: the current one, the one kept for rollback, and old ones
+    # that running scripts still use (or that a crash left) until gc deletes them.
+    present = pointer.generations(root, name)
+    size = freed = 0
+    rollback = False
+    for generation in present:
+        path = paths.generation_dir(root, name, generation)
+        stamped = fields if generation == current else stamp.read(paths.stamp_path(path))
+        more = _sizes(path, stamped)
+        size, freed = size + more[0], freed + more[1]
+        rollback = rollback or (generation == previous and stamped is not None)
+    if not present and generations.is_legacy(root, name):
+        size, freed = _sizes(top, stamp.read(paths.stamp_path(top)))
+    return EnvInfo(
+        name=name,
+        environment=env,
+        script=script,
+        dev=dev,
+        ino=ino,
+        state=state,
+        python=(fields or {}).get("python", "") or venv.python_version(env),
+        size=size,
+        freed=freed,
+        last_launched=_last_launched(root, name, env),
+        last_synced=_float((fields or {}).get("synced", "")),
+        complete=fields is not None,
+        rollback=rollback,
+        generations=tuple(present),
+    )
+
+
+def _agree(rec: records.Record, fields: dict[str, str]) -> bool:
+    # The stamp names the file by whichever of its names synced it last.
+    names = {paths.to_stored(n) for n in (rec.script, *rec.names)}
+    same = (fields.get("dev"), fields.get("ino")) == (str(rec.dev), str(rec.ino))
+    return same and fields.get("script") in names
+
+
+def _sizes(env: str, fields: dict[str, str] | None) -> tuple[int, int]:
+    # The sizes measured after the last sync (by the compiler, once it is done):
+    # walking 10,000 environments on every `list` would take minutes; an environment
+    # measured by neither is measured now.
+    if fields is not None:
+        measured = compiling.done(env, fields)
+        if measured is not None:
+            return measured
+    if fields is not None and fields.get("size", "").isdigit():
+        size = int(fields["size"])
+        own = fields.get("own", "")
+        return size, int(own) if own.isdigit() else size
+    if os.path.isdir(env) and not os.path.islink(env):
+        return venv.usage(env)
+    return 0, 0
+
+
+def measure(root: str, info: EnvInfo) -> EnvInfo:
+    """``info`` with its sizes measured now (what the stamp says may be out of date)."""
+    import dataclasses
+
+    top = paths.env_dir(root, info.name)
+    size = freed = 0
+    if generations.is_legacy(root, info.name):
+        size, freed = venv.usage(top)
+    for generation in pointer.generations(root, info.name):
+        more = venv.usage(paths.generation_dir(root, info.name, generation))
+        size, freed = size + more[0], freed + more[1]
+    return dataclasses.replace(info, size=size, freed=freed)
+
+
+def _last_launched(root: str, name: str, env: str) -> float | None:
+    # Every launch touches the stamp (fast path included), and nothing else does
+    # (stamp.py); with no stamp, the record's time stands in.
+    stamp_file = paths.stamp_path(env)
+    if os.path.lexists(stamp_file):
+        return stamp.last_launched(stamp_file)
+    with contextlib.suppress(OSError):
+        return os.stat(paths.record_path(root, name)).st_mtime
+    return None
+
+
+def _float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def all_names(root: str) -> list[str]:
+    """Every environment uvlaunch knows of: recorded, or present in envs/."""
+    return sorted(set(records.record_names(root)) | set(store.env_names(root)))
+
+
+def list_envs() -> list[EnvInfo]:
+    """All managed environments with their state, for ``uvlaunch list``."""
+    root = store.open_home(create=False)
+    if not os.path.isdir(root):
+        return []
+    installed = commands.by_env(root)  # read once: inspect() is called 10,000 times
+    return [_with_commands(inspect(root, name), installed) for name in all_names(root)]
+
+
+def _with_commands(info: EnvInfo, installed: dict[str, list[str]]) -> EnvInfo:
+    if info.name not in installed:
+        return info
+    import dataclasses
+
+    return dataclasses.replace(info, commands=tuple(installed[info.name]))
+
+
+def resolve_targets(targets: Iterable[str]) -> list[str]:
+    """Environment names for scripts or names; raises on the first unknown one."""
+    root = store.open_home(create=False)
+    names: list[str] = []
+    for target in targets:
+        name = _target_name(root, target)
+        if name is None:
+            raise UnknownEnvironmentError(
+                f"{target}: no managed environment has this name or belongs to this script"
+            )
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def _target_name(root: str, target: str) -> str | None:
+    if os.path.lexists(target) or os.sep in target or target.endswith(".py"):
+        try:
+            ident = identity.resolve(target)
+        except UvlaunchError:
+            ident = None
+        if ident is not None:
+            rec, _ = records.lookup(root, ident)
+            if rec is not None:
+                return rec.name
+        # A deleted script: look its path up in the index, then in the records.
+        real = os.path.realpath(target)
+        indexed = records.read_index(records.path_key_path(root, real))
+        if indexed is not None:
+            rec = records.read_record(root, indexed)
+            if rec is not None and rec.script == real:
+                return indexed
+        for name in all_names(root):
+            info = inspect(root, name)
+            if info.script == real:
+                return name
+    if is_safe_name(target) and target in all_names(root):
+        return target
+    return None
+
+
+def human_size(size: int) -> str:
+    """A size such as ``12.3 MiB``."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+@dataclass(frozen=True)
+class Details:
+    """One environment as ``show`` prints it: what ``list`` says, its packages, its damage."""
+
+    info: EnvInfo
+    packages: dict[str, str]  # normalized name -> version
+    damage: tuple[str, ...]  # what its block needs that is missing (damage.py)
+
+    def as_dict(self) -> dict[str, object]:
+        return {**self.info.as_dict(), "packages": self.packages, "damage": list(self.damage)}
+
+
+def details(target: str) -> Details:
+    """The environment of ``target`` (a script or a name), with its installed packages."""
+    from uvlaunch.manage import damage
+
+    (name,) = resolve_targets([target])
+    root = store.open_home(create=False)
+    info = _with_commands(inspect(root, name), commands.by_env(root))
+    fields = stamp.read(paths.stamp_path(info.environment))
+    # The block it was synced for: what a launch trusts it to have.
+    block = None if fields is None or fields.get("noblock") == "1" else fields.get("block")
+    found = damage.problems(info.environment, block)
+    return Details(info, venv.installed(info.environment), tuple(found))

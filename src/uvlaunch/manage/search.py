@@ -1,0 +1,79 @@
+"""``gc --search DIR``: find orphans' scripts that were moved, by inode, and keep them.
+
+An orphan's script may have been moved without being launched since: a file under the
+given directories with the recorded device and inode that also looks like the script
+(the same name, or the same ``# /// script`` block) is taken for it, and the record (and
+stamp) follow it. An inode alone may have been reused by an unrelated file.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as stat_mod
+from collections.abc import Iterable
+
+from uvlaunch.errors import UvlaunchError
+from uvlaunch.home import paths, pointer, records, stamp, store
+from uvlaunch.manage.inventory import EnvInfo
+from uvlaunch.scripts import metadata
+
+
+def find_moved(root: str, orphans: list[EnvInfo], dirs: Iterable[str]) -> dict[str, str]:
+    """Orphans whose file is found under ``dirs``: name -> path.
+
+    A file counts when it has the recorded device and inode and also looks like the
+    script: the same name, or the same ``# /// script`` block. An inode alone may have
+    been reused by an unrelated file since the script was deleted.
+    """
+    wanted = {(o.dev, o.ino): o for o in orphans if o.dev is not None and o.ino is not None}
+    found: dict[str, str] = {}
+    for top in dirs:
+        for dirpath, _dirnames, filenames in os.walk(top):
+            for filename in filenames:
+                path = os.path.join(dirpath, filename)
+                try:
+                    st = os.lstat(path)
+                except OSError:
+                    continue
+                info = wanted.get((st.st_dev, st.st_ino))
+                if (
+                    info is not None
+                    and stat_mod.S_ISREG(st.st_mode)
+                    and info.name not in found
+                    and _looks_like_script(root, info, path)
+                ):
+                    found[info.name] = os.path.realpath(path)
+    return found
+
+
+def _looks_like_script(root: str, info: EnvInfo, path: str) -> bool:
+    if info.script is not None and os.path.basename(info.script) == os.path.basename(path):
+        return True
+    env = pointer.current(root, info.name)
+    fields = None if env is None else stamp.read(paths.stamp_path(env))
+    if fields is None or "block" not in fields:
+        return False
+    try:
+        with open(path, "rb") as f:
+            data = f.read(1 << 20)
+        return metadata.find_block(data.decode("utf-8"), path) == fields["block"]
+    except (OSError, ValueError, UvlaunchError):
+        return False
+
+
+def relocate(root: str, info: EnvInfo, new_path: str) -> None:
+    with store.index_lock(root):
+        old = records.read_record(root, info.name)
+        if old is not None:
+            records.unindex_record(root, old)
+        assert info.dev is not None and info.ino is not None
+        rec = records.Record(
+            info.name, new_path, info.dev, info.ino, old.created if old else store.now()
+        )
+        records.write_record(root, rec)
+        records.index_record(root, rec)
+        stamp_file = paths.stamp_path(info.environment)
+        fields = stamp.read(stamp_file)
+        if fields is not None:  # record and stamp must agree (inventory.py)
+            fields["script"] = paths.to_stored(new_path)
+            store.write_atomic(root, stamp_file, stamp.encode(fields))
