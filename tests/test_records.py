@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from uvlaunch.home import names, paths, records, store
+from uvlaunch.home import index, names, paths, records, store
 from uvlaunch.scripts import identity
 
 
@@ -40,7 +40,7 @@ def register(root: str, ident: identity.ScriptIdentity) -> records.Record:
         records.new_name(root, ident), ident.path, ident.dev, ident.ino, 1700000000.5
     )
     records.write_record(root, record)
-    records.index_record(root, record)
+    index.index_record(root, record)
     return record
 
 
@@ -69,8 +69,8 @@ def test_an_index_entry_names_a_safe_environment_or_nothing(tmp_path: Path, cont
     entry = tmp_path / "entry"
     entry.write_bytes(content)
     expected = "job-0123456789" if content == b"job-0123456789\n" else None
-    assert records.read_index(str(entry)) == expected
-    assert records.read_index(str(tmp_path / "missing")) is None
+    assert index.read_index(str(entry)) == expected
+    assert index.read_index(str(tmp_path / "missing")) is None
 
 
 def test_lookup_finds_a_script_as_recorded(root: str, scripts: Path) -> None:
@@ -107,11 +107,11 @@ def test_lookup_knows_a_hard_link_of_a_recorded_script(root: str, scripts: Path)
 def test_unindex_leaves_entries_that_point_elsewhere(root: str, scripts: Path) -> None:
     record = register(root, make(scripts / "job.py"))
     inode_entry = paths.inode_key_path(root, record.dev, record.ino)
-    path_entry = records.path_key_path(root, record.script)
+    path_entry = index.path_key_path(root, record.script)
     store.write_atomic(root, path_entry, b"other-0123456789")  # taken over meanwhile
-    records.unindex_record(root, record)
+    index.unindex_record(root, record)
     assert not os.path.exists(inode_entry)
-    assert records.read_index(path_entry) == "other-0123456789"
+    assert index.read_index(path_entry) == "other-0123456789"
 
 
 def test_names_are_the_stem_and_a_hash_of_the_identity(root: str, scripts: Path) -> None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 
 from uvlaunch.building import compiling, venv
-from uvlaunch.errors import ScriptError
+from uvlaunch.errors import ScriptError, UvlaunchError
 from uvlaunch.home import paths, stamp, store
 from uvlaunch.scripts.script import Script
 from uvlaunch.uv import calls as uv
+from uvlaunch.uv import output as uvoutput
 
 
 def finish(
@@ -107,3 +108,29 @@ def admits(spec: str, version: str) -> bool:
         return Version(version) in SpecifierSet(spec)
     except (InvalidVersion, ValueError):
         return False
+
+
+def explain(script: Script, uv_bin: str, why: str) -> UvlaunchError | None:
+    """Why uv failed before creating the script's environment, if it is one we can name.
+
+    ``why`` is uv's own reason, kept where it says more than uvlaunch knows.
+    """
+    try:
+        uv.version(uv_bin)  # an old uv rejects the command line itself
+        script.meta()  # the block's TOML, dependencies, requires-python
+        spec = script.meta().requires_python
+        found, words = uv.look_for_python(uv_bin, spec) if spec else (None, "")
+        if spec and found is None:
+            # No installed interpreter; uv may have tried to download one and failed.
+            # uv's own words name the cause (a failing pyenv shim, say) better than ours.
+            how = "uv could not download one"
+            if not uv.downloads_allowed():
+                how = "uv may not download one"
+            cause = uvoutput.reason(words, 2) if words.strip() else why
+            return ScriptError(
+                f"{script.ident.invoked}: no installed Python satisfies requires-python "
+                f"{spec!r}, and {how} (uv: {cause})"
+            )
+    except UvlaunchError as e:
+        return e
+    return None

@@ -12,7 +12,7 @@ as ``uv run`` would, its stamp removed meanwhile. ``upgrade``, ``reinstall`` and
 A first launch goes straight to uv: it checks nothing that uv checks itself (the
 block's TOML and requirements, an interpreter for requires-python, uv's own version),
 holds back what uv says until uv has created the environment, and only when uv fails
-before that looks for the reason, to say it in one line (``_explain``). Everything on
+before that looks for the reason, to say it in one line (``complete.explain``). Everything on
 that way is imported lazily or is cheap to import: see docs/performance.md.
 """
 
@@ -21,8 +21,8 @@ from __future__ import annotations
 import os
 
 from uvlaunch.building import compiling, complete, generations, venv
-from uvlaunch.errors import ScriptError, UvError, UvlaunchError
-from uvlaunch.home import paths, pointer, stamp, store
+from uvlaunch.errors import UvError
+from uvlaunch.home import paths, pointer, stamp, store, trash
 from uvlaunch.scripts.script import SPECULATE, Script
 from uvlaunch.uv import calls as uv
 from uvlaunch.uv import output as uvoutput
@@ -34,14 +34,40 @@ if TYPE_CHECKING:
     Notify = Callable[[str], None]
 
 
-def ensure(
-    root: str, name: str, script: Script, uv_bin: str, *, quiet: int, verbose: int, notify: Notify
-) -> bool:
-    """Make the environment ``name`` right for ``script``; call with its lock held.
+class Build:
+    """One environment to make right for one script: what every step of it needs, made
+    once per launch or command (uv's output settings included, from ``-q``/``-v``)."""
+
+    # A plain class: dataclasses imports re and inspect (12 ms) on the launch path.
+    __slots__ = ("name", "notify", "quiet", "root", "script", "uv", "verbose")
+
+    def __init__(
+        self,
+        root: str,
+        name: str,
+        script: Script,
+        uv: str,
+        notify: Notify,
+        *,
+        quiet: int = 0,
+        verbose: int = 0,
+    ) -> None:
+        self.root = root
+        self.name = name
+        self.script = script
+        self.uv = uv
+        self.notify = notify
+        self.quiet = quiet
+        self.verbose = verbose
+
+
+def ensure(build: Build) -> bool:
+    """Make the environment ``build.name`` right for its script; call with its lock held.
 
     Afterwards its pointer names a complete generation (``pointer.current``). Returns
     whether the script must start through ``uv run`` (the uv binary changed).
     """
+    root, name, script, uv_bin = build.root, build.name, build.script, build.uv
     env = pointer.current(root, name)
     invoked = script.ident.invoked
     old = None if env is None else stamp.read(paths.stamp_path(env))
@@ -71,10 +97,10 @@ def ensure(
         base_python = complete.find_python(script, uv_bin)
         if os.environ.get("UV_PYTHON"):
             base_python = None  # the user's choice, as on a first launch: uv reads it
-        notify(f"rebuilding the environment of {invoked}: {rebuild_reason}")
+        build.notify(f"rebuilding the environment of {invoked}: {rebuild_reason}")
         if generations.is_legacy(root, name):
             # Its directory becomes the one that holds generations: out of the way first.
-            legacy = store.take_out_of_use(root, name)
+            legacy = trash.take_out_of_use(root, name)
         action = "create"
 
     if action == "none":
@@ -92,7 +118,7 @@ def ensure(
     if action == "create":
         new_env = generations.new_dir(root, name)
         try:
-            uv_version = _create(root, name, new_env, script, uv_bin, base_python, quiet, verbose)
+            uv_version = _create(build, new_env, base_python)
             complete.finish(
                 root, new_env, script, uv_bin, uv_version, compile_now=not compiling.LATER
             )
@@ -106,29 +132,21 @@ def ensure(
         # The broken generation is no rollback: the one kept stays kept.
         generations.flip(root, name, new_env, keep_current=False)
         if legacy is not None:
-            store.delete_tree(legacy, within=root)
+            trash.delete_tree(legacy, within=root)
         return False
     assert env is not None
     uv_version = uv.version(uv_bin)
-    _sync(root, env, script, uv_bin, quiet, verbose, old)
+    _sync(build, env, old)
     complete.finish(root, env, script, uv_bin, uv_version, compile_now=not compiling.LATER)
     return False
 
 
-def _create(
-    root: str,
-    name: str,
-    env: str,
-    script: Script,
-    uv_bin: str,
-    python: str | None,
-    quiet: int,
-    verbose: int,
-) -> str:
+def _create(build: Build, env: str, python: str | None) -> str:
     """Create the generation ``env``; returns the version of the uv that created it.
 
     On failure the caller discards what uv left (generations.discard).
     """
+    script, uv_bin, quiet, verbose = build.script, build.uv, build.quiet, build.verbose
     held = b""
     uv_version = ""
     if script.block is None:
@@ -159,7 +177,7 @@ def _create(
             # or uv itself; or after: resolving, installing), in one line: ours when we
             # can tell more, keeping uv's cause, else uv's.
             why = uvoutput.reason(held.decode("utf-8", "replace"), rc)
-            explained = _explain(script, uv_bin, why)
+            explained = complete.explain(script, uv_bin, why)
             if explained is not None:
                 raise explained
             raise UvError(f"{script.ident.invoked}: uv could not create the environment: {why}")
@@ -175,41 +193,9 @@ def _uv_version(uv_bin: str, env: str) -> str:
     return uv.check_recorded(uv_bin, venv.pyvenv_value(env, "uv"))
 
 
-def _explain(script: Script, uv_bin: str, why: str) -> UvlaunchError | None:
-    """Why uv failed before creating the script's environment, if it is one we can name.
-
-    ``why`` is uv's own reason, kept where it says more than uvlaunch knows.
-    """
-    try:
-        uv.version(uv_bin)  # an old uv rejects the command line itself
-        script.meta()  # the block's TOML, dependencies, requires-python
-        spec = script.meta().requires_python
-        found, words = uv.look_for_python(uv_bin, spec) if spec else (None, "")
-        if spec and found is None:
-            # No installed interpreter; uv may have tried to download one and failed.
-            # uv's own words name the cause (a failing pyenv shim, say) better than ours.
-            how = "uv could not download one"
-            if not uv.downloads_allowed():
-                how = "uv may not download one"
-            cause = uvoutput.reason(words, 2) if words.strip() else why
-            return ScriptError(
-                f"{script.ident.invoked}: no installed Python satisfies requires-python "
-                f"{spec!r}, and {how} (uv: {cause})"
-            )
-    except UvlaunchError as e:
-        return e
-    return None
-
-
-def _sync(
-    root: str,
-    env: str,
-    script: Script,
-    uv_bin: str,
-    quiet: int,
-    verbose: int,
-    old: dict[str, str] | None,
-) -> None:
+def _sync(build: Build, env: str, old: dict[str, str] | None) -> None:
+    root, script, uv_bin = build.root, build.script, build.uv
+    quiet, verbose = build.quiet, build.verbose
     stamp_file = paths.stamp_path(env)
     before = venv.site_snapshot(env)
     # Not complete while uv changes it: a launch killed mid-sync must not find it complete.

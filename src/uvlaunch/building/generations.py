@@ -17,7 +17,7 @@ import os
 
 from uvlaunch.building import complete, venv
 from uvlaunch.errors import UvError, UvlaunchError
-from uvlaunch.home import locks, paths, pointer, records, stamp, store, warm
+from uvlaunch.home import locks, paths, pointer, records, stamp, trash, warm
 from uvlaunch.scripts.script import Script
 from uvlaunch.uv import calls as uv
 from uvlaunch.uv import output as uvoutput
@@ -184,7 +184,7 @@ def delete_unused(root: str, name: str, generation: str) -> bool:
     waited on it finds the path gone afterwards and goes the slow way.
     """
     if os.path.islink(generation) or not os.path.isdir(generation):
-        _delete(root, store.to_trash(root, generation, prefix=name))  # planted: unlinked
+        _delete(root, trash.to_trash(root, generation, prefix=name))  # planted: unlinked
         return True
     lock = locks.Lock(paths.generation_lock_path(generation))
     try:
@@ -193,7 +193,7 @@ def delete_unused(root: str, name: str, generation: str) -> bool:
     except FileNotFoundError:
         return True  # deleted meanwhile
     try:
-        trashed = store.to_trash(root, generation, prefix=name)
+        trashed = trash.to_trash(root, generation, prefix=name)
     finally:
         lock.release()
     _delete(root, trashed)
@@ -214,7 +214,7 @@ def in_use(generation: str) -> bool:
 
 def discard(root: str, name: str, generation: str) -> None:
     """Delete a generation no script can have started (half-built, or failed)."""
-    _delete(root, store.to_trash(root, generation, prefix=name))
+    _delete(root, trash.to_trash(root, generation, prefix=name))
     try:
         os.rmdir(paths.env_dir(root, name))  # a first build that failed leaves no directory
     except OSError:
@@ -224,7 +224,7 @@ def discard(root: str, name: str, generation: str) -> None:
 def _delete(root: str, trashed: str | None) -> None:
     if trashed is not None:
         try:
-            store.delete_tree(trashed, within=root)
+            trash.delete_tree(trashed, within=root)
         except OSError:
             pass  # whatever stays in the trash, gc deletes
 
@@ -238,7 +238,7 @@ def remove_all(root: str, name: str) -> list[str]:
     """
     top = paths.env_dir(root, name)
     if os.path.islink(top) or not os.path.isdir(top) or is_legacy(root, name):
-        _delete(root, store.to_trash(root, top))  # a planted link is unlinked, not followed
+        _delete(root, trash.to_trash(root, top))  # a planted link is unlinked, not followed
         return []
     pointer.point(root, name, pointer.CURRENT, None)
     pointer.point(root, name, pointer.PREVIOUS, None)
@@ -248,7 +248,7 @@ def remove_all(root: str, name: str) -> list[str]:
         if not delete_unused(root, name, paths.generation_dir(root, name, generation))
     ]
     if not kept:
-        _delete(root, store.to_trash(root, top))
+        _delete(root, trash.to_trash(root, top))
     return kept
 
 

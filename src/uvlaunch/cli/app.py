@@ -1,7 +1,8 @@
 """The command-line layer: parse, call one library function, print what it returns.
 
 This module holds the group, its help, and the commands that launch things; the
-commands that look after environments are in cli_manage.py.
+commands that look at environments are in cli/inspect.py, those that change them in
+cli/manage.py.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 import click
 
 from uvlaunch import __version__
+from uvlaunch.cli import inspect as cli_inspect
 from uvlaunch.cli import install as cli_install
 from uvlaunch.cli import launcher
 from uvlaunch.cli import manage as cli_manage
@@ -172,7 +174,7 @@ def exec_(script: str, command: tuple[str, ...]) -> None:
     guard(lambda: launch.exec_in(prepared, argv))  # CommandError: 127 or 126, as shells
 
 
-for _command in [*cli_manage.COMMANDS, *cli_install.COMMANDS]:
+for _command in [*cli_inspect.COMMANDS, *cli_manage.COMMANDS, *cli_install.COMMANDS]:
     cli.add_command(_command)
 
 

@@ -55,9 +55,9 @@ def uninstall(target: str) -> None:
     Only files that uvlaunch install made are removed. The environment stays until
     `uvlaunch gc` or `uvlaunch remove` removes it.
     """
-    from uvlaunch.manage import install as install_mod
+    from uvlaunch.manage import uninstall as uninstall_mod
 
-    for path in guard(lambda: install_mod.uninstall(target)):
+    for path in guard(lambda: uninstall_mod.uninstall(target)):
         click.echo(f"removed {path}")
 
 

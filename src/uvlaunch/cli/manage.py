@@ -1,5 +1,5 @@
-"""The commands that look after environments: list, show, dir, gc, remove, upgrade,
-reinstall, rollback. Each parses, calls one library function and prints its result."""
+"""The commands that change environments: gc, remove, upgrade, reinstall, rollback.
+Each parses, calls one library function and prints its result."""
 
 from __future__ import annotations
 
@@ -13,103 +13,6 @@ from uvlaunch.cli.output import count, guard
 from uvlaunch.manage import upgrade as upgrade_mod
 from uvlaunch.manage.dryrun import OFFLINE
 from uvlaunch.manage.inventory import human_size
-
-
-@click.command("list", short_help="Show the managed environments.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects.")
-def list_(as_json: bool) -> None:
-    """Show the managed environments: state, Python, size, last launch, script.
-
-    SIZE is what removing the environment would free (files it shares with uv's cache
-    are not counted); `--json` also gives the full size.
-    """
-    from uvlaunch.manage import inventory
-
-    infos = guard(inventory.list_envs, as_json=as_json)
-    if as_json:
-        click.echo(json.dumps([i.as_dict() for i in infos], indent=2))
-        return
-    if not infos:
-        click.echo("no environments")
-        return
-    rows: list[tuple[str, ...]] = [
-        (
-            i.name,
-            i.state + ("" if i.complete else " (incomplete)"),
-            i.python or "-",
-            human_size(i.freed),
-            _ago(i.last_launched),
-            i.script or ("(piped)" if i.state == inventory.PIPED else "?"),
-        )
-        for i in infos
-    ]
-    header: tuple[str, ...] = ("NAME", "STATE", "PYTHON", "SIZE", "LAST LAUNCHED", "SCRIPT")
-    if any(i.commands for i in infos):  # the column only for those who installed some
-        header = (*header[:5], "COMMANDS", header[5])
-        rows = [(*r[:5], _names(i.commands), r[5]) for r, i in zip(rows, infos, strict=True)]
-    last = len(header) - 1
-    widths = [max(len(r[c]) for r in [header, *rows]) for c in range(last)]
-    for row in [header, *rows]:
-        cells = [row[c].ljust(widths[c]) for c in range(last)]
-        click.echo("  ".join([*cells, row[last]]))
-
-
-def _names(commands: tuple[str, ...]) -> str:
-    import os
-
-    return ",".join(os.path.basename(c) for c in commands) or "-"
-
-
-def _ago(ts: float | None) -> str:
-    if ts is None:
-        return "never"
-    import time
-
-    seconds = max(0, int(time.time() - ts))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit} ago"
-    return "just now"
-
-
-@click.command(short_help="Show one environment and its packages.")
-@click.option("--json", "as_json", is_flag=True, help="Print it as a JSON object.")
-@click.argument("target", metavar="SCRIPT|NAME")
-def show(as_json: bool, target: str) -> None:
-    """Show the environment of SCRIPT (or the one called NAME) and its packages."""
-    from uvlaunch.manage import inventory
-
-    found = guard(lambda: inventory.details(target), as_json=as_json)
-    if as_json:
-        click.echo(json.dumps(found.as_dict(), indent=2))
-        return
-    i = found.info
-    for label, value in (
-        ("name", i.name),
-        ("script", i.script or ("(piped)" if i.state == inventory.PIPED else "?")),
-        ("state", i.state + ("" if i.complete else " (incomplete)")),
-        ("environment", i.environment),
-        ("python", i.python or "-"),
-        ("size", f"{human_size(i.freed)} to free, {human_size(i.size)} in all"),
-        ("last launched", _ago(i.last_launched)),
-        ("last synced", _ago(i.last_synced)),
-        ("rollback", "available" if i.rollback else "none"),
-        ("commands", ", ".join(i.commands) or "none"),
-    ):
-        click.echo(f"{label + ':':15}{value}")
-    if found.damage:
-        click.echo(f"{'damaged:':15}{'; '.join(found.damage)}; run `uvlaunch reinstall`")
-    click.echo(f"{'packages:':15}{count(len(found.packages), 'package')}")
-    for package, version in found.packages.items():
-        click.echo(f"  {package} {version}")
-
-
-@click.command("dir", short_help="Print uvlaunch's home.")
-def dir_() -> None:
-    """Print uvlaunch's home, where the environments live (UVLAUNCH_HOME sets it)."""
-    from uvlaunch.home import paths
-
-    click.echo(guard(paths.home))
 
 
 @click.command(short_help="Remove environments whose script is gone.")
@@ -189,11 +92,11 @@ def gc(
 @click.argument("targets", nargs=-1, metavar="[SCRIPT|NAME]...")
 def remove(every: bool, targets: tuple[str, ...]) -> None:
     """Remove the environments of the given scripts or names (or --all of them)."""
-    from uvlaunch.manage import gc as gc_mod
+    from uvlaunch.manage import remove as remove_mod
 
     if every == bool(targets):
         raise click.UsageError("give the scripts or names to remove, or --all")
-    removed, busy, in_use = guard(lambda: gc_mod.remove(targets, every=every))
+    removed, busy, in_use = guard(lambda: remove_mod.remove(targets, every=every))
     for info in removed:
         click.echo(f"removed {info.name} ({human_size(info.freed)}): {info.script or '(piped)'}")
         for command in info.commands:
@@ -316,4 +219,4 @@ def rollback(as_json: bool, target: str) -> None:
         _show_outcome(outcome)
 
 
-COMMANDS = [list_, show, dir_, gc, remove, upgrade, reinstall, rollback]
+COMMANDS = [gc, remove, upgrade, reinstall, rollback]

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 
-from uvlaunch.home import paths, pointer, stamp, warm
+from uvlaunch.home import paths, pointer, stamp
+from uvlaunch.home.index import index_record, path_key_path, read_index, unindex_record
 from uvlaunch.home.names import is_safe_name, safe_stem
 from uvlaunch.home.store import (
     index_lock,
@@ -143,38 +144,6 @@ def record_names(root: str) -> list[str]:
     except FileNotFoundError:
         return []
     return sorted(e[:-5] for e in entries if e.endswith(".json") and is_safe_name(e[:-5]))
-
-
-def path_key_path(root: str, script: str) -> str:
-    digest = sha256_hex(os.fsencode(script))[:40]
-    return os.path.join(paths.index_dir(root), f"path-{digest}")
-
-
-def read_index(path: str) -> str | None:
-    try:
-        with open(path, "rb") as f:
-            name = f.read(256).decode("ascii").strip()
-    except (OSError, UnicodeDecodeError):
-        return None
-    return name if is_safe_name(name) else None
-
-
-def index_record(root: str, record: Record) -> None:
-    """Point the inode and path index entries at ``record``."""
-    data = record.name.encode()
-    write_atomic(root, paths.inode_key_path(root, record.dev, record.ino), data, durable=False)
-    write_atomic(root, path_key_path(root, record.script), data, durable=False)
-
-
-def unindex_record(root: str, record: Record) -> None:
-    """Drop index entries that still point at ``record``."""
-    for key in (
-        paths.inode_key_path(root, record.dev, record.ino),
-        path_key_path(root, record.script),
-    ):
-        if read_index(key) == record.name:
-            remove_file(key)
-    warm.discard(root, record.dev, record.ino, record.name)
 
 
 def lookup(root: str, script: ScriptIdentity) -> tuple[Record | None, str]:

@@ -16,8 +16,8 @@ import sys
 
 from uvlaunch.contract import TRUTHY
 from uvlaunch.errors import UvlaunchError
-from uvlaunch.home import locks, paths, pointer, stamp, trust, warm
-from uvlaunch.home.names import is_safe_name, lock_file
+from uvlaunch.home import index, locks, paths, pointer, stamp, trust, warm
+from uvlaunch.home.names import lock_file
 from uvlaunch.scripts.metadata import find_block
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 7 ms here
@@ -73,10 +73,10 @@ def _try_exec(invoked: str, args: list[str]) -> None:
         name, env = record.name, record.env
     else:
         record = None
-        with open(paths.inode_key_path(root, st.st_dev, st.st_ino), "rb") as f:
-            name = f.read(256).decode("ascii").strip()
-        if not is_safe_name(name):
+        found_name = index.read_index(paths.inode_key_path(root, st.st_dev, st.st_ino))
+        if found_name is None:
             return
+        name = found_name
         found = pointer.current(root, name)
         if found is None:
             return

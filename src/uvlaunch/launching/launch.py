@@ -89,9 +89,10 @@ def prepare(
             kept = stamp.launched_ns(paths.stamp_path(before_env))
         # Check again under the lock: another launch may have done the work meanwhile.
         try:
-            through_uv = envbuild.ensure(
-                root, rec.name, script, uv_bin, quiet=quiet, verbose=verbose, notify=notify
+            build = envbuild.Build(
+                root, rec.name, script, uv_bin, notify, quiet=quiet, verbose=verbose
             )
+            through_uv = envbuild.ensure(build)
         except BaseException:
             if not os.path.lexists(paths.env_dir(root, rec.name)):
                 # A first launch that failed leaves nothing: no record, no index entry.

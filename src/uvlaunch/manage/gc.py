@@ -19,13 +19,12 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from uvlaunch.building import generations, venv
+from uvlaunch.building import generations
 from uvlaunch.errors import UvlaunchError
-from uvlaunch.home import paths, records, stamp, store
+from uvlaunch.home import paths, stamp, store
 from uvlaunch.launching import piped
-from uvlaunch.manage import installed as commands
+from uvlaunch.manage import registry, sweep
 from uvlaunch.manage import search as search_mod
-from uvlaunch.manage import sweep
 from uvlaunch.manage.inventory import (
     INACCESSIBLE,
     LIVE,
@@ -37,34 +36,8 @@ from uvlaunch.manage.inventory import (
     all_names,
     inspect,
     measure,
-    resolve_targets,
 )
-
-
-@dataclass(frozen=True)
-class Removal:
-    """An environment gc removed (or would remove), and why."""
-
-    name: str
-    script: str | None
-    reason: str
-    size: int  # everything under it, as `list` shows
-    freed: int  # what removing it frees (measured when it was removed)
-    commands: tuple[str, ...] = ()  # the installed commands removed with it
-    generation: str | None = None  # only this old generation of the environment
-
-    def as_dict(self) -> dict[str, object]:
-        out: dict[str, object] = {"name": self.name}
-        if self.generation is not None:
-            out["generation"] = self.generation
-        return {
-            **out,
-            "script": self.script,
-            "reason": self.reason,
-            "size": self.size,
-            "freed": self.freed,
-            "commands": list(self.commands),
-        }
+from uvlaunch.manage.remove import Removal, less, remove_locked
 
 
 @dataclass
@@ -156,7 +129,7 @@ def collect(
             result.skipped.append((info.name, store.RUNNING))
             continue
         if dry_run:
-            would = tuple(commands.drop(root, info.name, dry_run=True))
+            would = tuple(registry.drop(root, info.name, dry_run=True))
             result.removed.append(_removal(root, info, reason, would))
             continue
         held = store.Exclusive(root, info.name)
@@ -169,9 +142,9 @@ def collect(
             if _reason(again, time.time(), unused_for, include_unreachable) is None:
                 continue
             removal = _removal(root, again, reason)
-            kept, removed = _remove_locked(root, again, held)
+            kept, removed = remove_locked(root, again, held)
         removal = dataclasses.replace(removal, commands=removed)
-        result.removed.append(_less(root, removal, kept))
+        result.removed.append(less(root, removal, kept))
         result.skipped += [(f"{info.name} {g}", IN_USE) for g in kept]
     gone = {r.name for r in result.removed}
     for info in infos:
@@ -207,17 +180,6 @@ def _prune(root: str, name: str, result: GcResult) -> None:
     for generation, freed in pruned.deleted:
         result.removed.append(Removal(name, None, OLD, freed, freed, generation=generation))
     result.skipped += [(f"{name} {g}", IN_USE) for g in pruned.in_use]
-
-
-def _less(root: str, removal: Removal, kept: list[str]) -> Removal:
-    """``removal`` less the generations that running scripts kept."""
-    if not kept:
-        return removal
-    size, freed = removal.size, removal.freed
-    for generation in kept:
-        more = venv.usage(paths.generation_dir(root, removal.name, generation))
-        size, freed = size - more[0], freed - more[1]
-    return dataclasses.replace(removal, size=max(size, 0), freed=max(freed, 0))
 
 
 LEFTOVER = "leftover: a half-built environment with no record"
@@ -279,57 +241,3 @@ def _reason(info: EnvInfo, now: float, unused_for: float | None, unreachable: bo
         if last is None or now - last > unused_for:
             return f"{UNUSED}: not launched for longer than asked"
     return None
-
-
-def _remove_locked(
-    root: str, info: EnvInfo, held: store.Exclusive
-) -> tuple[list[str], tuple[str, ...]]:
-    """Remove the environment and its installed commands.
-
-    Returns the generations kept because scripts use them, and the commands removed.
-    """
-    # Out of use first (its pointer goes), and its generations; then the record and
-    # index; last the lock file, while it is still held.
-    kept = generations.remove_all(root, info.name)
-    rec = records.forget(root, info.name)
-    if rec is not None and piped.is_piped_file(root, rec.script):
-        store.remove_file(rec.script)
-    held.delete_files()
-    return kept, tuple(commands.drop(root, info.name))
-
-
-def remove(
-    targets: Iterable[str], *, every: bool = False
-) -> tuple[list[EnvInfo], list[tuple[str, str]], list[tuple[str, str]]]:
-    """Remove the environments of ``targets`` (or ``every`` one).
-
-    Returns (removed, skipped as busy, generations kept because running scripts use
-    them: (name, generation), which gc deletes later).
-    """
-    root = store.open_home(create=False)
-    if every:
-        if not os.path.isdir(root):
-            return [], [], []
-        names = all_names(root)
-    else:
-        names = resolve_targets(targets)
-    removed: list[EnvInfo] = []
-    busy: list[tuple[str, str]] = []
-    in_use: list[tuple[str, str]] = []
-    for name in names:
-        held = store.Exclusive(root, name)
-        with held as why:
-            if why is not None:
-                busy.append((name, why))
-                continue
-            info = measure(root, inspect(root, name))
-            kept, gone = _remove_locked(root, info, held)
-            info = dataclasses.replace(info, commands=gone)
-        if kept:
-            less = _less(root, Removal(name, None, "", info.size, info.freed), kept)
-            info = dataclasses.replace(info, size=less.size, freed=less.freed)
-        removed.append(info)
-        in_use += [(name, generation) for generation in kept]
-    if every:
-        sweep.sweep(root)
-    return removed, busy, in_use

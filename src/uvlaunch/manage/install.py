@@ -28,7 +28,7 @@ from uvlaunch.errors import UvlaunchError
 from uvlaunch.home import records, store
 from uvlaunch.launching import launch
 from uvlaunch.manage import installed as commands
-from uvlaunch.manage import where
+from uvlaunch.manage import registry, where
 from uvlaunch.manage.installed import Command
 from uvlaunch.scripts import identity
 
@@ -138,11 +138,11 @@ def install(
         prepared = launch.prepare(script, quiet=quiet, verbose=verbose, notify=notify)
         prepared.release()
         compiling.compile_now(root, prepared.name, notify)
-        with commands.lock(root):
+        with registry.lock(root):
             # Again: another install may have written the file meanwhile.
             status = _status(root, path, data, prepared.name, ident.path, force)
-            old = commands.find(root, path)
-            commands.write_entry(root, Command(path, ident.path, prepared.name))
+            old = registry.find(root, path)
+            registry.write_entry(root, Command(path, ident.path, prepared.name))
             if status != UNCHANGED:
                 try:
                     commands.place(staged, path)
@@ -175,7 +175,7 @@ def _status(root: str, path: str, data: bytes, env: str, script: str, force: boo
         return INSTALLED
     if existing == data:
         return UNCHANGED
-    entry = commands.find(root, path)
+    entry = registry.find(root, path)
     runs = commands.script_of(existing or b"")
     if (entry is not None and entry.env == env) or runs == script or force:
         return UPDATED
@@ -187,9 +187,9 @@ def _status(root: str, path: str, data: bytes, env: str, script: str, force: boo
 def _restore_entry(root: str, path: str, old: Command | None) -> None:
     try:
         if old is None:
-            commands.drop_entry(root, path)
+            registry.drop_entry(root, path)
         else:
-            commands.write_entry(root, old)
+            registry.write_entry(root, old)
     except UvlaunchError:
         pass  # the entry names a command file that is not there: nothing acts on it
 
@@ -227,7 +227,7 @@ def follow(command: str, script: str) -> str:
     if os.path.exists(script):
         return script
     root = store.open_home(create=False)
-    entry = commands.find(root, command) if os.path.isdir(root) else None
+    entry = registry.find(root, command) if os.path.isdir(root) else None
     moved = _moved_to(root, entry, script) if entry is not None else None
     if entry is None or moved is None:
         name = os.path.basename(command)
@@ -236,13 +236,13 @@ def follow(command: str, script: str) -> str:
             f"`uvlaunch install NEWPATH --name {name}`, else `uvlaunch uninstall {name}`"
         )
     store.open_home(create=True)
-    with commands.lock(root):
+    with registry.lock(root):
         existing = commands.read_file(entry.path)
         uvlaunch = commands.uvlaunch_of(existing or b"")
         if commands.is_ours(entry.path) and uvlaunch is not None:
             name = os.path.basename(entry.path)
             commands.write_file(entry.path, commands.text(uvlaunch, moved, name))
-            commands.write_entry(root, Command(entry.path, moved, entry.env))
+            registry.write_entry(root, Command(entry.path, moved, entry.env))
     return moved
 
 
@@ -267,55 +267,3 @@ def _moved_to(root: str, entry: Command, script: str) -> str | None:
         if (st.st_dev, st.st_ino) == (rec.dev, rec.ino) and os.path.isfile(candidate):
             return os.path.realpath(candidate)
     return None
-
-
-def uninstall(target: str) -> list[str]:
-    """Remove the command named ``target``, or the commands that run the script ``target``.
-
-    Never removes a file uvlaunch did not make; returns the paths removed.
-    """
-    if sys.platform == "win32":
-        raise UvlaunchError(f"{target}: uvlaunch installs no commands on Windows")
-    root = store.open_home(create=False)
-    found = commands.entries(root)
-    directory = bin_dir()
-    foreign = None
-    chosen: list[Command | str] = []
-    if os.sep not in target and target not in (".", ".."):
-        path = os.path.join(directory, target)
-        if commands.is_ours(path):
-            chosen = [path]
-        elif os.path.lexists(path):
-            foreign = path
-        else:
-            chosen = [e for e in found if os.path.basename(e.path) == target]
-    if not chosen:
-        chosen = _for_script(root, target, found)
-    paths = [c if isinstance(c, str) else c.path for c in chosen]
-    if not any(commands.is_ours(p) for p in paths):
-        if foreign is not None:
-            raise UvlaunchError(f"{foreign}: uvlaunch did not make this file; not removing it")
-        raise UvlaunchError(
-            f"{target}: no command of this name in {directory}, and no script with a command"
-        )
-    removed = []
-    store.open_home(create=True)
-    with commands.lock(root):
-        for path in paths:
-            # An entry whose file is gone or replaced is dropped; the file is left alone.
-            if commands.remove_file(path):
-                removed.append(path)
-            commands.drop_entry(root, path)
-    return removed
-
-
-def _for_script(root: str, target: str, found: list[Command]) -> list[Command | str]:
-    """The entries of the commands that run ``target``, a script (which may be gone)."""
-    real = os.path.realpath(target)
-    env = None
-    try:
-        rec, _ = records.lookup(root, identity.resolve(target))
-        env = rec.name if rec is not None else None
-    except UvlaunchError:
-        pass
-    return [e for e in found if e.script == real or e.env == env]

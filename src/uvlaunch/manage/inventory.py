@@ -26,10 +26,10 @@ from dataclasses import dataclass
 
 from uvlaunch.building import compiling, generations, venv
 from uvlaunch.errors import UnknownEnvironmentError, UvlaunchError
-from uvlaunch.home import paths, pointer, records, stamp, store
+from uvlaunch.home import index, paths, pointer, records, stamp, store
 from uvlaunch.home.names import is_safe_name
 from uvlaunch.launching import piped
-from uvlaunch.manage import installed as commands
+from uvlaunch.manage import registry
 from uvlaunch.scripts import identity
 
 LIVE = "live"
@@ -236,11 +236,11 @@ def list_envs() -> list[EnvInfo]:
     root = store.open_home(create=False)
     if not os.path.isdir(root):
         return []
-    installed = commands.by_env(root)  # read once: inspect() is called 10,000 times
-    return [_with_commands(inspect(root, name), installed) for name in all_names(root)]
+    installed = registry.by_env(root)  # read once: inspect() is called 10,000 times
+    return [with_commands(inspect(root, name), installed) for name in all_names(root)]
 
 
-def _with_commands(info: EnvInfo, installed: dict[str, list[str]]) -> EnvInfo:
+def with_commands(info: EnvInfo, installed: dict[str, list[str]]) -> EnvInfo:
     if info.name not in installed:
         return info
     import dataclasses
@@ -275,7 +275,7 @@ def _target_name(root: str, target: str) -> str | None:
                 return rec.name
         # A deleted script: look its path up in the index, then in the records.
         real = os.path.realpath(target)
-        indexed = records.read_index(records.path_key_path(root, real))
+        indexed = index.read_index(index.path_key_path(root, real))
         if indexed is not None:
             rec = records.read_record(root, indexed)
             if rec is not None and rec.script == real:
@@ -297,29 +297,3 @@ def human_size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{size} B"
-
-
-@dataclass(frozen=True)
-class Details:
-    """One environment as ``show`` prints it: what ``list`` says, its packages, its damage."""
-
-    info: EnvInfo
-    packages: dict[str, str]  # normalized name -> version
-    damage: tuple[str, ...]  # what its block needs that is missing (damage.py)
-
-    def as_dict(self) -> dict[str, object]:
-        return {**self.info.as_dict(), "packages": self.packages, "damage": list(self.damage)}
-
-
-def details(target: str) -> Details:
-    """The environment of ``target`` (a script or a name), with its installed packages."""
-    from uvlaunch.manage import damage
-
-    (name,) = resolve_targets([target])
-    root = store.open_home(create=False)
-    info = _with_commands(inspect(root, name), commands.by_env(root))
-    fields = stamp.read(paths.stamp_path(info.environment))
-    # The block it was synced for: what a launch trusts it to have.
-    block = None if fields is None or fields.get("noblock") == "1" else fields.get("block")
-    found = damage.problems(info.environment, block)
-    return Details(info, venv.installed(info.environment), tuple(found))

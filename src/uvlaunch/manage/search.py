@@ -13,7 +13,7 @@ import stat as stat_mod
 from collections.abc import Iterable
 
 from uvlaunch.errors import UvlaunchError
-from uvlaunch.home import paths, pointer, records, stamp, store
+from uvlaunch.home import index, paths, pointer, records, stamp, store
 from uvlaunch.manage.inventory import EnvInfo
 from uvlaunch.scripts import metadata
 
@@ -65,13 +65,13 @@ def relocate(root: str, info: EnvInfo, new_path: str) -> None:
     with store.index_lock(root):
         old = records.read_record(root, info.name)
         if old is not None:
-            records.unindex_record(root, old)
+            index.unindex_record(root, old)
         assert info.dev is not None and info.ino is not None
         rec = records.Record(
             info.name, new_path, info.dev, info.ino, old.created if old else store.now()
         )
         records.write_record(root, rec)
-        records.index_record(root, rec)
+        index.index_record(root, rec)
         stamp_file = paths.stamp_path(info.environment)
         fields = stamp.read(stamp_file)
         if fields is not None:  # record and stamp must agree (inventory.py)

@@ -18,7 +18,7 @@ import os
 import time
 
 from uvlaunch.building import generations, venv
-from uvlaunch.home import locks, paths, pointer, records, stamp, store, warm
+from uvlaunch.home import locks, paths, pointer, records, stamp, store, trash, warm
 
 # What uvlaunch before generations kept outside envs/ (and locks/*.use): deleted when found.
 LEGACY_DIRS = ("staging", "previous")
@@ -53,7 +53,7 @@ def sweep(root: str, *, dry_run: bool = False) -> Swept:
                     if taken:
                         done.freed += _free(os.path.join(top, entry))
                         if not dry_run:
-                            store.delete_tree(os.path.join(top, entry), within=root)
+                            trash.delete_tree(os.path.join(top, entry), within=root)
             if top != paths.trash_dir(root) and not dry_run:
                 with contextlib.suppress(OSError):
                     os.rmdir(top)

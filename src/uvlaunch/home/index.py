@@ -1,0 +1,61 @@
+"""The index: which environment a file has, by its inode or by its path.
+
+    index/ino-<dev>-<ino>  name of the environment of that file (lookup by inode)
+    index/path-<hash>      name of the environment of that path (lookup after atomic saves)
+
+Read by the warm fast path too, so at module level it imports nothing beyond ``os``
+and the home's names and paths; what only writes need is imported where it is used.
+Entries change under ``store.index_lock`` (records.py).
+"""
+
+from __future__ import annotations
+
+import os
+
+from uvlaunch.home import paths
+from uvlaunch.home.names import is_safe_name
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
+if TYPE_CHECKING:
+    from uvlaunch.home.records import Record
+
+
+def path_key_path(root: str, script: str) -> str:
+    """The index entry that maps a script's path to an environment name."""
+    from uvlaunch.home.store import sha256_hex
+
+    digest = sha256_hex(os.fsencode(script))[:40]
+    return os.path.join(paths.index_dir(root), f"path-{digest}")
+
+
+def read_index(path: str) -> str | None:
+    """The environment name an index entry holds, or None (missing, damaged, unsafe)."""
+    try:
+        with open(path, "rb") as f:
+            name = f.read(256).decode("ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return name if is_safe_name(name) else None
+
+
+def index_record(root: str, record: Record) -> None:
+    """Point the inode and path index entries at ``record``."""
+    from uvlaunch.home.store import write_atomic
+
+    data = record.name.encode()
+    write_atomic(root, paths.inode_key_path(root, record.dev, record.ino), data, durable=False)
+    write_atomic(root, path_key_path(root, record.script), data, durable=False)
+
+
+def unindex_record(root: str, record: Record) -> None:
+    """Drop index entries that still point at ``record``."""
+    from uvlaunch.home import warm
+    from uvlaunch.home.store import remove_file
+
+    for key in (
+        paths.inode_key_path(root, record.dev, record.ino),
+        path_key_path(root, record.script),
+    ):
+        if read_index(key) == record.name:
+            remove_file(key)
+    warm.discard(root, record.dev, record.ino, record.name)
