@@ -172,6 +172,8 @@ def prune(root: str, name: str, *, measure: bool = False, dry_run: bool = False)
     ``dry_run``: delete nothing, say what would go.
     """
     done = Pruned()
+    if os.path.islink(paths.env_dir(root, name)):
+        return done  # planted: nothing is deleted through it (remove_all unlinks it)
     keep = set(pointer.read(root, name))
     for generation in pointer.generations(root, name):
         if generation in keep:
