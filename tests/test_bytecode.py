@@ -258,6 +258,32 @@ def test_store_writes_what_py_compile_writes_with_a_neutral_name(tmp_path: Path)
     assert len(list(store.rglob("*"))) > len(files)  # files and their fan-out folders
 
 
+def test_a_source_compiled_once_is_linked_in_the_next_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # uv hard-links the same files from its cache into every environment: the compiler
+    # of the second one (a later first launch) finds their .pyc in the store by what they
+    # are compiled from, and links it without compiling anything.
+    files = make_tree(tmp_path / "one" / "site-packages")
+    for path in files:
+        twin = tmp_path / "two" / "site-packages" / path.relative_to(files[0].parents[1])
+        twin.parent.mkdir(parents=True, exist_ok=True)
+        os.link(path, twin)
+    store = tmp_path / "store"
+    assert bytecode.compile_dirs([str(tmp_path / "one" / "site-packages")], store=str(store))
+
+    def no_compiling(*args: object, **kwargs: object) -> None:
+        raise AssertionError("compiled again")
+
+    monkeypatch.setattr(bytecode, "compile", no_compiling, raising=False)
+    two = str(tmp_path / "two" / "site-packages")
+    assert bytecode.compile_dirs([two], jobs=1, store=str(store)) == len(files)
+    for path in files:
+        assert pyc(path).stat().st_nlink == 3  # the store's copy and both environments'
+        twin = tmp_path / "two" / "site-packages" / path.relative_to(files[0].parents[1])
+        assert pyc(twin).samefile(pyc(path))
+
+
 def test_environments_share_compiled_files(sandbox: Sandbox) -> None:
     one = sandbox.script("one.py", deps=("gamma",))
     two = sandbox.script("two.py", deps=("gamma", "alpha"))

@@ -461,15 +461,27 @@ def test_symlink_planted_inside_environment_is_not_followed(sandbox: Sandbox) ->
 
 
 def test_environment_dir_that_is_a_symlink_is_not_followed(sandbox: Sandbox) -> None:
+    # No background compiler: still running, it would write uvlaunch-compiled through
+    # the symlink planted below (its own matter, not gc's or remove's).
+    sandbox.env["UVLAUNCH_COMPILE_BYTECODE"] = "0"
     a = sandbox.script("a.py", body=QUIET)
     b = sandbox.script("b.py", body=QUIET)
     launch(sandbox, a)
     launch(sandbox, b)
     outside, keep = outside_dir(sandbox)
+    # b's points to what looks like generations: a complete current one (b's, copied)
+    # and an old one, which gc would delete if it were inside the home.
+    (b_env,) = [e for e in sandbox.envs() if e.parent.name.startswith("b-")]
+    other = sandbox.root / "other"
+    shutil.copytree(b_env, other / "g1", symlinks=True)
+    (other / "g7").mkdir()
+    (other / "g7" / "keep.txt").write_text("precious\n")
+    (other / "current").symlink_to("g1")
     # Replace both environment directories with symlinks to a directory outside.
     for env in sandbox.env_dirs():
         shutil.rmtree(env)
-        env.symlink_to(outside, target_is_directory=True)
+        target = other if env.name.startswith("b-") else outside
+        env.symlink_to(target, target_is_directory=True)
     # A bare symlink with no record either (swept as a leftover).
     (sandbox.home / "envs" / "planted-0123456789").symlink_to(outside, target_is_directory=True)
     names = {e["script"]: str(e["name"]) for e in listing(sandbox).values() if e["script"]}
@@ -477,9 +489,11 @@ def test_environment_dir_that_is_a_symlink_is_not_followed(sandbox: Sandbox) -> 
     gc(sandbox)
     proc = sandbox.run("remove", names[str(b)])
     assert proc.returncode == 0, proc.stderr
-    assert sandbox.envs() == []
+    assert sandbox.env_dirs() == []
     assert keep.read_text() == "precious\n"
     assert sorted(p.name for p in outside.iterdir()) == ["keep.txt"]
+    assert sorted(p.name for p in other.iterdir()) == ["current", "g1", "g7"]
+    assert (other / "g7" / "keep.txt").read_text() == "precious\n"
 
 
 # -- crash safety ------------------------------------------------------------------

@@ -157,10 +157,12 @@ def compile_file(path: str, *, store: str | None = None) -> None:
 
     With ``store``, the code is compiled with a neutral file name (the path below
     ``site-packages``), so that the same source file, hard-linked from uv's cache into
-    several environments, compiles to the same bytes in each; the ``.pyc`` is kept once
-    in ``store``, named by its SHA-256, and hard-linked into place. CPython sets each
-    code object's file name to the real source path when it loads a ``.pyc``
-    (``_imp._fix_co_filename``), so tracebacks still name the real file.
+    several environments, compiles to the same ``.pyc`` in each; it is kept once in
+    ``store``, named by a SHA-256 of what it is compiled from (``_source_key``), and
+    hard-linked into place. A source compiled before for another environment is not
+    compiled again: its ``.pyc`` is only linked. CPython sets each code object's file
+    name to the real source path when it loads a ``.pyc`` (``_imp._fix_co_filename``),
+    so tracebacks still name the real file.
     """
     from importlib import _bootstrap_external as bx
 
@@ -168,6 +170,19 @@ def compile_file(path: str, *, store: str | None = None) -> None:
         source = f.read()
     st = os.stat(path)
     dfile = path.rpartition(os.sep + "site-packages" + os.sep)[2] if store else path
+    cfile = bx.cache_from_source(path)
+    try:
+        # __pycache__ only, never its parents: an environment removed (renamed into the
+        # trash) while this file compiled must not come back as a directory of .pyc files.
+        os.mkdir(os.path.dirname(cfile))
+    except FileExistsError:
+        pass
+    shared = None
+    if store is not None:
+        key = _source_key(source, dfile, st)
+        shared = os.path.join(store, key[:2], key)
+        if _link(shared, cfile):
+            return
     code = compile(source, dfile, "exec", dont_inherit=True)
     if _hash_based():
         import _imp
@@ -177,38 +192,52 @@ def compile_file(path: str, *, store: str | None = None) -> None:
         data = bx._code_to_hash_pyc(code, digest, True)  # type: ignore[attr-defined]
     else:
         data = bx._code_to_timestamp_pyc(code, st.st_mtime, st.st_size)  # type: ignore[attr-defined]
-    cfile = bx.cache_from_source(path)
-    try:
-        # __pycache__ only, never its parents: an environment removed (renamed into the
-        # trash) while this file compiled must not come back as a directory of .pyc files.
-        os.mkdir(os.path.dirname(cfile))
-    except FileExistsError:
-        pass
-    if store is None or not _link_shared(store, data, cfile):
+    if shared is None or not _store_and_link(shared, data, cfile):
         bx._write_atomic(cfile, data, bx._calc_mode(path))  # type: ignore[attr-defined]
 
 
-def _link_shared(store: str, data: bytes, cfile: str) -> bool:
-    """Put the store's copy of ``data`` at ``cfile`` (a new link, renamed into place)."""
+def _source_key(source: bytes, dfile: str, st: os.stat_result) -> str:
+    """What the ``.pyc`` of ``source`` depends on, hashed: the interpreter's magic number,
+    the kind of ``.pyc``, the neutral file name, the source's bytes, and for a
+    timestamp-based one the source's mtime and size, which its header holds."""
     from importlib import _bootstrap_external as bx
 
-    digest = sha256_hex(data)
-    shared = os.path.join(store, digest[:2], digest)
+    if _hash_based():
+        kind = b"checked-hash"
+    else:
+        kind = b"timestamp %d %d" % (int(st.st_mtime) & 0xFFFFFFFF, st.st_size & 0xFFFFFFFF)
+    head = b"\0".join([bx.MAGIC_NUMBER, kind, os.fsencode(dfile), b""])
+    return sha256_hex(head + source)
+
+
+def _link(shared: str, cfile: str) -> bool:
+    """Put a new link to ``shared`` at ``cfile`` (renamed into place); False if it cannot."""
     tmp = f"{cfile}.{os.getpid()}.link"
     try:
-        if not os.path.exists(shared):
-            os.makedirs(os.path.dirname(shared), exist_ok=True)
-            bx._write_atomic(shared, data, 0o644)  # type: ignore[attr-defined]
         os.link(shared, tmp)
         os.replace(tmp, cfile)  # atomic: a concurrent start reads the old file or this one
     except OSError:
-        # gc removed the shared copy meanwhile, or links are refused (EXDEV, EMLINK).
+        # Not there (not compiled yet, or gc removed it meanwhile), or links are refused
+        # (EXDEV, EMLINK).
         try:
             os.unlink(tmp)
         except OSError:
             pass
         return False
     return True
+
+
+def _store_and_link(shared: str, data: bytes, cfile: str) -> bool:
+    """Keep ``data`` in the store as ``shared`` (unless another process did), link it."""
+    from importlib import _bootstrap_external as bx
+
+    try:
+        if not os.path.exists(shared):
+            os.makedirs(os.path.dirname(shared), exist_ok=True)
+            bx._write_atomic(shared, data, 0o644)  # type: ignore[attr-defined]
+    except OSError:
+        return False
+    return _link(shared, cfile)
 
 
 def sha256_hex(data: bytes) -> str:

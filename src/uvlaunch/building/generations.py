@@ -103,7 +103,8 @@ def flip(root: str, name: str, new: str, *, keep_current: bool = True) -> None:
     current = pointer.target(root, name)
     if keep_current and current is not None:
         # The pointer kept for rollback first: a kill between the two renames leaves the
-        # old generation current (and kept for rollback), the new one unused, for gc.
+        # old generation current (with nothing to roll back to) and the new one unused,
+        # for gc; never the new one current with the wrong one kept.
         pointer.point(root, name, pointer.PREVIOUS, current)
     pointer.point(root, name, pointer.CURRENT, os.path.basename(new))
     if current is not None:  # a first build: no warm record can name this environment yet
@@ -163,13 +164,16 @@ def prune(root: str, name: str, *, measure: bool = False, dry_run: bool = False)
     ``dry_run``: delete nothing, say what would go.
     """
     done = Pruned()
+    if os.path.islink(paths.env_dir(root, name)):
+        return done  # planted: nothing is deleted through it (remove_all unlinks it)
     keep = set(pointer.read(root, name))
     for generation in pointer.generations(root, name):
         if generation in keep:
             continue
         path = paths.generation_dir(root, name, generation)
         freed = venv.usage(path)[1] if measure else 0
-        if in_use(path) if dry_run else not delete_unused(root, name, path):
+        kept = in_use(path) if dry_run else not delete_unused(root, name, path)
+        if kept:
             done.in_use.append(generation)
         else:
             done.deleted.append((generation, freed))

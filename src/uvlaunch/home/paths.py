@@ -154,7 +154,7 @@ def piped_dir(root: str) -> str:
 
 
 def pyc_store(root: str) -> str:
-    """Byte-compiled files shared by all environments, named by their SHA-256."""
+    """Byte-compiled files shared by all environments, named by a SHA-256 of their source."""
     return os.path.join(root, "pyc")
 
 

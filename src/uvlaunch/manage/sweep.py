@@ -47,6 +47,9 @@ def sweep(root: str, *, dry_run: bool = False) -> Swept:
     # belong to a rebuild still running (a failed one puts what it trashed back), so it
     # is left for the next gc.
     for top in (paths.trash_dir(root), *(os.path.join(root, d) for d in LEGACY_DIRS)):
+        if top != paths.trash_dir(root) and os.path.islink(top):
+            store.remove_file(top)  # planted: unlinked, never followed
+            continue
         with contextlib.suppress(FileNotFoundError):
             for entry in os.listdir(top):
                 with store.try_env_lock(root, entry.split(".", 1)[0]) as taken:
