@@ -20,23 +20,25 @@ from uvlaunch.home import stamp, warm
 UTF8_TEXT = st.text(st.characters(codec="utf-8", exclude_characters="\0"))
 ESCAPED = st.binary(max_size=20).map(lambda b: b.decode("utf-8", "surrogateescape"))
 TEXT = UTF8_TEXT | ESCAPED.map(lambda t: t.replace("\0", "-"))
-# uvlaunch's keys are words, and never the end marker.
-KEYS = st.from_regex(r"[a-z]{1,10}", fullmatch=True).filter(lambda k: k != stamp.END)
-FIELDS = st.dictionaries(KEYS, TEXT, max_size=8)
+STAMPS = st.builds(
+    stamp.Stamp,
+    **{k: TEXT for k in stamp.Stamp.FIELDS if k != "block"},
+    block=st.none() | TEXT,
+)
 
-SAMPLE = {
-    "script": os.fsdecode(b"/srv/caf\xe9/x.py"),  # not UTF-8: stored as its bytes
-    "dev": "2049",
-    "ino": "131",
-    "synced": "1700000000.25",
-    "uv": "/usr/bin/uv",
-    "empty": "",
-}
+SAMPLE = stamp.Stamp(
+    script=os.fsdecode(b"/srv/caf\xe9/x.py"),  # not UTF-8: stored as its bytes
+    dev="2049",
+    ino="131",
+    synced="1700000000.25",
+    uv="/usr/bin/uv",
+    block="dependencies = []\n",
+)
 
 
-@given(FIELDS)
-def test_what_is_encoded_reads_back(fields: dict[str, str]) -> None:
-    raw = stamp.encode(fields)
+@given(STAMPS)
+def test_what_is_encoded_reads_back(fields: stamp.Stamp) -> None:
+    raw = fields.encode()
     assert raw.startswith(stamp.MAGIC.encode() + b"\0")
     assert raw.endswith(b"\0" + stamp.END.encode() + b"\0")
     assert _read_bytes(raw) == fields
@@ -44,13 +46,26 @@ def test_what_is_encoded_reads_back(fields: dict[str, str]) -> None:
 
 def test_a_path_that_is_not_utf8_round_trips(tmp_path: Path) -> None:
     path = tmp_path / "stamp"
-    path.write_bytes(stamp.encode(SAMPLE))
+    path.write_bytes(SAMPLE.encode())
     assert stamp.read(str(path)) == SAMPLE
-    assert os.fsencode(SAMPLE["script"]) in path.read_bytes()
+    assert os.fsencode(SAMPLE.script) in path.read_bytes()
+
+
+def test_no_block_is_stored_as_noblock_and_read_back_as_none() -> None:
+    raw = SAMPLE.replace(block=None).encode()
+    assert b"\0noblock\x001\0" in raw and b"\0block\0" not in raw
+    back = _read_bytes(raw)
+    assert back is not None and back.block is None
+
+
+def test_missing_signatures_read_as_no_file() -> None:
+    back = _read_bytes(stamp.MAGIC.encode() + b"\0dev\x001\0end\0")
+    assert back is not None and (back.lock, back.uvsig, back.pysig) == ("-", "-", "-")
+    assert back.dev == "1" and back.script == "" and back.block is None
 
 
 def test_every_truncated_stamp_reads_as_missing() -> None:
-    raw = stamp.encode(SAMPLE)
+    raw = SAMPLE.encode()
     for cut in range(len(raw)):
         assert _read_bytes(raw[:cut]) is None, raw[:cut]
         # and launcher.c's check (head and tail, as warm.stamp_complete makes it) agrees
@@ -64,8 +79,8 @@ def test_every_truncated_stamp_reads_as_missing() -> None:
         b"",
         b"uvlaunch-stamp-0\0end\0",  # another magic
         stamp.MAGIC.encode() + b"\0key\0end\0",  # a key without its value
-        stamp.encode({"a": "b"}) + b"more",  # something after the end
-        stamp.encode({"a": "b"}).replace(b"\0end\0", b"\0END\0"),
+        stamp.Stamp(uv="b").encode() + b"more",  # something after the end
+        stamp.Stamp(uv="b").encode().replace(b"\0end\0", b"\0END\0"),
     ],
 )
 def test_a_damaged_stamp_reads_as_missing(raw: bytes) -> None:
@@ -77,10 +92,10 @@ def test_a_missing_stamp_reads_as_missing(tmp_path: Path) -> None:
     assert stamp.read(str(tmp_path)) is None  # a directory
 
 
-@pytest.mark.parametrize("fields", [{"a\0b": "c"}, {"a": "b\0c"}])
+@pytest.mark.parametrize("fields", [{"script": "a\0b"}, {"block": "b\0c"}])
 def test_a_field_with_nul_is_refused(fields: dict[str, str]) -> None:
     with pytest.raises(ValueError, match="NUL"):
-        stamp.encode(fields)
+        stamp.Stamp(**fields).encode()
 
 
 def test_file_signature_changes_with_the_file(tmp_path: Path) -> None:
@@ -100,7 +115,7 @@ def test_file_signature_changes_with_the_file(tmp_path: Path) -> None:
     assert stamp.file_signature(str(path)) not in (first, "-")
 
 
-def _read_bytes(raw: bytes) -> dict[str, str] | None:
+def _read_bytes(raw: bytes) -> stamp.Stamp | None:
     """stamp.read of a file holding ``raw`` (not tmp_path: hypothesis calls this often)."""
     with tempfile.NamedTemporaryFile() as f:
         f.write(raw)

@@ -193,7 +193,7 @@ def test_uvlaunch_uv_must_name_the_recorded_uv(
 
 def test_from_stamp_is_about_that_file_only(root: str, script: Path) -> None:
     st = script.stat()
-    fields = {"dev": str(st.st_dev), "ino": str(st.st_ino), "script": str(script), "uv": "/uv"}
+    fields = stamp.Stamp(dev=str(st.st_dev), ino=str(st.st_ino), script=str(script), uv="/uv")
     env = paths.generation_dir(root, NAME, "g1")
     record = warm.from_stamp(NAME, env, st, fields)
     assert record is not None
@@ -201,7 +201,7 @@ def test_from_stamp_is_about_that_file_only(root: str, script: Path) -> None:
     assert (record.lock_sig, record.uv_sig, record.python_sig) == ("-", "-", "-")
     assert record.env == env
     assert record.script_sig == warm.script_signature(st)
-    assert warm.from_stamp(NAME, env, st, {**fields, "ino": str(st.st_ino + 1)}) is None
+    assert warm.from_stamp(NAME, env, st, fields.replace(ino=str(st.st_ino + 1))) is None
 
 
 def test_discard_removes_only_the_named_environments_record(

@@ -85,24 +85,24 @@ def compile_now(root: str, env: str, notify: Callable[[str], None]) -> None:
         assert fields is not None
         notify(f"byte-compiling {env}")
         compile_environment(root, env)
-        _record(root, env, fields.get("synced", ""))
+        _record(root, env, fields.synced)
 
 
-def needed(env: str, fields: dict[str, str] | None) -> bool:
+def needed(env: str, fields: stamp.Stamp | None) -> bool:
     """Whether the environment ``env``, stamped ``fields``, still wants compiling."""
-    if not enabled() or fields is None or fields.get("compiled") == "1":
+    if not enabled() or fields is None or fields.compiled == "1":
         return False
     return done(env, fields) is None
 
 
-def done(env: str, fields: dict[str, str]) -> tuple[int, int] | None:
+def done(env: str, fields: stamp.Stamp) -> tuple[int, int] | None:
     """(size, size to free) as measured when the compiler finished this sync, else None."""
     try:
         with open(paths.compiled_path(env), "rb") as f:
             synced, size, own = f.read(128).decode("ascii").split()
     except (OSError, ValueError):
         return None
-    if synced != fields.get("synced") or not (size.isdigit() and own.isdigit()):
+    if synced != fields.synced or not (size.isdigit() and own.isdigit()):
         return None
     return int(size), int(own)
 
@@ -130,7 +130,7 @@ def compile_after_start(root: str, env: str) -> None:
         # the disk (store.write_atomic); here, beside the script, they are made durable.
         store.make_durable(durable_after_launch(root, env))
         compile_environment(root, env)
-        _record(root, env, fields.get("synced", ""), held)
+        _record(root, env, fields.synced, held)
     finally:
         os._exit(0)
 
@@ -138,11 +138,11 @@ def compile_after_start(root: str, env: str) -> None:
 def durable_after_launch(root: str, env: str) -> list[str]:
     """What a launch wrote without fsync: the generation's stamp, the record, the index."""
     out = [paths.stamp_path(env)]
-    fields = stamp.read(out[0]) or {}
+    fields = stamp.read(out[0])
     name = os.path.basename(os.path.dirname(env))
     out.append(paths.record_path(root, name))
-    if fields.get("dev", "").isdigit() and fields.get("ino", "").isdigit():
-        out.append(paths.inode_key_path(root, int(fields["dev"]), int(fields["ino"])))
+    if fields is not None and fields.dev.isdigit() and fields.ino.isdigit():
+        out.append(paths.inode_key_path(root, int(fields.dev), int(fields.ino)))
     return out
 
 

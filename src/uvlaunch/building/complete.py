@@ -18,7 +18,7 @@ from uvlaunch.uv import output as uvoutput
 
 def finish(
     root: str, env: str, script: Script, uv_bin: str, uv_version: str, *, compile_now: bool
-) -> dict[str, str]:
+) -> stamp.Stamp:
     """Stamp a freshly synced environment complete (the stamp comes last); returns it.
 
     Byte-compiling is no part of being complete: a launch leaves it to the background
@@ -30,12 +30,12 @@ def finish(
     new = fields(script, env, uv_bin, uv_version, None)
     if compile_now:
         total, own = venv.usage(env)
-        new["size"], new["own"] = str(total), str(own)
+        new = new.replace(size=str(total), own=str(own))
         if compiling.enabled():
-            new["compiled"] = "1"
+            new = new.replace(compiled="1")
     # A launch does not wait for the disk (store.write_atomic): its background compiler
     # makes the stamp durable; an upgrade's generation is compiled first, and durable.
-    store.write_atomic(root, paths.stamp_path(env), stamp.encode(new), durable=compile_now)
+    store.write_atomic(root, paths.stamp_path(env), new.encode(), durable=compile_now)
     return new
 
 
@@ -54,32 +54,28 @@ def find_python(script: Script, uv_bin: str) -> str | None:
 
 
 def fields(
-    script: Script, env: str, uv_bin: str, uv_version: str, old: dict[str, str] | None
-) -> dict[str, str]:
+    script: Script, env: str, uv_bin: str, uv_version: str, old: stamp.Stamp | None
+) -> stamp.Stamp:
     """The stamp of ``env`` synced for ``script`` (``old``: keep its sync time and size)."""
-    new = {
-        "script": paths.to_stored(script.ident.path),
-        "dev": str(script.ident.dev),
-        "ino": str(script.ident.ino),
-        "lock": script.lock_sig,
-        "lockhash": script.lock_hash,
-        "uv": uv_bin,
-        "uvsig": stamp.file_signature(uv_bin),
-        "uvversion": uv_version,
-        "python": venv.python_version(env),
-        "pysig": stamp.file_signature(paths.env_python(env)),
-    }
-    if script.block is None:
-        new["noblock"] = "1"
-    else:
-        new["block"] = script.block
-    if old is not None:
-        for key in ("synced", "size", "own", "compiled", "python"):
-            if key in old:
-                new[key] = old[key]
-    else:
-        new["synced"] = str(store.now())
-    return new
+    new = stamp.Stamp(
+        script=paths.to_stored(script.ident.path),
+        dev=str(script.ident.dev),
+        ino=str(script.ident.ino),
+        lock=script.lock_sig,
+        lockhash=script.lock_hash,
+        uv=uv_bin,
+        uvsig=stamp.file_signature(uv_bin),
+        uvversion=uv_version,
+        python=venv.python_version(env),
+        pysig=stamp.file_signature(paths.env_python(env)),
+        block=script.block,
+        synced=str(store.now()),
+    )
+    if old is None:
+        return new
+    # The interpreter's version as last checked (envbuild._interpreter_changed).
+    kept = {k: getattr(old, k) for k in ("synced", "size", "own", "compiled", "python")}
+    return new.replace(**{k: v for k, v in kept.items() if v})
 
 
 def not_writable_by_others(env: str) -> None:
@@ -94,10 +90,6 @@ def not_writable_by_others(env: str) -> None:
                 os.chmod(path, mode & ~0o022)
         except OSError:
             pass
-
-
-def block_field(fields: dict[str, str]) -> str | None:
-    return None if fields.get("noblock") == "1" else fields.get("block")
 
 
 def admits(spec: str, version: str) -> bool:

@@ -83,9 +83,9 @@ def ensure(build: Build) -> bool:
             # An unchanged block was satisfied when it was synced; a changed one is
             # checked before anything changes, so that a bad edit keeps the environment.
             spec = script.meta().requires_python
-            if spec and not complete.admits(spec, old.get("python", "")):
+            if spec and not complete.admits(spec, old.python):
                 rebuild_reason = (
-                    f"requires-python {spec!r} no longer admits its Python {old.get('python')}"
+                    f"requires-python {spec!r} no longer admits its Python {old.python}"
                 )
             else:
                 action = "sync"
@@ -106,11 +106,11 @@ def ensure(build: Build) -> bool:
     if action == "none":
         assert old is not None and env is not None
         uv_sig = stamp.file_signature(uv_bin)
-        through_uv = old.get("uv") != uv_bin or old.get("uvsig") != uv_sig
-        uv_version = uv.version(uv_bin) if through_uv else old.get("uvversion", "")
+        through_uv = old.uv != uv_bin or old.uvsig != uv_sig
+        uv_version = uv.version(uv_bin) if through_uv else old.uvversion
         new = complete.fields(script, env, uv_bin, uv_version, old)
-        if new != {k: old.get(k) for k in new}:
-            store.write_atomic(root, paths.stamp_path(env), stamp.encode(new), durable=False)
+        if new != old:
+            store.write_atomic(root, paths.stamp_path(env), new.encode(), durable=False)
         else:
             _touch(paths.stamp_path(env))
         return through_uv
@@ -193,7 +193,7 @@ def _uv_version(uv_bin: str, env: str) -> str:
     return uv.check_recorded(uv_bin, venv.pyvenv_value(env, "uv"))
 
 
-def _sync(build: Build, env: str, old: dict[str, str] | None) -> None:
+def _sync(build: Build, env: str, old: stamp.Stamp | None) -> None:
     root, script, uv_bin = build.root, build.script, build.uv
     quiet, verbose = build.quiet, build.verbose
     stamp_file = paths.stamp_path(env)
@@ -214,7 +214,7 @@ def _sync(build: Build, env: str, old: dict[str, str] | None) -> None:
         if old is not None and venv.site_snapshot(env) == before:
             # uv failed before touching anything (resolution fails first): the
             # environment is as it was, so it stays complete for the old block.
-            store.write_atomic(root, stamp_file, stamp.encode(old))
+            store.write_atomic(root, stamp_file, old.encode())
             raise UvError(
                 f"{script.ident.invoked}: uv could not sync the environment: {why}; "
                 "the environment was left as it was"
@@ -226,13 +226,13 @@ def _sync(build: Build, env: str, old: dict[str, str] | None) -> None:
 
 
 def _damage(
-    root: str, env: str, old: dict[str, str] | None
-) -> tuple[str | None, dict[str, str] | None]:
+    root: str, env: str, old: stamp.Stamp | None
+) -> tuple[str | None, stamp.Stamp | None]:
     """Why the environment must be rebuilt whatever its script says (or None); its stamp."""
     python = paths.env_python(env)
     if os.path.lexists(python) and not os.path.exists(python):
         return f"its Python interpreter {_readlink(python)} is gone", old
-    if old is not None and old.get("pysig") != stamp.file_signature(python):
+    if old is not None and old.pysig != stamp.file_signature(python):
         reason = _interpreter_changed(root, env, old)
         if reason is not None:
             return reason, old
@@ -246,12 +246,12 @@ def _damage(
     return None, old
 
 
-def _changed(old: dict[str, str], script: Script) -> bool:
+def _changed(old: stamp.Stamp, script: Script) -> bool:
     """Whether the script's block or lock file changed since the stamp ``old``."""
-    return complete.block_field(old) != script.block or old.get("lockhash") != script.lock_hash
+    return old.block != script.block or old.lockhash != script.lock_hash
 
 
-def _interpreter_changed(root: str, env: str, old: dict[str, str]) -> str | None:
+def _interpreter_changed(root: str, env: str, old: stamp.Stamp) -> str | None:
     """After the file behind the environment's ``python`` changed: why to rebuild, if so.
 
     The same Python version (a patch release installed over it, a copy) keeps the
@@ -260,10 +260,10 @@ def _interpreter_changed(root: str, env: str, old: dict[str, str]) -> str | None
     """
     python = paths.env_python(env)
     now = venv.running_version(python)
-    built = old.get("python", "")
+    built = old.python
     if now is not None and now.split(".")[:2] == built.split(".")[:2]:
-        new = dict(old, pysig=stamp.file_signature(python), python=now)
-        store.write_atomic(root, paths.stamp_path(env), stamp.encode(new))
+        new = old.replace(pysig=stamp.file_signature(python), python=now)
+        store.write_atomic(root, paths.stamp_path(env), new.encode())
         return None
     shown = "cannot be started" if now is None else f"is now Python {now}"
     return f"its Python interpreter {_readlink(python)} {shown} (it was built with {built})"

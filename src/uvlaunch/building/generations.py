@@ -188,7 +188,7 @@ def delete_unused(root: str, name: str, generation: str) -> bool:
     waited on it finds the path gone afterwards and goes the slow way.
     """
     if os.path.islink(generation) or not os.path.isdir(generation):
-        _delete(root, trash.to_trash(root, generation, prefix=name))  # planted: unlinked
+        trash.discard(root, generation, prefix=name)  # planted: unlinked
         return True
     lock = locks.Lock(paths.generation_lock_path(generation))
     try:
@@ -200,7 +200,11 @@ def delete_unused(root: str, name: str, generation: str) -> bool:
         trashed = trash.to_trash(root, generation, prefix=name)
     finally:
         lock.release()
-    _delete(root, trashed)
+    if trashed is not None:
+        try:
+            trash.delete_tree(trashed, within=root)
+        except OSError:
+            pass  # whatever stays in the trash, gc deletes
     return True
 
 
@@ -218,19 +222,11 @@ def in_use(generation: str) -> bool:
 
 def discard(root: str, name: str, generation: str) -> None:
     """Delete a generation no script can have started (half-built, or failed)."""
-    _delete(root, trash.to_trash(root, generation, prefix=name))
+    trash.discard(root, generation, prefix=name)
     try:
         os.rmdir(paths.env_dir(root, name))  # a first build that failed leaves no directory
     except OSError:
         pass  # not empty: the environment has other generations or its pointer
-
-
-def _delete(root: str, trashed: str | None) -> None:
-    if trashed is not None:
-        try:
-            trash.delete_tree(trashed, within=root)
-        except OSError:
-            pass  # whatever stays in the trash, gc deletes
 
 
 def remove_all(root: str, name: str) -> list[str]:
@@ -242,7 +238,7 @@ def remove_all(root: str, name: str) -> list[str]:
     """
     top = paths.env_dir(root, name)
     if os.path.islink(top) or not os.path.isdir(top) or is_legacy(root, name):
-        _delete(root, trash.to_trash(root, top))  # a planted link is unlinked, not followed
+        trash.discard(root, top)  # a planted link is unlinked, not followed
         return []
     pointer.point(root, name, pointer.CURRENT, None)
     pointer.point(root, name, pointer.PREVIOUS, None)
@@ -252,7 +248,7 @@ def remove_all(root: str, name: str) -> list[str]:
         if not delete_unused(root, name, paths.generation_dir(root, name, generation))
     ]
     if not kept:
-        _delete(root, trash.to_trash(root, top))
+        trash.discard(root, top)
     return kept
 
 

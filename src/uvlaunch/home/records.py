@@ -227,8 +227,8 @@ def recover(root: str, script: ScriptIdentity) -> Record | None:
         env = pointer.current(root, name)
         fields = None if env is None else stamp.read(paths.stamp_path(env))
         if fields is not None:
-            same_file = (fields.get("dev"), fields.get("ino")) == (str(script.dev), str(script.ino))
-            if not (same_file or fields.get("script") == paths.to_stored(script.path)):
+            same_file = (fields.dev, fields.ino) == (str(script.dev), str(script.ino))
+            if not (same_file or fields.script == paths.to_stored(script.path)):
                 continue
         elif i < 2 or not (
             os.path.lexists(paths.record_path(root, name))

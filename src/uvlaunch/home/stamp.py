@@ -21,7 +21,90 @@ END = contract.STAMP_END
 NEVER = 0  # the stamp's time (ns) while nothing was ever launched in its environment
 
 
-def read(path: str) -> dict[str, str] | None:
+# What a missing signature reads as: "no such file".
+_DEFAULTS = {"lock": "-", "lockhash": "-", "uvsig": "-", "pysig": "-"}
+
+
+class Stamp:
+    """What a generation was last synced from: the one spelling of the stamp's keys.
+
+    Values are kept as stored (strings; paths as ``paths.to_stored`` makes them). A
+    script without a ``# /// script`` block is ``block = None`` (stored as ``noblock``).
+    """
+
+    # A plain class: dataclasses imports re and inspect (12 ms) on the launch path.
+    __slots__ = FIELDS = (
+        "script",  # the script's resolved path, one of its names (records.py)
+        "dev",  # the script file's device and inode
+        "ino",
+        "lock",  # file_signature of its lock file, or "-"
+        "lockhash",  # SHA-256 of the lock file, or "-"
+        "uv",  # the uv binary that synced it, its signature and version
+        "uvsig",
+        "uvversion",
+        "python",  # the interpreter's version, and the signature of its file
+        "pysig",
+        "block",  # the block it was synced for; None: the script has none
+        "synced",  # when it was created (time.time())
+        "size",  # sizes measured when it was built in the foreground, or ""
+        "own",
+        "compiled",  # "1" when it was byte-compiled before it was stamped
+    )
+    script: str
+    dev: str
+    ino: str
+    lock: str
+    lockhash: str
+    uv: str
+    uvsig: str
+    uvversion: str
+    python: str
+    pysig: str
+    block: str | None
+    synced: str
+    size: str
+    own: str
+    compiled: str
+
+    def __init__(self, **values: str | None) -> None:
+        for key in self.FIELDS:
+            value = values.pop(key, None)
+            setattr(self, key, value if value is not None or key == "block" else "")
+            if value is None and key in _DEFAULTS:
+                setattr(self, key, _DEFAULTS[key])
+        if values:
+            raise TypeError(f"not a stamp field: {', '.join(values)}")
+
+    def replace(self, **changes: str | None) -> Stamp:
+        """A copy with ``changes``."""
+        return Stamp(**{**{k: getattr(self, k) for k in self.FIELDS}, **changes})
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Stamp) and all(
+            getattr(self, k) == getattr(other, k) for k in self.FIELDS
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def is_about(self, st: os.stat_result) -> bool:
+        """Whether it was synced for the file ``st`` describes (its device and inode)."""
+        return (self.dev, self.ino) == (str(st.st_dev), str(st.st_ino))
+
+    def encode(self) -> bytes:
+        """The stamp's bytes: MAGIC, keys and values, END, each ending in NUL."""
+        out = [MAGIC]
+        for key in self.FIELDS:
+            value = getattr(self, key)
+            if key == "block":
+                key, value = ("noblock", "1") if value is None else ("block", value)
+            if "\0" in value:
+                raise ValueError(f"stamp field {key!r} contains NUL")
+            out += [key, value]
+        out += [END, ""]
+        return "\0".join(out).encode("utf-8", "surrogateescape")
+
+
+def read(path: str) -> Stamp | None:
     """The stamp at ``path``, or None when it is missing or damaged."""
     try:
         with open(path, "rb") as f:
@@ -35,18 +118,13 @@ def read(path: str) -> dict[str, str] | None:
     if len(parts) < 3 or parts[0] != MAGIC or parts[-2:] != [END, ""] or len(parts) % 2 == 0:
         return None
     body = parts[1:-2]
-    return dict(zip(body[0::2], body[1::2], strict=True))
-
-
-def encode(fields: dict[str, str]) -> bytes:
-    """The bytes of a stamp holding ``fields`` (no key or value may contain NUL)."""
-    out = [MAGIC]
-    for key, value in fields.items():
-        if "\0" in key or "\0" in value:
-            raise ValueError(f"stamp field {key!r} contains NUL")
-        out += [key, value]
-    out += [END, ""]
-    return "\0".join(out).encode("utf-8", "surrogateescape")
+    stored = dict(zip(body[0::2], body[1::2], strict=True))
+    values: dict[str, str | None] = {k: stored[k] for k in Stamp.FIELDS if k in stored}
+    if stored.get("noblock") == "1":
+        values["block"] = None
+    elif "block" not in stored:
+        values["block"] = None  # a stamp with neither: damaged, but never a block
+    return Stamp(**values)
 
 
 def file_signature(path: str) -> str:

@@ -71,3 +71,16 @@ def _rmtree_error(func: object, path: str, exc_info: object) -> None:
     except OSError as e:
         if e.errno != errno.ENOENT:
             raise
+
+
+def discard(root: str, path: str, *, prefix: str = "") -> None:
+    """Out of use, then deleted: ``to_trash`` and ``delete_tree`` in one.
+
+    A deletion that fails part-way leaves the rest in the trash, which gc deletes.
+    """
+    trashed = to_trash(root, path, prefix=prefix)
+    if trashed is not None:
+        try:
+            delete_tree(trashed, within=root)
+        except OSError:
+            pass  # whatever stays in the trash, gc deletes

@@ -159,24 +159,24 @@ def stamp_complete(stamp_file: str) -> bool:
     return head == stamp.MAGIC.encode() + b"\0" and tail == b"\0" + stamp.END.encode() + b"\0"
 
 
-def from_stamp(name: str, env: str, st: os.stat_result, fields: dict[str, str]) -> Warm | None:
+def from_stamp(name: str, env: str, st: os.stat_result, fields: stamp.Stamp) -> Warm | None:
     """The warm record for the script whose stat, taken before it was read, is ``st``,
     and whose environment's current generation ``env`` is stamped ``fields``.
 
     None when the stamp ``fields`` are not about that file.
     """
-    if fields.get("dev") != str(st.st_dev) or fields.get("ino") != str(st.st_ino):
+    if not fields.is_about(st):
         return None
     return Warm(
         name=name,
-        script=paths.from_stored(fields.get("script", "")),
+        script=paths.from_stored(fields.script),
         script_sig=script_signature(st),
-        lock_sig=fields.get("lock", "-"),
-        uv=fields.get("uv", ""),
-        uv_sig=fields.get("uvsig", "-"),
+        lock_sig=fields.lock,
+        uv=fields.uv,
+        uv_sig=fields.uvsig,
         env=env,
         python=paths.env_python(env),
-        python_sig=fields.get("pysig", "-"),
+        python_sig=fields.pysig,
     )
 
 

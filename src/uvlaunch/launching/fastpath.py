@@ -119,9 +119,9 @@ def _check_and_exec(root: str, name: str, env: str, start: _Start, use: locks.Lo
     if fields is None:
         return
     st, path = start.st, start.path
-    if fields.get("dev") != str(st.st_dev) or fields.get("ino") != str(st.st_ino):
+    if not fields.is_about(st):
         return
-    recorded = paths.from_stored(fields.get("script", ""))
+    recorded = paths.from_stored(fields.script)
     if recorded != path:
         # Another hard link to the recorded file is the same script; anything else
         # (a move) needs the slow path to update the record.
@@ -132,20 +132,20 @@ def _check_and_exec(root: str, name: str, env: str, start: _Start, use: locks.Lo
         text = f.read().decode("utf-8")
     block = find_block(text, start.invoked)
     if block is None:
-        if fields.get("noblock") != "1":
+        if fields.block is not None:
             return
-    elif fields.get("block") != block:
+    elif fields.block != block:
         return
-    if stamp.file_signature(lock_file(path)) != fields.get("lock"):
+    if stamp.file_signature(lock_file(path)) != fields.lock:
         return
-    uv = fields.get("uv", "")
+    uv = fields.uv
     override = os.environ.get("UVLAUNCH_UV")
     if override and os.path.abspath(override) != uv:
         return
-    if stamp.file_signature(uv) != fields.get("uvsig"):
+    if stamp.file_signature(uv) != fields.uvsig:
         return
     python = paths.env_python(env)
-    if stamp.file_signature(python) != fields.get("pysig", "-") or not os.path.exists(python):
+    if stamp.file_signature(python) != fields.pysig or not os.path.exists(python):
         return
     record = warm.from_stamp(name, env, st, fields)
     if record is not None:

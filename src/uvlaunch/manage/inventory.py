@@ -132,10 +132,10 @@ def inspect(root: str, name: str) -> EnvInfo:
         script, dev, ino = rec.script, rec.dev, rec.ino
         if rec.names:
             script = rec.live_name() or script
-    elif fields is not None and fields.get("dev", "").isdigit() and fields.get("ino", "").isdigit():
+    elif fields is not None and fields.dev.isdigit() and fields.ino.isdigit():
         # The record is damaged or missing; the stamp keeps a copy of the identity.
-        script = paths.from_stored(fields.get("script", ""))
-        dev, ino = int(fields["dev"]), int(fields["ino"])
+        script = paths.from_stored(fields.script)
+        dev, ino = int(fields.dev), int(fields.ino)
     state = UNKNOWN if script is None or dev is None else state_of(script, dev)
     if state != UNKNOWN and piped.is_piped_file(root, script):
         state, script = PIPED, None  # its "script" is a file of uvlaunch's own
@@ -159,25 +159,25 @@ def inspect(root: str, name: str) -> EnvInfo:
         dev=dev,
         ino=ino,
         state=state,
-        python=(fields or {}).get("python", "") or venv.python_version(env),
+        python=(fields.python if fields else "") or venv.python_version(env),
         size=size,
         freed=freed,
         last_launched=_last_launched(root, name, env),
-        last_synced=_float((fields or {}).get("synced", "")),
+        last_synced=_float(fields.synced if fields else ""),
         complete=fields is not None,
         rollback=rollback,
         generations=tuple(present),
     )
 
 
-def _agree(rec: records.Record, fields: dict[str, str]) -> bool:
+def _agree(rec: records.Record, fields: stamp.Stamp) -> bool:
     # The stamp names the file by whichever of its names synced it last.
     names = {paths.to_stored(n) for n in (rec.script, *rec.names)}
-    same = (fields.get("dev"), fields.get("ino")) == (str(rec.dev), str(rec.ino))
-    return same and fields.get("script") in names
+    same = (fields.dev, fields.ino) == (str(rec.dev), str(rec.ino))
+    return same and fields.script in names
 
 
-def _sizes(env: str, fields: dict[str, str] | None) -> tuple[int, int]:
+def _sizes(env: str, fields: stamp.Stamp | None) -> tuple[int, int]:
     # The sizes measured after the last sync (by the compiler, once it is done):
     # walking 10,000 environments on every `list` would take minutes; an environment
     # measured by neither is measured now.
@@ -185,9 +185,9 @@ def _sizes(env: str, fields: dict[str, str] | None) -> tuple[int, int]:
         measured = compiling.done(env, fields)
         if measured is not None:
             return measured
-    if fields is not None and fields.get("size", "").isdigit():
-        size = int(fields["size"])
-        own = fields.get("own", "")
+    if fields is not None and fields.size.isdigit():
+        size = int(fields.size)
+        own = fields.own
         return size, int(own) if own.isdigit() else size
     if os.path.isdir(env) and not os.path.islink(env):
         return venv.usage(env)

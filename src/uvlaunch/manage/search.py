@@ -51,12 +51,12 @@ def _looks_like_script(root: str, info: EnvInfo, path: str) -> bool:
         return True
     env = pointer.current(root, info.name)
     fields = None if env is None else stamp.read(paths.stamp_path(env))
-    if fields is None or "block" not in fields:
+    if fields is None or fields.block is None:
         return False
     try:
         with open(path, "rb") as f:
             data = f.read(1 << 20)
-        return metadata.find_block(data.decode("utf-8"), path) == fields["block"]
+        return metadata.find_block(data.decode("utf-8"), path) == fields.block
     except (OSError, ValueError, UvlaunchError):
         return False
 
@@ -75,5 +75,5 @@ def relocate(root: str, info: EnvInfo, new_path: str) -> None:
         stamp_file = paths.stamp_path(info.environment)
         fields = stamp.read(stamp_file)
         if fields is not None:  # record and stamp must agree (inventory.py)
-            fields["script"] = paths.to_stored(new_path)
-            store.write_atomic(root, stamp_file, stamp.encode(fields))
+            moved = fields.replace(script=paths.to_stored(new_path))
+            store.write_atomic(root, stamp_file, moved.encode())

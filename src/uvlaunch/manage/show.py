@@ -29,6 +29,6 @@ def details(target: str) -> Details:
     info = with_commands(inspect(root, name), registry.by_env(root))
     fields = stamp.read(paths.stamp_path(info.environment))
     # The block it was synced for: what a launch trusts it to have.
-    block = None if fields is None or fields.get("noblock") == "1" else fields.get("block")
+    block = None if fields is None or fields.block is None else fields.block
     found = damage.problems(info.environment, block)
     return Details(info, venv.installed(info.environment), tuple(found))
