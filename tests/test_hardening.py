@@ -28,6 +28,7 @@ from conftest import (
     build_wheel,
     compiled,
     current_generation,
+    in_background,
     installed,
     report,
 )
@@ -216,20 +217,17 @@ def test_gc_and_remove_leave_a_running_script_alone(sandbox: Sandbox, how: str) 
     assert first.returncode == 0 and first.stdout.endswith(" True\n"), first.stderr
     name = names(sandbox)[str(script)]
     args = [UVLAUNCH, str(script)] if how == "warm" else [UVLAUNCH, "--no-fast-path", str(script)]
-    running = subprocess.Popen(
-        args, env=sandbox.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    assert running.stdout is not None
-    assert running.stdout.readline() == "waiting\n"  # started, and holding its use lock
-    proc = sandbox.run("gc", "--unused-for", "0s")
-    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
-    assert f"skipped {name}: a running script is using it" in proc.stdout
-    # remove removes it at once, but not the generation the script runs in: it says so.
-    proc = sandbox.run("remove", str(script))
-    assert proc.returncode == 0, proc.stderr
-    assert f"kept {name} g1 for now: a running script is using it" in proc.stderr
-    out, _ = running.communicate("\n", timeout=60)  # its import comes after both
-    assert running.returncode == 0 and "waiting\n" + out == first.stdout
+    # Once it says "waiting", it has started, and holds its generation's use lock.
+    with in_background(args, env=sandbox.env, ready="waiting") as running:
+        proc = sandbox.run("gc", "--unused-for", "0s")
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+        assert f"skipped {name}: a running script is using it" in proc.stdout
+        # remove removes it at once, but not the generation the script runs in: it says so.
+        proc = sandbox.run("remove", str(script))
+        assert proc.returncode == 0, proc.stderr
+        assert f"kept {name} g1 for now: a running script is using it" in proc.stderr
+        out, _ = running.finish("\n")  # its import comes after both
+        assert running.returncode == 0 and "waiting\n" + out == first.stdout
     # Once it exited, gc deletes that generation; the lock files went with the environment.
     assert sandbox.run("gc").returncode == 0
     assert sandbox.env_dirs() == []

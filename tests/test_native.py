@@ -8,6 +8,7 @@ fallback to the Python launcher; ``--version``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ from conftest import (
     UVLAUNCH_PY,
     Sandbox,
     block_handover,
+    in_background,
     is_native,
     must_be_warm,
     report,
@@ -235,29 +237,18 @@ def test_remove_keeps_the_generation_of_a_script_started_natively(sandbox: Sandb
     script = sandbox.script("sleeper.py", body=body)
     assert sandbox.run(str(script), input="\n").returncode == 0
     (generation,) = sandbox.envs()
-    with must_be_warm(sandbox):
-        proc = subprocess.Popen(
-            [sandbox.command, str(script)],
-            cwd=sandbox.scripts,
-            env=sandbox.env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        started = proc.stdout is not None and proc.stdout.readline() == "started\n"
-    try:
-        assert started
+    with contextlib.ExitStack() as stack:
+        with must_be_warm(sandbox):  # the start only: remove is Python's
+            running = stack.enter_context(
+                in_background([sandbox.command, str(script)], cwd=sandbox.scripts, env=sandbox.env)
+            )
         # Removed at once, but the generation the script runs in stays, and says so.
         gone = sandbox.run("remove", str(script))
         assert gone.returncode == 0, gone.stderr
         assert f"kept {generation.parent.name} {generation.name} for now" in gone.stderr
         assert generation.is_dir() and not (generation.parent / "current").exists()
-        proc.communicate("\n", timeout=30)  # its lazy import still works
-        assert proc.returncode == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        running.finish("\n")  # its lazy import still works
+        assert running.returncode == 0
     assert sandbox.run("gc").returncode == 0  # the script has exited: now it goes
     assert sandbox.envs() == []
     assert handed_over(sandbox, script)  # its record names an environment that is gone

@@ -18,9 +18,11 @@ from pathlib import Path
 import pytest
 from conftest import (
     UVLAUNCH,
+    Background,
     Sandbox,
     build_wheel,
     compiled,
+    in_background,
     installed,
     report,
     site_packages,
@@ -369,22 +371,21 @@ print(json.dumps({"alpha": alpha.VERSION, "prefix": sys.prefix}), flush=True)
 """
 
 
-def start_waiting(sandbox: Sandbox, script: Path) -> tuple[subprocess.Popen[str], str]:
-    """Start ``script`` (WAITS), return it and its sys.prefix once it is running."""
-    proc = subprocess.Popen(
-        [sandbox.command, str(script)],
-        env=sandbox.env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    return proc, json.loads(proc.stdout.readline())["prefix"]
+def start_waiting(sandbox: Sandbox, script: Path) -> tuple[Background, str]:
+    """Start ``script`` (WAITS), return it and its sys.prefix once it is running.
+
+    Not left as a context: ``finish`` lets it go, and a test that fails first closes its
+    stdin when it ends, which lets it go too.
+    """
+    context = in_background([sandbox.command, str(script)], env=sandbox.env, ready="{")
+    started = context.__enter__()
+    started.context = context  # type: ignore[attr-defined]  # closed (killing it) when collected
+    return started, json.loads(started.line)["prefix"]
 
 
-def finish(proc: subprocess.Popen[str]) -> dict[str, object]:
-    out, _ = proc.communicate("\n", timeout=60)
-    assert proc.returncode == 0
+def finish(running: Background) -> dict[str, object]:
+    out, _ = running.finish("\n")
+    assert running.returncode == 0
     return json.loads(out.splitlines()[-1])
 
 
