@@ -70,8 +70,9 @@ def _try_exec(invoked: str, args: list[str]) -> None:
     st = start.st
     record = warm.read(root, st.st_dev, st.st_ino)
     if record is not None and warm.matches(root, record, start.path, st):
-        name, env = record.name, record.env
+        name, env, variant = record.name, record.env, warm.variant_of(record)
     else:
+        variant = ""
         record = None
         with open(paths.inode_key_path(root, st.st_dev, st.st_ino), "rb") as f:
             name = f.read(256).decode("ascii").strip()
@@ -92,7 +93,7 @@ def _try_exec(invoked: str, args: list[str]) -> None:
         # Under the lock: an upgrade may have flipped the pointer since it was read (the
         # record then names the generation before), and only a generation that is not
         # current can be deleted; the slow path finds the current one.
-        if pointer.current(root, name) != env:
+        if pointer.current(root, name, variant) != env:
             return
         if record is not None:
             _exec_warm(record, start, use)
@@ -119,8 +120,8 @@ def _check_and_exec(root: str, name: str, env: str, start: _Start, use: locks.Lo
     if fields is None:
         return
     st, path = start.st, start.path
-    if fields.get("dev") != str(st.st_dev) or fields.get("ino") != str(st.st_ino):
-        return
+    if fields.get("ino") != str(st.st_ino):
+        return  # (another device: the same file, seen by another NFS client)
     recorded = paths.from_stored(fields.get("script", ""))
     if recorded != path:
         # Another hard link to the recorded file is the same script; anything else
@@ -128,6 +129,8 @@ def _check_and_exec(root: str, name: str, env: str, start: _Start, use: locks.Lo
         other = os.stat(recorded)
         if (other.st_dev, other.st_ino) != (st.st_dev, st.st_ino):
             return
+    if fields.get("dev") != str(st.st_dev) and recorded != path:
+        return
     with open(path, "rb") as f:
         text = f.read().decode("utf-8")
     block = find_block(text, start.invoked)

@@ -33,9 +33,19 @@ from uvlaunch.script import Script
 
 
 def new_dir(root: str, name: str) -> str:
-    """The directory for a new generation of ``name``; call with the environment's lock held."""
+    """The directory for a new generation of ``name``; call with the environment's lock held.
+
+    Reserved by ``mkdir``, which one machine wins: on a shared home whose lock does not
+    reach other machines, two builds still never share a generation.
+    """
     os.makedirs(paths.env_dir(root, name), mode=0o700, exist_ok=True)
-    return paths.generation_dir(root, name, pointer.next_generation(root, name))
+    while True:
+        path = paths.generation_dir(root, name, pointer.next_generation(root, name))
+        try:
+            os.mkdir(path, 0o700)
+            return path
+        except FileExistsError:
+            continue
 
 
 def build(
@@ -46,6 +56,7 @@ def build(
     *,
     upgrade: bool,
     packages: tuple[str, ...] = (),
+    variant: str = "",
 ) -> str:
     """Build a complete new generation for ``script`` beside the current one; its path.
 
@@ -53,7 +64,7 @@ def build(
     versions installed now (a reinstall). Raises UvError with uv's reason on failure,
     and then nothing of the new generation is left. The pointer is not touched.
     """
-    env = pointer.current(root, name)
+    env = pointer.current(root, name, variant)
     assert env is not None, "build a new generation of a complete environment"
     new = new_dir(root, name)
     invoked = script.ident.invoked
@@ -102,37 +113,39 @@ def _run(argv: list[str], new: str, invoked: str, what: str) -> None:
         )
 
 
-def flip(root: str, name: str, new: str, *, keep_current: bool = True) -> None:
+def flip(
+    root: str, name: str, new: str, *, keep_current: bool = True, variant: str = ""
+) -> None:
     """Make the complete generation ``new`` current, in one rename; call with the lock held.
 
     ``keep_current``: the generation current until now is kept for rollback (an
     upgrade, a reinstall); else the one kept stays (a launch's rebuild replaces a
     broken generation, which is no rollback). Then deletes what no script uses.
     """
-    current = pointer.target(root, name)
+    current = pointer.target(root, name, pointer.CURRENT + variant)
     if keep_current and current is not None:
         # The pointer kept for rollback first: a kill between the two renames leaves the
         # old generation current (and kept for rollback), the new one unused, for gc.
-        pointer.point(root, name, pointer.PREVIOUS, current)
-    pointer.point(root, name, pointer.CURRENT, os.path.basename(new))
+        pointer.point(root, name, pointer.PREVIOUS + variant, current)
+    pointer.point(root, name, pointer.CURRENT + variant, os.path.basename(new))
     if current is not None:  # a first build: no warm record can name this environment yet
         _forget_warm(root, name)
     prune(root, name)
 
 
-def roll_back(root: str, name: str) -> None:
+def roll_back(root: str, name: str, variant: str = "") -> None:
     """Make the generation kept for rollback current, and keep the current one for the
     next rollback (which re-applies the upgrade); call with the environment's lock held."""
-    current, previous = pointer.read(root, name)
-    if previous is None or not has_previous(root, name) or current is None:
+    current, previous = pointer.read(root, name, variant)
+    if previous is None or not has_previous(root, name, variant) or current is None:
         raise UvlaunchError(
             f"{name}: no earlier generation to roll back to "
             "(one is kept by `uvlaunch upgrade` and `uvlaunch reinstall`)"
         )
     # Current first: a kill between the two renames leaves the rollback done (and
     # nothing kept for the next one: the generation it replaced goes to gc).
-    pointer.point(root, name, pointer.CURRENT, previous)
-    pointer.point(root, name, pointer.PREVIOUS, current)
+    pointer.point(root, name, pointer.CURRENT + variant, previous)
+    pointer.point(root, name, pointer.PREVIOUS + variant, current)
     _forget_warm(root, name)
 
 
@@ -145,9 +158,9 @@ def _forget_warm(root: str, name: str) -> None:
         warm.discard(root, rec.dev, rec.ino, name)
 
 
-def has_previous(root: str, name: str) -> bool:
+def has_previous(root: str, name: str, variant: str = "") -> bool:
     """Whether ``rollback`` would find a complete earlier generation of ``name``."""
-    previous = pointer.read(root, name)[1]
+    previous = pointer.read(root, name, variant)[1]
     if previous is None:
         return False
     return stamp.read(paths.stamp_path(paths.generation_dir(root, name, previous))) is not None
@@ -172,9 +185,9 @@ def prune(root: str, name: str, *, measure: bool = False, dry_run: bool = False)
     ``dry_run``: delete nothing, say what would go.
     """
     done = Pruned()
-    keep = set(pointer.read(root, name))
+    keep = pointer.pointed(root, name)  # every variant's (machines.py)
     for generation in pointer.generations(root, name):
-        if generation in keep:
+        if generation in keep or _building_elsewhere(root, name, generation):
             continue
         path = paths.generation_dir(root, name, generation)
         freed = venv.usage(path)[1] if measure else 0
@@ -183,6 +196,21 @@ def prune(root: str, name: str, *, measure: bool = False, dry_run: bool = False)
         else:
             done.deleted.append((generation, freed))
     return done
+
+
+BUILD_GRACE = 3600  # seconds an unstamped generation may be another machine's build
+
+
+def _building_elsewhere(root: str, name: str, generation: str) -> bool:
+    # On a shared home mounted without lock support, another machine may be building
+    # this generation without our lock: an unstamped one is kept while it is young.
+    path = paths.generation_dir(root, name, generation)
+    if os.path.exists(paths.stamp_path(path)):
+        return False
+    try:
+        return store.now() - os.lstat(path).st_mtime < BUILD_GRACE
+    except OSError:
+        return False
 
 
 def delete_unused(root: str, name: str, generation: str) -> bool:
@@ -249,7 +277,9 @@ def remove_all(root: str, name: str) -> list[str]:
     if os.path.islink(top) or not os.path.isdir(top) or is_legacy(root, name):
         _delete(root, store.to_trash(root, top))  # a planted link is unlinked, not followed
         return []
-    pointer.point(root, name, pointer.CURRENT, None)
+    for variant in pointer.variants(root, name) or [""]:  # every machine's
+        pointer.point(root, name, pointer.CURRENT + variant, None)
+        pointer.point(root, name, pointer.PREVIOUS + variant, None)
     pointer.point(root, name, pointer.PREVIOUS, None)
     kept = [
         generation

@@ -17,6 +17,7 @@ from uvlaunch import (
     envbuild,
     fastpath,
     locks,
+    machines,
     paths,
     pointer,
     records,
@@ -93,13 +94,14 @@ def prepare(
         root, rec.name, doing="is creating or syncing its environment", waiting=waiting
     )
     try:
-        before_env = pointer.current(root, rec.name)
         kept = None
-        if not launching and before_env is not None:
-            kept = stamp.launched_ns(paths.stamp_path(before_env))
+        if not launching:
+            before_env = pointer.current(root, rec.name, machines.choose(root, rec.name) or "")
+            if before_env is not None:
+                kept = stamp.launched_ns(paths.stamp_path(before_env))
         # Check again under the lock: another launch may have done the work meanwhile.
         try:
-            through_uv = envbuild.ensure(
+            through_uv, variant = envbuild.ensure(
                 root, rec.name, script, uv_bin, quiet=quiet, verbose=verbose, notify=notify
             )
         except BaseException:
@@ -107,7 +109,7 @@ def prepare(
                 # A first launch that failed leaves nothing: no record, no index entry.
                 forget(root, rec.name)
             raise
-        env = pointer.current(root, rec.name)
+        env = pointer.current(root, rec.name, variant)
         assert env is not None, "ensure leaves a current generation"
         if not launching:
             # ensure() stamps or touches the generation as for a launch: undo that.
@@ -115,7 +117,7 @@ def prepare(
         problem = trust.env_problem(paths.env_dir(root, rec.name), env)
         if problem is not None:
             raise HomeError(problem)  # what another user can change is never started
-        warm.confirm(root, rec.name, env, before)  # for the next start, native or not
+        warm.confirm(root, rec.name, env, before, variant)  # for the next start, native or not
         # Taken before the environment lock is let go: gc and remove need the generation's
         # lock to delete it, so it cannot go between this check and the script's exit.
         use = store.use_lock(env)
