@@ -132,6 +132,6 @@ def two_machines(sandbox: Sandbox) -> tuple[Machine, Machine]:
     (real / "scripts").mkdir()
     (real / "user-home").mkdir()
     deadline = time.monotonic() + 30
-    while not a.run(["test", "-d", str(sandbox.scripts)]).returncode == 0:
+    while a.run(["test", "-d", str(sandbox.scripts)]).returncode != 0:
         assert time.monotonic() < deadline, "the shared folder never appeared on machine a"
     return a, b

@@ -64,13 +64,10 @@ def ensure(
     if generations.is_legacy(root, name):
         rebuild_reason = "it was made by an older uvlaunch, before generations"
     elif chosen is None:
-        others = ", ".join(
-            machines.describe(root, name, v) for v in pointer.variants(root, name)
-        )
+        others = ", ".join(machines.describe(root, name, v) for v in pointer.variants(root, name))
         notify(
-            f"{invoked}: building its environment for this machine's Python "
-            f"(the one{'s' if ',' in others else ''} there, {others}, stay for the machines "
-            "that have them)"
+            f"{invoked}: building its environment for this machine's Python; "
+            f"kept for the machines that have theirs: {others}"
         )
         action = "create"
     elif env is None or not os.path.isdir(env):

@@ -113,9 +113,7 @@ def _run(argv: list[str], new: str, invoked: str, what: str) -> None:
         )
 
 
-def flip(
-    root: str, name: str, new: str, *, keep_current: bool = True, variant: str = ""
-) -> None:
+def flip(root: str, name: str, new: str, *, keep_current: bool = True, variant: str = "") -> None:
     """Make the complete generation ``new`` current, in one rename; call with the lock held.
 
     ``keep_current``: the generation current until now is kept for rollback (an

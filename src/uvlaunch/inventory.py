@@ -51,6 +51,29 @@ _ABSENT = (FileNotFoundError, NotADirectoryError)
 
 
 @dataclass(frozen=True)
+class VariantInfo:
+    """One variant of an environment: the generations for one interpreter (machines.py)."""
+
+    pointer: str  # "current", or "current-KEY"
+    generation: str  # the generation it names
+    python: str  # the version it was built with
+    interpreter: str  # what its bin/python leads to, as this machine reads the link
+    here: bool  # whether that interpreter is on this machine
+    last_launched: float | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "pointer": self.pointer,
+            "generation": self.generation,
+            "python": self.python or None,
+            "interpreter": self.interpreter,
+            "here": self.here,
+            "last_launched": self.last_launched,
+            "last_launched_iso": _iso(self.last_launched),
+        }
+
+
+@dataclass(frozen=True)
 class EnvInfo:
     """One managed environment as ``list`` shows it."""
 
@@ -69,6 +92,7 @@ class EnvInfo:
     rollback: bool  # whether an earlier generation is kept for `uvlaunch rollback`
     commands: tuple[str, ...] = ()  # installed commands that run its script (commands.py)
     generations: tuple[str, ...] = ()  # present on disk, oldest first (current included)
+    variants: tuple[VariantInfo, ...] = ()  # one per interpreter that built it (machines.py)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -87,6 +111,7 @@ class EnvInfo:
             "rollback": self.rollback,
             "commands": list(self.commands),
             "generations": list(self.generations),
+            "variants": [v.as_dict() for v in self.variants],
         }
 
 
@@ -123,7 +148,7 @@ def state_of(script: str, dev: int) -> str:
 
 def inspect(root: str, name: str) -> EnvInfo:
     """What is known of the environment ``name``: from its record, else from its stamp."""
-    current, previous = pointer.read(root, name)
+    current, previous = pointer.read(root, name, _here(root, name))
     top = paths.env_dir(root, name)
     env = top if current is None else paths.generation_dir(root, name, current)
     fields = None if current is None else stamp.read(paths.stamp_path(env))
@@ -160,6 +185,9 @@ def inspect(root: str, name: str) -> EnvInfo:
         rollback = rollback or (generation == previous and stamped is not None)
     if not present and generations.is_legacy(root, name):
         size, freed = _sizes(top, stamp.read(paths.stamp_path(top)))
+    variants = _variants(root, name)
+    launched = [_last_launched(root, name, env), *(v.last_launched for v in variants)]
+    known = [t for t in launched if t is not None]
     return EnvInfo(
         name=name,
         environment=env,
@@ -170,12 +198,52 @@ def inspect(root: str, name: str) -> EnvInfo:
         python=(fields or {}).get("python", "") or venv.python_version(env),
         size=size,
         freed=freed,
-        last_launched=_last_launched(root, name, env),
+        # The last launch on any machine: gc --unused-for goes by it.
+        last_launched=max(known) if known else None,
         last_synced=_float((fields or {}).get("synced", "")),
         complete=fields is not None,
         rollback=rollback,
         generations=tuple(present),
+        variants=variants,
     )
+
+
+def _here(root: str, name: str) -> str:
+    """The variant this machine uses, as far as a look tells (its interpreter is here)."""
+    found = pointer.variants(root, name)
+    for variant in found if len(found) > 1 else ():
+        env = pointer.current(root, name, variant)
+        if env is not None and os.path.exists(paths.env_python(env)):
+            return variant
+    return ""
+
+
+def _variants(root: str, name: str) -> tuple[VariantInfo, ...]:
+    found = []
+    for variant in pointer.variants(root, name):
+        generation = pointer.target(root, name, pointer.CURRENT + variant)
+        if generation is None:
+            continue
+        env = paths.generation_dir(root, name, generation)
+        python = paths.env_python(env)
+        try:
+            interpreter = os.readlink(python)
+        except OSError:
+            interpreter = "?"
+        stamp_file = paths.stamp_path(env)
+        found.append(
+            VariantInfo(
+                pointer=pointer.CURRENT + variant,
+                generation=generation,
+                python=venv.python_version(env),
+                interpreter=interpreter,
+                here=os.path.exists(python),
+                last_launched=stamp.last_launched(stamp_file)
+                if os.path.lexists(stamp_file)
+                else None,
+            )
+        )
+    return tuple(found)
 
 
 def _agree(rec: records.Record, fields: dict[str, str]) -> bool:

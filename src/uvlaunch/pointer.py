@@ -37,9 +37,7 @@ def is_variant(variant: str) -> bool:
     """
     key = variant[1:]
     return variant == "" or (
-        variant[:1] == "-"
-        and len(key) == KEY_DIGITS
-        and all(c in "0123456789abcdef" for c in key)
+        variant[:1] == "-" and len(key) == KEY_DIGITS and all(c in "0123456789abcdef" for c in key)
     )
 
 

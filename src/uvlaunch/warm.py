@@ -216,9 +216,7 @@ def write(root: str, dev: int, ino: int, warm: Warm) -> None:
             pass
 
 
-def confirm(
-    root: str, name: str, env: str, st: os.stat_result | None, variant: str = ""
-) -> None:
+def confirm(root: str, name: str, env: str, st: os.stat_result | None, variant: str = "") -> None:
     """After a launch found the environment ``name`` right: record it for the next start.
 
     ``env``: its current generation. ``st``: the script's stat from before it was read,
