@@ -76,3 +76,26 @@ def test_each_machine_keeps_its_own_environment(
     assert str(first_a["executable"]).endswith("/bin/python")
     version = a.run([str(Path(str(first_a["prefix"])) / "bin" / "python"), "-V"]).stdout
     assert version.startswith("Python 3.11")
+
+
+def test_gc_and_where_on_one_machine_leave_the_other_machines_environment(
+    sandbox: Sandbox, machines: tuple[Machine, Machine]
+) -> None:
+    a, b = machines
+    script = write_script(sandbox)
+    on_a, _ = launch(a, script)
+    on_b, _ = launch(b, script)
+    for machine, seen in ((a, on_a), (b, on_b)):
+        where = machine.run([sandbox.command, "where", str(script)])
+        assert where.stdout.strip().startswith(str(seen["prefix"])), where.stdout
+    show = b.run([sandbox.command, "show", str(script)]).stdout
+    assert "(on this machine)" in show and "(not on this machine)" in show, show
+    assert a.run([sandbox.command, "gc"]).returncode == 0
+    assert b.run([sandbox.command, "gc"]).returncode == 0
+    with must_be_warm(sandbox):
+        assert launch(a, script)[0]["prefix"] == on_a["prefix"]
+        assert launch(b, script)[0]["prefix"] == on_b["prefix"]
+    # An upgrade acts on this machine's environment only.
+    assert b.run([sandbox.command, "reinstall", str(script)]).returncode == 0
+    assert launch(b, script)[0]["prefix"] != on_b["prefix"]
+    assert launch(a, script)[0]["prefix"] == on_a["prefix"]

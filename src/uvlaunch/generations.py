@@ -43,9 +43,30 @@ def new_dir(root: str, name: str) -> str:
         path = paths.generation_dir(root, name, pointer.next_generation(root, name))
         try:
             os.mkdir(path, 0o700)
-            return path
         except FileExistsError:
             continue
+        try:
+            with open(path + BUILDING, "w", encoding="utf-8") as f:
+                f.write(_host() + "\n")
+        except OSError:
+            pass  # only a help for gc on other machines
+        return path
+
+
+BUILDING = ".building"  # beside a generation being built: the machine building it
+
+
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+def _done_building(generation: str) -> None:
+    try:
+        os.unlink(generation + BUILDING)
+    except OSError:
+        pass
 
 
 def build(
@@ -126,6 +147,7 @@ def flip(root: str, name: str, new: str, *, keep_current: bool = True, variant: 
         # old generation current (and kept for rollback), the new one unused, for gc.
         pointer.point(root, name, pointer.PREVIOUS + variant, current)
     pointer.point(root, name, pointer.CURRENT + variant, os.path.basename(new))
+    _done_building(new)
     if current is not None:  # a first build: no warm record can name this environment yet
         _forget_warm(root, name)
     prune(root, name)
@@ -201,14 +223,18 @@ BUILD_GRACE = 3600  # seconds an unstamped generation may be another machine's b
 
 def _building_elsewhere(root: str, name: str, generation: str) -> bool:
     # On a shared home mounted without lock support, another machine may be building
-    # this generation without our lock: an unstamped one is kept while it is young.
+    # this generation without our lock: one it marked as its own is kept while young.
     path = paths.generation_dir(root, name, generation)
-    if os.path.exists(paths.stamp_path(path)):
-        return False
     try:
-        return store.now() - os.lstat(path).st_mtime < BUILD_GRACE
-    except OSError:
+        with open(path + BUILDING, encoding="utf-8") as f:
+            host = f.read().strip()
+        young = store.now() - os.lstat(path + BUILDING).st_mtime < BUILD_GRACE
+    except (OSError, UnicodeDecodeError):
         return False
+    if host == _host() or not young:
+        _done_building(path)  # ours, killed (we hold the lock), or long dead
+        return False
+    return True
 
 
 def delete_unused(root: str, name: str, generation: str) -> bool:
@@ -249,6 +275,7 @@ def in_use(generation: str) -> bool:
 
 def discard(root: str, name: str, generation: str) -> None:
     """Delete a generation no script can have started (half-built, or failed)."""
+    _done_building(generation)
     _delete(root, store.to_trash(root, generation, prefix=name))
     try:
         os.rmdir(paths.env_dir(root, name))  # a first build that failed leaves no directory

@@ -61,7 +61,7 @@ class Warm:
         uv: str,
         uv_sig: str,
         env: str,
-        pointer: str,
+        pointer: str = "current",
         python: str,
         python_sig: str,
     ) -> None:
