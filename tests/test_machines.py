@@ -90,6 +90,9 @@ def test_gc_and_where_on_one_machine_leave_the_other_machines_environment(
         assert where.stdout.strip().startswith(str(seen["prefix"])), where.stdout
     show = b.run([sandbox.command, "show", str(script)]).stdout
     assert "(on this machine)" in show and "(not on this machine)" in show, show
+    assert "state:         live" in show, show
+    listed = b.run([sandbox.command, "list"]).stdout
+    assert "(elsewhere)" in listed and " live " in listed, listed
     assert a.run([sandbox.command, "gc"]).returncode == 0
     assert b.run([sandbox.command, "gc"]).returncode == 0
     with must_be_warm(sandbox):

@@ -249,7 +249,8 @@ def _variants(root: str, name: str) -> tuple[VariantInfo, ...]:
 def _agree(rec: records.Record, fields: dict[str, str]) -> bool:
     # The stamp names the file by whichever of its names synced it last.
     names = {paths.to_stored(n) for n in (rec.script, *rec.names)}
-    same = (fields.get("dev"), fields.get("ino")) == (str(rec.dev), str(rec.ino))
+    # The inode alone: each machine of a shared home sees it under its own device.
+    same = fields.get("ino") == str(rec.ino)
     return same and fields.get("script") in names
 
 
