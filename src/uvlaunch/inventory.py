@@ -29,6 +29,7 @@ from uvlaunch import (
     compiling,
     generations,
     identity,
+    machines,
     paths,
     piped,
     pointer,
@@ -209,13 +210,10 @@ def inspect(root: str, name: str) -> EnvInfo:
 
 
 def _here(root: str, name: str) -> str:
-    """The variant this machine uses, as far as a look tells (its interpreter is here)."""
-    found = pointer.variants(root, name)
-    for variant in found if len(found) > 1 else ():
-        env = pointer.current(root, name, variant)
-        if env is not None and os.path.exists(paths.env_python(env)):
-            return variant
-    return ""
+    """The variant this machine uses (machines.py); "" when it has none (yet)."""
+    if len(pointer.variants(root, name)) < 2:
+        return ""  # one look, for the usual home of one machine
+    return machines.choose(root, name) or ""
 
 
 def _variants(root: str, name: str) -> tuple[VariantInfo, ...]:
