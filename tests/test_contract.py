@@ -71,6 +71,7 @@ def test_stamp_and_name_limits_are_the_same() -> None:
     assert not names.is_safe_name("a" * (contract.MAX_NAME + 1))
     assert define("PY_NAME") == contract.PY_NAME
     assert int(define("MAX_GENERATION")) == contract.MAX_GENERATION == pointer.MAX_DIGITS
+    assert int(define("VARIANT_DIGITS")) == contract.VARIANT_DIGITS == pointer.KEY_DIGITS
 
 
 # -- both launchers read the shared settings alike ------------------------------------

@@ -422,7 +422,7 @@ def test_removed_stamp_after_partial_sync_is_repaired_not_trusted(sandbox: Sandb
 # -- 4. broken interpreter ---------------------------------------------------------------
 
 
-def test_dangling_interpreter_rebuilds_with_one_line(sandbox: Sandbox) -> None:
+def test_dangling_interpreter_builds_a_variant_with_one_line(sandbox: Sandbox) -> None:
     script = sandbox.script("py.py", deps=("alpha",))
     report(sandbox.run(str(script)))
     env = sandbox.envs()[0]
@@ -433,12 +433,16 @@ def test_dangling_interpreter_rebuilds_with_one_line(sandbox: Sandbox) -> None:
     assert report(proc)["alpha"] == "2.0"
     lines = uvlaunch_lines(proc.stderr)
     assert len(lines) == 1, proc.stderr
-    assert "rebuilding" in lines[0] and "is gone" in lines[0]
-    # The same environment, in a new generation; the broken one is gone.
-    (rebuilt,) = sandbox.envs()
-    assert rebuilt.parent == env.parent and (rebuilt / "bin" / "python").exists()
-    assert not env.exists()
-    assert not list((sandbox.home / "trash").iterdir())
+    # An interpreter that is not here may be another machine's (a shared home): its
+    # environment stays, and this machine gets a variant of its own beside it.
+    assert "building its environment for this machine's Python" in lines[0]
+    assert "not on this machine" in lines[0]
+    (env_dir,) = sandbox.env_dirs()
+    assert env.exists() and env.parent == env_dir
+    variants = sorted(p.name for p in env_dir.iterdir() if p.name.startswith("current"))
+    assert variants[0] == "current" and len(variants) == 2, variants
+    rebuilt = env_dir / os.readlink(env_dir / variants[1])
+    assert rebuilt != env and (rebuilt / "bin" / "python").exists()
     quiet = sandbox.run(str(script))
     assert report(quiet) and uvlaunch_lines(quiet.stderr) == []
 

@@ -43,7 +43,7 @@ HOME_DIRS = (
 )
 
 # The warm record (warm.py; launcher.c: WARM_MAGIC, WARM_FIELDS, WARM_MAX).
-WARM_MAGIC = "uvlaunch-warm-2"
+WARM_MAGIC = "uvlaunch-warm-3"
 WARM_FIELDS = (
     "magic",
     "name",
@@ -53,11 +53,16 @@ WARM_FIELDS = (
     "uv",
     "uv_sig",
     "env",
+    "pointer",
     "python",
     "python_sig",
     "end",
 )
 WARM_MAX = 32768
+
+# The hex digits of a variant's key: envs/NAME/current-KEY is the pointer of the variant
+# for another interpreter (pointer.py, machines.py; launcher.c: VARIANT_DIGITS).
+VARIANT_DIGITS = 8
 
 # The sync stamp's first and last fields (stamp.py; launcher.c: STAMP_MAGIC, STAMP_END).
 STAMP_MAGIC = "uvlaunch-stamp-1"

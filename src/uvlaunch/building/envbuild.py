@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 
-from uvlaunch.building import compiling, complete, generations, venv
+from uvlaunch.building import compiling, complete, generations, machines, venv
 from uvlaunch.errors import UvError
 from uvlaunch.home import paths, pointer, stamp, store, trash
 from uvlaunch.scripts.script import SPECULATE, Script
@@ -61,20 +61,33 @@ class Build:
         self.verbose = verbose
 
 
-def ensure(build: Build) -> bool:
-    """Make the environment ``build.name`` right for its script; call with its lock held.
+def ensure(build: Build) -> tuple[bool, str]:
+    """Make this machine's variant of the environment ``build.name`` right for its
+    script; call with its lock held.
 
-    Afterwards its pointer names a complete generation (``pointer.current``). Returns
-    whether the script must start through ``uv run`` (the uv binary changed).
+    Afterwards the variant's pointer names a complete generation (``pointer.current``).
+    Returns whether the script must start through ``uv run`` (the uv binary changed),
+    and the variant (machines.py).
     """
     root, name, script, uv_bin = build.root, build.name, build.script, build.uv
-    env = pointer.current(root, name)
     invoked = script.ident.invoked
+    chosen = "" if generations.is_legacy(root, name) else machines.choose(root, name)
+    # None: every variant is another machine's (its interpreter is not here, or is
+    # another Python now). It stays as it is, for them; this machine gets its own.
+    variant = chosen or ""
+    env = None if chosen is None else pointer.current(root, name, variant)
     old = None if env is None else stamp.read(paths.stamp_path(env))
     rebuild_reason = None
     action = "none"
     if generations.is_legacy(root, name):
         rebuild_reason = "it was made by an older uvlaunch, before generations"
+    elif chosen is None:
+        others = ", ".join(machines.describe(root, name, v) for v in pointer.variants(root, name))
+        build.notify(
+            f"{invoked}: building its environment for this machine's Python; "
+            f"kept for the machines that have theirs: {others}"
+        )
+        action = "create"
     elif env is None or not os.path.isdir(env):
         action = "create"
     else:
@@ -113,7 +126,7 @@ def ensure(build: Build) -> bool:
             store.write_atomic(root, paths.stamp_path(env), new.encode(), durable=False)
         else:
             _touch(paths.stamp_path(env))
-        return through_uv
+        return through_uv, variant
 
     if action == "create":
         new_env = generations.new_dir(root, name)
@@ -129,16 +142,18 @@ def ensure(build: Build) -> bool:
             if legacy is not None and not os.path.lexists(paths.env_dir(root, name)):
                 os.replace(legacy, paths.env_dir(root, name))
             raise
+        if chosen is None:
+            variant = "-" + machines.key(new_env)
         # The broken generation is no rollback: the one kept stays kept.
-        generations.flip(root, name, new_env, keep_current=False)
+        generations.flip(root, name, new_env, keep_current=False, variant=variant)
         if legacy is not None:
             trash.delete_tree(legacy, within=root)
-        return False
+        return False, variant
     assert env is not None
     uv_version = uv.version(uv_bin)
     _sync(build, env, old)
     complete.finish(root, env, script, uv_bin, uv_version, compile_now=not compiling.LATER)
-    return False
+    return False, variant
 
 
 def _create(build: Build, env: str, python: str | None) -> str:
@@ -225,13 +240,11 @@ def _sync(build: Build, env: str, old: stamp.Stamp | None) -> None:
         )
 
 
-def _damage(
-    root: str, env: str, old: stamp.Stamp | None
-) -> tuple[str | None, stamp.Stamp | None]:
+def _damage(root: str, env: str, old: stamp.Stamp | None) -> tuple[str | None, stamp.Stamp | None]:
     """Why the environment must be rebuilt whatever its script says (or None); its stamp."""
     python = paths.env_python(env)
-    if os.path.lexists(python) and not os.path.exists(python):
-        return f"its Python interpreter {_readlink(python)} is gone", old
+    # An interpreter that is not here is another machine's: machines.choose() picked
+    # another variant then. One here that changed is this machine's.
     if old is not None and old.pysig != stamp.file_signature(python):
         reason = _interpreter_changed(root, env, old)
         if reason is not None:

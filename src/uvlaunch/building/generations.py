@@ -17,16 +17,47 @@ import os
 
 from uvlaunch.building import complete, venv
 from uvlaunch.errors import UvError, UvlaunchError
-from uvlaunch.home import locks, paths, pointer, records, stamp, trash, warm
+from uvlaunch.home import locks, paths, pointer, records, stamp, store, trash, warm
 from uvlaunch.scripts.script import Script
 from uvlaunch.uv import calls as uv
 from uvlaunch.uv import output as uvoutput
 
 
 def new_dir(root: str, name: str) -> str:
-    """The directory for a new generation of ``name``; call with the environment's lock held."""
+    """The directory for a new generation of ``name``; call with the environment's lock held.
+
+    Reserved by ``mkdir``, which one machine wins: on a shared home whose lock does not
+    reach other machines, two builds still never share a generation.
+    """
     os.makedirs(paths.env_dir(root, name), mode=0o700, exist_ok=True)
-    return paths.generation_dir(root, name, pointer.next_generation(root, name))
+    while True:
+        path = paths.generation_dir(root, name, pointer.next_generation(root, name))
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            continue
+        try:
+            with open(path + BUILDING, "w", encoding="utf-8") as f:
+                f.write(_host() + "\n")
+        except OSError:
+            pass  # only a help for gc on other machines
+        return path
+
+
+BUILDING = ".building"  # beside a generation being built: the machine building it
+
+
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+def _done_building(generation: str) -> None:
+    try:
+        os.unlink(generation + BUILDING)
+    except OSError:
+        pass
 
 
 def build(
@@ -37,6 +68,7 @@ def build(
     *,
     upgrade: bool,
     packages: tuple[str, ...] = (),
+    variant: str = "",
 ) -> str:
     """Build a complete new generation for ``script`` beside the current one; its path.
 
@@ -44,7 +76,7 @@ def build(
     versions installed now (a reinstall). Raises UvError with uv's reason on failure,
     and then nothing of the new generation is left. The pointer is not touched.
     """
-    env = pointer.current(root, name)
+    env = pointer.current(root, name, variant)
     assert env is not None, "build a new generation of a complete environment"
     new = new_dir(root, name)
     invoked = script.ident.invoked
@@ -93,38 +125,38 @@ def _run(argv: list[str], new: str, invoked: str, what: str) -> None:
         )
 
 
-def flip(root: str, name: str, new: str, *, keep_current: bool = True) -> None:
+def flip(root: str, name: str, new: str, *, keep_current: bool = True, variant: str = "") -> None:
     """Make the complete generation ``new`` current, in one rename; call with the lock held.
 
     ``keep_current``: the generation current until now is kept for rollback (an
     upgrade, a reinstall); else the one kept stays (a launch's rebuild replaces a
     broken generation, which is no rollback). Then deletes what no script uses.
     """
-    current = pointer.target(root, name)
+    current = pointer.target(root, name, pointer.CURRENT + variant)
     if keep_current and current is not None:
         # The pointer kept for rollback first: a kill between the two renames leaves the
-        # old generation current (with nothing to roll back to) and the new one unused,
-        # for gc; never the new one current with the wrong one kept.
-        pointer.point(root, name, pointer.PREVIOUS, current)
-    pointer.point(root, name, pointer.CURRENT, os.path.basename(new))
+        # old generation current (and kept for rollback), the new one unused, for gc.
+        pointer.point(root, name, pointer.PREVIOUS + variant, current)
+    pointer.point(root, name, pointer.CURRENT + variant, os.path.basename(new))
+    _done_building(new)
     if current is not None:  # a first build: no warm record can name this environment yet
         _forget_warm(root, name)
     prune(root, name)
 
 
-def roll_back(root: str, name: str) -> None:
+def roll_back(root: str, name: str, variant: str = "") -> None:
     """Make the generation kept for rollback current, and keep the current one for the
     next rollback (which re-applies the upgrade); call with the environment's lock held."""
-    current, previous = pointer.read(root, name)
-    if previous is None or not has_previous(root, name) or current is None:
+    current, previous = pointer.read(root, name, variant)
+    if previous is None or not has_previous(root, name, variant) or current is None:
         raise UvlaunchError(
             f"{name}: no earlier generation to roll back to "
             "(one is kept by `uvlaunch upgrade` and `uvlaunch reinstall`)"
         )
     # Current first: a kill between the two renames leaves the rollback done (and
     # nothing kept for the next one: the generation it replaced goes to gc).
-    pointer.point(root, name, pointer.CURRENT, previous)
-    pointer.point(root, name, pointer.PREVIOUS, current)
+    pointer.point(root, name, pointer.CURRENT + variant, previous)
+    pointer.point(root, name, pointer.PREVIOUS + variant, current)
     _forget_warm(root, name)
 
 
@@ -137,9 +169,9 @@ def _forget_warm(root: str, name: str) -> None:
         warm.discard(root, rec.dev, rec.ino, name)
 
 
-def has_previous(root: str, name: str) -> bool:
+def has_previous(root: str, name: str, variant: str = "") -> bool:
     """Whether ``rollback`` would find a complete earlier generation of ``name``."""
-    previous = pointer.read(root, name)[1]
+    previous = pointer.read(root, name, variant)[1]
     if previous is None:
         return False
     return stamp.read(paths.stamp_path(paths.generation_dir(root, name, previous))) is not None
@@ -166,9 +198,9 @@ def prune(root: str, name: str, *, measure: bool = False, dry_run: bool = False)
     done = Pruned()
     if os.path.islink(paths.env_dir(root, name)):
         return done  # planted: nothing is deleted through it (remove_all unlinks it)
-    keep = set(pointer.read(root, name))
+    keep = pointer.pointed(root, name)  # every variant's (machines.py)
     for generation in pointer.generations(root, name):
-        if generation in keep:
+        if generation in keep or _building_elsewhere(root, name, generation):
             continue
         path = paths.generation_dir(root, name, generation)
         freed = venv.usage(path)[1] if measure else 0
@@ -178,6 +210,25 @@ def prune(root: str, name: str, *, measure: bool = False, dry_run: bool = False)
         else:
             done.deleted.append((generation, freed))
     return done
+
+
+BUILD_GRACE = 3600  # seconds an unstamped generation may be another machine's build
+
+
+def _building_elsewhere(root: str, name: str, generation: str) -> bool:
+    # On a shared home mounted without lock support, another machine may be building
+    # this generation without our lock: one it marked as its own is kept while young.
+    path = paths.generation_dir(root, name, generation)
+    try:
+        with open(path + BUILDING, encoding="utf-8") as f:
+            host = f.read().strip()
+        young = store.now() - os.lstat(path + BUILDING).st_mtime < BUILD_GRACE
+    except (OSError, UnicodeDecodeError):
+        return False
+    if host == _host() or not young:
+        _done_building(path)  # ours, killed (we hold the lock), or long dead
+        return False
+    return True
 
 
 def delete_unused(root: str, name: str, generation: str) -> bool:
@@ -222,6 +273,7 @@ def in_use(generation: str) -> bool:
 
 def discard(root: str, name: str, generation: str) -> None:
     """Delete a generation no script can have started (half-built, or failed)."""
+    _done_building(generation)
     trash.discard(root, generation, prefix=name)
     try:
         os.rmdir(paths.env_dir(root, name))  # a first build that failed leaves no directory
@@ -240,7 +292,9 @@ def remove_all(root: str, name: str) -> list[str]:
     if os.path.islink(top) or not os.path.isdir(top) or is_legacy(root, name):
         trash.discard(root, top)  # a planted link is unlinked, not followed
         return []
-    pointer.point(root, name, pointer.CURRENT, None)
+    for variant in pointer.variants(root, name) or [""]:  # every machine's
+        pointer.point(root, name, pointer.CURRENT + variant, None)
+        pointer.point(root, name, pointer.PREVIOUS + variant, None)
     pointer.point(root, name, pointer.PREVIOUS, None)
     kept = [
         generation

@@ -10,6 +10,10 @@ import click
 from uvlaunch.cli.output import count, guard
 from uvlaunch.manage.inventory import human_size
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from uvlaunch.manage import inventory as inventory_mod
+
 
 @click.command("list", short_help="Show the managed environments.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects.")
@@ -32,7 +36,7 @@ def list_(as_json: bool) -> None:
         (
             i.name,
             i.state + ("" if i.complete else " (incomplete)"),
-            i.python or "-",
+            _pythons(i),
             human_size(i.freed),
             _ago(i.last_launched),
             i.script or ("(piped)" if i.state == inventory.PIPED else "?"),
@@ -48,6 +52,13 @@ def list_(as_json: bool) -> None:
     for row in [header, *rows]:
         cells = [row[c].ljust(widths[c]) for c in range(last)]
         click.echo("  ".join([*cells, row[last]]))
+
+
+def _pythons(i: inventory_mod.EnvInfo) -> str:
+    """The Python of each machine's variant, this machine's own marked when there are more."""
+    if len(i.variants) < 2:
+        return i.python or "-"
+    return ",".join(v.python + ("" if v.here else "(elsewhere)") for v in i.variants)
 
 
 def _names(commands: tuple[str, ...]) -> str:
@@ -94,6 +105,10 @@ def show(as_json: bool, target: str) -> None:
         ("commands", ", ".join(i.commands) or "none"),
     ):
         click.echo(f"{label + ':':15}{value}")
+    for v in i.variants if len(i.variants) > 1 else ():
+        where = "on this machine" if v.here else "not on this machine"
+        line = f"{v.pointer} -> {v.generation}: Python {v.python} {v.interpreter} ({where})"
+        click.echo(f"{'variant:':15}{line}")
     if found.damage:
         click.echo(f"{'damaged:':15}{'; '.join(found.damage)}; run `uvlaunch reinstall`")
     click.echo(f"{'packages:':15}{count(len(found.packages), 'package')}")

@@ -26,6 +26,30 @@ from uvlaunch.home import paths
 CURRENT = "current"
 PREVIOUS = "previous"
 MAX_DIGITS = contract.MAX_GENERATION  # g1 to g999999999
+KEY_DIGITS = contract.VARIANT_DIGITS
+
+
+def is_variant(variant: str) -> bool:
+    """Whether ``variant`` names a variant: "" (the first one built) or "-" and hex digits.
+
+    Each interpreter (machine) that launches a script gets a variant of its environment,
+    with its own pair of pointers, ``current<variant>`` and ``previous<variant>``
+    (machines.py); all share the directory and the numbering of generations.
+    """
+    key = variant[1:]
+    return variant == "" or (
+        variant[:1] == "-" and len(key) == KEY_DIGITS and all(c in "0123456789abcdef" for c in key)
+    )
+
+
+def variants(root: str, name: str) -> list[str]:
+    """The variants of ``name`` that have a ``current`` pointer: "" first, then by key."""
+    try:
+        entries = os.listdir(paths.env_dir(root, name))
+    except OSError:
+        return []
+    found = [e[len(CURRENT) :] for e in entries if e.startswith(CURRENT)]
+    return sorted(v for v in found if is_variant(v))
 
 
 def is_generation(text: str) -> bool:
@@ -53,20 +77,29 @@ def target(root: str, name: str, which: str = CURRENT) -> str | None:
     return found if is_generation(found) else None
 
 
-def read(root: str, name: str) -> tuple[str | None, str | None]:
+def read(root: str, name: str, variant: str = "") -> tuple[str | None, str | None]:
     """(current generation, generation kept for rollback) of ``name``; None where none.
 
     Read without a lock, the two may come from either side of a flip: only what holds
     the environment's lock (which every flip holds) may act on both together.
     """
-    current = target(root, name, CURRENT)
-    previous = target(root, name, PREVIOUS)
+    current = target(root, name, CURRENT + variant)
+    previous = target(root, name, PREVIOUS + variant)
     return current, None if previous == current else previous
 
 
-def current(root: str, name: str) -> str | None:
+def pointed(root: str, name: str) -> set[str]:
+    """Every generation of ``name`` that a pointer of any variant names."""
+    found: set[str] = set()
+    for variant in variants(root, name) or [""]:
+        found.update(g for g in read(root, name, variant) if g is not None)
+    found.update(g for g in [target(root, name, PREVIOUS)] if g is not None)
+    return found
+
+
+def current(root: str, name: str, variant: str = "") -> str | None:
     """The directory of the current generation of ``name``, or None when there is none."""
-    generation = target(root, name, CURRENT)
+    generation = target(root, name, CURRENT + variant)
     return None if generation is None else paths.generation_dir(root, name, generation)
 
 

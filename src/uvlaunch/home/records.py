@@ -166,7 +166,9 @@ def lookup(root: str, script: ScriptIdentity) -> tuple[Record | None, str]:
     if name is not None:
         rec = read_record(root, name)
         if rec is not None and rec.script == script.path:
-            if _same_file(rec.script, rec.dev, rec.ino):
+            if _same_file(rec.script, rec.dev, rec.ino) or rec.ino == script.ino:
+                # The same path and inode under another device: the same file seen by
+                # another NFS client of a shared home. Its record stays as it is.
                 return rec, "same"
             return rec, "saved"
     return None, "new"

@@ -87,8 +87,12 @@ class Stamp:
     __hash__ = None  # type: ignore[assignment]  # mutable
 
     def is_about(self, st: os.stat_result) -> bool:
-        """Whether it was synced for the file ``st`` describes (its device and inode)."""
-        return (self.dev, self.ino) == (str(st.st_dev), str(st.st_ino))
+        """Whether it was synced for the file ``st`` describes: its inode.
+
+        Not its device: NFS clients see the same file under different device numbers
+        (docs/how-it-works.md, "Many machines, one home"); callers compare the path too.
+        """
+        return self.ino == str(st.st_ino)
 
     def encode(self) -> bytes:
         """The stamp's bytes: MAGIC, keys and values, END, each ending in NUL."""

@@ -8,10 +8,10 @@ edited script's block and found it unchanged (fastpath.py). The native launcher
 take the generation's use lock and check that the generation is still the current one
 (pointer.py), complete, and its interpreter there.
 
-The format is fixed and has no parser to speak of: eleven fields, each ending in a NUL
+The format is fixed and has no parser to speak of: twelve fields, each ending in a NUL
 byte, in this order (contract.WARM_FIELDS; see docs/how-it-works.md)::
 
-    uvlaunch-warm-2
+    uvlaunch-warm-3
     NAME            the environment's name
     SCRIPT          the script's resolved path, as bytes
     SCRIPT_SIG      dev:ino:size:mtime_ns:ctime_ns of the script
@@ -19,6 +19,8 @@ byte, in this order (contract.WARM_FIELDS; see docs/how-it-works.md)::
     UV              the uv binary that synced the environment
     UV_SIG          dev:ino:size:mtime_ns of that binary, or "-"
     ENV             HOME/envs/NAME/GEN, the generation current when it was written
+    POINTER         the pointer that named it: "current", or "current-KEY" for the
+                    variant of another interpreter (machines.py)
     PYTHON          ENV/bin/python
     PYTHON_SIG      dev:ino:size:mtime_ns of the file PYTHON leads to (the interpreter
                     the environment was built with), or "-"
@@ -60,6 +62,7 @@ class Warm:
         uv: str,
         uv_sig: str,
         env: str,
+        pointer: str = "current",
         python: str,
         python_sig: str,
     ) -> None:
@@ -70,6 +73,7 @@ class Warm:
         self.uv = uv
         self.uv_sig = uv_sig
         self.env = env
+        self.pointer = pointer
         self.python = python
         self.python_sig = python_sig
 
@@ -123,6 +127,8 @@ def matches(root: str, warm: Warm, path: str, st: os.stat_result) -> bool:
     """
     if not is_safe_name(warm.name) or not is_generation_of(root, warm.name, warm.env):
         return False
+    if warm.pointer[:7] != pointer.CURRENT or not pointer.is_variant(warm.pointer[7:]):
+        return False
     if warm.python != paths.env_python(warm.env):
         return False
     if warm.script != path:
@@ -159,11 +165,19 @@ def stamp_complete(stamp_file: str) -> bool:
     return head == stamp.MAGIC.encode() + b"\0" and tail == b"\0" + stamp.END.encode() + b"\0"
 
 
-def from_stamp(name: str, env: str, st: os.stat_result, fields: stamp.Stamp) -> Warm | None:
+def variant_of(warm: Warm) -> str:
+    """The variant whose pointer the record names ("" for ``current``)."""
+    return warm.pointer[len(pointer.CURRENT) :]
+
+
+def from_stamp(
+    name: str, env: str, st: os.stat_result, fields: stamp.Stamp, variant: str = ""
+) -> Warm | None:
     """The warm record for the script whose stat, taken before it was read, is ``st``,
     and whose environment's current generation ``env`` is stamped ``fields``.
 
-    None when the stamp ``fields`` are not about that file.
+    None when the stamp ``fields`` are not about that file. Its device may differ: each
+    NFS client of a shared home sees the same inode under a device number of its own.
     """
     if not fields.is_about(st):
         return None
@@ -175,6 +189,7 @@ def from_stamp(name: str, env: str, st: os.stat_result, fields: stamp.Stamp) -> 
         uv=fields.uv,
         uv_sig=fields.uvsig,
         env=env,
+        pointer=pointer.CURRENT + variant,
         python=paths.env_python(env),
         python_sig=fields.pysig,
     )
@@ -202,7 +217,7 @@ def write(root: str, dev: int, ino: int, warm: Warm) -> None:
             pass
 
 
-def confirm(root: str, name: str, env: str, st: os.stat_result | None) -> None:
+def confirm(root: str, name: str, env: str, st: os.stat_result | None, variant: str = "") -> None:
     """After a launch found the environment ``name`` right: record it for the next start.
 
     ``env``: its current generation. ``st``: the script's stat from before it was read,
@@ -211,8 +226,11 @@ def confirm(root: str, name: str, env: str, st: os.stat_result | None) -> None:
     if st is None:
         return
     fields = stamp.read(paths.stamp_path(env))
-    warm = None if fields is None else from_stamp(name, env, st, fields)
+    warm = None if fields is None else from_stamp(name, env, st, fields, variant)
     if warm is not None:
+        # The interpreter as this machine sees it (checked by the launch): a shared one
+        # has another device number on each NFS client than in the stamp.
+        warm.python_sig = stamp.file_signature(warm.python)
         write(root, st.st_dev, st.st_ino, warm)
 
 
@@ -247,7 +265,7 @@ def sweep(root: str) -> None:
         if (
             warm is None
             or not is_safe_name(warm.name)
-            or pointer.current(root, warm.name) != warm.env
+            or pointer.current(root, warm.name, variant_of(warm)) != warm.env
         ):
             try:
                 os.unlink(os.path.join(top, entry))

@@ -70,8 +70,9 @@ def _try_exec(invoked: str, args: list[str]) -> None:
     st = start.st
     record = warm.read(root, st.st_dev, st.st_ino)
     if record is not None and warm.matches(root, record, start.path, st):
-        name, env = record.name, record.env
+        name, env, variant = record.name, record.env, warm.variant_of(record)
     else:
+        variant = ""
         record = None
         found_name = index.read_index(paths.inode_key_path(root, st.st_dev, st.st_ino))
         if found_name is None:
@@ -92,7 +93,7 @@ def _try_exec(invoked: str, args: list[str]) -> None:
         # Under the lock: an upgrade may have flipped the pointer since it was read (the
         # record then names the generation before), and only a generation that is not
         # current can be deleted; the slow path finds the current one.
-        if pointer.current(root, name) != env:
+        if pointer.current(root, name, variant) != env:
             return
         if record is not None:
             _exec_warm(record, start, use)
@@ -128,6 +129,8 @@ def _check_and_exec(root: str, name: str, env: str, start: _Start, use: locks.Lo
         other = os.stat(recorded)
         if (other.st_dev, other.st_ino) != (st.st_dev, st.st_ino):
             return
+    if fields.dev != str(st.st_dev) and recorded != path:
+        return  # another device is the same file (another NFS client) at its path only
     with open(path, "rb") as f:
         text = f.read().decode("utf-8")
     block = find_block(text, start.invoked)

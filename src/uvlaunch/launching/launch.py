@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-from uvlaunch.building import compiling, envbuild
+from uvlaunch.building import compiling, envbuild, machines
 from uvlaunch.errors import CommandError, HomeError
 from uvlaunch.home import locks, paths, pointer, records, stamp, store, trust, warm
 from uvlaunch.home.names import lock_file
@@ -83,22 +83,23 @@ def prepare(
         root, rec.name, doing="is creating or syncing its environment", waiting=waiting
     )
     try:
-        before_env = pointer.current(root, rec.name)
         kept = None
-        if not launching and before_env is not None:
-            kept = stamp.launched_ns(paths.stamp_path(before_env))
+        if not launching:
+            before_env = pointer.current(root, rec.name, machines.choose(root, rec.name) or "")
+            if before_env is not None:
+                kept = stamp.launched_ns(paths.stamp_path(before_env))
         # Check again under the lock: another launch may have done the work meanwhile.
         try:
             build = envbuild.Build(
                 root, rec.name, script, uv_bin, notify, quiet=quiet, verbose=verbose
             )
-            through_uv = envbuild.ensure(build)
+            through_uv, variant = envbuild.ensure(build)
         except BaseException:
             if not os.path.lexists(paths.env_dir(root, rec.name)):
                 # A first launch that failed leaves nothing: no record, no index entry.
                 forget(root, rec.name)
             raise
-        env = pointer.current(root, rec.name)
+        env = pointer.current(root, rec.name, variant)
         assert env is not None, "ensure leaves a current generation"
         if not launching:
             # ensure() stamps or touches the generation as for a launch: undo that.
@@ -106,7 +107,7 @@ def prepare(
         problem = trust.env_problem(paths.env_dir(root, rec.name), env)
         if problem is not None:
             raise HomeError(problem)  # what another user can change is never started
-        warm.confirm(root, rec.name, env, before)  # for the next start, native or not
+        warm.confirm(root, rec.name, env, before, variant)  # for the next start, native or not
         # Taken before the environment lock is let go: gc and remove need the generation's
         # lock to delete it, so it cannot go between this check and the script's exit.
         use = store.use_lock(env)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from uvlaunch.building import generations
 from uvlaunch.errors import UvlaunchError
-from uvlaunch.home import paths, stamp, store
+from uvlaunch.home import paths, pointer, stamp, store
 from uvlaunch.launching import piped
 from uvlaunch.manage import registry, sweep
 from uvlaunch.manage import search as search_mod
@@ -148,6 +148,8 @@ def collect(
         result.skipped += [(f"{info.name} {g}", IN_USE) for g in kept]
     gone = {r.name for r in result.removed}
     for info in infos:
+        if unused_for is not None and info.name not in gone:
+            _drop_variants(root, info, now - unused_for, result)
         # Old generations of the environments that stay: one listdir told whether any.
         if info.complete and len(info.generations) > 1 and info.name not in gone:
             _prune(root, info.name, result)
@@ -166,6 +168,32 @@ def collect(
 
 IN_USE = "a running script is using this generation; gc deletes it once the script has exited"
 OLD = "an old generation: neither current nor kept for rollback, and no script uses it"
+
+
+UNUSED_VARIANT = "the variant for another interpreter (machine) was not launched since"
+
+
+def _drop_variants(root: str, info: EnvInfo, before: float, result: GcResult) -> None:
+    """Take out of use the variants of ``info`` that no machine launched since ``before``.
+
+    Never because an interpreter is missing here: a shared home's other machines have
+    theirs. The first variant (``current``) stays as long as the environment does; the
+    generations of the others go by the prune that follows.
+    """
+    for v in info.variants:
+        if v.pointer == pointer.CURRENT or (v.last_launched or 0) > before:
+            continue
+        when = time.strftime("%Y-%m-%d", time.gmtime(v.last_launched or 0))
+        why = f"{UNUSED_VARIANT} {when} (Python {v.python} {v.interpreter})"
+        if not result.dry_run:
+            with store.try_env_lock(root, info.name) as taken:
+                if not taken:
+                    continue  # a launch may be building or using it: next time
+                variant = v.pointer[len(pointer.CURRENT) :]
+                pointer.point(root, info.name, pointer.PREVIOUS + variant, None)
+                pointer.point(root, info.name, v.pointer, None)
+                continue  # its generations are old ones now: the prune deletes them
+        result.removed.append(Removal(info.name, None, why, 0, 0, generation=v.generation))
 
 
 def _prune(root: str, name: str, result: GcResult) -> None:

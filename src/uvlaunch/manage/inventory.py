@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from uvlaunch.building import compiling, generations, venv
+from uvlaunch.building import compiling, generations, machines, venv
 from uvlaunch.errors import UnknownEnvironmentError, UvlaunchError
 from uvlaunch.home import index, paths, pointer, records, stamp, store
 from uvlaunch.home.names import is_safe_name
@@ -40,6 +40,29 @@ PIPED = "piped"
 UNKNOWN = "unknown"
 
 _ABSENT = (FileNotFoundError, NotADirectoryError)
+
+
+@dataclass(frozen=True)
+class VariantInfo:
+    """One variant of an environment: the generations for one interpreter (machines.py)."""
+
+    pointer: str  # "current", or "current-KEY"
+    generation: str  # the generation it names
+    python: str  # the version it was built with
+    interpreter: str  # what its bin/python leads to, as this machine reads the link
+    here: bool  # whether that interpreter is on this machine
+    last_launched: float | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "pointer": self.pointer,
+            "generation": self.generation,
+            "python": self.python or None,
+            "interpreter": self.interpreter,
+            "here": self.here,
+            "last_launched": self.last_launched,
+            "last_launched_iso": _iso(self.last_launched),
+        }
 
 
 @dataclass(frozen=True)
@@ -61,6 +84,7 @@ class EnvInfo:
     rollback: bool  # whether an earlier generation is kept for `uvlaunch rollback`
     commands: tuple[str, ...] = ()  # installed commands that run its script (commands.py)
     generations: tuple[str, ...] = ()  # present on disk, oldest first (current included)
+    variants: tuple[VariantInfo, ...] = ()  # one per interpreter that built it (machines.py)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -79,6 +103,7 @@ class EnvInfo:
             "rollback": self.rollback,
             "commands": list(self.commands),
             "generations": list(self.generations),
+            "variants": [v.as_dict() for v in self.variants],
         }
 
 
@@ -115,7 +140,7 @@ def state_of(script: str, dev: int) -> str:
 
 def inspect(root: str, name: str) -> EnvInfo:
     """What is known of the environment ``name``: from its record, else from its stamp."""
-    current, previous = pointer.read(root, name)
+    current, previous = pointer.read(root, name, _here(root, name))
     top = paths.env_dir(root, name)
     env = top if current is None else paths.generation_dir(root, name, current)
     fields = None if current is None else stamp.read(paths.stamp_path(env))
@@ -152,6 +177,9 @@ def inspect(root: str, name: str) -> EnvInfo:
         rollback = rollback or (generation == previous and stamped is not None)
     if not present and generations.is_legacy(root, name):
         size, freed = _sizes(top, stamp.read(paths.stamp_path(top)))
+    variants = _variants(root, name)
+    launched = [_last_launched(root, name, env), *(v.last_launched for v in variants)]
+    known = [t for t in launched if t is not None]
     return EnvInfo(
         name=name,
         environment=env,
@@ -162,19 +190,56 @@ def inspect(root: str, name: str) -> EnvInfo:
         python=(fields.python if fields else "") or venv.python_version(env),
         size=size,
         freed=freed,
-        last_launched=_last_launched(root, name, env),
+        # The last launch on any machine: gc --unused-for goes by it.
+        last_launched=max(known) if known else None,
         last_synced=_float(fields.synced if fields else ""),
         complete=fields is not None,
         rollback=rollback,
         generations=tuple(present),
+        variants=variants,
     )
 
 
+def _here(root: str, name: str) -> str:
+    """The variant this machine uses (machines.py); "" when it has none (yet)."""
+    if len(pointer.variants(root, name)) < 2:
+        return ""  # one look, for the usual home of one machine
+    return machines.choose(root, name) or ""
+
+
+def _variants(root: str, name: str) -> tuple[VariantInfo, ...]:
+    found = []
+    for variant in pointer.variants(root, name):
+        generation = pointer.target(root, name, pointer.CURRENT + variant)
+        if generation is None:
+            continue
+        env = paths.generation_dir(root, name, generation)
+        python = paths.env_python(env)
+        try:
+            interpreter = os.readlink(python)
+        except OSError:
+            interpreter = "?"
+        stamp_file = paths.stamp_path(env)
+        found.append(
+            VariantInfo(
+                pointer=pointer.CURRENT + variant,
+                generation=generation,
+                python=venv.python_version(env),
+                interpreter=interpreter,
+                here=os.path.exists(python),
+                last_launched=stamp.last_launched(stamp_file)
+                if os.path.lexists(stamp_file)
+                else None,
+            )
+        )
+    return tuple(found)
+
+
 def _agree(rec: records.Record, fields: stamp.Stamp) -> bool:
-    # The stamp names the file by whichever of its names synced it last.
+    # The stamp names the file by whichever of its names synced it last, and by its
+    # inode alone: each machine of a shared home sees it under its own device.
     names = {paths.to_stored(n) for n in (rec.script, *rec.names)}
-    same = (fields.dev, fields.ino) == (str(rec.dev), str(rec.ino))
-    return same and fields.script in names
+    return fields.ino == str(rec.ino) and fields.script in names
 
 
 def _sizes(env: str, fields: stamp.Stamp | None) -> tuple[int, int]:

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from uvlaunch.building import generations, venv
+from uvlaunch.building import generations, machines, venv
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.home import paths, pointer, records, stamp, store
 from uvlaunch.home.names import lock_file
@@ -137,7 +137,9 @@ def upgrade(
         changes = diff(plan.removed, plan.added)
         if dry_run or not changes:
             return outcome(WOULD_CHANGE if changes else UNCHANGED, changes)
-        new = generations.build(root, name, script, uv_bin, upgrade=True, packages=packages)
+        new = generations.build(
+            root, name, script, uv_bin, upgrade=True, packages=packages, variant=_mine(root, name)
+        )
         changes = diff(have, venv.installed(new))
         _flip(root, name, new)
         return outcome(UPGRADED if changes else UNCHANGED, changes)
@@ -152,7 +154,9 @@ def reinstall(
 
     def one(root: str, name: str, script: Script, uv_bin: str) -> Outcome:
         before = venv.installed(_current(root, name))
-        new = generations.build(root, name, script, uv_bin, upgrade=False)
+        new = generations.build(
+            root, name, script, uv_bin, upgrade=False, variant=_mine(root, name)
+        )
         changes = diff(before, venv.installed(new))
         _flip(root, name, new)
         return Outcome(name, script.ident.path, REINSTALLED, changes)
@@ -164,7 +168,7 @@ def _flip(root: str, name: str, new: str) -> None:
     """Make ``new`` current, keeping the last launch of the generation it replaces."""
     launched = stamp.launched_ns(paths.stamp_path(_current(root, name)))
     stamp.set_launched(paths.stamp_path(new), launched)
-    generations.flip(root, name, new)
+    generations.flip(root, name, new, variant=_mine(root, name))
 
 
 def rollback(target: str) -> Outcome:
@@ -182,7 +186,7 @@ def rollback(target: str) -> Outcome:
         env = _current(root, name)
         before = venv.installed(env)
         launched = stamp.launched_ns(paths.stamp_path(env))
-        generations.roll_back(root, name)
+        generations.roll_back(root, name, _mine(root, name))
         stamp.set_launched(paths.stamp_path(_current(root, name)), launched)
         rec = records.read_record(root, name)
         script = rec.script if rec is not None else None
@@ -242,7 +246,16 @@ def _one(
         if not taken:
             return Outcome(name, recorded, BUSY, message=store.holder(root, name))
         attempt.note(f"{os.getpid()} {doing}")
-        env = pointer.current(root, name)
+        if machines.choose(root, name) is None:
+            # Only the variants of other machines' interpreters: not ours to change.
+            return Outcome(
+                name,
+                recorded,
+                FAILED,
+                message="it is not built for this machine's Python yet; launch the script "
+                "here first (other machines' environments are theirs to upgrade)",
+            )
+        env = pointer.current(root, name, _mine(root, name))
         if env is None or stamp.read(paths.stamp_path(env)) is None:
             return Outcome(
                 name, recorded, FAILED, message="it is not built yet; launch the script first"
@@ -264,9 +277,20 @@ def _own_words(message: str, *paths: str) -> str:
     return message
 
 
+def _mine(root: str, name: str) -> str:
+    """This machine's variant of ``name`` (machines.py): upgrade, reinstall and rollback
+    act on it alone, since only this machine's interpreter can build it."""
+    variant = machines.choose(root, name)
+    if variant is None:
+        raise UvlaunchError(
+            f"{name}: is not built for this machine's Python yet; launch the script here first"
+        )
+    return variant
+
+
 def _current(root: str, name: str) -> str:
-    """The current generation of ``name``, whose lock is held (``_one`` checked it exists)."""
-    env = pointer.current(root, name)
+    """This machine's current generation of ``name``, whose lock is held."""
+    env = pointer.current(root, name, _mine(root, name))
     if env is None:
         raise UvlaunchError(f"{name}: has no current generation; launch the script first")
     return env

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from uvlaunch.building import machines
 from uvlaunch.home import paths, pointer, records, stamp, store
 from uvlaunch.scripts import identity
 
@@ -40,8 +41,13 @@ def where(invoked: str) -> Where:
         name, script = rec.name, rec.script
     else:
         name, script = records.new_name(root, ident), ident.path
-    # The current generation; before the first launch, the one it will create.
-    env = pointer.current(root, name) or paths.generation_dir(root, name, "g1")
+    # This machine's current generation (machines.py); before the first launch, the one
+    # it will create; without one for this machine's Python, the environment's directory.
+    variant = machines.choose(root, name)
+    if variant is None:
+        env = paths.env_dir(root, name)
+    else:
+        env = pointer.current(root, name, variant) or paths.generation_dir(root, name, "g1")
     complete = stamp.read(paths.stamp_path(env)) is not None
     return Where(
         script=script,

@@ -43,15 +43,16 @@ extern char **environ;
 
 /* The contract with the Python side: each constant is written once in contract.py, and
    tests/test_contract.py checks that these say the same. */
-#define WARM_MAGIC "uvlaunch-warm-2"
+#define WARM_MAGIC "uvlaunch-warm-3"
 #define STAMP_MAGIC "uvlaunch-stamp-1"
 #define STAMP_END "end"
 #define WARM_MAX 32768
 #define MAX_NAME 60
 #define MAX_GENERATION 9
+#define VARIANT_DIGITS 8
 #define PY_NAME "uvlaunch-py"
 
-enum { F_MAGIC, F_NAME, F_SCRIPT, F_SCRIPT_SIG, F_LOCK_SIG, F_UV, F_UV_SIG, F_ENV, F_PYTHON, F_PYTHON_SIG, F_END, WARM_FIELDS };
+enum { F_MAGIC, F_NAME, F_SCRIPT, F_SCRIPT_SIG, F_LOCK_SIG, F_UV, F_UV_SIG, F_ENV, F_POINTER, F_PYTHON, F_PYTHON_SIG, F_END, WARM_FIELDS };
 
 static const char *const SUBCOMMANDS[] = {"run",  "where",   "list",      "show",     "dir",     "gc",        "remove",
                                           "sync", "exec",    "upgrade",   "reinstall", "rollback", "install", "uninstall",
@@ -160,11 +161,20 @@ static int is_generation(const char *s, size_t len) {
     return 1;
 }
 
-/* Whether the pointer envs/NAME/current (a symlink) names `generation` (pointer.target()). */
+/* Whether the pointer envs/NAME/current[-KEY] (a symlink) names `generation` (pointer.target()). */
 static int is_current(const char *pointer, const char *generation) {
     char target[MAX_GENERATION + 2];
     ssize_t n = readlink(pointer, target, sizeof target);
     return n > 0 && (size_t)n == strlen(generation) && memcmp(target, generation, (size_t)n) == 0;
+}
+
+/* Whether `name` is "current" or "current-" and VARIANT_DIGITS lowercase hex digits: the
+   pointer of an environment's variant for one interpreter (pointer.is_variant()). */
+static int is_pointer(const char *name) {
+    if (strncmp(name, "current", 7) != 0) return 0;
+    const char *key = name + 7;
+    if (*key == '\0') return 1;
+    return key[0] == '-' && strlen(key + 1) == VARIANT_DIGITS && strspn(key + 1, "0123456789abcdef") == VARIANT_DIGITS;
 }
 
 /* stamp.file_signature(): "dev:ino:size:mtime_ns", or "-" when the file is absent. */
@@ -280,7 +290,7 @@ static void try_warm(const char *invoked, char **args, int nargs) {
     if (n < 0 || (size_t)n >= sizeof buf || strncmp(buf, f[F_ENV], (size_t)n) != 0) return;
     const char *generation = f[F_ENV] + n;
     if (!is_generation(generation, strlen(generation))) return;
-    if (!join(pointer, sizeof pointer, buf, "current")) return;
+    if (!is_pointer(f[F_POINTER]) || !join(pointer, sizeof pointer, buf, f[F_POINTER])) return;
     if (!trusted_dir(buf) || !trusted_dir(f[F_ENV])) return;
     snprintf(buf, sizeof buf, "%s/bin", f[F_ENV]);
     if (!trusted_dir(buf)) return;
