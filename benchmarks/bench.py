@@ -298,8 +298,9 @@ os.makedirs(scripts, exist_ok=True)
 now = time.time()
 
 def path_key(home, path):
-    if hasattr(store, "path_key_path"):
-        return records.path_key_path(home, path)
+    from uvlaunch.home import index
+    if hasattr(index, "path_key_path"):
+        return index.path_key_path(home, path)
     import hashlib  # the layout of docs/how-it-works.md
     digest = hashlib.sha256(os.fsencode(path)).hexdigest()[:40]
     return os.path.join(paths.index_dir(home), f"path-{digest}")
@@ -325,10 +326,9 @@ for i in range(count):
     put(paths.record_path(home, name), json.dumps(record).encode())
     put(paths.inode_key_path(home, ident.dev, ident.ino), name.encode())
     put(path_key(home, ident.path), name.encode())
-    fields = dict(fields0)
-    fields.update(script=ident.path, dev=str(ident.dev), ino=str(ident.ino),
-                  block="dependencies = []\n", synced=str(now - i), size="40960")
-    put(paths.stamp_path(env), stamp.encode(fields))
+    fields = fields0.replace(script=ident.path, dev=str(ident.dev), ino=str(ident.ino),
+                             block="dependencies = []\n", synced=str(now - i), size="40960")
+    put(paths.stamp_path(env), fields.encode())
     if i % 10 == 9:
         os.unlink(path)  # every tenth script is gone: something for gc to find
 print(count)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from uvlaunch.manage.inventory import human_size
+from uvlaunch.cli.output import human_size
 
 
 @pytest.mark.parametrize(

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import os
 
-from uvlaunch.building import complete, venv
+from uvlaunch.building import complete, machines, venv
 from uvlaunch.errors import UvError, UvlaunchError
-from uvlaunch.home import locks, paths, pointer, records, stamp, store, trash, warm
+from uvlaunch.home import locks, paths, pointer, records, stamp, trash, warm
 from uvlaunch.scripts.script import Script
 from uvlaunch.uv import calls as uv
 from uvlaunch.uv import output as uvoutput
@@ -37,27 +37,11 @@ def new_dir(root: str, name: str) -> str:
         except FileExistsError:
             continue
         try:
-            with open(path + BUILDING, "w", encoding="utf-8") as f:
-                f.write(_host() + "\n")
+            with open(path + machines.BUILDING, "w", encoding="utf-8") as f:
+                f.write(machines.host() + "\n")
         except OSError:
             pass  # only a help for gc on other machines
         return path
-
-
-BUILDING = ".building"  # beside a generation being built: the machine building it
-
-
-def _host() -> str:
-    import socket
-
-    return socket.gethostname()
-
-
-def _done_building(generation: str) -> None:
-    try:
-        os.unlink(generation + BUILDING)
-    except OSError:
-        pass
 
 
 def build(
@@ -138,7 +122,7 @@ def flip(root: str, name: str, new: str, *, keep_current: bool = True, variant: 
         # old generation current (and kept for rollback), the new one unused, for gc.
         pointer.point(root, name, pointer.PREVIOUS + variant, current)
     pointer.point(root, name, pointer.CURRENT + variant, os.path.basename(new))
-    _done_building(new)
+    machines.done_building(new)
     if current is not None:  # a first build: no warm record can name this environment yet
         _forget_warm(root, name)
     prune(root, name)
@@ -200,7 +184,7 @@ def prune(root: str, name: str, *, measure: bool = False, dry_run: bool = False)
         return done  # planted: nothing is deleted through it (remove_all unlinks it)
     keep = pointer.pointed(root, name)  # every variant's (machines.py)
     for generation in pointer.generations(root, name):
-        if generation in keep or _building_elsewhere(root, name, generation):
+        if generation in keep or machines.building_elsewhere(root, name, generation):
             continue
         path = paths.generation_dir(root, name, generation)
         freed = venv.usage(path)[1] if measure else 0
@@ -210,25 +194,6 @@ def prune(root: str, name: str, *, measure: bool = False, dry_run: bool = False)
         else:
             done.deleted.append((generation, freed))
     return done
-
-
-BUILD_GRACE = 3600  # seconds an unstamped generation may be another machine's build
-
-
-def _building_elsewhere(root: str, name: str, generation: str) -> bool:
-    # On a shared home mounted without lock support, another machine may be building
-    # this generation without our lock: one it marked as its own is kept while young.
-    path = paths.generation_dir(root, name, generation)
-    try:
-        with open(path + BUILDING, encoding="utf-8") as f:
-            host = f.read().strip()
-        young = store.now() - os.lstat(path + BUILDING).st_mtime < BUILD_GRACE
-    except (OSError, UnicodeDecodeError):
-        return False
-    if host == _host() or not young:
-        _done_building(path)  # ours, killed (we hold the lock), or long dead
-        return False
-    return True
 
 
 def delete_unused(root: str, name: str, generation: str) -> bool:
@@ -273,7 +238,7 @@ def in_use(generation: str) -> bool:
 
 def discard(root: str, name: str, generation: str) -> None:
     """Delete a generation no script can have started (half-built, or failed)."""
-    _done_building(generation)
+    machines.done_building(generation)
     trash.discard(root, generation, prefix=name)
     try:
         os.rmdir(paths.env_dir(root, name))  # a first build that failed leaves no directory

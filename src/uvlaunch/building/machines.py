@@ -21,7 +21,7 @@ import os
 import sys
 
 from uvlaunch.building import venv
-from uvlaunch.home import paths, pointer, stamp
+from uvlaunch.home import paths, pointer, stamp, store
 
 
 def platform_tag() -> str:
@@ -78,3 +78,43 @@ def describe(root: str, name: str, variant: str) -> str:
     target = os.readlink(paths.env_python(env)) if os.path.islink(paths.env_python(env)) else ""
     here = "" if os.path.exists(paths.env_python(env)) else " (not on this machine)"
     return f"Python {venv.python_version(env) or '?'} {target}{here}".rstrip()
+
+
+# -- builds on a shared home ------------------------------------------------------
+
+
+BUILDING = ".building"  # beside a generation being built: the machine building it
+
+
+def host() -> str:
+    """This machine's name, as a build marks its generation with."""
+    import socket
+
+    return socket.gethostname()
+
+
+def done_building(generation: str) -> None:
+    """The generation's build is over (flipped to, or discarded): its mark goes."""
+    try:
+        os.unlink(generation + BUILDING)
+    except OSError:
+        pass
+
+
+BUILD_GRACE = 3600  # seconds an unstamped generation may be another machine's build
+
+
+def building_elsewhere(root: str, name: str, generation: str) -> bool:
+    # On a shared home mounted without lock support, another machine may be building
+    # this generation without our lock: one it marked as its own is kept while young.
+    path = paths.generation_dir(root, name, generation)
+    try:
+        with open(path + BUILDING, encoding="utf-8") as f:
+            builder = f.read().strip()
+        young = store.now() - os.lstat(path + BUILDING).st_mtime < BUILD_GRACE
+    except (OSError, UnicodeDecodeError):
+        return False
+    if builder == host() or not young:
+        done_building(path)  # ours, killed (we hold the lock), or long dead
+        return False
+    return True

@@ -7,8 +7,7 @@ import json
 
 import click
 
-from uvlaunch.cli.output import count, guard
-from uvlaunch.manage.inventory import human_size
+from uvlaunch.cli.output import count, guard, human_size
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -9,10 +9,10 @@ from collections.abc import Callable
 
 import click
 
-from uvlaunch.cli.output import count, guard
+from uvlaunch.cli.output import count, guard, human_size
+from uvlaunch.manage import outcomes
 from uvlaunch.manage import upgrade as upgrade_mod
 from uvlaunch.manage.dryrun import OFFLINE
-from uvlaunch.manage.inventory import human_size
 
 
 @click.command(short_help="Remove environments whose script is gone.")
@@ -121,19 +121,19 @@ def _targets_option(fn: Callable[..., None]) -> Callable[..., None]:
     return click.argument("targets", nargs=-1, metavar="[SCRIPT|NAME]...")(fn)
 
 
-def _show_outcome(outcome: upgrade_mod.Outcome) -> None:
+def _show_outcome(outcome: outcomes.Outcome) -> None:
     label = outcome.script or outcome.name
     status = outcome.status
     notes = []
     if status in (
-        upgrade_mod.UPGRADED,
-        upgrade_mod.WOULD_CHANGE,
-        upgrade_mod.REINSTALLED,
-        upgrade_mod.ROLLED_BACK,
+        outcomes.UPGRADED,
+        outcomes.WOULD_CHANGE,
+        outcomes.REINSTALLED,
+        outcomes.ROLLED_BACK,
     ):
         n = len(outcome.changes)
         notes += [f"{count(n, 'package')} changed"] if n else []
-    elif status in (upgrade_mod.LOCKED, upgrade_mod.BUSY, upgrade_mod.GONE):
+    elif status in (outcomes.LOCKED, outcomes.BUSY, outcomes.GONE):
         status = f"skipped ({status})"
     if outcome.offline:
         notes.append(OFFLINE)
@@ -153,11 +153,11 @@ def _check_targets(every: bool, targets: tuple[str, ...]) -> None:
         raise click.UsageError("give the scripts or names of the environments, or --all")
 
 
-def _finish(report: upgrade_mod.Report, as_json: bool, many: bool) -> None:
+def _finish(report: outcomes.Report, as_json: bool, many: bool) -> None:
     if as_json:
         click.echo(json.dumps([o.as_dict() for o in report.outcomes], indent=2))
     elif many:
-        click.echo(upgrade_mod.summary(report))
+        click.echo(outcomes.summary(report))
     sys.exit(1 if report.failed else 0)
 
 

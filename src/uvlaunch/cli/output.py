@@ -38,3 +38,13 @@ def guard(fn: Callable[[], T], *, as_json: bool = False) -> T:
 def count(n: int, word: str) -> str:
     """``1 environment``, ``2 environments``."""
     return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def human_size(size: int) -> str:
+    """A size such as ``12.3 MiB``."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"

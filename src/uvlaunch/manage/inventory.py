@@ -20,16 +20,17 @@ from __future__ import annotations
 import contextlib
 import os
 import stat as stat_mod
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from uvlaunch.building import compiling, generations, machines, venv
+from uvlaunch.building import compiling, generations, venv
 from uvlaunch.errors import UnknownEnvironmentError, UvlaunchError
 from uvlaunch.home import index, paths, pointer, records, stamp, store
 from uvlaunch.home.names import is_safe_name
 from uvlaunch.launching import piped
 from uvlaunch.manage import registry
+from uvlaunch.manage.variants import VariantInfo, iso, variants_of
+from uvlaunch.manage.variants import here as variant_here
 from uvlaunch.scripts import identity
 
 LIVE = "live"
@@ -40,29 +41,6 @@ PIPED = "piped"
 UNKNOWN = "unknown"
 
 _ABSENT = (FileNotFoundError, NotADirectoryError)
-
-
-@dataclass(frozen=True)
-class VariantInfo:
-    """One variant of an environment: the generations for one interpreter (machines.py)."""
-
-    pointer: str  # "current", or "current-KEY"
-    generation: str  # the generation it names
-    python: str  # the version it was built with
-    interpreter: str  # what its bin/python leads to, as this machine reads the link
-    here: bool  # whether that interpreter is on this machine
-    last_launched: float | None
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "pointer": self.pointer,
-            "generation": self.generation,
-            "python": self.python or None,
-            "interpreter": self.interpreter,
-            "here": self.here,
-            "last_launched": self.last_launched,
-            "last_launched_iso": _iso(self.last_launched),
-        }
 
 
 @dataclass(frozen=True)
@@ -95,9 +73,9 @@ class EnvInfo:
             "size": self.size,
             "freed": self.freed,
             "last_launched": self.last_launched,
-            "last_launched_iso": _iso(self.last_launched),
+            "last_launched_iso": iso(self.last_launched),
             "last_synced": self.last_synced,
-            "last_synced_iso": _iso(self.last_synced),
+            "last_synced_iso": iso(self.last_synced),
             "environment": self.environment,
             "complete": self.complete,
             "rollback": self.rollback,
@@ -105,12 +83,6 @@ class EnvInfo:
             "generations": list(self.generations),
             "variants": [v.as_dict() for v in self.variants],
         }
-
-
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 def state_of(script: str, dev: int) -> str:
@@ -140,7 +112,7 @@ def state_of(script: str, dev: int) -> str:
 
 def inspect(root: str, name: str) -> EnvInfo:
     """What is known of the environment ``name``: from its record, else from its stamp."""
-    current, previous = pointer.read(root, name, _here(root, name))
+    current, previous = pointer.read(root, name, variant_here(root, name))
     top = paths.env_dir(root, name)
     env = top if current is None else paths.generation_dir(root, name, current)
     fields = None if current is None else stamp.read(paths.stamp_path(env))
@@ -177,7 +149,7 @@ def inspect(root: str, name: str) -> EnvInfo:
         rollback = rollback or (generation == previous and stamped is not None)
     if not present and generations.is_legacy(root, name):
         size, freed = _sizes(top, stamp.read(paths.stamp_path(top)))
-    variants = _variants(root, name)
+    variants = variants_of(root, name)
     launched = [_last_launched(root, name, env), *(v.last_launched for v in variants)]
     known = [t for t in launched if t is not None]
     return EnvInfo(
@@ -198,41 +170,6 @@ def inspect(root: str, name: str) -> EnvInfo:
         generations=tuple(present),
         variants=variants,
     )
-
-
-def _here(root: str, name: str) -> str:
-    """The variant this machine uses (machines.py); "" when it has none (yet)."""
-    if len(pointer.variants(root, name)) < 2:
-        return ""  # one look, for the usual home of one machine
-    return machines.choose(root, name) or ""
-
-
-def _variants(root: str, name: str) -> tuple[VariantInfo, ...]:
-    found = []
-    for variant in pointer.variants(root, name):
-        generation = pointer.target(root, name, pointer.CURRENT + variant)
-        if generation is None:
-            continue
-        env = paths.generation_dir(root, name, generation)
-        python = paths.env_python(env)
-        try:
-            interpreter = os.readlink(python)
-        except OSError:
-            interpreter = "?"
-        stamp_file = paths.stamp_path(env)
-        found.append(
-            VariantInfo(
-                pointer=pointer.CURRENT + variant,
-                generation=generation,
-                python=venv.python_version(env),
-                interpreter=interpreter,
-                here=os.path.exists(python),
-                last_launched=stamp.last_launched(stamp_file)
-                if os.path.lexists(stamp_file)
-                else None,
-            )
-        )
-    return tuple(found)
 
 
 def _agree(rec: records.Record, fields: stamp.Stamp) -> bool:
@@ -352,13 +289,3 @@ def _target_name(root: str, target: str) -> str | None:
     if is_safe_name(target) and target in all_names(root):
         return target
     return None
-
-
-def human_size(size: int) -> str:
-    """A size such as ``12.3 MiB``."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"

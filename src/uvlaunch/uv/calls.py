@@ -11,6 +11,7 @@ import sys
 
 from uvlaunch.errors import UvError
 from uvlaunch.home import paths
+from uvlaunch.uv import linking
 from uvlaunch.uv.spawn import Running, wait
 
 # The oldest uv with which uvlaunch is fully right, found by running the test suite
@@ -105,56 +106,6 @@ def check_recorded(uv: str, recorded: str) -> str:
     return version(uv)
 
 
-def link_mode() -> str:
-    """The link mode for uvlaunch's environments: never symlinks into uv's cache."""
-    # Symlinked files would point into the cache that `uv cache clean` deletes; an
-    # explicit --link-mode on the command line overrides the user's uv.toml.
-    chosen = os.environ.get("UV_LINK_MODE", "")
-    if chosen and chosen != "symlink":
-        return chosen
-    if not _cache_beside_home():
-        # A cache on another filesystem than the home (a local scratch cache, an NFS
-        # home): uv could only fall back to copying, warning on every build.
-        return "copy"
-    return "clone" if sys.platform == "darwin" else "hardlink"
-
-
-def cache_dir() -> str:
-    """uv's cache directory as uv finds it (without running uv): UV_CACHE_DIR, else the
-    platform's cache directory."""
-    chosen = os.environ.get("UV_CACHE_DIR")
-    if chosen:
-        return chosen
-    if sys.platform == "win32":
-        return os.path.join(os.environ.get("LOCALAPPDATA", ""), "uv", "cache")
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    base = xdg if os.path.isabs(xdg) else os.path.expanduser("~/.cache")
-    return os.path.join(base, "uv")
-
-
-def _cache_beside_home() -> bool:
-    """Whether uv's cache and uvlaunch's home are on one filesystem (hard links work)."""
-    from uvlaunch.home import paths
-
-    def device(path: str) -> int | None:
-        path = os.path.abspath(path)
-        while True:  # the nearest existing directory: the cache may not exist yet
-            try:
-                return os.stat(path).st_dev
-            except OSError:
-                parent = os.path.dirname(path)
-                if parent == path:
-                    return None
-                path = parent
-
-    try:
-        home = paths.home()
-    except Exception:  # HomeError: the caller says so; the link mode does not matter
-        return True
-    cache, mine = device(cache_dir()), device(home)
-    return cache is None or mine is None or cache == mine
-
-
 def base_env(env: str) -> dict[str, str]:
     """The environment uv runs with when working on the managed environment ``env``."""
     child = dict(os.environ)
@@ -182,7 +133,7 @@ def verbosity_flags(quiet: int, verbose: int) -> list[str]:
 def sync_argv(uv: str, script: str, *, python: str | None, quiet: int, verbose: int) -> list[str]:
     """``uv sync --active --script`` for ``script`` (into the environment VIRTUAL_ENV names)."""
     # No --compile-bytecode: uvlaunch compiles the environment itself (bytecode.py).
-    argv = [uv, "sync", "--active", "--script", script, "--link-mode", link_mode()]
+    argv = [uv, "sync", "--active", "--script", script, "--link-mode", linking.link_mode()]
     if python:
         argv += ["--python", python]
     return argv + verbosity_flags(quiet, verbose)
@@ -196,7 +147,15 @@ def sync(uv: str, script: str, env: str, *, python: str | None, quiet: int, verb
 def create_empty(uv: str, env: str, *, quiet: int, verbose: int) -> int:
     """Create an environment with no packages (a script without a block)."""
     # `uv sync --script` refuses a file without a `# /// script` block.
-    argv = [uv, "venv", env, "--quiet", "--link-mode", link_mode(), *verbosity_flags(0, verbose)]
+    argv = [
+        uv,
+        "venv",
+        env,
+        "--quiet",
+        "--link-mode",
+        linking.link_mode(),
+        *verbosity_flags(0, verbose),
+    ]
     return _call(argv, env)
 
 
@@ -275,7 +234,7 @@ def run_argv(uv: str, script: str, args: list[str], *, quiet: int, verbose: int)
 
 def venv_argv(uv: str, path: str, *, python: str | None) -> list[str]:
     """``uv venv`` of a new generation, at the path it keeps (generations.py)."""
-    argv = [uv, "venv", path, "--quiet", "--link-mode", link_mode()]
+    argv = [uv, "venv", path, "--quiet", "--link-mode", linking.link_mode()]
     return argv + (["--python", python] if python else [])
 
 
@@ -286,7 +245,16 @@ def pip_install_argv(uv: str, env: str, requirements: list[str]) -> list[str]:
     install into the user's own interpreter.
     """
     python = ["--python", paths.env_python(env)]
-    argv = [uv, "pip", "install", "--quiet", "--no-deps", *python, "--link-mode", link_mode()]
+    argv = [
+        uv,
+        "pip",
+        "install",
+        "--quiet",
+        "--no-deps",
+        *python,
+        "--link-mode",
+        linking.link_mode(),
+    ]
     return [*argv, *requirements]
 
 
