@@ -50,16 +50,17 @@ def build(
     script: Script,
     uv_bin: str,
     *,
-    upgrade: bool,
-    packages: tuple[str, ...] = (),
+    upgrading: tuple[str, ...] | None,
     variant: str = "",
 ) -> str:
     """Build a complete new generation for ``script`` beside the current one; its path.
 
-    ``upgrade``: newest versions the block allows (``packages``: only those); else the
-    versions installed now (a reinstall). Raises UvError with uv's reason on failure,
-    and then nothing of the new generation is left. The pointer is not touched.
+    ``upgrading``: the packages to move to the newest versions the block allows (``()``:
+    every one); None keeps the versions installed now (a reinstall). Raises UvError with
+    uv's reason on failure, and then nothing of the new generation is left. The pointer
+    is not touched.
     """
+    upgrade, packages = upgrading is not None, upgrading or ()
     env = pointer.current(root, name, variant)
     assert env is not None, "build a new generation of a complete environment"
     new = new_dir(root, name)

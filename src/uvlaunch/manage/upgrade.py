@@ -86,7 +86,7 @@ def upgrade(
         if dry_run or not changes:
             return outcome(WOULD_CHANGE if changes else UNCHANGED, changes)
         new = generations.build(
-            root, name, script, uv_bin, upgrade=True, packages=packages, variant=_mine(root, name)
+            root, name, script, uv_bin, upgrading=packages, variant=_mine(root, name)
         )
         changes = diff(have, venv.installed(new))
         _flip(root, name, new)
@@ -103,7 +103,7 @@ def reinstall(
     def one(root: str, name: str, script: Script, uv_bin: str) -> Outcome:
         before = venv.installed(_current(root, name))
         new = generations.build(
-            root, name, script, uv_bin, upgrade=False, variant=_mine(root, name)
+            root, name, script, uv_bin, upgrading=None, variant=_mine(root, name)
         )
         changes = diff(before, venv.installed(new))
         _flip(root, name, new)
