@@ -27,6 +27,9 @@ def finish(
     if compile_now and compiling.enabled():
         compiling.compile_environment(root, env)
     not_writable_by_others(env)
+    # The use lock every launch takes exists before the generation is complete: a
+    # launch never has to create it (a home mounted read-only could not).
+    os.close(os.open(paths.generation_lock_path(env), os.O_WRONLY | os.O_CREAT, 0o600))
     new = fields(script, env, uv_bin, uv_version, None)
     if compile_now:
         total, own = venv.usage(env)

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 # Lines of `uv sync`'s report that `uv run` does not print; matched on the visible text.
 _REPORT = re.compile(
-    rb"^(?:(?:Creating|Using) (?:script|virtual) environment at"
+    # Updating: what uv 0.12 says of the generation directory made before it runs.
+    rb"^(?:(?:Creating|Updating|Using) (?:script|virtual) environment at"
     rb"|Using (?:CPython|PyPy|GraalPy|Python) \d"
     rb"|(?:Resolved|Prepared|Audited|Checked) \d+ packages? in"
     rb"|Would |"
@@ -33,6 +34,7 @@ _ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
 
 _PREFIXES = (
     b"Creating ",
+    b"Updating ",
     b"Using ",
     b"Resolved ",
     b"Prepared ",
