@@ -131,19 +131,30 @@ def matches(root: str, warm: Warm, path: str, st: os.stat_result) -> bool:
         return False
     if warm.python != paths.env_python(warm.env):
         return False
-    if warm.script != path:
-        # Another hard link to the recorded file is the same script.
-        other = os.stat(warm.script)
-        if (other.st_dev, other.st_ino) != (st.st_dev, st.st_ino):
-            return False
     if warm.script_sig != script_signature(st):
         return False
-    if stamp.file_signature(lock_file(path)) != warm.lock_sig:
+    return same_inputs(
+        warm.script, path, st, lock_sig=warm.lock_sig, uv=warm.uv, uv_sig=warm.uv_sig
+    )
+
+
+def same_inputs(
+    recorded: str, path: str, st: os.stat_result, *, lock_sig: str, uv: str, uv_sig: str
+) -> bool:
+    """What both a warm record and a stamp vouch for, checked the one way: the script at
+    ``path`` (stat ``st``) is the recorded file, its lock file and the uv binary are as
+    they were (and ``UVLAUNCH_UV``, if set, names that uv)."""
+    if recorded != path:
+        # Another hard link to the recorded file is the same script.
+        other = os.stat(recorded)
+        if (other.st_dev, other.st_ino) != (st.st_dev, st.st_ino):
+            return False
+    if stamp.file_signature(lock_file(path)) != lock_sig:
         return False
     override = os.environ.get("UVLAUNCH_UV")
-    if override and os.path.abspath(override) != warm.uv:
+    if override and os.path.abspath(override) != uv:
         return False
-    return stamp.file_signature(warm.uv) == warm.uv_sig
+    return stamp.file_signature(uv) == uv_sig
 
 
 def is_generation_of(root: str, name: str, env: str) -> bool:

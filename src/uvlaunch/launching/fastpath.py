@@ -17,7 +17,6 @@ import sys
 from uvlaunch.contract import TRUTHY
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.home import index, locks, paths, pointer, stamp, trust, warm
-from uvlaunch.home.names import lock_file
 from uvlaunch.scripts.metadata import find_block
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 7 ms here
@@ -123,30 +122,16 @@ def _check_and_exec(root: str, name: str, env: str, start: _Start, use: locks.Lo
     if not fields.is_about(st):
         return
     recorded = paths.from_stored(fields.script)
-    if recorded != path:
-        # Another hard link to the recorded file is the same script; anything else
-        # (a move) needs the slow path to update the record.
-        other = os.stat(recorded)
-        if (other.st_dev, other.st_ino) != (st.st_dev, st.st_ino):
-            return
     if fields.dev != str(st.st_dev) and recorded != path:
         return  # another device is the same file (another NFS client) at its path only
+    # A move (not another link to the same file) needs the slow path to update the record.
+    uv = fields.uv
+    if not warm.same_inputs(recorded, path, st, lock_sig=fields.lock, uv=uv, uv_sig=fields.uvsig):
+        return
     with open(path, "rb") as f:
         text = f.read().decode("utf-8")
-    block = find_block(text, start.invoked)
-    if block is None:
-        if fields.block is not None:
-            return
-    elif fields.block != block:
-        return
-    if stamp.file_signature(lock_file(path)) != fields.lock:
-        return
-    uv = fields.uv
-    override = os.environ.get("UVLAUNCH_UV")
-    if override and os.path.abspath(override) != uv:
-        return
-    if stamp.file_signature(uv) != fields.uvsig:
-        return
+    if find_block(text, start.invoked) != fields.block:
+        return  # an edit of the block (None on both sides: a script without one)
     python = paths.env_python(env)
     if stamp.file_signature(python) != fields.pysig or not os.path.exists(python):
         return
