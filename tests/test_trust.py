@@ -130,6 +130,20 @@ def test_a_symlinked_envs_directory_is_refused_on_a_warm_start(sandbox: Sandbox)
     assert proc.stdout == ""
 
 
+@pytest.mark.usefixtures("launcher")
+def test_a_symlinked_environment_directory_is_refused_on_a_warm_start(sandbox: Sandbox) -> None:
+    script = sandbox.script()
+    report(execute(sandbox, script))
+    report(execute(sandbox, script))  # warm now
+    (top,) = sorted((sandbox.home / "envs").iterdir())
+    elsewhere = sandbox.root / "elsewhere"
+    top.rename(elsewhere)
+    top.symlink_to(elsewhere, target_is_directory=True)
+    proc = execute(sandbox, script)
+    assert_one_line_error(proc, str(top), "symlink")
+    assert proc.stdout == ""
+
+
 # -- 2, 3: the lock file beside a script ------------------------------------------------
 
 

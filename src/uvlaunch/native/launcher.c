@@ -291,6 +291,7 @@ static void try_warm(const char *invoked, char **args, int nargs) {
     const char *generation = f[F_ENV] + n;
     if (!is_generation(generation, strlen(generation))) return;
     if (!is_pointer(f[F_POINTER]) || !join(pointer, sizeof pointer, buf, f[F_POINTER])) return;
+    buf[n - 1] = '\0'; /* HOME/envs/NAME itself: with its slash, lstat would follow a link */
     if (!trusted_dir(buf) || !trusted_dir(f[F_ENV])) return;
     snprintf(buf, sizeof buf, "%s/bin", f[F_ENV]);
     if (!trusted_dir(buf)) return;
