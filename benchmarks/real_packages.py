@@ -284,7 +284,7 @@ def anatomy(
     """
     steps = {k: Sample(k) for k in ("uv sync", "byte-compile (in-process)", "script run")}
     compile_py = (
-        "import sys, time\nfrom uvlaunch import bytecode\n"
+        "import sys, time\nfrom uvlaunch.building import bytecode\n"
         "t = time.perf_counter()\n"
         "n = bytecode.compile_dirs(bytecode.site_packages(sys.argv[1]))\n"
         "print(n, time.perf_counter() - t)\n"
