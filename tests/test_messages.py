@@ -252,7 +252,8 @@ exec "{uv}" "$@"
 """
 
 
-def test_gc_counts_the_leftovers_of_a_killed_upgrade(sandbox: Sandbox, wheels: Path) -> None:
+def upgrade_killed(sandbox: Sandbox, wheels: Path) -> Path:
+    """A launched script whose upgrade was killed part-way (KILLING_UV); returns it."""
     script = sandbox.script("s.py", deps=("alpha",), body=VERSIONS)
     launched(sandbox, script)
     build_wheel(wheels, "alpha", "2.0")
@@ -261,6 +262,11 @@ def test_gc_counts_the_leftovers_of_a_killed_upgrade(sandbox: Sandbox, wheels: P
     killing.chmod(0o755)
     killed = sandbox.run("upgrade", str(script), env={**sandbox.env, "UVLAUNCH_UV": str(killing)})
     assert killed.returncode == -9, killed.stderr
+    return script
+
+
+def test_gc_counts_the_leftovers_of_a_killed_upgrade(sandbox: Sandbox, wheels: Path) -> None:
+    script = upgrade_killed(sandbox, wheels)
     before = json.loads(sandbox.run("gc", "--dry-run", "--json").stdout)
     proc = no_traceback(sandbox.run("gc", "--json"))
     result = json.loads(proc.stdout)
@@ -276,13 +282,7 @@ def test_gc_counts_the_leftovers_of_a_killed_upgrade(sandbox: Sandbox, wheels: P
 
 
 def test_gc_text_names_the_leftovers(sandbox: Sandbox, wheels: Path) -> None:
-    script = sandbox.script("s.py", deps=("alpha",), body=VERSIONS)
-    launched(sandbox, script)
-    build_wheel(wheels, "alpha", "2.0")
-    killing = sandbox.root / "killing-uv"
-    killing.write_text(KILLING_UV.format(uv=UV))
-    killing.chmod(0o755)
-    sandbox.run("upgrade", str(script), env={**sandbox.env, "UVLAUNCH_UV": str(killing)})
+    upgrade_killed(sandbox, wheels)
     lines = no_traceback(sandbox.run("gc")).stdout.splitlines()
     assert len(lines) == 2 and lines[0].startswith("removed ") and " g2 (" in lines[0], lines
     assert lines[1].startswith("freed ") and not lines[1].startswith("freed 0 B"), lines

@@ -389,14 +389,20 @@ def listing(sandbox: Sandbox) -> dict[str, dict[str, object]]:
     return {str(e["name"]): e for e in json.loads(proc.stdout)}
 
 
-@pytest.mark.usefixtures("launcher")
-def test_a_hard_link_launched_the_slow_way_keeps_the_environment_known(
-    sandbox: Sandbox,
-) -> None:
+def launched_with_a_second_name(sandbox: Sandbox) -> tuple[Path, Path]:
+    """A script launched once, and a hard link to it: (the script, the link)."""
     script = sandbox.script("one.py")
     report(execute(sandbox, script))
     other = sandbox.scripts / "other.py"
     os.link(script, other)
+    return script, other
+
+
+@pytest.mark.usefixtures("launcher")
+def test_a_hard_link_launched_the_slow_way_keeps_the_environment_known(
+    sandbox: Sandbox,
+) -> None:
+    script, other = launched_with_a_second_name(sandbox)
     proc = sandbox.run("--no-fast-path", str(other))
     report(proc)
     (entry,) = listing(sandbox).values()
@@ -411,10 +417,7 @@ def test_a_hard_link_launched_the_slow_way_keeps_the_environment_known(
 def test_gc_keeps_an_environment_while_another_name_of_its_file_remains(
     sandbox: Sandbox,
 ) -> None:
-    script = sandbox.script("one.py")
-    report(execute(sandbox, script))
-    other = sandbox.scripts / "other.py"
-    os.link(script, other)
+    script, other = launched_with_a_second_name(sandbox)
     report(execute(sandbox, other))
     report(sandbox.run("--no-fast-path", str(other)))
     script.unlink()  # the recorded name goes; the other stays
