@@ -18,20 +18,32 @@ def home() -> str:
     A relative ``UVLAUNCH_HOME`` is refused (HomeError): it would make a new home in
     every directory a script is started from.
     """
-    override = os.environ.get("UVLAUNCH_HOME")
-    if override:
-        expanded = os.path.expanduser(override)
-        if not os.path.isabs(expanded):
-            from uvlaunch.errors import HomeError
-
-            raise HomeError(f"UVLAUNCH_HOME={override}: must be an absolute path")
-        return os.path.normpath(expanded)
+    from_setting = absolute_setting("UVLAUNCH_HOME")
+    if from_setting is not None:
+        return from_setting
     fast = _user_data_dir_fast()
     if fast is not None:
         return fast
     import platformdirs
 
     return platformdirs.user_data_dir(APP, appauthor=False)
+
+
+def absolute_setting(name: str) -> str | None:
+    """The directory the environment variable ``name`` sets (``~`` expanded), or None.
+
+    A relative one is refused (HomeError): it would mean another directory wherever
+    uvlaunch is started.
+    """
+    value = os.environ.get(name)
+    if not value:
+        return None
+    expanded = os.path.expanduser(value)
+    if not os.path.isabs(expanded):
+        from uvlaunch.errors import HomeError
+
+        raise HomeError(f"{name}={value}: must be an absolute path")
+    return os.path.normpath(expanded)
 
 
 def _user_data_dir_fast() -> str | None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from uvlaunch.building import compiling
 from uvlaunch.errors import UvlaunchError
-from uvlaunch.home import records, store
+from uvlaunch.home import paths, records, store
 from uvlaunch.launching import launch
 from uvlaunch.manage import installed as commands
 from uvlaunch.manage import registry, where
@@ -54,12 +54,9 @@ class Installed:
 
 def bin_dir() -> str:
     """Where commands go: UVLAUNCH_BIN_DIR, else XDG_BIN_HOME, else ~/.local/bin."""
-    override = os.environ.get("UVLAUNCH_BIN_DIR")
-    if override:
-        expanded = os.path.expanduser(override)
-        if not os.path.isabs(expanded):
-            raise UvlaunchError(f"UVLAUNCH_BIN_DIR={override}: must be an absolute path")
-        return os.path.normpath(expanded)
+    override = paths.absolute_setting("UVLAUNCH_BIN_DIR")
+    if override is not None:
+        return override
     xdg = os.environ.get("XDG_BIN_HOME", "")
     if os.path.isabs(xdg):  # a relative one is ignored, as uv ignores it
         return os.path.normpath(xdg)
