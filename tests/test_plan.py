@@ -51,3 +51,38 @@ def test_only_keep_leaves_the_current_generation_as_it_is() -> None:
             assert got.reason  # a rebuild always says why
         if legacy:
             assert got == Plan(REBUILD, plan.LEGACY)
+
+
+# -- which variant is this machine's (machines.choose), from a home laid out by hand ----
+
+
+def generation(root: str, name: str, g: str, python: str) -> None:
+    """A generation with an interpreter link and no stamp (what choose reads)."""
+    import os
+
+    gen = os.path.join(root, "envs", name, g)
+    os.makedirs(os.path.join(gen, "bin"))
+    os.symlink(python, os.path.join(gen, "bin", "python"))
+
+
+def test_the_variant_chosen_is_the_first_whose_interpreter_is_here(tmp_path: object) -> None:
+    import os
+    import sys
+
+    from uvlaunch.building import machines
+    from uvlaunch.home.env import Env
+
+    root = str(tmp_path)
+    os.mkdir(os.path.join(root, "tmp"))  # where pointers are made (store.open_home makes it)
+    env = Env(root, "tool-0123456789")
+    assert machines.choose(env) == ""  # nothing yet: the first variant
+    generation(root, env.name, "g1", "/nonexistent/python3")  # another machine's
+    generation(root, env.name, "g2", sys.executable)
+    env.point("current", "g1")
+    other = "-" + "a" * 12
+    assert machines.choose(env) is None  # only another machine's: build one beside
+    env.point("current" + other, "g2")
+    assert machines.choose(env) == other
+    os.unlink(os.path.join(env.dir, "current"))
+    env.point("current", "g2")
+    assert machines.choose(env) == ""  # the first one that is usable here
