@@ -70,6 +70,7 @@ def test_the_variant_chosen_is_the_first_whose_interpreter_is_here(tmp_path: obj
     import sys
 
     from uvlaunch.building import machines
+    from uvlaunch.home import pointer
     from uvlaunch.home.env import Env
 
     root = str(tmp_path)
@@ -79,7 +80,7 @@ def test_the_variant_chosen_is_the_first_whose_interpreter_is_here(tmp_path: obj
     generation(root, env.name, "g1", "/nonexistent/python3")  # another machine's
     generation(root, env.name, "g2", sys.executable)
     env.point("current", "g1")
-    other = "-" + "a" * 12
+    other = "-" + "a" * pointer.KEY_DIGITS
     assert machines.choose(env) is None  # only another machine's: build one beside
     env.point("current" + other, "g2")
     assert machines.choose(env) == other
