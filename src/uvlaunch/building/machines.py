@@ -21,7 +21,7 @@ import os
 import sys
 
 from uvlaunch.building import venv
-from uvlaunch.home import paths, pointer, stamp, store
+from uvlaunch.home import hosts, paths, pointer, stamp, store
 from uvlaunch.home.env import Env
 
 
@@ -85,22 +85,85 @@ def describe(variant: Env) -> str:
 
 
 BUILDING = ".building"  # beside a generation being built: the machine building it
+USE = ".use-"  # beside a generation: ``gN.use-HOSTKEY``, the machines that used it
+GRACE = 30 * 86400  # seconds a machine's use of a generation (or of a script) counts
 
-
-def host() -> str:
-    """This machine's name, as a build marks its generation with."""
-    import socket
-
-    return socket.gethostname()
+host = hosts.host  # this machine and view: what its marks and claims carry
+host_key = hosts.host_key
+host_name = hosts.host_name
 
 
 def mark_building(generation: str) -> None:
-    """Mark the new generation ``generation`` as this machine's build (for gc elsewhere)."""
+    """Mark the new generation ``generation`` as this machine's build, and as used by
+    this machine (for gc and prune elsewhere: ``used_elsewhere``)."""
     try:
         with open(generation + BUILDING, "w", encoding="utf-8") as f:
             f.write(host() + "\n")
     except OSError:
         pass  # only a help for gc on other machines
+    mark_used(generation)
+
+
+def mark_used(generation: str) -> None:
+    """This machine uses ``generation`` now: its use mark is made or its time refreshed."""
+    mark = generation + USE + host_key()
+    try:
+        os.utime(mark)
+    except FileNotFoundError:
+        try:
+            os.close(os.open(mark, os.O_WRONLY | os.O_CREAT, 0o600))
+        except OSError:
+            pass  # a help for gc elsewhere; never a reason to fail a launch
+    except OSError:
+        pass
+
+
+def seen_elsewhere(top: str, prefix: str = "") -> float | None:
+    """When another machine (view) last used what ``top`` holds: the latest of its use
+    marks there (those whose name starts with ``prefix``), or of the last launch of
+    any generation when such marks exist at all; None when no other machine left one."""
+    mine = USE + host_key()
+    try:
+        entries = os.listdir(top)
+    except OSError:
+        return None
+    marks = [e for e in entries if e.startswith(prefix) and USE in e and not e.endswith(mine)]
+    if not marks:
+        return None
+    latest = 0.0
+    for entry in marks:
+        generation = os.path.join(top, entry.split(USE, 1)[0])
+        launched = stamp.last_launched(paths.stamp_path(generation)) or 0.0
+        try:
+            latest = max(latest, launched, os.lstat(os.path.join(top, entry)).st_mtime)
+        except OSError:
+            continue
+    return latest
+
+
+def used_elsewhere(generation: str, grace: float = GRACE) -> bool:
+    """Whether another machine used ``generation`` within ``grace`` seconds: its use
+    mark, or the generation's last launch (warm starts touch only the stamp) when
+    another machine's use mark exists at all. Locks may not reach other machines
+    (NFS ``nolock``, Lustre ``localflock``): this is what they see of each other."""
+    top, base = os.path.split(generation)
+    latest = seen_elsewhere(top, base + USE)
+    return latest is not None and store.now() - latest < grace
+
+
+def drop_marks(generation: str) -> None:
+    """Delete the marks beside ``generation`` (it is gone)."""
+    top, base = os.path.split(generation)
+    try:
+        entries = os.listdir(top)
+    except OSError:
+        return
+    for entry in entries:
+        if entry == base + BUILDING or entry.startswith(base + USE):
+            try:
+                os.unlink(os.path.join(top, entry))
+            except OSError:
+                pass
 
 
 def done_building(generation: str) -> None:
