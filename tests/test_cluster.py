@@ -132,3 +132,57 @@ def test_machines_that_share_a_hostname_wait_for_each_others_build(sandbox: Sand
     finally:
         a.close()
         b.close()
+
+
+def test_gc_on_the_host_keeps_the_environment_its_container_launched(sandbox: Sandbox) -> None:
+    # The host sees the home at ~/.local/share/uvlaunch and the scripts at ~/proj; the
+    # container at /data/uvlaunch and /src/proj: one filesystem, two views of it.
+    use_launcher(sandbox, "native")
+    root = sandbox.root
+    (root / "real" / "uvhome").mkdir(parents=True, mode=0o700)
+    (root / "real" / "proj").mkdir()
+    host_home = root / "host" / "home" / ".local" / "share" / "uvlaunch"
+    host_proj = root / "host" / "home" / "proj"
+    box_home, box_proj = root / "box" / "data" / "uvlaunch", root / "box" / "src" / "proj"
+    real = root / "real"
+    host = Machine(
+        sandbox, "host", "3.11", real=real, python_at="py",
+        binds=((real / "uvhome", host_home), (real / "proj", host_proj)),
+    )  # fmt: skip
+    box = Machine(
+        sandbox, "box", "3.11", real=real, python_at="py",
+        binds=((real / "uvhome", box_home), (real / "proj", box_proj)),
+    )  # fmt: skip
+    host.env["UVLAUNCH_HOME"], box.env["UVLAUNCH_HOME"] = str(host_home), str(box_home)
+    try:
+        script = real / "proj" / "job.py"
+        script.write_text(make_script())
+        script.chmod(0o755)
+        in_box = box.run([str(box_proj / "job.py")])
+        assert in_box.returncode == 0, in_box.stderr
+        assert "Failed to hardlink" not in in_box.stderr  # two bind mounts: copies
+        first = json.loads(in_box.stdout.splitlines()[-1])["prefix"]
+        envs = real / "uvhome" / "envs"
+        (name,) = [p.name for p in envs.iterdir()]
+        # On the host the container's path leads nowhere: not a reason to delete.
+        gc = host.run([sandbox.command, "gc"])
+        assert gc.returncode == 0, gc.stderr
+        assert (envs / name / "g1").is_dir(), gc.stdout
+        on_host = host.run([str(host_proj / "job.py")])
+        assert on_host.returncode == 0, on_host.stderr
+        assert json.loads(on_host.stdout.splitlines()[-1])["prefix"] == str(
+            host_home / "envs" / name / "g1"
+        )
+        for machine in (box, host, box):
+            assert machine.run([sandbox.command, "gc"]).returncode == 0
+        again = box.run([str(box_proj / "job.py")])
+        assert json.loads(again.stdout.splitlines()[-1])["prefix"] == first, again.stderr
+        assert [p.name for p in envs.iterdir()] == [name]
+        views = json.loads((real / "uvhome" / "records" / f"{name}.json").read_text())["views"]
+        assert sorted(map(sorted, views.values())) == [
+            [str(box_proj / "job.py")],
+            [str(host_proj / "job.py")],
+        ]
+    finally:
+        host.close()
+        box.close()
