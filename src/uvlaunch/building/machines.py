@@ -85,7 +85,7 @@ def describe(variant: Env) -> str:
 
 
 BUILDING = ".building"  # beside a generation being built: the machine building it
-USE = ".use-"  # beside a generation: ``gN.use-HOSTKEY``, the machines that used it
+USES = "uses"  # envs/NAME/uses/gN-HOSTKEY: the machines that used the generation gN
 GRACE = 30 * 86400  # seconds a machine's use of a generation (or of a script) counts
 
 host = hosts.host  # this machine and view: what its marks and claims carry
@@ -106,11 +106,13 @@ def mark_building(generation: str) -> None:
 
 def mark_used(generation: str) -> None:
     """This machine uses ``generation`` now: its use mark is made or its time refreshed."""
-    mark = generation + USE + host_key()
+    top, base = os.path.split(generation)
+    mark = os.path.join(top, USES, f"{base}-{host_key()}")
     try:
         os.utime(mark)
     except FileNotFoundError:
         try:
+            os.makedirs(os.path.dirname(mark), mode=0o700, exist_ok=True)
             os.close(os.open(mark, os.O_WRONLY | os.O_CREAT, 0o600))
         except OSError:
             pass  # a help for gc elsewhere; never a reason to fail a launch
@@ -118,52 +120,58 @@ def mark_used(generation: str) -> None:
         pass
 
 
-def seen_elsewhere(top: str, prefix: str = "") -> float | None:
-    """When another machine (view) last used what ``top`` holds: the latest of its use
-    marks there (those whose name starts with ``prefix``), or of the last launch of
-    any generation when such marks exist at all; None when no other machine left one."""
-    mine = USE + host_key()
+def seen_elsewhere(top: str, generation: str = "") -> float | None:
+    """When another machine (view) last used the environment ``top`` (or only its
+    generation ``generation``): the latest of its use marks, or of the last launch of a
+    generation it marked (warm starts touch only the stamp); None when no other machine
+    left a mark."""
+    mine = "-" + host_key()
     try:
-        entries = os.listdir(top)
+        entries = os.listdir(os.path.join(top, USES))
     except OSError:
         return None
-    marks = [e for e in entries if e.startswith(prefix) and USE in e and not e.endswith(mine)]
+    prefix = generation + "-" if generation else ""
+    marks = [e for e in entries if e.startswith(prefix) and not e.endswith(mine)]
     if not marks:
         return None
     latest = 0.0
     for entry in marks:
-        generation = os.path.join(top, entry.split(USE, 1)[0])
-        launched = stamp.last_launched(paths.stamp_path(generation)) or 0.0
+        used = os.path.join(top, entry.rsplit("-", 1)[0])
+        launched = stamp.last_launched(paths.stamp_path(used)) or 0.0
         try:
-            latest = max(latest, launched, os.lstat(os.path.join(top, entry)).st_mtime)
+            latest = max(latest, launched, os.lstat(os.path.join(top, USES, entry)).st_mtime)
         except OSError:
             continue
     return latest
 
 
 def used_elsewhere(generation: str, grace: float = GRACE) -> bool:
-    """Whether another machine used ``generation`` within ``grace`` seconds: its use
-    mark, or the generation's last launch (warm starts touch only the stamp) when
-    another machine's use mark exists at all. Locks may not reach other machines
-    (NFS ``nolock``, Lustre ``localflock``): this is what they see of each other."""
+    """Whether another machine used ``generation`` within ``grace`` seconds. Locks may
+    not reach other machines (NFS ``nolock``, Lustre ``localflock``): marks do."""
     top, base = os.path.split(generation)
-    latest = seen_elsewhere(top, base + USE)
+    latest = seen_elsewhere(top, base)
     return latest is not None and store.now() - latest < grace
 
 
 def drop_marks(generation: str) -> None:
-    """Delete the marks beside ``generation`` (it is gone)."""
+    """Delete the marks of ``generation`` (it is gone)."""
     top, base = os.path.split(generation)
+    done_building(generation)
+    uses = os.path.join(top, USES)
     try:
-        entries = os.listdir(top)
+        entries = os.listdir(uses)
     except OSError:
         return
     for entry in entries:
-        if entry == base + BUILDING or entry.startswith(base + USE):
+        if entry.startswith(base + "-"):
             try:
-                os.unlink(os.path.join(top, entry))
+                os.unlink(os.path.join(uses, entry))
             except OSError:
                 pass
+    try:
+        os.rmdir(uses)  # the last: nothing of the environment stays for it
+    except OSError:
+        pass
 
 
 def done_building(generation: str) -> None:
