@@ -35,11 +35,9 @@ def burst(
     """Start ``argv`` on every machine at once; what each one did."""
     procs = [m.start(argv, env=env) for m in machines]
     done = []
-    t0 = time.monotonic()
     for proc in procs:
         out, err = proc.communicate(timeout=300)
         done.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
-        print(f"{time.monotonic() - t0:.2f}", err.strip().replace("\n", " | ")[:200])
     return done
 
 
