@@ -47,7 +47,21 @@ def skip_reason(*versions: str) -> str | None:
 class Machine:
     """One simulated machine: a mount namespace seeing the shared folder and its Python."""
 
-    def __init__(self, sandbox: Sandbox, label: str, version: str, *, real: Path) -> None:
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        label: str,
+        version: str,
+        *,
+        real: Path,
+        python_at: str | None = None,
+        hostname: str | None = None,
+        binds: tuple[tuple[Path, Path], ...] | None = None,
+    ) -> None:
+        """``python_at``: the folder its Python appears in (machines with the same one
+        share a variant); ``hostname``: its own (UTS namespace), else ``label``;
+        ``binds``: plain bind mounts (a container's view of its host's folders) in
+        place of the FUSE mount of ``real`` at ``ROOT/shared``."""
         self.label = label
         self.sandbox = sandbox
         base = interpreter_dir(version)
@@ -55,22 +69,28 @@ class Machine:
         prefix = os.path.dirname(base)
         pythons = sandbox.root / "pythons"
         pythons.mkdir(exist_ok=True)
-        self.python = str(pythons / label / "bin" / f"python{version}")
+        where = python_at or label
+        self.python = str(pythons / where / "bin" / f"python{version}")
         shared = sandbox.root / "shared"
         shared.mkdir(exist_ok=True)
         self.cache = sandbox.root / f"cache-{label}"
+        if binds is None:
+            mounts = [f"bindfs --no-allow-other {real} {shared}"]
+        else:
+            mounts = [f"mkdir -p {dst} && mount --bind {src} {dst}" for src, dst in binds]
         setup = " && ".join(
             [
+                f"hostname {hostname or label}",
                 f"mount -t tmpfs tmpfs {pythons}",
-                f"mkdir {pythons / label}",
-                f"mount --bind {prefix} {pythons / label}",
-                f"bindfs --no-allow-other {real} {shared}",
+                f"mkdir {pythons / where}",
+                f"mount --bind {prefix} {pythons / where}",
+                *mounts,
                 "echo ready",
                 "exec sleep 100000",
             ]
         )
         self.holder = subprocess.Popen(
-            ["unshare", "-m", "--propagation", "private", "sh", "-c", setup],
+            ["unshare", "-m", "-u", "--propagation", "private", "sh", "-c", setup],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -91,7 +111,7 @@ class Machine:
     ) -> subprocess.CompletedProcess[str]:
         """Run ``argv`` on this machine, in the sandbox's scripts directory."""
         return subprocess.run(
-            ["nsenter", "-t", str(self.holder.pid), "-m", "--", *argv],
+            ["nsenter", "-t", str(self.holder.pid), "-m", "-u", "--", *argv],
             cwd="/",
             env=dict(self.env, **(env or {})),
             capture_output=True,
@@ -104,10 +124,59 @@ class Machine:
         out = self.run(["stat", "-c", "%d %i", str(path)]).stdout.split()
         return int(out[0]), int(out[1])
 
+    def start(self, argv: list[str], *, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        """Start ``argv`` on this machine without waiting (a burst)."""
+        return subprocess.Popen(
+            ["nsenter", "-t", str(self.holder.pid), "-m", "-u", "--", *argv],
+            cwd="/",
+            env=dict(self.env, **(env or {})),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
     def close(self) -> None:
         self.run(["umount", str(self.sandbox.root / "shared")])
         self.holder.kill()
         self.holder.wait(timeout=30)
+
+
+def share(sandbox: Sandbox) -> Path:
+    """Move the sandbox's home, user home and scripts into the shared folder
+    (``ROOT/shared`` as the machines see it); the real folder behind it."""
+    real = sandbox.root / "real"
+    real.mkdir()
+    shared = sandbox.root / "shared"
+    sandbox.home = shared / "uvlaunch-home"
+    sandbox.scripts = shared / "scripts"
+    sandbox.env["UVLAUNCH_HOME"] = str(sandbox.home)
+    sandbox.env["HOME"] = str(shared / "user-home")
+    return real
+
+
+def cluster(
+    sandbox: Sandbox, count: int, version: str, *, hostname: str | None = None
+) -> list[Machine]:
+    """``count`` machines with one Python at one path (one variant), each seeing the
+    shared folder through its own FUSE mount; ``hostname``: the one they all report."""
+    real = share(sandbox)
+    made: list[Machine] = []
+    try:
+        for i in range(count):
+            label = f"n{i}"
+            made.append(
+                Machine(sandbox, label, version, real=real, python_at="py", hostname=hostname)
+            )
+    except BaseException:
+        for machine in made:
+            machine.close()
+        raise
+    (real / "scripts").mkdir()
+    (real / "user-home").mkdir()
+    deadline = time.monotonic() + 30
+    while made[0].run(["test", "-d", str(sandbox.scripts)]).returncode != 0:
+        assert time.monotonic() < deadline, "the shared folder never appeared"
+    return made
 
 
 def two_machines(sandbox: Sandbox) -> tuple[Machine, Machine]:
@@ -116,13 +185,7 @@ def two_machines(sandbox: Sandbox) -> tuple[Machine, Machine]:
     The home, the user's home and the scripts move into the shared folder
     (``ROOT/shared``, as both machines see it); the sandbox's paths point there.
     """
-    real = sandbox.root / "real"
-    real.mkdir()
-    shared = sandbox.root / "shared"
-    sandbox.home = shared / "uvlaunch-home"
-    sandbox.scripts = shared / "scripts"
-    sandbox.env["UVLAUNCH_HOME"] = str(sandbox.home)
-    sandbox.env["HOME"] = str(shared / "user-home")
+    real = share(sandbox)
     a = Machine(sandbox, "a", "3.11", real=real)
     try:
         b = Machine(sandbox, "b", "3.12", real=real)

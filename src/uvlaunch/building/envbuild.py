@@ -20,8 +20,9 @@ that way is imported lazily or is cheap to import: see docs/performance.md.
 from __future__ import annotations
 
 import os
+import time
 
-from uvlaunch.building import compiling, complete, generations, machines, plan, venv
+from uvlaunch.building import claims, compiling, complete, generations, machines, plan, venv
 from uvlaunch.building import facts as facts_of
 from uvlaunch.errors import UvError
 from uvlaunch.home import paths, stamp, store, trash
@@ -69,9 +70,45 @@ def ensure(build: Build) -> tuple[bool, Env]:
     Afterwards the variant's pointer names a complete generation (``Env.current``).
     Returns whether the script must start through ``uv run`` (the uv binary changed),
     and the environment seen through this machine's variant (machines.py).
+
+    A build also takes the environment's claim, which reaches other machines where its
+    lock may not; a launch that finds another machine's claim waits, then looks again
+    (claims.py).
     """
     base, script = build.env, build.script
-    facts, old = facts_of.gather(base, script)
+    waited = 0.0
+    while True:
+        facts, old = facts_of.gather(base, script)
+        if not plan.decide(facts).builds:
+            return _carry_out(build, facts, old)
+        claim = claims.take(base)
+        if claim is not None:
+            try:
+                # Again under the claim: the machine that had it may have built it.
+                facts, old = facts_of.gather(base, script)
+                return _carry_out(build, facts, old)
+            except BaseException:
+                claim.release()
+                claim = None
+                try:
+                    os.rmdir(base.dir)  # a first build that failed leaves nothing
+                except OSError:
+                    pass
+                raise
+            finally:
+                if claim is not None:
+                    claim.release()
+        started = time.monotonic()
+        went = claims.wait(base, build.notify, script.ident.invoked, waited=waited)
+        waited += time.monotonic() - started
+        if not went:
+            # Past the deadline: a generation of its own beside the claimant's.
+            return _carry_out(build, facts, old)
+
+
+def _carry_out(build: Build, facts: plan.Facts, old: stamp.Stamp | None) -> tuple[bool, Env]:
+    """Do what ``plan.decide`` says for ``facts``; what ``ensure`` returns."""
+    base, script = build.env, build.script
     chosen = facts.chosen
     env = base.with_variant(chosen or "")
     current = env.current()

@@ -209,6 +209,10 @@ def delete_unused(env: Env, generation: str) -> bool:
     if os.path.islink(generation) or not os.path.isdir(generation):
         trash.discard(root, generation, prefix=name)  # planted: unlinked
         return True
+    if machines.used_elsewhere(generation):
+        # Another machine ran a script in it lately: its use lock may not reach this
+        # one (NFS nolock, Lustre localflock), its use mark does (machines.py).
+        return False
     lock = locks.Lock(paths.generation_lock_path(generation))
     try:
         if not lock.acquire(blocking=False):
@@ -219,6 +223,7 @@ def delete_unused(env: Env, generation: str) -> bool:
         trashed = trash.to_trash(root, generation, prefix=name)
     finally:
         lock.release()
+    machines.drop_marks(generation)
     if trashed is not None:
         try:
             trash.delete_tree(trashed, within=root)
@@ -228,7 +233,10 @@ def delete_unused(env: Env, generation: str) -> bool:
 
 
 def in_use(generation: str) -> bool:
-    """Whether a script holds the generation directory ``generation`` (for a dry run)."""
+    """Whether a script holds the generation directory ``generation`` (for a dry run),
+    or another machine used it lately."""
+    if machines.used_elsewhere(generation):
+        return True
     lock = locks.Lock(paths.generation_lock_path(generation))
     try:
         if lock.acquire(blocking=False):
@@ -241,7 +249,7 @@ def in_use(generation: str) -> bool:
 
 def discard(env: Env, generation: str) -> None:
     """Delete a generation no script can have started (half-built, or failed)."""
-    machines.done_building(generation)
+    machines.drop_marks(generation)
     trash.discard(env.root, generation, prefix=env.name)
     try:
         os.rmdir(env.dir)  # a first build that failed leaves no directory

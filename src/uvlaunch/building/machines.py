@@ -21,7 +21,7 @@ import os
 import sys
 
 from uvlaunch.building import venv
-from uvlaunch.home import paths, pointer, stamp, store
+from uvlaunch.home import hosts, paths, pointer, stamp, store
 from uvlaunch.home.env import Env
 
 
@@ -85,22 +85,93 @@ def describe(variant: Env) -> str:
 
 
 BUILDING = ".building"  # beside a generation being built: the machine building it
+USES = "uses"  # envs/NAME/uses/gN-HOSTKEY: the machines that used the generation gN
+GRACE = 30 * 86400  # seconds a machine's use of a generation (or of a script) counts
 
-
-def host() -> str:
-    """This machine's name, as a build marks its generation with."""
-    import socket
-
-    return socket.gethostname()
+host = hosts.host  # this machine and view: what its marks and claims carry
+host_key = hosts.host_key
+host_name = hosts.host_name
 
 
 def mark_building(generation: str) -> None:
-    """Mark the new generation ``generation`` as this machine's build (for gc elsewhere)."""
+    """Mark the new generation ``generation`` as this machine's build, and as used by
+    this machine (for gc and prune elsewhere: ``used_elsewhere``)."""
     try:
         with open(generation + BUILDING, "w", encoding="utf-8") as f:
             f.write(host() + "\n")
     except OSError:
         pass  # only a help for gc on other machines
+    mark_used(generation)
+
+
+def mark_used(generation: str) -> None:
+    """This machine uses ``generation`` now: its use mark is made or its time refreshed."""
+    top, base = os.path.split(generation)
+    mark = os.path.join(top, USES, f"{base}-{host_key()}")
+    try:
+        os.utime(mark)
+    except FileNotFoundError:
+        try:
+            os.makedirs(os.path.dirname(mark), mode=0o700, exist_ok=True)
+            os.close(os.open(mark, os.O_WRONLY | os.O_CREAT, 0o600))
+        except OSError:
+            pass  # a help for gc elsewhere; never a reason to fail a launch
+    except OSError:
+        pass
+
+
+def seen_elsewhere(top: str, generation: str = "") -> float | None:
+    """When another machine (view) last used the environment ``top`` (or only its
+    generation ``generation``): the latest of its use marks, or of the last launch of a
+    generation it marked (warm starts touch only the stamp); None when no other machine
+    left a mark."""
+    mine = "-" + host_key()
+    try:
+        entries = os.listdir(os.path.join(top, USES))
+    except OSError:
+        return None
+    prefix = generation + "-" if generation else ""
+    marks = [e for e in entries if e.startswith(prefix) and not e.endswith(mine)]
+    if not marks:
+        return None
+    latest = 0.0
+    for entry in marks:
+        used = os.path.join(top, entry.rsplit("-", 1)[0])
+        launched = stamp.last_launched(paths.stamp_path(used)) or 0.0
+        try:
+            latest = max(latest, launched, os.lstat(os.path.join(top, USES, entry)).st_mtime)
+        except OSError:
+            continue
+    return latest
+
+
+def used_elsewhere(generation: str, grace: float = GRACE) -> bool:
+    """Whether another machine used ``generation`` within ``grace`` seconds. Locks may
+    not reach other machines (NFS ``nolock``, Lustre ``localflock``): marks do."""
+    top, base = os.path.split(generation)
+    latest = seen_elsewhere(top, base)
+    return latest is not None and store.now() - latest < grace
+
+
+def drop_marks(generation: str) -> None:
+    """Delete the marks of ``generation`` (it is gone)."""
+    top, base = os.path.split(generation)
+    done_building(generation)
+    uses = os.path.join(top, USES)
+    try:
+        entries = os.listdir(uses)
+    except OSError:
+        return
+    for entry in entries:
+        if entry.startswith(base + "-"):
+            try:
+                os.unlink(os.path.join(uses, entry))
+            except OSError:
+                pass
+    try:
+        os.rmdir(uses)  # the last: nothing of the environment stays for it
+    except OSError:
+        pass
 
 
 def done_building(generation: str) -> None:

@@ -35,6 +35,7 @@ Settings (environment variables):
   UVLAUNCH_UV                  the uv binary to use (default: the one installed with uvlaunch)
   UVLAUNCH_NO_FAST_PATH=1      always start scripts through `uv run`, as --no-fast-path
   UVLAUNCH_COMPILE_BYTECODE=0  do not byte-compile environments
+  UVLAUNCH_BUILD_WAIT          seconds to wait for another machine's build (default 600)
 
 \b
 Shell completion: eval "$(_UVLAUNCH_COMPLETE=bash_source uvlaunch)" in ~/.bashrc

@@ -47,6 +47,13 @@ def index_record(root: str, record: Record) -> None:
     write_atomic(root, path_key_path(root, record.script), data, durable=False)
 
 
+def write_path_entry(root: str, script: str, name: str) -> None:
+    """Point the path index entry of ``script`` (a view's name of it) at ``name``."""
+    from uvlaunch.home.store import write_atomic
+
+    write_atomic(root, path_key_path(root, script), name.encode(), durable=False)
+
+
 def unindex_record(root: str, record: Record) -> None:
     """Drop index entries that still point at ``record``."""
     from uvlaunch.home import warm

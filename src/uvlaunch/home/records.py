@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from uvlaunch.home import paths, pointer, stamp
+from uvlaunch.home import index, paths, pointer, stamp
 from uvlaunch.home.index import index_record, path_key_path, read_index, unindex_record
 from uvlaunch.home.names import is_safe_name, safe_stem
 from uvlaunch.home.store import (
@@ -23,6 +23,7 @@ from uvlaunch.home.store import (
     sha256_hex,
     write_atomic,
 )
+from uvlaunch.home.views import encode_views, views_of
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
 if TYPE_CHECKING:
@@ -36,10 +37,11 @@ class Record:
 
     ``script`` is the name the file was last launched by; ``names`` are other names of
     the same file (hard links, bind mounts) it was launched by too: one script, whose
-    environment stays while any of them leads to the file.
+    environment stays while any of them leads to the file. ``views``: the names each
+    machine or container (a view, hosts.py) launched it by, by host key (views.py).
     """
 
-    __slots__ = ("created", "dev", "ino", "name", "names", "script")
+    __slots__ = ("created", "dev", "ino", "name", "names", "script", "views")
 
     def __init__(
         self,
@@ -49,7 +51,9 @@ class Record:
         ino: int,
         created: float,
         names: tuple[str, ...] = (),
+        views: dict[str, tuple[str, ...]] | None = None,
     ) -> None:
+        self.views = views or {}
         self.name = name
         self.script = script
         self.dev = dev
@@ -57,8 +61,9 @@ class Record:
         self.created = created
         self.names = names
 
-    def _key(self) -> tuple[str, str, int, int, float, tuple[str, ...]]:
-        return (self.name, self.script, self.dev, self.ino, self.created, self.names)
+    def _key(self) -> tuple[object, ...]:
+        views = tuple(sorted(self.views.items()))
+        return (self.name, self.script, self.dev, self.ino, self.created, self.names, views)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Record) and self._key() == other._key()
@@ -67,14 +72,11 @@ class Record:
         return hash(self._key())
 
     def __repr__(self) -> str:
-        return (
-            f"Record(name={self.name!r}, script={self.script!r}, dev={self.dev}, "
-            f"ino={self.ino}, created={self.created}, names={self.names!r})"
-        )
+        return f"Record{self._key()!r}"
 
     def live_name(self) -> str | None:
         """The first of the file's recorded names that still leads to it, if any."""
-        for path in (self.script, *self.names):
+        for path in (self.script, *self.names, *(n for v in self.views.values() for n in v)):
             if _same_file(path, self.dev, self.ino):
                 return path
         return None
@@ -104,7 +106,8 @@ def read_record(root: str, name: str) -> Record | None:
         names = tuple(paths.from_stored(n) for n in data.get("names", ()) if isinstance(n, str))
         if any(not os.path.isabs(n) or os.path.normpath(n) != n for n in names):
             return None
-        return Record(name, script, dev, ino, float(data.get("created", 0.0)), names)
+        created = float(data.get("created", 0.0))
+        return Record(name, script, dev, ino, created, names, views_of(data.get("views")))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
@@ -133,6 +136,7 @@ def encode_record(record: Record) -> bytes:
         f'"dev": {int(record.dev)}, "ino": {int(record.ino)}, '
         f'"created": {float(record.created)!r}'
         + (f', "names": [{names}]' if record.names else "")
+        + (f', "views": {encode_views(record.views, quote)}' if record.views else "")
         + "}"
     ).encode("ascii")
 
@@ -252,30 +256,44 @@ def forget(root: str, name: str) -> Record | None:
 
 
 def register(root: str, ident: ScriptIdentity) -> Record:
-    """Find the environment record of ``ident``, creating or updating it as needed."""
+    """Find the environment record of ``ident``, creating or updating it as needed.
+
+    Names are kept per view (views.py): another view's name is no move. A new record
+    is made in one step one machine wins (newrecord.py)."""
+    from uvlaunch.home import newrecord, views
+
     names: tuple[str, ...] = ()
     with index_lock(root):
         rec, how = lookup(root, ident)
         if rec is None:
             # A damaged record or index must not cost the script its environment.
             found = recover(root, ident)
-            name = found.name if found else new_name(root, ident)
-            created = found.created if found else now()
-        elif how == "hardlink" and ident.path not in rec.names:
-            # Another name of the same file: one script, known by every name it had.
-            names = (*rec.names, ident.path)[-MAX_NAMES:]
-            rec = Record(rec.name, rec.script, rec.dev, rec.ino, rec.created, names)
-            write_record(root, rec)
-            return rec
-        elif how in ("moved", "saved"):
+            if found is None:
+                fresh = Record(new_name(root, ident), ident.path, ident.dev, ident.ino, now())
+                return newrecord.create(root, views.with_name(fresh, ident.path))
+            name, created = found.name, found.created
+        elif how == "moved" and views.elsewhere(rec, rec.script):
+            how = "view"  # the recorded name is another view's: the file did not move
+        if rec is not None and how in ("hardlink", "view", "same"):
+            if how == "hardlink" and ident.path not in rec.names:
+                # Another name of the same file: one script, known by every name it had.
+                names = (*rec.names, ident.path)[-MAX_NAMES:]
+                rec = Record(rec.name, rec.script, rec.dev, rec.ino, rec.created, names, rec.views)
+            known = views.with_name(rec, ident.path)
+            if known is not rec or how == "hardlink":
+                write_record(root, known)
+                if how == "view":
+                    index.write_path_entry(root, ident.path, known.name)
+            return known
+        if rec is not None:
             # A move keeps the inode, an editor's atomic save keeps the path: record the new one.
             unindex_record(root, rec)
             name, created = rec.name, rec.created
             if how == "moved":  # the other names of the file still lead to it
                 names = tuple(n for n in rec.names if n != ident.path)
-        else:
-            return rec
-        rec = Record(name, ident.path, ident.dev, ident.ino, created, names)
+        old_views = rec.views if rec is not None else {}
+        rec = Record(name, ident.path, ident.dev, ident.ino, created, names, old_views)
+        rec = views.with_name(rec, ident.path)
         write_record(root, rec)
         index_record(root, rec)
         return rec

@@ -113,6 +113,8 @@ def prepare(
         # lock to delete it, so it cannot go between this check and the script's exit.
         use = store.use_lock(env)
         use.acquire()
+        # What other machines see of this use, where the lock may not reach them.
+        machines.mark_used(env)
     finally:
         lock.release()
     return Prepared(

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from uvlaunch.building import generations
+from uvlaunch.building import generations, machines
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.home import paths, pointer, stamp, store
 from uvlaunch.home.env import Env
@@ -125,6 +125,10 @@ def collect(
         reason = _reason(info, now, unused_for, include_unreachable)
         if reason is None:
             continue
+        if info.state == ORPHANED and _seen_elsewhere(root, info.name, now, unused_for):
+            # Gone from this view only, maybe: a container sees it at a path of its own.
+            result.skipped.append((info.name, ELSEWHERE))
+            continue
         if reason.startswith((UNUSED, UNUSED_PIPED)) and generations.in_use(info.environment):
             # Not launched for long, but running all that time (a server): not unused.
             result.skipped.append((info.name, store.RUNNING))
@@ -165,6 +169,18 @@ def collect(
             elif os.path.lexists(info.environment):
                 result.skipped.append((info.name, store.BUILDING))
     return result
+
+
+ELSEWHERE = (
+    "its script is gone from this machine, but another machine or container launched it "
+    "lately (it may see the script at a path of its own)"
+)
+
+
+def _seen_elsewhere(root: str, name: str, now: float, unused_for: float | None) -> bool:
+    """Whether another view launched ``name`` within ``--unused-for`` (else the grace)."""
+    seen = machines.seen_elsewhere(paths.env_dir(root, name))
+    return seen is not None and now - seen < (unused_for or machines.GRACE)
 
 
 IN_USE = "a running script is using this generation; gc deletes it once the script has exited"

@@ -46,7 +46,12 @@ def here(root: str, name: str) -> str:
 
 def variants_of(root: str, name: str) -> tuple[VariantInfo, ...]:
     found = []
-    for variant in pointer.variants(root, name):
+    every = pointer.variants(root, name)
+    # Exactly one is this machine's: two may have an interpreter at a path that exists
+    # here (the same path, another Python), but a launch here uses the one it chooses.
+    several = len(every) > 1
+    mine = machines.choose(Env(root, name)) if several else None
+    for variant in every:
         generation = pointer.target(root, name, pointer.CURRENT + variant)
         if generation is None:
             continue
@@ -63,7 +68,7 @@ def variants_of(root: str, name: str) -> tuple[VariantInfo, ...]:
                 generation=generation,
                 python=venv.python_version(env),
                 interpreter=interpreter,
-                here=os.path.exists(python),
+                here=variant == mine if several else os.path.exists(python),
                 last_launched=stamp.last_launched(stamp_file)
                 if os.path.lexists(stamp_file)
                 else None,

@@ -62,4 +62,40 @@ def _cache_beside_home() -> bool:
     except HomeError:  # the caller says so; the link mode does not matter then
         return True
     cache, mine = device(cache_dir()), device(home)
-    return cache is None or mine is None or cache == mine
+    if cache is None or mine is None or cache != mine:
+        return cache is None or mine is None
+    # One filesystem may still refuse: two bind mounts of it (a home bind-mounted into
+    # a container, or from another folder) fail link() with EXDEV. Ask it.
+    return _links(_existing(cache_dir()), paths.tmp_dir(home))
+
+
+def _existing(path: str) -> str:
+    """``path``, or its nearest existing ancestor (uv makes its cache inside it)."""
+    path = os.path.abspath(path)
+    while not os.path.isdir(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    return path
+
+
+def _links(cache: str, tmp: str) -> bool:
+    """Whether a file made in the directory ``cache`` can be hard-linked into ``tmp``."""
+    import errno
+
+    probe = os.path.join(cache, f".uvlaunch-link-probe.{os.urandom(6).hex()}")
+    target = os.path.join(tmp, os.path.basename(probe))
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError:
+        return True  # not ours to write: uv decides
+    try:
+        os.link(probe, target)
+    except OSError as e:
+        return e.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP)
+    else:
+        os.unlink(target)
+        return True
+    finally:
+        try:
+            os.unlink(probe)
+        except OSError:
+            pass

@@ -1,0 +1,186 @@
+"""A cluster without shared locks (issue 28): bursts of machines starting one new script,
+machines that share a hostname, a container and its host (docs/how-it-works.md, "Many
+machines, one home"), simulated with mount and UTS namespaces (tests/machines.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import UV, UVLAUNCH_PY, Sandbox, make_script, use_launcher
+from machines import Machine, cluster, skip_reason
+
+REASON = skip_reason("3.11")
+pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
+
+MACHINES = 8
+ROUNDS = 3
+
+
+def write_script(sandbox: Sandbox, name: str) -> Path:
+    """A fresh script in the shared folder (written through the real path); its shared path."""
+    real = sandbox.root / "real" / "scripts" / name
+    real.write_text(make_script())
+    real.chmod(0o755)
+    return sandbox.scripts / name
+
+
+def burst(
+    machines: list[Machine], argv: list[str], env: dict[str, str] | None = None
+) -> list[subprocess.CompletedProcess[str]]:
+    """Start ``argv`` on every machine at once; what each one did."""
+    procs = [m.start(argv, env=env) for m in machines]
+    done = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        done.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+    return done
+
+
+def generations(sandbox: Sandbox, name: str) -> list[str]:
+    """Every generation number ever reserved leaves its mark: the highest one counts builds."""
+    envs = sandbox.root / "real" / "uvlaunch-home" / "envs" / name
+    return sorted(p.name for p in envs.iterdir() if p.name[1:].isdigit())
+
+
+def records_of(sandbox: Sandbox, script: Path) -> list[str]:
+    found = []
+    for record in (sandbox.root / "real" / "uvlaunch-home" / "records").glob("*.json"):
+        data = json.loads(record.read_text())
+        if data["script"] == str(script):
+            found.append(data["name"])
+    return found
+
+
+@pytest.fixture
+def machines(sandbox: Sandbox) -> Iterator[list[Machine]]:
+    use_launcher(sandbox, "native")
+    made = cluster(sandbox, MACHINES, "3.11")
+    try:
+        yield made
+    finally:
+        for machine in made:
+            machine.close()
+
+
+def test_a_burst_of_machines_builds_each_new_script_once_and_fails_nowhere(
+    sandbox: Sandbox, machines: list[Machine]
+) -> None:
+    # One build alone, for the measure (docs/performance.md).
+    alone = write_script(sandbox, "alone.py")
+    started = time.monotonic()
+    assert machines[0].run([str(alone)]).returncode == 0
+    one_build = time.monotonic() - started
+    # Each round through one launch path: native, Python fast path, slow path.
+    ways: list[tuple[list[str], dict[str, str]]] = [
+        ([sandbox.command], {}),
+        ([UVLAUNCH_PY], {}),
+        ([UVLAUNCH_PY], {"UVLAUNCH_NO_FAST_PATH": "1"}),
+    ]
+    took = []
+    for round_, (command, env) in enumerate(ways[:ROUNDS]):
+        script = write_script(sandbox, f"job{round_}.py")
+        started = time.monotonic()
+        done = burst(machines, [*command, str(script)], env)
+        took.append(time.monotonic() - started)
+        failed = [p for p in done if p.returncode != 0 or "Traceback" in p.stderr]
+        assert not failed, "\n".join(f"{p.returncode}: {p.stderr}" for p in failed)
+        prefixes = {json.loads(p.stdout.strip().splitlines()[-1])["prefix"] for p in done}
+        names = records_of(sandbox, script)
+        assert len(names) == 1, names  # one environment per script
+        assert generations(sandbox, names[0]) == ["g1"], prefixes  # one build
+        assert len(prefixes) == 1, prefixes
+        listed = json.loads(machines[1].run([sandbox.command, "list", "--json"]).stdout)
+        assert sum(1 for e in listed if e["script"] == str(script)) == 1
+    print(f"\none build alone: {one_build:.2f} s; bursts of {MACHINES}: {took}")
+
+
+def test_machines_that_share_a_hostname_wait_for_each_others_build(sandbox: Sandbox) -> None:
+    use_launcher(sandbox, "python")
+    a, b = cluster(sandbox, 2, "3.11", hostname="node")
+    try:
+        assert a.run(["hostname"]).stdout == b.run(["hostname"]).stdout == "node\n"
+        script = write_script(sandbox, "job.py")
+        # A build on "a" that takes a while: uv sleeps before it syncs.
+        slow = sandbox.root / "real" / "slow-uv"
+        slow.write_text(f'#!/bin/sh\ncase "$*" in *sync*) sleep 3;; esac\nexec {UV} "$@"\n')
+        slow.chmod(0o755)
+        first = a.start([str(script)], env={"UVLAUNCH_UV": str(sandbox.root / "shared/slow-uv")})
+        envs = sandbox.root / "real" / "uvlaunch-home" / "envs"
+        deadline = time.monotonic() + 60
+        while not list(envs.glob("*/g1")):
+            assert time.monotonic() < deadline and first.poll() is None, first.communicate()
+            time.sleep(0.02)
+        second = b.run([str(script)])
+        out, err = first.communicate(timeout=120)
+        assert first.returncode == 0, err
+        assert second.returncode == 0, second.stderr
+        assert "Traceback" not in err + second.stderr
+        assert "waiting for" in second.stderr, second.stderr
+        (name,) = records_of(sandbox, script)
+        assert generations(sandbox, name) == ["g1"]
+        assert (
+            json.loads(out.splitlines()[-1])["prefix"]
+            == json.loads(second.stdout.splitlines()[-1])["prefix"]
+        )
+    finally:
+        a.close()
+        b.close()
+
+
+def test_gc_on_the_host_keeps_the_environment_its_container_launched(sandbox: Sandbox) -> None:
+    # The host sees the home at ~/.local/share/uvlaunch and the scripts at ~/proj; the
+    # container at /data/uvlaunch and /src/proj: one filesystem, two views of it.
+    use_launcher(sandbox, "native")
+    root = sandbox.root
+    (root / "real" / "uvhome").mkdir(parents=True, mode=0o700)
+    (root / "real" / "proj").mkdir()
+    host_home = root / "host" / "home" / ".local" / "share" / "uvlaunch"
+    host_proj = root / "host" / "home" / "proj"
+    box_home, box_proj = root / "box" / "data" / "uvlaunch", root / "box" / "src" / "proj"
+    real = root / "real"
+    host = Machine(
+        sandbox, "host", "3.11", real=real, python_at="py",
+        binds=((real / "uvhome", host_home), (real / "proj", host_proj)),
+    )  # fmt: skip
+    box = Machine(
+        sandbox, "box", "3.11", real=real, python_at="py",
+        binds=((real / "uvhome", box_home), (real / "proj", box_proj)),
+    )  # fmt: skip
+    host.env["UVLAUNCH_HOME"], box.env["UVLAUNCH_HOME"] = str(host_home), str(box_home)
+    try:
+        script = real / "proj" / "job.py"
+        script.write_text(make_script())
+        script.chmod(0o755)
+        in_box = box.run([str(box_proj / "job.py")])
+        assert in_box.returncode == 0, in_box.stderr
+        assert "Failed to hardlink" not in in_box.stderr  # two bind mounts: copies
+        first = json.loads(in_box.stdout.splitlines()[-1])["prefix"]
+        envs = real / "uvhome" / "envs"
+        (name,) = [p.name for p in envs.iterdir()]
+        # On the host the container's path leads nowhere: not a reason to delete.
+        gc = host.run([sandbox.command, "gc"])
+        assert gc.returncode == 0, gc.stderr
+        assert (envs / name / "g1").is_dir(), gc.stdout
+        on_host = host.run([str(host_proj / "job.py")])
+        assert on_host.returncode == 0, on_host.stderr
+        assert json.loads(on_host.stdout.splitlines()[-1])["prefix"] == str(
+            host_home / "envs" / name / "g1"
+        )
+        for machine in (box, host, box):
+            assert machine.run([sandbox.command, "gc"]).returncode == 0
+        again = box.run([str(box_proj / "job.py")])
+        assert json.loads(again.stdout.splitlines()[-1])["prefix"] == first, again.stderr
+        assert [p.name for p in envs.iterdir()] == [name]
+        views = json.loads((real / "uvhome" / "records" / f"{name}.json").read_text())["views"]
+        assert sorted(map(sorted, views.values())) == [
+            [str(box_proj / "job.py")],
+            [str(host_proj / "job.py")],
+        ]
+    finally:
+        host.close()
+        box.close()
