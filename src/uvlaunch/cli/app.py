@@ -106,7 +106,7 @@ def run(
 @cli.command(short_help="Print the environment a script uses.")
 @click.option("--python", "show_python", is_flag=True, help="Print the interpreter instead.")
 @click.option("--json", "as_json", is_flag=True, help="Print environment, python, script, exists.")
-@click.argument("script", type=click.Path(dir_okay=True))
+@click.argument("script", metavar="SCRIPT|NAME", type=click.Path(dir_okay=True))
 def where(show_python: bool, as_json: bool, script: str) -> None:
     """Print the environment directory SCRIPT uses (creates nothing)."""
     from uvlaunch.manage import where as where_mod
@@ -156,7 +156,7 @@ def sync(quiet: int, verbose: int, scripts: tuple[str, ...]) -> None:
 @cli.command(
     "exec", context_settings=LAUNCH_SETTINGS, short_help="Run a command in a script's environment."
 )
-@click.argument("script", type=click.Path(dir_okay=True))
+@click.argument("script", metavar="SCRIPT|NAME", type=click.Path(dir_okay=True))
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def exec_(script: str, command: tuple[str, ...]) -> None:
     """Run COMMAND inside SCRIPT's environment, with uvlaunch's uv on PATH.
@@ -170,6 +170,9 @@ def exec_(script: str, command: tuple[str, ...]) -> None:
         argv = argv[1:]
     if not argv:
         raise click.UsageError("give a command after --, for example `-- python`")
+    from uvlaunch.manage.targets import script_for
+
+    script = guard(lambda: script_for(script))
     prepared = guard(lambda: launch.prepare(script, notify=notify))
     guard(lambda: launch.exec_in(prepared, argv))  # CommandError: 127 or 126, as shells
 

@@ -17,7 +17,8 @@ from uvlaunch.building import generations, venv
 from uvlaunch.home import paths, records, store
 from uvlaunch.launching import piped
 from uvlaunch.manage import registry, sweep
-from uvlaunch.manage.inventory import EnvInfo, all_names, inspect, measure, resolve_targets
+from uvlaunch.manage.inventory import EnvInfo, all_names, inspect, measure
+from uvlaunch.manage.targets import resolve_targets
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from uvlaunch.errors import UvlaunchError
 from uvlaunch.home import paths, pointer, records, stamp, store
 from uvlaunch.home.names import lock_file
 from uvlaunch.manage import dryrun
-from uvlaunch.manage.inventory import all_names, resolve_targets
+from uvlaunch.manage.inventory import all_names
 from uvlaunch.manage.outcomes import (
     BUSY,
     FAILED,
@@ -36,6 +36,7 @@ from uvlaunch.manage.outcomes import (
     Report,
     diff,
 )
+from uvlaunch.manage.targets import resolve_targets
 from uvlaunch.scripts.script import Script, read_script
 from uvlaunch.uv import calls as uv
 
