@@ -3,11 +3,13 @@
 A killed launch, gc or upgrade can leave: environments and generations in ``trash/``,
 temporary files in ``tmp/``, an environment directory with neither record nor a
 complete current generation (a first launch killed early, or what ``remove`` left
-because running scripts used it), warm records of nothing, and shared ``.pyc`` files
-that no environment links. Each is deleted only when nothing can still be using it:
-its environment's lock is free (and a generation's own lock, for a generation), or it
-is an hour old. Generations that a kill left beside a complete environment (neither
-current nor kept for rollback) are gc's ``prune``. What deleting the leftovers frees
+because running scripts used it), warm records of nothing, the files piped scripts ran
+from, and shared ``.pyc`` files that no environment links. Each is deleted only when
+nothing can still be using it: its environment's lock is free (and a generation's own
+lock, for a generation; a run file's own lock, for a run file), it has no other link
+(a ``.pyc`` file), or it is an hour old (other temporary files). Generations that a
+kill left beside a complete environment (neither current nor kept for rollback) are
+gc's ``prune``. What deleting the leftovers frees
 is measured first, as for an environment (venv.usage), and counted in what gc frees.
 """
 
@@ -19,6 +21,7 @@ import time
 
 from uvlaunch.building import generations, venv
 from uvlaunch.home import locks, paths, pointer, records, stamp, store, trash, warm
+from uvlaunch.launching import piped
 
 # What uvlaunch before generations kept outside envs/ (and locks/*.use): deleted when found.
 LEGACY_DIRS = ("staging", "previous")
@@ -73,11 +76,13 @@ def sweep(root: str, *, dry_run: bool = False) -> Swept:
         for entry in os.listdir(tmp):
             path = os.path.join(tmp, entry)
             with contextlib.suppress(OSError):
-                if os.lstat(path).st_mtime < cutoff:
+                if entry.startswith(piped.RUN_PREFIX):
+                    done.freed += _sweep_run_file(path, dry_run)
+                elif os.lstat(path).st_mtime < cutoff:
                     done.freed += _free(path)
                     if not dry_run:
                         os.unlink(path)
-    done.freed += _sweep_pyc_store(root, cutoff, dry_run)
+    done.freed += _sweep_pyc_store(root, dry_run)
     if dry_run:
         return done
     warm.sweep(root)
@@ -116,11 +121,24 @@ def _size(st: os.stat_result) -> int:
     return getattr(st, "st_blocks", 0) * 512 or st.st_size  # as venv.usage counts
 
 
-def _sweep_pyc_store(root: str, cutoff: float, dry_run: bool) -> int:
+def _sweep_run_file(path: str, dry_run: bool) -> int:
+    """Delete a piped script's run file that no running script holds (piped.run_file)."""
+    with locks.Attempt(path) as taken:
+        if not taken:
+            return 0
+        freed = _free(path)
+        if not dry_run:
+            os.unlink(path)
+        return freed
+
+
+def _sweep_pyc_store(root: str, dry_run: bool) -> int:
     """Delete shared ``.pyc`` files that no environment links any more; bytes freed.
 
     A compiler writes a file into the store and links it into an environment a moment
-    later: only files an hour old, with no other link, are unused for certain.
+    later; when the file is deleted in between, its link fails and the compiler writes
+    the environment a copy of its own (bytecode.compile_file): nothing is lost, so any
+    file with no other link goes at once.
     """
     freed = 0
     top = paths.pyc_store(root)
@@ -130,7 +148,7 @@ def _sweep_pyc_store(root: str, cutoff: float, dry_run: bool) -> int:
             with contextlib.suppress(OSError):
                 for entry in os.scandir(folder):
                     st = entry.stat(follow_symlinks=False)
-                    if st.st_nlink == 1 and st.st_mtime < cutoff:
+                    if st.st_nlink == 1:
                         freed += _size(st)
                         if not dry_run:
                             os.unlink(entry.path)

@@ -121,8 +121,7 @@ def _live(target: Target) -> str:
         )
     if not os.path.isfile(target.script):
         raise UvlaunchError(
-            f"{target.word}: the script of the environment {target.name} is gone: "
-            f"{target.script}"
+            f"{target.word}: the script of the environment {target.name} is gone: {target.script}"
         )
     return target.script
 
