@@ -81,7 +81,7 @@ def test_the_rule_for_a_word_that_is_no_file() -> None:
         "tool-0123456789"
     )
     assert targets.choose("tool", env_names=envs, commands=commands) == "tool-0123456789"
-    with pytest.raises(UvlaunchError, match="other-9876543210: is both .* tool-0123456789"):
+    with pytest.raises(UvlaunchError, match=r"other-9876543210: is both .* tool-0123456789"):
         targets.choose("other-9876543210", env_names=envs, commands=commands)
     with pytest.raises(UnknownEnvironmentError):
         targets.choose("nothing", env_names=envs, commands=commands)

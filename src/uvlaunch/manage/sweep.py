@@ -77,12 +77,12 @@ def sweep(root: str, *, dry_run: bool = False) -> Swept:
             path = os.path.join(tmp, entry)
             with contextlib.suppress(OSError):
                 if entry.startswith(piped.RUN_PREFIX):
-                    done.freed += _sweep_run_file(path, dry_run)
+                    _sweep_run_file(path, dry_run)  # a script's, not an interruption's
                 elif os.lstat(path).st_mtime < cutoff:
                     done.freed += _free(path)
                     if not dry_run:
                         os.unlink(path)
-    done.freed += _sweep_pyc_store(root, dry_run)
+    _sweep_pyc_store(root, dry_run)  # counted with the environments that linked them
     if dry_run:
         return done
     warm.sweep(root)
@@ -121,38 +121,31 @@ def _size(st: os.stat_result) -> int:
     return getattr(st, "st_blocks", 0) * 512 or st.st_size  # as venv.usage counts
 
 
-def _sweep_run_file(path: str, dry_run: bool) -> int:
+def _sweep_run_file(path: str, dry_run: bool) -> None:
     """Delete a piped script's run file that no running script holds (piped.run_file)."""
     with locks.Attempt(path) as taken:
-        if not taken:
-            return 0
-        freed = _free(path)
-        if not dry_run:
+        if taken and not dry_run:
             os.unlink(path)
-        return freed
 
 
-def _sweep_pyc_store(root: str, dry_run: bool) -> int:
-    """Delete shared ``.pyc`` files that no environment links any more; bytes freed.
+def _sweep_pyc_store(root: str, dry_run: bool) -> None:
+    """Delete shared ``.pyc`` files that no environment links any more.
 
     A compiler writes a file into the store and links it into an environment a moment
     later; when the file is deleted in between, its link fails and the compiler writes
     the environment a copy of its own (bytecode.compile_file): nothing is lost, so any
-    file with no other link goes at once.
+    file with no other link goes at once. What they free was counted with the
+    environment that held the last link (venv.usage).
     """
-    freed = 0
+    if dry_run:
+        return
     top = paths.pyc_store(root)
     with contextlib.suppress(FileNotFoundError):
         for fan in os.listdir(top):
             folder = os.path.join(top, fan)
             with contextlib.suppress(OSError):
                 for entry in os.scandir(folder):
-                    st = entry.stat(follow_symlinks=False)
-                    if st.st_nlink == 1:
-                        freed += _size(st)
-                        if not dry_run:
-                            os.unlink(entry.path)
+                    if entry.stat(follow_symlinks=False).st_nlink == 1:
+                        os.unlink(entry.path)
                 with contextlib.suppress(OSError):
-                    if not dry_run:
-                        os.rmdir(folder)  # only once empty
-    return freed
+                    os.rmdir(folder)  # only once empty
