@@ -13,9 +13,9 @@ import sys
 import click
 
 from uvlaunch import __version__
+from uvlaunch.cli import completion, launcher
 from uvlaunch.cli import inspect as cli_inspect
 from uvlaunch.cli import install as cli_install
-from uvlaunch.cli import launcher
 from uvlaunch.cli import manage as cli_manage
 from uvlaunch.cli.output import guard, notify
 from uvlaunch.errors import UvlaunchError
@@ -37,8 +37,9 @@ Settings (environment variables):
   UVLAUNCH_COMPILE_BYTECODE=0  do not byte-compile environments
 
 \b
-Shell completion: eval "$(_UVLAUNCH_COMPLETE=bash_source uvlaunch)" in ~/.bashrc
-(zsh_source for ~/.zshrc; fish: _UVLAUNCH_COMPLETE=fish_source uvlaunch | source).
+Shell completion (scripts' file names, environments' and commands' names, commands,
+options): eval "$(_UVLAUNCH_COMPLETE=bash_source uvlaunch)" in ~/.bashrc (zsh_source
+for ~/.zshrc; fish: _UVLAUNCH_COMPLETE=fish_source uvlaunch | source).
 """
 
 
@@ -74,7 +75,7 @@ def cli(quiet: int, verbose: int, no_fast_path: bool) -> None:
 # An installed command's own: SCRIPT's path is gone, find where it went (install.follow).
 @click.option("--command", "command", hidden=True, metavar="PATH")
 @click.argument("script", type=click.Path(dir_okay=True))
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, shell_complete=completion.files)
 def run(
     quiet: int,
     verbose: int,
@@ -106,7 +107,7 @@ def run(
 @cli.command(short_help="Print the environment a script uses.")
 @click.option("--python", "show_python", is_flag=True, help="Print the interpreter instead.")
 @click.option("--json", "as_json", is_flag=True, help="Print environment, python, script, exists.")
-@click.argument("script", metavar="SCRIPT|NAME", type=click.Path(dir_okay=True))
+@click.argument("script", metavar="SCRIPT|NAME", shell_complete=completion.targets)
 def where(show_python: bool, as_json: bool, script: str) -> None:
     """Print the environment directory SCRIPT uses (creates nothing)."""
     from uvlaunch.manage import where as where_mod
@@ -156,8 +157,10 @@ def sync(quiet: int, verbose: int, scripts: tuple[str, ...]) -> None:
 @cli.command(
     "exec", context_settings=LAUNCH_SETTINGS, short_help="Run a command in a script's environment."
 )
-@click.argument("script", metavar="SCRIPT|NAME", type=click.Path(dir_okay=True))
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.argument("script", metavar="SCRIPT|NAME", shell_complete=completion.targets)
+@click.argument(
+    "command", nargs=-1, required=True, type=click.UNPROCESSED, shell_complete=completion.files
+)
 def exec_(script: str, command: tuple[str, ...]) -> None:
     """Run COMMAND inside SCRIPT's environment, with uvlaunch's uv on PATH.
 
@@ -188,6 +191,7 @@ def main(args: list[str]) -> int:
     command's short usage and a pointer to its help.
     """
     _printable_paths()
+    completion.install()
     try:
         result = cli.main(args=args, prog_name="uvlaunch", standalone_mode=False)
     except click.UsageError as e:

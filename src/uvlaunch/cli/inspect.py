@@ -7,6 +7,7 @@ import json
 
 import click
 
+from uvlaunch.cli import completion
 from uvlaunch.cli.output import count, guard, human_size
 
 TYPE_CHECKING = False
@@ -92,7 +93,7 @@ def _ago(ts: float | None) -> str:
 
 @click.command(short_help="Show one environment and its packages.")
 @click.option("--json", "as_json", is_flag=True, help="Print it as a JSON object.")
-@click.argument("target", metavar="SCRIPT|NAME")
+@click.argument("target", metavar="SCRIPT|NAME", shell_complete=completion.targets)
 def show(as_json: bool, target: str) -> None:
     """Show the environment of SCRIPT (or the one called NAME) and its packages."""
     from uvlaunch.manage import inventory
