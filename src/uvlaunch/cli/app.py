@@ -25,7 +25,8 @@ LAUNCH_SETTINGS = {"ignore_unknown_options": True, "allow_interspersed_args": Fa
 
 EPILOG = """\b
 Launch options (-q, -v, --no-fast-path) go before the script; every word after
-the script is the script's own. `uvlaunch -` reads the script from standard input.
+the script is the script's own. `uvlaunch -` reads the script from standard input,
+`uvlaunch https://host/tool.py` fetches it (the copy fetched last runs offline).
 Shebang form: `#!/usr/bin/env -S uvlaunch` (or `#!/usr/bin/env uvlaunch`).
 
 \b
@@ -35,6 +36,7 @@ Settings (environment variables):
   UVLAUNCH_UV                  the uv binary to use (default: the one installed with uvlaunch)
   UVLAUNCH_NO_FAST_PATH=1      always start scripts through `uv run`, as --no-fast-path
   UVLAUNCH_COMPILE_BYTECODE=0  do not byte-compile environments
+  UVLAUNCH_FETCH_TIMEOUT       seconds a script's URL gets to answer (default 30)
 
 \b
 Shell completion (scripts' file names, environments' and commands' names, commands,

@@ -18,24 +18,44 @@ from uvlaunch.errors import ScriptError
 from uvlaunch.home import locks, paths, store
 from uvlaunch.scripts import metadata
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 UNUSED_DAYS = 30
+MAX_BYTES = 64 * 2**20  # the most read of a script from a pipe or a URL
 RUN_PREFIX = "piped-"  # tmp/piped-<random>.py: a piped script's file while it runs
 
 
 def materialize(invoked: str) -> tuple[str, str]:
     """Read the script once: (its block's file, keying the environment; the file to run)."""
+    shown = "<stdin>" if invoked == "-" else invoked
     try:
         if invoked == "-":
-            data = sys.stdin.buffer.read()
+            data = sys.stdin.buffer.read(MAX_BYTES + 1)
         else:
             with open(invoked, "rb") as f:
-                data = f.read()
+                data = f.read(MAX_BYTES + 1)
     except OSError as e:
         raise ScriptError(f"{invoked}: cannot read the script: {e.strerror}") from None
-    text = data.decode("utf-8", "surrogateescape")
-    shown = "<stdin>" if invoked == "-" else invoked
-    block = metadata.find_block(text, shown)
+    if len(data) > MAX_BYTES:
+        raise ScriptError(f"{shown}: the script is larger than {MAX_BYTES // 2**20} MiB, the limit")
+    return from_bytes(store.open_home(), data, shown)
+
+
+def from_url(url: str, notify: Callable[[str], None]) -> tuple[str, str]:
+    """``materialize`` for a script at an http or https URL (fetch.py)."""
+    from uvlaunch.launching import fetch
+
     root = store.open_home()
+    return from_bytes(root, fetch.script_bytes(url, root, notify), url)
+
+
+def from_bytes(root: str, data: bytes, shown: str) -> tuple[str, str]:
+    """The files of the script ``data`` (``shown`` names it in errors): (its block's
+    file, keying the environment; the file to run)."""
+    text = data.decode("utf-8", "surrogateescape")
+    block = metadata.find_block(text, shown)
     key = store.sha256_hex(
         f"{block}\0{os.environ.get('UV_PYTHON', '')}".encode("utf-8", "surrogateescape")
     )[:20]

@@ -40,6 +40,8 @@ def launch_script(
     try:
         if invoked == "-" or piped.is_piped(invoked):
             invoked, run_path = piped.materialize(invoked)
+        elif invoked.lower().startswith(("http://", "https://")):
+            invoked, run_path = piped.from_url(invoked, notify)
         for _ in range(RETARGETS):
             prepared = launch.prepare(invoked, quiet=quiet, verbose=verbose, notify=notify)
             try:

@@ -108,5 +108,5 @@ def remove(
         removed.append(info)
         in_use += [(name, generation) for generation in kept]
     if every:
-        sweep.sweep(root)
+        sweep.sweep(root, everything=True)
     return removed, busy, in_use

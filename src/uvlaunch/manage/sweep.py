@@ -1,16 +1,17 @@
 """Finishing what killed processes left in the home, for ``gc`` and ``remove --all``.
 
 A killed launch, gc or upgrade can leave: environments and generations in ``trash/``,
-temporary files in ``tmp/``, an environment directory with neither record nor a
-complete current generation (a first launch killed early, or what ``remove`` left
-because running scripts used it), warm records of nothing, the files piped scripts ran
-from, and shared ``.pyc`` files that no environment links. Each is deleted only when
-nothing can still be using it: its environment's lock is free (and a generation's own
-lock, for a generation; a run file's own lock, for a run file), it has no other link
-(a ``.pyc`` file), or it is an hour old (other temporary files). Generations that a
-kill left beside a complete environment (neither current nor kept for rollback) are
-gc's ``prune``. What deleting the leftovers frees
-is measured first, as for an environment (venv.usage), and counted in what gc frees.
+temporary files in ``tmp/``, an environment directory with neither record nor a complete
+current generation (a first launch killed early, or what ``remove`` left because running
+scripts used it), warm records of nothing, the files piped scripts ran from, copies of
+scripts fetched from URLs not used for 30 days, and shared ``.pyc`` files that no
+environment links. Each is deleted only when nothing can still be using it: its
+environment's lock is free (and a generation's own lock, for a generation; a run file's
+own lock, for a run file), it has no other link (a ``.pyc`` file), or it is an hour old
+(other temporary files). Generations that a kill left beside a complete environment
+(neither current nor kept for rollback) are gc's ``prune``. What deleting the leftovers
+frees is measured first, as for an environment (venv.usage), and counted in what gc
+frees.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import time
 
 from uvlaunch.building import generations, venv
 from uvlaunch.home import locks, paths, pointer, records, stamp, store, trash, warm
-from uvlaunch.launching import piped
+from uvlaunch.launching import fetch, piped
 
 # What uvlaunch before generations kept outside envs/ (and locks/*.use): deleted when found.
 LEGACY_DIRS = ("staging", "previous")
@@ -40,10 +41,11 @@ class Swept:
         self.freed = 0
 
 
-def sweep(root: str, *, dry_run: bool = False) -> Swept:
+def sweep(root: str, *, dry_run: bool = False, everything: bool = False) -> Swept:
     """Finish what a killed gc or launch left: trash, stray temporary files, bare env dirs.
 
     ``dry_run``: delete nothing, measure what would be freed, leave bare directories.
+    ``everything`` (``remove --all``): also the copies of scripts fetched from URLs.
     """
     done = Swept()
     # Trash entries are named after their environment: one whose lock is held may
@@ -83,6 +85,7 @@ def sweep(root: str, *, dry_run: bool = False) -> Swept:
                     if not dry_run:
                         os.unlink(path)
     _sweep_pyc_store(root, dry_run)  # counted with the environments that linked them
+    _sweep_url_copies(root, 0 if everything else time.time() - URL_UNUSED, dry_run)
     if dry_run:
         return done
     warm.sweep(root)
@@ -126,6 +129,20 @@ def _sweep_run_file(path: str, dry_run: bool) -> None:
     with locks.Attempt(path) as taken:
         if taken and not dry_run:
             os.unlink(path)
+
+
+URL_UNUSED = piped.UNUSED_DAYS * 86400
+
+
+def _sweep_url_copies(root: str, before: float, dry_run: bool) -> None:
+    """Delete the copies of scripts fetched from URLs last used before ``before``."""
+    top = paths.piped_dir(root)
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(top):
+            if entry.name.startswith(fetch.COPY_PREFIX) and not dry_run:
+                with contextlib.suppress(OSError):
+                    if before == 0 or entry.stat(follow_symlinks=False).st_mtime < before:
+                        os.unlink(entry.path)
 
 
 def _sweep_pyc_store(root: str, dry_run: bool) -> None:
