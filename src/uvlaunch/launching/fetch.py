@@ -16,6 +16,7 @@ import os
 from uvlaunch.contract import TRUTHY
 from uvlaunch.errors import ScriptError, UvlaunchError
 from uvlaunch.home import paths, store
+from uvlaunch.launching import piped
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,6 +36,12 @@ def copy_path(root: str, url: str) -> str:
     """Where the script fetched from ``url`` is kept."""
     key = store.sha256_hex(url.encode("utf-8", "surrogateescape"))[:20]
     return os.path.join(paths.piped_dir(root), f"{COPY_PREFIX}{key}.py")
+
+
+def materialize(url: str, notify: Callable[[str], None]) -> tuple[str, str]:
+    """piped.materialize for the script at ``url``: (its block's file, the file to run)."""
+    root = store.open_home()
+    return piped.from_bytes(root, script_bytes(url, root, notify), url)
 
 
 def script_bytes(url: str, root: str, notify: Callable[[str], None]) -> bytes:
@@ -82,17 +89,15 @@ def fetch(url: str) -> bytes:
     import urllib.error
     import urllib.request
 
-    from uvlaunch.launching.piped import MAX_BYTES
-
     limit = timeout()
     request = urllib.request.Request(url, headers={"User-Agent": "uvlaunch"})
-    too_big = f"{url}: the script is larger than {MAX_BYTES // 2**20} MiB, the limit"
+    too_big = f"{url}: the script is larger than {piped.MAX_BYTES // 2**20} MiB, the limit"
     try:
         with urllib.request.urlopen(request, timeout=limit) as answer:
             length = answer.headers.get("Content-Length", "")
-            if length.isdigit() and int(length) > MAX_BYTES:
+            if length.isdigit() and int(length) > piped.MAX_BYTES:
                 raise ScriptError(too_big)
-            data: bytes = answer.read(MAX_BYTES + 1)
+            data: bytes = answer.read(piped.MAX_BYTES + 1)
     except urllib.error.HTTPError as e:
         if e.code >= 500:  # the server is down or failing: as if unreachable
             raise _Unreachable(f"the server answered {e.code} {e.reason}") from None
@@ -106,7 +111,7 @@ def fetch(url: str) -> bytes:
         raise _Unreachable(f"no answer within {limit:g} s") from None
     except (OSError, ValueError) as e:  # a reset connection, a malformed URL or answer
         raise ScriptError(f"{url}: cannot fetch the script: {e}") from None
-    if len(data) > MAX_BYTES:
+    if len(data) > piped.MAX_BYTES:
         raise ScriptError(too_big)
     return data
 

@@ -18,10 +18,6 @@ from uvlaunch.errors import ScriptError
 from uvlaunch.home import locks, paths, store
 from uvlaunch.scripts import metadata
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
 UNUSED_DAYS = 30
 MAX_BYTES = 64 * 2**20  # the most read of a script from a pipe or a URL
 RUN_PREFIX = "piped-"  # tmp/piped-<random>.py: a piped script's file while it runs
@@ -41,14 +37,6 @@ def materialize(invoked: str) -> tuple[str, str]:
     if len(data) > MAX_BYTES:
         raise ScriptError(f"{shown}: the script is larger than {MAX_BYTES // 2**20} MiB, the limit")
     return from_bytes(store.open_home(), data, shown)
-
-
-def from_url(url: str, notify: Callable[[str], None]) -> tuple[str, str]:
-    """``materialize`` for a script at an http or https URL (fetch.py)."""
-    from uvlaunch.launching import fetch
-
-    root = store.open_home()
-    return from_bytes(root, fetch.script_bytes(url, root, notify), url)
 
 
 def from_bytes(root: str, data: bytes, shown: str) -> tuple[str, str]:

@@ -41,7 +41,9 @@ def launch_script(
         if invoked == "-" or piped.is_piped(invoked):
             invoked, run_path = piped.materialize(invoked)
         elif invoked.lower().startswith(("http://", "https://")):
-            invoked, run_path = piped.from_url(invoked, notify)
+            from uvlaunch.launching import fetch
+
+            invoked, run_path = fetch.materialize(invoked, notify)
         for _ in range(RETARGETS):
             prepared = launch.prepare(invoked, quiet=quiet, verbose=verbose, notify=notify)
             try:
