@@ -97,3 +97,10 @@ def test_the_rule_for_a_word_that_is_no_file() -> None:
 def test_path_like_words_are_scripts(word: str) -> None:
     assert targets.is_path_like(word)
     assert not targets.is_path_like("hello")
+
+
+def test_a_file_here_without_an_environment_says_it_came_first(sandbox: Sandbox) -> None:
+    script = sandbox.script("greeter.py")
+    installed_as(sandbox, script, "hello")
+    (sandbox.scripts / "hello").write_text("not a script\n")
+    assert_one_line_error(sandbox.run("show", "hello"), "hello", "file here", "another directory")

@@ -96,6 +96,11 @@ def resolve_targets(words: Iterable[str]) -> list[str]:
     names: list[str] = []
     for word in words:
         name = resolve(root, word).name
+        if name is None and not is_path_like(word):  # a bare name, and a file of it here
+            raise UnknownEnvironmentError(
+                f"{word}: this file here has no managed environment (a file comes first; "
+                "for an environment or command of this name, run from another directory)"
+            )
         if name is None:
             raise UnknownEnvironmentError(f"{word}: no managed environment belongs to this script")
         if name not in names:
