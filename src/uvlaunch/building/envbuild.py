@@ -5,9 +5,10 @@ sync one whose block or lock file changed, rebuild one that is damaged. A new
 environment, and a rebuild, is a new generation built at its final path
 (``envs/<name>/g<N>/``) and made current by the pointer only once it is complete
 (generations.py, pointer.py), so a broken or half-built one never becomes current and a
-script running in the old one keeps it. A sync changes the current generation in place,
-as ``uv run`` would, its stamp removed meanwhile. ``upgrade``, ``reinstall`` and
-``rollback`` (upgrade.py) build and flip generations the same way.
+script running in the old one keeps it. A block edit (or a changed
+lock file) is a new generation too, built beside the current one from uv's cache and
+flipped to, like ``upgrade`` and ``reinstall`` (upgrade.py): a generation is never
+changed once a script may run in it.
 
 A first launch goes straight to uv: it checks nothing that uv checks itself (the
 block's TOML and requirements, an interpreter for requires-python, uv's own version),
@@ -150,9 +151,7 @@ def ensure(build: Build) -> tuple[bool, str]:
             trash.delete_tree(legacy, within=root)
         return False, variant
     assert env is not None
-    uv_version = uv.version(uv_bin)
-    _sync(build, env, old)
-    complete.finish(root, env, script, uv_bin, uv_version, compile_now=not compiling.LATER)
+    _edit(build, env, variant)
     return False, variant
 
 
@@ -208,36 +207,50 @@ def _uv_version(uv_bin: str, env: str) -> str:
     return uv.check_recorded(uv_bin, venv.pyvenv_value(env, "uv"))
 
 
-def _sync(build: Build, env: str, old: stamp.Stamp | None) -> None:
-    root, script, uv_bin = build.root, build.script, build.uv
-    quiet, verbose = build.quiet, build.verbose
-    stamp_file = paths.stamp_path(env)
-    before = venv.site_snapshot(env)
-    # Not complete while uv changes it: a launch killed mid-sync must not find it complete.
-    store.remove_file(stamp_file)
-    if SPECULATE:  # through the same filter as a first launch: uv run's output, not sync's
-        argv = uv.sync_argv(uv_bin, script.ident.path, python=None, quiet=quiet, verbose=verbose)
-        proc = uv.start(argv, uv.base_env(env), capture=True)
-        rc, held = uvoutput.relay(proc, release_when=env, report=verbose > 0)
-    else:
-        rc = uv.sync(uv_bin, script.ident.path, env, python=None, quiet=quiet, verbose=verbose)
-        held = b""
-    if rc != 0:
-        why = "see uv's message above"
-        if held:
-            why = uvoutput.reason(held.decode("utf-8", "replace"), rc)
-        if old is not None and venv.site_snapshot(env) == before:
-            # uv failed before touching anything (resolution fails first): the
-            # environment is as it was, so it stays complete for the old block.
-            store.write_atomic(root, stamp_file, old.encode())
+def _edit(build: Build, env: str, variant: str) -> None:
+    """Build the edited block's generation beside ``env`` and flip to it.
+
+    A block edit is a new generation, like an upgrade: the generation a running script
+    uses never changes, and a failed edit leaves ``env`` current, complete and untouched
+    (nothing of uv's, nor the byte-compiler still at work in ``env``, can damage it).
+    """
+    root, name, script, uv_bin = build.root, build.name, build.script, build.uv
+    new_env = generations.new_dir(root, name)
+    try:
+        generations.prepare_beside(script, env, new_env, uv_bin, keep=True)
+        if SPECULATE:  # through the same filter as a first launch: uv run's output
+            argv = uv.sync_argv(
+                uv_bin, script.ident.path, python=None, quiet=build.quiet, verbose=build.verbose
+            )
+            proc = uv.start(argv, uv.base_env(new_env), capture=True)
+            rc, held = uvoutput.relay(proc, release_when=new_env, report=build.verbose > 0)
+        else:
+            rc = uv.sync(
+                uv_bin,
+                script.ident.path,
+                new_env,
+                python=None,
+                quiet=build.quiet,
+                verbose=build.verbose,
+            )
+            held = b""
+        if rc != 0:
+            why = "see uv's message above"
+            if held:
+                why = uvoutput.reason(held.decode("utf-8", "replace"), rc)
             raise UvError(
                 f"{script.ident.invoked}: uv could not sync the environment: {why}; "
                 "the environment was left as it was"
             )
-        raise UvError(
-            f"{script.ident.invoked}: uv could not sync the environment: {why}; "
-            "the next launch rebuilds it"
+        complete.finish(
+            root, new_env, script, uv_bin, uv.version(uv_bin), compile_now=not compiling.LATER
         )
+    except BaseException:
+        generations.discard(root, name, new_env)
+        raise
+    # What the edit replaced is no rollback (its block is not the script's any more):
+    # the generation kept for rollback stays; the replaced one goes once no script runs it.
+    generations.flip(root, name, new_env, keep_current=False, variant=variant)
 
 
 def _damage(root: str, env: str, old: stamp.Stamp | None) -> tuple[str | None, stamp.Stamp | None]:

@@ -66,16 +66,8 @@ def build(
     new = new_dir(root, name)
     invoked = script.ident.invoked
     try:
-        python = _python_for(script, env, uv_bin)
-        _run(uv.venv_argv(uv_bin, new, python=python), new, invoked, "create")
+        prepare_beside(script, env, new, uv_bin, keep=not (upgrade and not packages), but=packages)
         if script.block is not None:
-            keep = {} if (upgrade and not packages) or script.locked else _pins(env, packages)
-            if keep:
-                # uv prefers the versions installed in the environment it syncs: installing
-                # today's versions first makes the resolution below keep them.
-                pins = [f"{pkg}=={version}" for pkg, version in keep.items()]
-                uv.capture(uv.pip_install_argv(uv_bin, new, pins), new)
-                # A version no index offers any more is resolved afresh by the sync.
             extra = ["--upgrade"] if upgrade and not packages else []
             for package in packages:
                 extra += ["--upgrade-package", package]
@@ -86,6 +78,24 @@ def build(
         discard(root, name, new)
         raise
     return new
+
+
+def prepare_beside(
+    script: Script, env: str, new: str, uv_bin: str, *, keep: bool, but: tuple[str, ...] = ()
+) -> None:
+    """Create the empty generation ``new`` with ``env``'s interpreter (while the block's
+    requires-python admits it) and, with ``keep``, ``env``'s versions of its packages
+    but ``but``, so that a sync into ``new`` keeps them where the block allows."""
+    invoked = script.ident.invoked
+    python = _python_for(script, env, uv_bin)
+    _run(uv.venv_argv(uv_bin, new, python=python), new, invoked, "create")
+    pinned = _pins(env, but) if keep and script.block is not None and not script.locked else {}
+    if pinned:
+        # uv prefers the versions installed in the environment it syncs: installing
+        # today's versions first makes the resolution that follows keep them.
+        pins = [f"{pkg}=={version}" for pkg, version in pinned.items()]
+        uv.capture(uv.pip_install_argv(uv_bin, new, pins), new)
+        # A version no index offers any more is resolved afresh by the sync.
 
 
 def _python_for(script: Script, env: str, uv_bin: str) -> str | None:
