@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         from uvlaunch.launching import fastpath
 
         fast = fast and not fastpath.disabled()  # the setting is exactly --no-fast-path
-        if fast and invoked != "-":
+        if fast and invoked != "-" and not invoked.lower().startswith(("http://", "https://")):
             fastpath.try_exec(invoked, script_args)  # returns only if not warm
         from uvlaunch.launching.slowpath import launch_script
 

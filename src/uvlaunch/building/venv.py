@@ -100,7 +100,8 @@ def usage(top: str) -> tuple[int, int]:
 
     A file with more than one link is shared with uv's cache or another environment
     (uv never hard-links files within one environment), so deleting ``top`` frees
-    nothing of it.
+    nothing of it; except a ``.pyc`` file with two, this one and the home's ``pyc/``
+    store's (bytecode.py): gc deletes the store's once no environment links it.
     """
     seen: set[tuple[int, int]] = set()
     total = own = 0
@@ -123,6 +124,10 @@ def usage(top: str) -> tuple[int, int]:
                 stack.append(entry.path)
             size = getattr(st, "st_blocks", 0) * 512 or st.st_size
             total += size
-            if st.st_nlink == 1 or entry.is_dir(follow_symlinks=False):
+            if (
+                st.st_nlink == 1
+                or (st.st_nlink == 2 and entry.name.endswith(".pyc"))
+                or entry.is_dir(follow_symlinks=False)
+            ):
                 own += size
     return total, own

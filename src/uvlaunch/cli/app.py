@@ -13,9 +13,9 @@ import sys
 import click
 
 from uvlaunch import __version__
+from uvlaunch.cli import completion, launcher
 from uvlaunch.cli import inspect as cli_inspect
 from uvlaunch.cli import install as cli_install
-from uvlaunch.cli import launcher
 from uvlaunch.cli import manage as cli_manage
 from uvlaunch.cli.output import guard, notify
 from uvlaunch.errors import UvlaunchError
@@ -25,7 +25,8 @@ LAUNCH_SETTINGS = {"ignore_unknown_options": True, "allow_interspersed_args": Fa
 
 EPILOG = """\b
 Launch options (-q, -v, --no-fast-path) go before the script; every word after
-the script is the script's own. `uvlaunch -` reads the script from standard input.
+the script is the script's own. `uvlaunch -` reads the script from standard input,
+`uvlaunch https://host/tool.py` fetches it (the copy fetched last runs offline).
 Shebang form: `#!/usr/bin/env -S uvlaunch` (or `#!/usr/bin/env uvlaunch`).
 
 \b
@@ -36,10 +37,12 @@ Settings (environment variables):
   UVLAUNCH_NO_FAST_PATH=1      always start scripts through `uv run`, as --no-fast-path
   UVLAUNCH_COMPILE_BYTECODE=0  do not byte-compile environments
   UVLAUNCH_BUILD_WAIT          seconds to wait for another machine's build (default 600)
+  UVLAUNCH_FETCH_TIMEOUT       seconds a script's URL gets to answer (default 30)
 
 \b
-Shell completion: eval "$(_UVLAUNCH_COMPLETE=bash_source uvlaunch)" in ~/.bashrc
-(zsh_source for ~/.zshrc; fish: _UVLAUNCH_COMPLETE=fish_source uvlaunch | source).
+Shell completion (scripts' file names, environments' and commands' names, commands,
+options): eval "$(_UVLAUNCH_COMPLETE=bash_source uvlaunch)" in ~/.bashrc (zsh_source
+for ~/.zshrc; fish: _UVLAUNCH_COMPLETE=fish_source uvlaunch | source).
 """
 
 
@@ -75,7 +78,7 @@ def cli(quiet: int, verbose: int, no_fast_path: bool) -> None:
 # An installed command's own: SCRIPT's path is gone, find where it went (install.follow).
 @click.option("--command", "command", hidden=True, metavar="PATH")
 @click.argument("script", type=click.Path(dir_okay=True))
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, shell_complete=completion.files)
 def run(
     quiet: int,
     verbose: int,
@@ -107,7 +110,7 @@ def run(
 @cli.command(short_help="Print the environment a script uses.")
 @click.option("--python", "show_python", is_flag=True, help="Print the interpreter instead.")
 @click.option("--json", "as_json", is_flag=True, help="Print environment, python, script, exists.")
-@click.argument("script", type=click.Path(dir_okay=True))
+@click.argument("script", metavar="SCRIPT|NAME", shell_complete=completion.targets)
 def where(show_python: bool, as_json: bool, script: str) -> None:
     """Print the environment directory SCRIPT uses (creates nothing)."""
     from uvlaunch.manage import where as where_mod
@@ -157,8 +160,10 @@ def sync(quiet: int, verbose: int, scripts: tuple[str, ...]) -> None:
 @cli.command(
     "exec", context_settings=LAUNCH_SETTINGS, short_help="Run a command in a script's environment."
 )
-@click.argument("script", type=click.Path(dir_okay=True))
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.argument("script", metavar="SCRIPT|NAME", shell_complete=completion.targets)
+@click.argument(
+    "command", nargs=-1, required=True, type=click.UNPROCESSED, shell_complete=completion.files
+)
 def exec_(script: str, command: tuple[str, ...]) -> None:
     """Run COMMAND inside SCRIPT's environment, with uvlaunch's uv on PATH.
 
@@ -171,6 +176,9 @@ def exec_(script: str, command: tuple[str, ...]) -> None:
         argv = argv[1:]
     if not argv:
         raise click.UsageError("give a command after --, for example `-- python`")
+    from uvlaunch.manage.targets import script_for
+
+    script = guard(lambda: script_for(script))
     prepared = guard(lambda: launch.prepare(script, notify=notify))
     guard(lambda: launch.exec_in(prepared, argv))  # CommandError: 127 or 126, as shells
 
@@ -186,6 +194,7 @@ def main(args: list[str]) -> int:
     command's short usage and a pointer to its help.
     """
     _printable_paths()
+    completion.install()
     try:
         result = cli.main(args=args, prog_name="uvlaunch", standalone_mode=False)
     except click.UsageError as e:

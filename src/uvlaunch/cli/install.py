@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from uvlaunch.cli import completion
 from uvlaunch.cli.output import guard, notify
 
 
@@ -48,7 +49,7 @@ def install(name: str | None, force: bool, quiet: int, verbose: int, script: str
 
 
 @click.command(short_help="Remove a command that install made.")
-@click.argument("target", metavar="NAME|SCRIPT")
+@click.argument("target", metavar="NAME|SCRIPT", shell_complete=completion.commands)
 def uninstall(target: str) -> None:
     """Remove the command NAME, or the commands that run SCRIPT.
 

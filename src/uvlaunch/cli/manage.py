@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import click
 
+from uvlaunch.cli import completion
 from uvlaunch.cli.output import count, guard, human_size
 from uvlaunch.manage import outcomes
 from uvlaunch.manage import upgrade as upgrade_mod
@@ -89,7 +90,7 @@ def gc(
 
 @click.command(short_help="Remove the given environments.")
 @click.option("--all", "every", is_flag=True, help="Remove every environment (a clean slate).")
-@click.argument("targets", nargs=-1, metavar="[SCRIPT|NAME]...")
+@click.argument("targets", nargs=-1, metavar="[SCRIPT|NAME]...", shell_complete=completion.targets)
 def remove(every: bool, targets: tuple[str, ...]) -> None:
     """Remove the environments of the given scripts or names (or --all of them)."""
     from uvlaunch.manage import remove as remove_mod
@@ -118,7 +119,9 @@ def remove(every: bool, targets: tuple[str, ...]) -> None:
 def _targets_option(fn: Callable[..., None]) -> Callable[..., None]:
     fn = click.option("--json", "as_json", is_flag=True, help="Print the outcomes as JSON.")(fn)
     fn = click.option("--all", "every", is_flag=True, help="Every managed environment.")(fn)
-    return click.argument("targets", nargs=-1, metavar="[SCRIPT|NAME]...")(fn)
+    return click.argument(
+        "targets", nargs=-1, metavar="[SCRIPT|NAME]...", shell_complete=completion.targets
+    )(fn)
 
 
 def _show_outcome(outcome: outcomes.Outcome) -> None:
@@ -209,7 +212,7 @@ def reinstall(every: bool, as_json: bool, targets: tuple[str, ...]) -> None:
 
 @click.command(short_help="Put back the environment from before the last upgrade.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
-@click.argument("target", metavar="SCRIPT|NAME")
+@click.argument("target", metavar="SCRIPT|NAME", shell_complete=completion.targets)
 def rollback(as_json: bool, target: str) -> None:
     """Put back the environment as it was before its last upgrade or reinstall."""
     outcome = guard(lambda: upgrade_mod.rollback(target), as_json=as_json)

@@ -12,6 +12,7 @@ Layout of the home (see docs/how-it-works.md):
     locks/index.lock       held while the index and records change
     pyc/<xx>/<sha256>      byte-compiled files shared by environments (hard links)
     piped/piped-<key>.py   the block of a script read from a pipe (its "script")
+    piped/url-<key>.py     a script fetched from a URL, as fetched last (fetch.py)
     warm/<dev>-<ino>       what a warm start checks, for the native launcher (warm.py)
     commands/<key>         an installed command: its path, script and environment (commands.py)
     trash/                 environments taken out of use, waiting to be deleted

@@ -5,8 +5,8 @@ keyed by what decides it: the content of its ``# /// script`` block (and UV_PYTH
 The block alone is written to ``piped/<key>.py`` in the home, and that file is the
 "script" the environment belongs to (so the same block reuses the same environment,
 and a different block gets another); the whole script is written to a temporary file
-in ``tmp/``, which is what runs. ``list`` shows these environments as ``piped``, and
-``gc`` removes one not launched for 30 days.
+in ``tmp/``, which is what runs (locked while it runs, deleted by gc after). ``list``
+shows these environments as ``piped``, and ``gc`` removes one not launched for 30 days.
 """
 
 from __future__ import annotations
@@ -15,26 +15,35 @@ import os
 import sys
 
 from uvlaunch.errors import ScriptError
-from uvlaunch.home import paths, store
+from uvlaunch.home import locks, paths, store
 from uvlaunch.scripts import metadata
 
 UNUSED_DAYS = 30
+MAX_BYTES = 64 * 2**20  # the most read of a script from a pipe or a URL
+RUN_PREFIX = "piped-"  # tmp/piped-<random>.py: a piped script's file while it runs
 
 
 def materialize(invoked: str) -> tuple[str, str]:
     """Read the script once: (its block's file, keying the environment; the file to run)."""
+    shown = "<stdin>" if invoked == "-" else invoked
     try:
         if invoked == "-":
-            data = sys.stdin.buffer.read()
+            data = sys.stdin.buffer.read(MAX_BYTES + 1)
         else:
             with open(invoked, "rb") as f:
-                data = f.read()
+                data = f.read(MAX_BYTES + 1)
     except OSError as e:
         raise ScriptError(f"{invoked}: cannot read the script: {e.strerror}") from None
+    if len(data) > MAX_BYTES:
+        raise ScriptError(f"{shown}: the script is larger than {MAX_BYTES // 2**20} MiB, the limit")
+    return from_bytes(store.open_home(), data, shown)
+
+
+def from_bytes(root: str, data: bytes, shown: str) -> tuple[str, str]:
+    """The files of the script ``data`` (``shown`` names it in errors): (its block's
+    file, keying the environment; the file to run)."""
     text = data.decode("utf-8", "surrogateescape")
-    shown = "<stdin>" if invoked == "-" else invoked
     block = metadata.find_block(text, shown)
-    root = store.open_home()
     key = store.sha256_hex(
         f"{block}\0{os.environ.get('UV_PYTHON', '')}".encode("utf-8", "surrogateescape")
     )[:20]
@@ -47,10 +56,33 @@ def materialize(invoked: str) -> tuple[str, str]:
         same = False
     if not same:
         store.write_atomic(root, block_file, wanted, durable=False)  # rewritten if lost
-    # What runs: the script as read, in a file of its own (gc deletes it after an hour).
-    run_path = os.path.join(paths.tmp_dir(root), f"piped-{store.random_suffix(16)}.py")
-    store.write_atomic(root, run_path, data, durable=False)
-    return block_file, run_path
+    return block_file, run_file(root, data)
+
+
+def run_file(root: str, data: bytes) -> str:
+    """Put ``data`` into a new file of its own in ``tmp/``, which is what runs.
+
+    The file is locked shared before anything is written to it, and the lock is kept
+    past the exec (so the script holds it while it runs): gc and ``remove --all`` delete
+    a run file whose lock they can take, at once, and never one in use.
+    """
+    run_path = os.path.join(paths.tmp_dir(root), f"{RUN_PREFIX}{store.random_suffix(16)}.py")
+    use = locks.Lock(run_path, shared=True)
+    use.acquire()
+    fd = use.fd
+    try:
+        if fd is None:  # no flock here (Windows): written as any file
+            store.write_atomic(root, run_path, data, durable=False)
+        else:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+    except OSError as e:
+        use.release()
+        store.remove_file(run_path)
+        raise ScriptError(f"{run_path}: cannot write the script to run: {e.strerror}") from None
+    use.detach()
+    return run_path
 
 
 def block_text(block: str | None) -> str:

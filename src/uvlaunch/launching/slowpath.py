@@ -40,6 +40,10 @@ def launch_script(
     try:
         if invoked == "-" or piped.is_piped(invoked):
             invoked, run_path = piped.materialize(invoked)
+        elif invoked.lower().startswith(("http://", "https://")):
+            from uvlaunch.launching import fetch
+
+            invoked, run_path = fetch.materialize(invoked, notify)
         for _ in range(RETARGETS):
             prepared = launch.prepare(invoked, quiet=quiet, verbose=verbose, notify=notify)
             try:

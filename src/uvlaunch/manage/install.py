@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from uvlaunch.building import compiling
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.home import paths, records, store
-from uvlaunch.launching import launch
+from uvlaunch.launching import fetch, launch
 from uvlaunch.manage import installed as commands
 from uvlaunch.manage import registry, where
 from uvlaunch.manage.installed import Command
@@ -111,6 +111,13 @@ def install(
     if sys.platform == "win32":
         raise UvlaunchError(
             f"{script}: uvlaunch cannot install commands on Windows yet; run `uvlaunch {script}`"
+        )
+    if fetch.is_url(script):
+        # A command runs a file where it is, edits included; a URL's script would change
+        # under it with no one looking. Saved first, it is a file like any other.
+        raise UvlaunchError(
+            f"{script}: install takes a file, not a URL; save it first "
+            f"(curl -fsSLo tool.py {script}), read it, then `uvlaunch install tool.py`"
         )
     ident = identity.resolve(script)
     name = name if name is not None else default_name(script)

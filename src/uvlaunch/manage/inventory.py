@@ -20,19 +20,15 @@ from __future__ import annotations
 import contextlib
 import os
 import stat as stat_mod
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from uvlaunch.building import compiling, generations, venv
-from uvlaunch.errors import UnknownEnvironmentError, UvlaunchError
-from uvlaunch.home import index, paths, pointer, records, stamp, store
+from uvlaunch.home import paths, pointer, records, stamp, store
 from uvlaunch.home.env import Env
-from uvlaunch.home.names import is_safe_name
 from uvlaunch.launching import piped
 from uvlaunch.manage import registry
 from uvlaunch.manage.variants import VariantInfo, iso, variants_of
 from uvlaunch.manage.variants import here as variant_here
-from uvlaunch.scripts import identity
 
 LIVE = "live"
 ORPHANED = "orphaned"
@@ -249,44 +245,3 @@ def with_commands(info: EnvInfo, installed: dict[str, list[str]]) -> EnvInfo:
     import dataclasses
 
     return dataclasses.replace(info, commands=tuple(installed[info.name]))
-
-
-def resolve_targets(targets: Iterable[str]) -> list[str]:
-    """Environment names for scripts or names; raises on the first unknown one."""
-    root = store.open_home(create=False)
-    names: list[str] = []
-    for target in targets:
-        name = _target_name(root, target)
-        if name is None:
-            raise UnknownEnvironmentError(
-                f"{target}: no managed environment has this name or belongs to this script"
-            )
-        if name not in names:
-            names.append(name)
-    return names
-
-
-def _target_name(root: str, target: str) -> str | None:
-    if os.path.lexists(target) or os.sep in target or target.endswith(".py"):
-        try:
-            ident = identity.resolve(target)
-        except UvlaunchError:
-            ident = None
-        if ident is not None:
-            rec, _ = records.lookup(root, ident)
-            if rec is not None:
-                return rec.name
-        # A deleted script: look its path up in the index, then in the records.
-        real = os.path.realpath(target)
-        indexed = index.read_index(index.path_key_path(root, real))
-        if indexed is not None:
-            rec = records.read_record(root, indexed)
-            if rec is not None and rec.script == real:
-                return indexed
-        for name in all_names(root):
-            info = inspect(root, name)
-            if info.script == real:
-                return name
-    if is_safe_name(target) and target in all_names(root):
-        return target
-    return None

@@ -18,7 +18,8 @@ from uvlaunch.home import paths, records, store
 from uvlaunch.home.env import Env
 from uvlaunch.launching import piped
 from uvlaunch.manage import registry, sweep
-from uvlaunch.manage.inventory import EnvInfo, all_names, inspect, measure, resolve_targets
+from uvlaunch.manage.inventory import EnvInfo, all_names, inspect, measure
+from uvlaunch.manage.targets import resolve_targets
 
 
 @dataclass(frozen=True)
@@ -108,5 +109,5 @@ def remove(
         removed.append(info)
         in_use += [(name, generation) for generation in kept]
     if every:
-        sweep.sweep(root)
+        sweep.sweep(root, everything=True)
     return removed, busy, in_use

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from uvlaunch.building import venv
 from uvlaunch.home import paths, stamp, store
 from uvlaunch.manage import damage, registry
-from uvlaunch.manage.inventory import EnvInfo, inspect, resolve_targets, with_commands
+from uvlaunch.manage.inventory import EnvInfo, inspect, with_commands
+from uvlaunch.manage.targets import resolve_targets
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,17 @@
 """Finishing what killed processes left in the home, for ``gc`` and ``remove --all``.
 
 A killed launch, gc or upgrade can leave: environments and generations in ``trash/``,
-temporary files in ``tmp/``, an environment directory with neither record nor a
-complete current generation (a first launch killed early, or what ``remove`` left
-because running scripts used it), warm records of nothing, and shared ``.pyc`` files
-that no environment links. Each is deleted only when nothing can still be using it:
-its environment's lock is free (and a generation's own lock, for a generation), or it
-is an hour old. Generations that a kill left beside a complete environment (neither
-current nor kept for rollback) are gc's ``prune``. What deleting the leftovers frees
-is measured first, as for an environment (venv.usage), and counted in what gc frees.
+temporary files in ``tmp/``, an environment directory with neither record nor a complete
+current generation (a first launch killed early, or what ``remove`` left because running
+scripts used it), warm records of nothing, the files piped scripts ran from, copies of
+scripts fetched from URLs not used for 30 days, and shared ``.pyc`` files that no
+environment links. Each is deleted only when nothing can still be using it: its
+environment's lock is free (and a generation's own lock, for a generation; a run file's
+own lock, for a run file), it has no other link (a ``.pyc`` file), or it is an hour old
+(other temporary files). Generations that a kill left beside a complete environment
+(neither current nor kept for rollback) are gc's ``prune``. What deleting the leftovers
+frees is measured first, as for an environment (venv.usage), and counted in what gc
+frees.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import time
 from uvlaunch.building import generations, venv
 from uvlaunch.home import locks, paths, records, stamp, store, trash, warm
 from uvlaunch.home.env import Env
+from uvlaunch.launching import fetch, piped
 
 # What uvlaunch before generations kept outside envs/ (and locks/*.use): deleted when found.
 LEGACY_DIRS = ("staging", "previous")
@@ -38,10 +42,11 @@ class Swept:
         self.freed = 0
 
 
-def sweep(root: str, *, dry_run: bool = False) -> Swept:
+def sweep(root: str, *, dry_run: bool = False, everything: bool = False) -> Swept:
     """Finish what a killed gc or launch left: trash, stray temporary files, bare env dirs.
 
     ``dry_run``: delete nothing, measure what would be freed, leave bare directories.
+    ``everything`` (``remove --all``): also the copies of scripts fetched from URLs.
     """
     done = Swept()
     # Trash entries are named after their environment: one whose lock is held may
@@ -74,11 +79,14 @@ def sweep(root: str, *, dry_run: bool = False) -> Swept:
         for entry in os.listdir(tmp):
             path = os.path.join(tmp, entry)
             with contextlib.suppress(OSError):
-                if os.lstat(path).st_mtime < cutoff:
+                if entry.startswith(piped.RUN_PREFIX):
+                    _sweep_run_file(path, dry_run)  # a script's, not an interruption's
+                elif os.lstat(path).st_mtime < cutoff:
                     done.freed += _free(path)
                     if not dry_run:
                         os.unlink(path)
-    done.freed += _sweep_pyc_store(root, cutoff, dry_run)
+    _sweep_pyc_store(root, dry_run)  # counted with the environments that linked them
+    _sweep_url_copies(root, 0 if everything else time.time() - URL_UNUSED, dry_run)
     if dry_run:
         return done
     warm.sweep(root)
@@ -118,25 +126,45 @@ def _size(st: os.stat_result) -> int:
     return getattr(st, "st_blocks", 0) * 512 or st.st_size  # as venv.usage counts
 
 
-def _sweep_pyc_store(root: str, cutoff: float, dry_run: bool) -> int:
-    """Delete shared ``.pyc`` files that no environment links any more; bytes freed.
+def _sweep_run_file(path: str, dry_run: bool) -> None:
+    """Delete a piped script's run file that no running script holds (piped.run_file)."""
+    with locks.Attempt(path) as taken:
+        if taken and not dry_run:
+            os.unlink(path)
+
+
+URL_UNUSED = piped.UNUSED_DAYS * 86400
+
+
+def _sweep_url_copies(root: str, before: float, dry_run: bool) -> None:
+    """Delete the copies of scripts fetched from URLs last used before ``before``."""
+    top = paths.piped_dir(root)
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(top):
+            if entry.name.startswith(fetch.COPY_PREFIX) and not dry_run:
+                with contextlib.suppress(OSError):
+                    if before == 0 or entry.stat(follow_symlinks=False).st_mtime < before:
+                        os.unlink(entry.path)
+
+
+def _sweep_pyc_store(root: str, dry_run: bool) -> None:
+    """Delete shared ``.pyc`` files that no environment links any more.
 
     A compiler writes a file into the store and links it into an environment a moment
-    later: only files an hour old, with no other link, are unused for certain.
+    later; when the file is deleted in between, its link fails and the compiler writes
+    the environment a copy of its own (bytecode.compile_file): nothing is lost, so any
+    file with no other link goes at once. What they free was counted with the
+    environment that held the last link (venv.usage).
     """
-    freed = 0
+    if dry_run:
+        return
     top = paths.pyc_store(root)
     with contextlib.suppress(FileNotFoundError):
         for fan in os.listdir(top):
             folder = os.path.join(top, fan)
             with contextlib.suppress(OSError):
                 for entry in os.scandir(folder):
-                    st = entry.stat(follow_symlinks=False)
-                    if st.st_nlink == 1 and st.st_mtime < cutoff:
-                        freed += _size(st)
-                        if not dry_run:
-                            os.unlink(entry.path)
+                    if entry.stat(follow_symlinks=False).st_nlink == 1:
+                        os.unlink(entry.path)
                 with contextlib.suppress(OSError):
-                    if not dry_run:
-                        os.rmdir(folder)  # only once empty
-    return freed
+                    os.rmdir(folder)  # only once empty

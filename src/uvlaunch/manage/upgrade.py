@@ -20,7 +20,7 @@ from uvlaunch.home import paths, records, stamp, store
 from uvlaunch.home.env import Env
 from uvlaunch.home.names import lock_file
 from uvlaunch.manage import dryrun
-from uvlaunch.manage.inventory import all_names, resolve_targets
+from uvlaunch.manage.inventory import all_names
 from uvlaunch.manage.outcomes import (
     BUSY,
     FAILED,
@@ -37,6 +37,7 @@ from uvlaunch.manage.outcomes import (
     Report,
     diff,
 )
+from uvlaunch.manage.targets import resolve_targets
 from uvlaunch.scripts.script import Script, read_script
 from uvlaunch.uv import calls as uv
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from uvlaunch.building import machines
 from uvlaunch.home import paths, pointer, records, stamp, store
 from uvlaunch.home.env import Env
+from uvlaunch.manage.targets import script_for
 from uvlaunch.scripts import identity
 
 
@@ -31,9 +32,10 @@ class Where:
         }
 
 
-def where(invoked: str) -> Where:
-    """The environment ``invoked`` uses now, or will use on its first launch."""
-    ident = identity.resolve(invoked)
+def where(target: str) -> Where:
+    """The environment the script ``target`` (or the environment or command of that name,
+    targets.py) uses now, or will use on its first launch."""
+    ident = identity.resolve(script_for(target))
     root = store.open_home(create=False)
     rec, _ = records.lookup(root, ident)
     if rec is None:
