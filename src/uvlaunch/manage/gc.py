@@ -117,9 +117,11 @@ def collect(
             continue
         if info.name in found:
             new_path = found[info.name]
-            if not dry_run:
-                search_mod.relocate(root, info, new_path)
-            result.relocated.append((info.name, new_path))
+            why = None if dry_run else search_mod.relocate(root, info, new_path)
+            if why is None:
+                result.relocated.append((info.name, new_path))
+            elif why != search_mod.LAUNCHED:
+                result.skipped.append((info.name, why))
             continue
         reason = _reason(info, now, unused_for, include_unreachable)
         if reason is None:
