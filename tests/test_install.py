@@ -21,8 +21,8 @@ from conftest import (
     in_background,
     make_script,
     must_be_warm,
-    site_packages,
     report,
+    site_packages,
     use_launcher,
 )
 

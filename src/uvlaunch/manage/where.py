@@ -12,13 +12,19 @@ from uvlaunch.scripts import identity
 
 @dataclass(frozen=True)
 class Where:
-    """Where a script's environment is, and whether it exists yet."""
+    """Where a script's environment is, and whether it exists yet.
+
+    ``environment`` and ``python`` go through the environment's pointer (``current``,
+    or this machine's ``current-KEY``): they last through upgrade, reinstall, rollback
+    and gc, as an editor needs. ``generation`` is the one the pointer names now.
+    """
 
     script: str
     name: str
     environment: str
     python: str
     exists: bool
+    generation: str | None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -27,6 +33,7 @@ class Where:
             "environment": self.environment,
             "python": self.python,
             "exists": self.exists,
+            "generation": self.generation,
         }
 
 
@@ -41,18 +48,19 @@ def where(invoked: str) -> Where:
         name, script = rec.name, rec.script
     else:
         name, script = records.new_name(root, ident), ident.path
-    # This machine's current generation (machines.py); before the first launch, the one
-    # it will create; without one for this machine's Python, the environment's directory.
+    # This machine's variant (machines.py): its pointer, which a first launch creates;
+    # without a variant for this machine's Python, the environment's directory.
     variant = machines.choose(root, name)
-    if variant is None:
-        env = paths.env_dir(root, name)
-    else:
-        env = pointer.current(root, name, variant) or paths.generation_dir(root, name, "g1")
-    complete = stamp.read(paths.stamp_path(env)) is not None
+    env, generation = paths.env_dir(root, name), None
+    if variant is not None:
+        env = paths.current_link(root, name, variant)
+        generation = pointer.current(root, name, variant)
+    complete = generation is not None and stamp.read(paths.stamp_path(generation)) is not None
     return Where(
         script=script,
         name=name,
         environment=env,
         python=paths.env_python(env),
         exists=complete and os.path.exists(paths.env_python(env)),
+        generation=generation if complete else None,
     )
