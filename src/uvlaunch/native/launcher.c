@@ -335,7 +335,12 @@ static void try_warm(const char *invoked, char **args, int nargs) {
         close(lock);
         return;
     }
-    utimensat(AT_FDCWD, buf, NULL, 0); /* "last launched", for `list` and `gc --unused-for` */
+    /* "last launched", for `list` and `gc --unused-for`. A home that cannot be written
+       (mounted read-only): Python records the use in the state directory (usage.py). */
+    if (utimensat(AT_FDCWD, buf, NULL, 0) != 0) {
+        close(lock);
+        return;
+    }
 
     /* fastpath.child_environ(): what `uv run` sets for the script it starts. */
     size_t count = 0;
