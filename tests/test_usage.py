@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Sandbox, assert_one_line_error, report, use_launcher
+from conftest import Sandbox, assert_one_line_error, must_be_warm, report, use_launcher
 
 from uvlaunch.errors import HomeError
 from uvlaunch.home import usage
@@ -151,20 +151,33 @@ def env_states(sandbox: Sandbox) -> dict[str, object]:
     return {e["name"]: e for e in json.loads(proc.stdout)}
 
 
-def test_a_launch_from_a_read_only_home_counts_as_use(sandbox: Sandbox, how: str) -> None:
+@pytest.mark.parametrize("setting", ["default", "XDG_STATE_HOME", "UVLAUNCH_STATE_DIR"])
+def test_a_launch_from_a_read_only_home_counts_as_use(
+    sandbox: Sandbox, how: str, setting: str
+) -> None:
+    state = sandbox.root / "user-home" / ".local" / "state" / "uvlaunch"
+    if setting == "XDG_STATE_HOME":
+        sandbox.env[setting] = str(sandbox.root / "xdg-state")
+        state = sandbox.root / "xdg-state" / "uvlaunch"
+    elif setting == "UVLAUNCH_STATE_DIR":
+        state = sandbox.root / "state"
+        sandbox.env[setting] = str(state)
     script = sandbox.script("daily.py")
     first = report(sandbox.run(str(script)))  # built where the home is writable
     report(sandbox.run(str(script)))
     stamp = Path(str(first["prefix"])) / "uvlaunch-stamp"
     age(stamp, 10)  # last launched ten days ago
     before = stamp.stat().st_mtime
-    ran = from_read_only_home(sandbox, sandbox.command, str(script))
+    with must_be_warm(sandbox):  # the native launcher records it without Python
+        ran = from_read_only_home(sandbox, sandbox.command, str(script))
     assert report(ran)["prefix"] == first["prefix"]
     assert stamp.stat().st_mtime == before  # the home was not written
-    state = sandbox.root / "user-home" / ".local" / "state" / "uvlaunch"
-    assert [p for p in state.rglob("*") if p.is_file()], "no use recorded in the state dir"
-    # gc, where the home is writable, counts that use.
     (name,) = env_states(sandbox)
+    top = state / "used" / usage.home_key(str(sandbox.home))
+    assert (top / "home").read_text() == f"{sandbox.home}\n"
+    assert sorted(p.name for p in top.iterdir()) == [f"{name}.current", "home"]
+    assert stat_mode(state) == stat_mode(top) == 0o700
+    # gc, where the home is writable, counts that use.
     assert env_states(sandbox)[name]["last_launched"] > time.time() - DAY  # type: ignore[operator]
     proc = sandbox.run("gc", "--unused-for", "5d")
     assert proc.returncode == 0, proc.stderr

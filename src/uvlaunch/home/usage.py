@@ -4,7 +4,8 @@ A launch marks its generation as used by touching its stamp (stamp.py): that is 
 ``list`` shows as the last launch and what ``gc --unused-for`` goes by. From a home
 mounted read-only (systemd's ``ProtectHome=read-only``, a read-only container) the touch
 fails, and a read-only mount updates no access time either. Such a launch records its
-use in the state directory instead, which gc reads beside the stamp:
+use in the state directory instead (the native launcher the same way, in C), which gc
+reads beside the stamp:
 
     STATE/used/HOMEKEY/home               the home's path, for a person reading this
     STATE/used/HOMEKEY/NAME.current       its mtime: the last use of NAME's first variant
@@ -25,12 +26,13 @@ from __future__ import annotations
 import os
 import stat as stat_mod
 
+from uvlaunch import contract
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.home import paths, pointer
 from uvlaunch.home.names import is_safe_name
 
-APP = "uvlaunch"
-USED = "used"
+APP = contract.STATE_APP
+USED = contract.USED_DIR
 
 
 def state_dir() -> str | None:
@@ -49,10 +51,10 @@ def state_dir() -> str | None:
 
 def home_key(root: str) -> str:
     """Sixteen hex digits of FNV-1a (64 bits) of the home's path: cheap, and as easy to
-    compute in C, should the native launcher ever record use itself."""
-    h = 0xCBF29CE484222325
+    compute in C (launcher.c records use itself)."""
+    h = contract.FNV_OFFSET
     for byte in os.fsencode(root):
-        h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+        h = ((h ^ byte) * contract.FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
     return f"{h:016x}"
 
 
