@@ -3,7 +3,7 @@
 uv resolves a path source (``[tool.uv.sources] mylib = { path = "mylib" }``), and other
 settings of a block given as paths, against the script's folder. The stamp records what
 they resolve to (``scripts/relative.py``), so a move that changes it (``mv proj proj2``,
-or the script alone into another folder) syncs the environment for the new meaning,
+or the script alone into another folder) builds a new generation for the new meaning,
 as an edit of the block does; a move that does not change it does not.
 
 The package the block names is a directory built with uv's own build backend, which uv
@@ -143,6 +143,7 @@ def test_a_move_that_changes_what_a_path_source_means_syncs_for_it(
     moved = report(sandbox.run(str(proj2 / "s.py")))
     assert moved["value"] == "one"
     assert moved["origin"] == (proj2 / "mylib").as_uri()
+    assert moved["prefix"] != first["prefix"]  # a new generation, as for an edit
     assert report(sandbox.run(str(proj2 / "s.py")))["origin"] == moved["origin"]
 
     # The script alone, into a folder whose mylib is another one.

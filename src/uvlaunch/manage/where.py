@@ -6,7 +6,8 @@ import os
 from dataclasses import dataclass
 
 from uvlaunch.building import machines
-from uvlaunch.home import paths, pointer, records, stamp, store
+from uvlaunch.home import paths, records, stamp, store
+from uvlaunch.home.env import Env
 from uvlaunch.scripts import identity
 
 
@@ -50,11 +51,12 @@ def where(invoked: str) -> Where:
         name, script = records.new_name(root, ident), ident.path
     # This machine's variant (machines.py): its pointer, which a first launch creates;
     # without a variant for this machine's Python, the environment's directory.
-    variant = machines.choose(root, name)
-    env, generation = paths.env_dir(root, name), None
+    handle = Env(root, name)
+    variant = machines.choose(handle)
+    env, generation = handle.dir, None
     if variant is not None:
-        env = paths.current_link(root, name, variant)
-        generation = pointer.current(root, name, variant)
+        env = handle.with_variant(variant).stable()
+        generation = handle.with_variant(variant).current()
     complete = generation is not None and stamp.read(paths.stamp_path(generation)) is not None
     return Where(
         script=script,

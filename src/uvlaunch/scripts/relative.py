@@ -6,7 +6,7 @@ not, one source or a list with markers), ``find-links``, and an index given as a
 (``index-url``, ``extra-index-url``, ``[[tool.uv.index]] url``). The same block in
 another folder (``mv proj proj2``, or the script moved alone) names other files, so the
 stamp records what they resolve to (``Stamp.resolved``), and a launch whose script now
-resolves them elsewhere syncs, as after an edit of the block (envbuild.py).
+resolves them elsewhere builds a new generation, as an edit of the block does (facts.py).
 
 Paths are made absolute and normalised, not followed: the stamp says which path uv was
 given, as uv's own ``direct_url.json`` does. URLs (``scheme://``, ``file:``) and absolute
