@@ -74,6 +74,13 @@ def test_stamp_and_name_limits_are_the_same() -> None:
     assert int(define("VARIANT_DIGITS")) == contract.VARIANT_DIGITS == pointer.KEY_DIGITS
 
 
+def test_where_use_is_recorded_is_the_same() -> None:
+    assert define("STATE_APP") == contract.STATE_APP
+    assert define("USED_DIR") == contract.USED_DIR
+    assert int(define("FNV_OFFSET"), 16) == contract.FNV_OFFSET
+    assert int(define("FNV_PRIME"), 16) == contract.FNV_PRIME
+
+
 # -- both launchers read the shared settings alike ------------------------------------
 
 

@@ -60,7 +60,7 @@ def test_run_twice_same_environment(sandbox: Sandbox) -> None:
     assert_same_env_no_reinstall(sandbox, sandbox.run(str(script)), env)
     # The slow path (uv run) finds the same one too.
     assert_same_env_no_reinstall(sandbox, sandbox.run("--no-fast-path", str(script)), env)
-    assert where_json(sandbox, script)["environment"] == env
+    assert where_json(sandbox, script)["generation"] == env
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["fast-path", "no-fast-path"])
@@ -75,7 +75,7 @@ def test_moved_and_renamed_same_environment(sandbox: Sandbox, fast: bool) -> Non
     assert out["argv"] == [str(target)]
     found = where_json(sandbox, target)
     assert found["script"] == str(target)
-    assert found["environment"] == env
+    assert found["generation"] == env
     assert found["exists"] is True
     # Renamed in place, then run through its shebang: still the same environment.
     renamed = target.with_name("renamed-again")
@@ -105,7 +105,7 @@ def test_atomic_save_same_environment(sandbox: Sandbox, how: str) -> None:
     assert script.read_text().endswith("\n# edited\n")
     assert_same_env_no_reinstall(sandbox, sandbox.run(str(script)), env)
     found = where_json(sandbox, script)
-    assert found["environment"] == env
+    assert found["generation"] == env
     assert found["script"] == str(script)
     # The new inode is recorded: the fast path takes it now, and a second save works too.
     assert_same_env_no_reinstall(sandbox, sandbox.run(str(script)), env)
@@ -142,7 +142,7 @@ def test_symlink_same_environment(sandbox: Sandbox, fast: bool) -> None:
     assert out["argv"] == [str(link)]  # as invoked, not resolved
     assert_same_env_no_reinstall(sandbox, execute(sandbox, link), env)
     found = where_json(sandbox, link)
-    assert found["environment"] == env
+    assert found["generation"] == env
     assert found["script"] == str(script)  # the target counts
     # A symlink to the symlink, relative: still the target.
     link2 = links / "tool2"
@@ -215,7 +215,7 @@ def test_hard_link_same_environment(sandbox: Sandbox) -> None:
     assert_same_env_no_reinstall(sandbox, sandbox.run("--no-fast-path", str(hard)), env)
     # The original still works and is still the same.
     assert_same_env_no_reinstall(sandbox, sandbox.run(str(script)), env)
-    assert where_json(sandbox, hard)["environment"] == env
+    assert where_json(sandbox, hard)["generation"] == env
 
 
 def test_copy_gets_its_own_environment(sandbox: Sandbox) -> None:
@@ -229,7 +229,7 @@ def test_copy_gets_its_own_environment(sandbox: Sandbox) -> None:
     envs = [str(e) for e in sandbox.envs()]
     assert len(envs) == 2
     assert env in envs and out["VIRTUAL_ENV"] in envs
-    assert where_json(sandbox, copy)["environment"] == out["VIRTUAL_ENV"]
+    assert where_json(sandbox, copy)["generation"] == out["VIRTUAL_ENV"]
     # Each keeps its own from now on.
     assert report(sandbox.run(str(script)))["VIRTUAL_ENV"] == env
     assert report(sandbox.run(str(copy)))["VIRTUAL_ENV"] == out["VIRTUAL_ENV"]

@@ -22,9 +22,11 @@ from conftest import (
     make_script,
     must_be_warm,
     report,
+    site_packages,
     use_launcher,
 )
 
+from uvlaunch.building import bytecode
 from uvlaunch.manage import installed as commands
 
 
@@ -91,6 +93,21 @@ def test_install_builds_the_environment_and_the_command_runs_offline(
     assert out_["argv"] == [str(script), "a", "b c"]
     assert out_["alpha"] == "2.0"
     assert out_["prefix"] == str(env)
+
+
+def test_install_leaves_the_environment_byte_compiled_as_sync_does(
+    sandbox: Sandbox, bindir: Path
+) -> None:
+    script = plain_script(sandbox, deps=["alpha", "gamma"])
+    install(sandbox, str(script))
+    (env,) = sandbox.envs()
+    # Compiled before install returned: no background compiler was started for it.
+    synced = (env / "uvlaunch-stamp").read_bytes().split(b"\0")
+    done = (env / "uvlaunch-compiled").read_text().split()
+    assert done[0] == synced[synced.index(b"synced") + 1].decode()
+    sources = list(site_packages(env).rglob("*.py"))
+    assert any(p.parent.name == "gamma" for p in sources)
+    assert [p for p in sources if not bytecode._fresh(str(p))] == []
 
 
 PASSTHROUGH = """\

@@ -142,7 +142,7 @@ def test_list_and_show_say_what_size_counts(sandbox: Sandbox) -> None:
 def test_list_size_counts_hard_links_once(sandbox: Sandbox) -> None:
     script = sandbox.script(body=QUIET)
     launch(sandbox, script)
-    env = sandbox.envs()[0]
+    env = compiled(sandbox.envs()[0])  # the compiler writes no more while list and du measure
     # Make it incomplete (no stamp: measured now, not the size recorded at sync)
     # and add 1 MiB with three more hard links to it.
     (env / "uvlaunch-stamp").unlink()
@@ -298,6 +298,29 @@ def test_gc_search_finds_moved_script_by_inode(sandbox: Sandbox) -> None:
     # The next launch uses the same environment.
     launch(sandbox, moved)
     assert set(listing(sandbox)) == {e["name"]}
+
+
+def test_gc_search_rewrites_a_stamp_only_under_the_environments_lock(sandbox: Sandbox) -> None:
+    script = sandbox.script("mover.py", body=QUIET)
+    launch(sandbox, script)
+    e = only_env(sandbox)
+    stamp = Path(str(e["environment"])) / "uvlaunch-stamp"
+    search = sandbox.root / "archive"
+    search.mkdir()
+    moved = search / "mover.py"
+    script.rename(moved)
+    record = sandbox.home / "records" / f"{e['name']}.json"
+    before = (stamp.read_bytes(), record.read_bytes())
+    # Whoever holds the lock (a launch building, an upgrade) may be writing the stamp.
+    with FileLock(str(sandbox.home / "locks" / f"{e['name']}.lock")):
+        out = gc(sandbox, "--search", str(search)).stdout
+        assert f"skipped {e['name']}: " in out and "kept" not in out, out
+        assert (stamp.read_bytes(), record.read_bytes()) == before
+    out = gc(sandbox, "--search", str(search)).stdout
+    assert f"kept {e['name']}: its script is now {moved}" in out
+    after = only_env(sandbox)
+    assert (after["script"], after["state"]) == (str(moved), "live")
+    assert str(moved).encode() in stamp.read_bytes()
 
 
 def test_gc_dry_run_removes_nothing_and_reports_size(sandbox: Sandbox) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,8 +87,11 @@ def test_gc_and_where_on_one_machine_leave_the_other_machines_environment(
     on_a, _ = launch(a, script)
     on_b, _ = launch(b, script)
     for machine, seen in ((a, on_a), (b, on_b)):
-        where = machine.run([sandbox.command, "where", str(script)])
-        assert where.stdout.strip().startswith(str(seen["prefix"])), where.stdout
+        where = machine.run([sandbox.command, "where", "--json", str(script)])
+        data = json.loads(where.stdout)
+        assert data["generation"] == seen["prefix"], where.stdout
+        # This machine's own pointer, current or current-KEY: the path lasts.
+        assert os.path.basename(data["environment"]).startswith("current"), where.stdout
     show = b.run([sandbox.command, "show", str(script)]).stdout
     assert "(on this machine)" in show and "(not on this machine)" in show, show
     assert "state:         live" in show, show

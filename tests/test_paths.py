@@ -130,10 +130,10 @@ def test_default_home_end_to_end(sandbox: Sandbox, xdg: str) -> None:
     where = json.loads(sandbox.run("where", "--json", str(script), env=env).stdout)
     assert where["environment"].startswith(str(home) + os.sep)
     out = report(sandbox.run(str(script), env=env))
-    assert out["VIRTUAL_ENV"] == where["environment"]
+    assert out["VIRTUAL_ENV"] == os.path.realpath(where["environment"])
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
     assert not (sandbox.scripts / "relative-data").exists()
     assert not sandbox.home.exists()
     warm = sandbox.run(str(script), env=env)
-    assert report(warm)["VIRTUAL_ENV"] == where["environment"]
+    assert report(warm)["VIRTUAL_ENV"] == os.path.realpath(where["environment"])
     assert warm.stderr == ""

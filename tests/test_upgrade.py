@@ -62,8 +62,9 @@ def versions(sandbox: Sandbox, script: Path) -> dict[str, object]:
 
 
 def env_of(sandbox: Sandbox, script: Path) -> tuple[str, Path]:
+    """(name, the current generation) of the script's environment."""
     data = json.loads(sandbox.run("where", "--json", str(script)).stdout)
-    return str(data["name"]), Path(data["environment"])
+    return str(data["name"]), Path(data["generation"])
 
 
 def generations(sandbox: Sandbox, script: Path) -> list[str]:

@@ -80,3 +80,11 @@ TRUTHY = ("1", "true", "yes", "on")
 
 # The Python implementation the native launcher hands over to, beside it (launcher.c: PY_NAME).
 PY_NAME = "uvlaunch-py"
+
+# Where a launch from a read-only home records its use (usage.py; launcher.c: STATE_APP,
+# USED_DIR, FNV_OFFSET, FNV_PRIME): STATE/used/HOMEKEY/NAME.POINTER, HOMEKEY the 64-bit
+# FNV-1a of the home's path in sixteen hex digits.
+STATE_APP = "uvlaunch"
+USED_DIR = "used"
+FNV_OFFSET = 0xCBF29CE484222325
+FNV_PRIME = 0x100000001B3

@@ -72,6 +72,7 @@ def fields(
         python=venv.python_version(env),
         pysig=stamp.file_signature(paths.env_python(env)),
         block=script.block,
+        resolved=script.resolved(),
         synced=str(store.now()),
     )
     if old is None:

@@ -65,8 +65,13 @@ def damage_of(
 
 
 def _changed(old: stamp.Stamp, script: Script) -> bool:
-    """Whether the script's block or lock file changed since the stamp ``old``."""
-    return old.block != script.block or old.lockhash != script.lock_hash
+    """Whether the script's block or lock file changed since the stamp ``old``, or what
+    the block's relative paths mean (the script moved to another folder: relative.py)."""
+    return (
+        old.block != script.block
+        or old.lockhash != script.lock_hash
+        or old.resolved != script.resolved()
+    )
 
 
 def _interpreter_changed(root: str, env: str, old: stamp.Stamp) -> str | None:

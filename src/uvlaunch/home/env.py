@@ -84,6 +84,11 @@ class Env:
         """This variant's current generation directory, or None."""
         return pointer.current(self.root, self.name, self.variant)
 
+    def stable(self) -> str:
+        """This variant's pointer as a path (``envs/NAME/current[-KEY]``): through every
+        upgrade, reinstall, rollback and gc it leads to the current generation (``where``)."""
+        return paths.current_link(self.root, self.name, self.variant)
+
     def target(self, which: str) -> str | None:
         """The generation the pointer ``which`` (``current-KEY``...) names, or None."""
         return pointer.target(self.root, self.name, which)

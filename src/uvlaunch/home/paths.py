@@ -100,9 +100,10 @@ def generation_dir(root: str, name: str, generation: str) -> str:
     return os.path.join(root, "envs", name, generation)
 
 
-def current_link(root: str, name: str) -> str:
-    """The pointer to the current generation of ``name``: a symlink (pointer.py)."""
-    return os.path.join(root, "envs", name, "current")
+def current_link(root: str, name: str, variant: str = "") -> str:
+    """The pointer to the current generation of ``name``'s ``variant``: a symlink
+    (pointer.py). A path through it follows every upgrade, rollback and gc."""
+    return os.path.join(root, "envs", name, "current" + variant)
 
 
 def generation_lock_path(generation: str) -> str:

@@ -45,6 +45,7 @@ class Stamp:
         "python",  # the interpreter's version, and the signature of its file
         "pysig",
         "block",  # the block it was synced for; None: the script has none
+        "resolved",  # what the block's relative paths resolved to (scripts/relative.py)
         "synced",  # when it was created (time.time())
         "size",  # sizes measured when it was built in the foreground, or ""
         "own",
@@ -61,6 +62,7 @@ class Stamp:
     python: str
     pysig: str
     block: str | None
+    resolved: str
     synced: str
     size: str
     own: str

@@ -16,7 +16,7 @@ import sys
 
 from uvlaunch.contract import TRUTHY
 from uvlaunch.errors import UvlaunchError
-from uvlaunch.home import index, locks, paths, pointer, stamp, trust, warm
+from uvlaunch.home import index, locks, paths, pointer, stamp, trust, usage, warm
 from uvlaunch.scripts.metadata import find_block
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 7 ms here
@@ -95,20 +95,20 @@ def _try_exec(invoked: str, args: list[str]) -> None:
         if pointer.current(root, name, variant) != env:
             return
         if record is not None:
-            _exec_warm(record, start, use)
+            _exec_warm(root, record, start, use)
         else:
             _check_and_exec(root, name, env, start, use)
     finally:
         use.release()  # reached only when the script was not started
 
 
-def _exec_warm(record: warm.Warm, start: _Start, use: locks.Lock) -> None:
+def _exec_warm(root: str, record: warm.Warm, start: _Start, use: locks.Lock) -> None:
     stamp_file = paths.stamp_path(record.env)
     if not warm.stamp_complete(stamp_file):
         return
     if stamp.file_signature(record.python) != record.python_sig:
         return  # gone, or another interpreter behind the same path: the slow path decides
-    _touch(stamp_file)
+    _touch(stamp_file, root, record.name, record.pointer)
     environ = child_environ(record.env, record.uv)
     exec_script(record.python, start.invoked, start.args, environ, use, checked=start.path)
 
@@ -138,15 +138,16 @@ def _check_and_exec(root: str, name: str, env: str, start: _Start, use: locks.Lo
     record = warm.from_stamp(name, env, st, fields)
     if record is not None:
         warm.write(root, st.st_dev, st.st_ino, record)
-    _touch(stamp_file)
+    _touch(stamp_file, root, name, pointer.CURRENT)
     exec_script(python, start.invoked, start.args, child_environ(env, uv), use, checked=path)
 
 
-def _touch(stamp_file: str) -> None:
+def _touch(stamp_file: str, root: str, name: str, which: str) -> None:
     try:
         os.utime(stamp_file)  # "last launched", for `list` and `gc --unused-for`
     except OSError:
-        pass
+        # A read-only home: the use goes to the state directory, which gc reads too.
+        usage.record(root, name, which)
 
 
 def child_environ(env: str, uv: str) -> dict[str, str]:

@@ -193,6 +193,7 @@ def exec_in(prepared: Prepared, argv: list[str]) -> NoReturn:
     if compiling.LATER:
         compiling.compile_after_start(prepared.root, prepared.env)
     environ = fastpath.child_environ(prepared.env, prepared.uv)
+    environ["VIRTUAL_ENV"] = _stable(prepared)
     # The environment is the command's own, for uv too: `uv pip` follows UV_PYTHON and
     # UV_SYSTEM_PYTHON before VIRTUAL_ENV, and would work on the user's interpreter.
     environ.pop("UV_PYTHON", None)
@@ -219,3 +220,19 @@ def exec_in(prepared: Prepared, argv: list[str]) -> NoReturn:
         # or found but not executable.
         status = 127 if isinstance(e, FileNotFoundError) else 126
         raise CommandError(f"{argv[0]}: cannot run the command: {e.strerror}", status) from None
+
+
+def _stable(prepared: Prepared) -> str:
+    """The path through the pointer that names the prepared generation now (what
+    ``where`` prints), else the generation itself.
+
+    For ``exec``'s VIRTUAL_ENV: a shell started there still finds the environment after
+    an upgrade and gc. Its PATH keeps the generation, whose use lock the command holds,
+    so that what it runs keeps the generation it started in.
+    """
+    handle = Env(prepared.root, prepared.name)
+    for variant in handle.variants():
+        seen = handle.with_variant(variant)
+        if seen.current() == prepared.env:
+            return seen.stable()
+    return prepared.env

@@ -118,9 +118,11 @@ def collect(
             continue
         if info.name in found:
             new_path = found[info.name]
-            if not dry_run:
-                search_mod.relocate(root, info, new_path)
-            result.relocated.append((info.name, new_path))
+            not_moved = None if dry_run else search_mod.relocate(root, info, new_path)
+            if not_moved is None:
+                result.relocated.append((info.name, new_path))
+            elif not_moved != search_mod.LAUNCHED:
+                result.skipped.append((info.name, not_moved))
             continue
         reason = _reason(info, now, unused_for, include_unreachable)
         if reason is None:

@@ -140,8 +140,11 @@ def install(
     try:
         # The environment before the command: a script uv cannot resolve gets none.
         prepared = launch.prepare(script, quiet=quiet, verbose=verbose, notify=notify)
-        prepared.release()
-        compiling.compile_now(root, prepared.name, notify)
+        try:
+            # Compiled as `sync` leaves it, holding the generation so gc cannot take it.
+            compiling.compile_now(root, prepared.env, notify)
+        finally:
+            prepared.release()
         with registry.lock(root):
             # Again: another install may have written the file meanwhile.
             status = _status(root, path, data, prepared.name, ident.path, force)

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.home import index, paths, pointer, records, stamp, store
+from uvlaunch.manage import inventory
 from uvlaunch.manage.inventory import EnvInfo
 from uvlaunch.scripts import metadata
 
@@ -61,19 +62,36 @@ def _looks_like_script(root: str, info: EnvInfo, path: str) -> bool:
         return False
 
 
-def relocate(root: str, info: EnvInfo, new_path: str) -> None:
-    with store.index_lock(root):
-        old = records.read_record(root, info.name)
-        if old is not None:
-            index.unindex_record(root, old)
-        assert info.dev is not None and info.ino is not None
-        rec = records.Record(
-            info.name, new_path, info.dev, info.ino, old.created if old else store.now()
-        )
-        records.write_record(root, rec)
-        index.index_record(root, rec)
-        stamp_file = paths.stamp_path(info.environment)
-        fields = stamp.read(stamp_file)
-        if fields is not None:  # record and stamp must agree (inventory.py)
-            moved = fields.replace(script=paths.to_stored(new_path))
-            store.write_atomic(root, stamp_file, moved.encode())
+LAUNCHED = "launched meanwhile: its record already says where its script is"
+
+
+def relocate(root: str, info: EnvInfo, new_path: str) -> str | None:
+    """Make the record and stamp of the orphan ``info`` name ``new_path``; None when done.
+
+    Only under the environment's own lock, taken without waiting: whoever holds it (a
+    launch syncing, an upgrade flipping) may be writing the stamp, and a stamp read
+    before their write and written after it would undo it. Else returns why not.
+    """
+    with store.Exclusive(root, info.name) as busy:
+        if busy is not None:
+            return busy
+        # Again under the lock: a launch at the new path may have moved the record.
+        again = inventory.inspect(root, info.name)
+        if again.state != inventory.ORPHANED:
+            return LAUNCHED
+        with store.index_lock(root):
+            old = records.read_record(root, info.name)
+            if old is not None:
+                index.unindex_record(root, old)
+            assert info.dev is not None and info.ino is not None
+            rec = records.Record(
+                info.name, new_path, info.dev, info.ino, old.created if old else store.now()
+            )
+            records.write_record(root, rec)
+            index.index_record(root, rec)
+            stamp_file = paths.stamp_path(again.environment)
+            fields = stamp.read(stamp_file)
+            if fields is not None:  # record and stamp must agree (inventory.py)
+                moved = fields.replace(script=paths.to_stored(new_path))
+                store.write_atomic(root, stamp_file, moved.encode())
+    return None

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 
 from uvlaunch.building import machines, venv
-from uvlaunch.home import paths, pointer, stamp
+from uvlaunch.home import paths, pointer, stamp, usage
 from uvlaunch.home.env import Env
 
 
@@ -69,12 +69,19 @@ def variants_of(root: str, name: str) -> tuple[VariantInfo, ...]:
                 python=venv.python_version(env),
                 interpreter=interpreter,
                 here=variant == mine if several else os.path.exists(python),
-                last_launched=stamp.last_launched(stamp_file)
-                if os.path.lexists(stamp_file)
-                else None,
+                last_launched=_last_used(root, name, variant, stamp_file),
             )
         )
     return tuple(found)
+
+
+def _last_used(root: str, name: str, variant: str, stamp_file: str) -> float | None:
+    """The variant's last launch: its stamp's time, or a later use that a launch from a
+    read-only home recorded in the state directory (usage.py)."""
+    launched = stamp.last_launched(stamp_file) if os.path.lexists(stamp_file) else None
+    elsewhere = usage.last_used(root, name, pointer.CURRENT + variant)
+    known = [t for t in (launched, elsewhere) if t is not None]
+    return max(known) if known else None
 
 
 def iso(ts: float | None) -> str | None:

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 
 from uvlaunch.building import machines
-from uvlaunch.home import paths, pointer, records, stamp, store
+from uvlaunch.home import paths, records, stamp, store
 from uvlaunch.home.env import Env
 from uvlaunch.manage.targets import script_for
 from uvlaunch.scripts import identity
@@ -14,13 +14,19 @@ from uvlaunch.scripts import identity
 
 @dataclass(frozen=True)
 class Where:
-    """Where a script's environment is, and whether it exists yet."""
+    """Where a script's environment is, and whether it exists yet.
+
+    ``environment`` and ``python`` go through the environment's pointer (``current``,
+    or this machine's ``current-KEY``): they last through upgrade, reinstall, rollback
+    and gc, as an editor needs. ``generation`` is the one the pointer names now.
+    """
 
     script: str
     name: str
     environment: str
     python: str
     exists: bool
+    generation: str | None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -29,6 +35,7 @@ class Where:
             "environment": self.environment,
             "python": self.python,
             "exists": self.exists,
+            "generation": self.generation,
         }
 
 
@@ -44,18 +51,20 @@ def where(target: str) -> Where:
         name, script = rec.name, rec.script
     else:
         name, script = records.new_name(root, ident), ident.path
-    # This machine's current generation (machines.py); before the first launch, the one
-    # it will create; without one for this machine's Python, the environment's directory.
-    variant = machines.choose(Env(root, name))
-    if variant is None:
-        env = paths.env_dir(root, name)
-    else:
-        env = pointer.current(root, name, variant) or paths.generation_dir(root, name, "g1")
-    complete = stamp.read(paths.stamp_path(env)) is not None
+    # This machine's variant (machines.py): its pointer, which a first launch creates;
+    # without a variant for this machine's Python, the environment's directory.
+    handle = Env(root, name)
+    variant = machines.choose(handle)
+    env, generation = handle.dir, None
+    if variant is not None:
+        env = handle.with_variant(variant).stable()
+        generation = handle.with_variant(variant).current()
+    complete = generation is not None and stamp.read(paths.stamp_path(generation)) is not None
     return Where(
         script=script,
         name=name,
         environment=env,
         python=paths.env_python(env),
         exists=complete and os.path.exists(paths.env_python(env)),
+        generation=generation if complete else None,
     )

@@ -51,6 +51,10 @@ extern char **environ;
 #define MAX_GENERATION 9
 #define VARIANT_DIGITS 8
 #define PY_NAME "uvlaunch-py"
+#define STATE_APP "uvlaunch"
+#define USED_DIR "used"
+#define FNV_OFFSET 0xCBF29CE484222325
+#define FNV_PRIME 0x100000001B3
 
 enum { F_MAGIC, F_NAME, F_SCRIPT, F_SCRIPT_SIG, F_LOCK_SIG, F_UV, F_UV_SIG, F_ENV, F_POINTER, F_PYTHON, F_PYTHON_SIG, F_END, WARM_FIELDS };
 
@@ -242,6 +246,66 @@ static int trusted_home(const char *home) {
     return 1;
 }
 
+/* usage.state_dir(): UVLAUNCH_STATE_DIR, else $XDG_STATE_HOME/uvlaunch, else
+   $HOME/.local/state/uvlaunch; 0 when undecided here (Python decides). */
+static int state_dir(char *out, size_t size) {
+    const char *override = getenv("UVLAUNCH_STATE_DIR");
+    if (override != NULL && override[0] != '\0')
+        return is_clean_absolute(override) && join(out, size, override, "");
+    const char *xdg = getenv("XDG_STATE_HOME");
+    if (xdg != NULL && xdg[0] == '/')
+        return is_clean_absolute(xdg) && snprintf(out, size, "%s/%s", xdg, STATE_APP) < (int)size;
+    const char *home = getenv("HOME");
+    return home != NULL && is_clean_absolute(home) &&
+           snprintf(out, size, "%s/.local/state/%s", home, STATE_APP) < (int)size;
+}
+
+/* A real directory of ours that no one else can write (usage._ours). */
+static int own_dir(const char *path) {
+    struct stat st;
+    return lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 022) == 0;
+}
+
+/* usage.record(): now is the last use of the pointer `which` of `name` in the home
+   `home`, noted in STATE/used/HOMEKEY/NAME.WHICH, each directory checked before it is
+   used; best effort. 0 only when the state directory is undecided here. */
+static int record_use(const char *home, const char *name, const char *which) {
+    char state[PATH_MAX], used[PATH_MAX], top[PATH_MAX], path[PATH_MAX];
+    if (!state_dir(state, sizeof state)) return 0;
+    unsigned long long h = FNV_OFFSET;
+    for (const unsigned char *p = (const unsigned char *)home; *p != '\0'; p++) h = (h ^ *p) * FNV_PRIME;
+    if (snprintf(used, sizeof used, "%s/%s", state, USED_DIR) >= (int)sizeof used ||
+        snprintf(top, sizeof top, "%s/%016llx", used, h) >= (int)sizeof top ||
+        snprintf(path, sizeof path, "%s/%s.%s", top, name, which) >= (int)sizeof path)
+        return 1;
+    if (!own_dir(top)) {
+        for (char *p = state + 1; *p != '\0'; p++) { /* os.makedirs(state, 0o700) */
+            if (*p != '/') continue;
+            *p = '\0';
+            mkdir(state, 0700);
+            *p = '/';
+        }
+        mkdir(state, 0700);
+        mkdir(used, 0700);
+        if (mkdir(top, 0700) == 0) {
+            char note[PATH_MAX];
+            int fd = -1;
+            if (join(note, sizeof note, top, "/home")) fd = open(note, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+            if (fd >= 0) {
+                dprintf(fd, "%s\n", home);
+                close(fd);
+            }
+        }
+    }
+    if (!own_dir(state) || !own_dir(used) || !own_dir(top)) return 1;
+    int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+    if (fd < 0) return 1;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid()) futimens(fd, NULL);
+    close(fd);
+    return 1;
+}
+
 /* locks.Lock(shared=True).acquire(): flock the file that the path still names. */
 static int take_use_lock(const char *path) {
     for (int attempt = 0; attempt < 100; attempt++) {
@@ -335,7 +399,12 @@ static void try_warm(const char *invoked, char **args, int nargs) {
         close(lock);
         return;
     }
-    utimensat(AT_FDCWD, buf, NULL, 0); /* "last launched", for `list` and `gc --unused-for` */
+    /* "last launched", for `list` and `gc --unused-for`; from a home that cannot be
+       written (mounted read-only), in the state directory (usage.py). */
+    if (utimensat(AT_FDCWD, buf, NULL, 0) != 0 && !record_use(home, f[F_NAME], f[F_POINTER])) {
+        close(lock);
+        return;
+    }
 
     /* fastpath.child_environ(): what `uv run` sets for the script it starts. */
     size_t count = 0;

@@ -8,7 +8,7 @@ import sys
 from uvlaunch.errors import ScriptError
 from uvlaunch.home import stamp, store, trust
 from uvlaunch.home.names import lock_file
-from uvlaunch.scripts import identity, metadata
+from uvlaunch.scripts import identity, metadata, relative
 from uvlaunch.scripts.identity import ScriptIdentity
 
 # Starting uv with its output captured, then explaining a failure, needs posix_spawn
@@ -20,7 +20,7 @@ class Script:
     """A script read from disk: its block found, its TOML parsed only when needed."""
 
     # A plain class: dataclasses imports re and inspect (12 ms) on the launch path.
-    __slots__ = ("_meta", "block", "ident", "lock_hash", "lock_sig", "text")
+    __slots__ = ("_meta", "_resolved", "block", "ident", "lock_hash", "lock_sig", "text")
 
     def __init__(
         self, ident: ScriptIdentity, text: str, block: str | None, lock_sig: str, lock_hash: str
@@ -31,11 +31,18 @@ class Script:
         self.lock_sig = lock_sig
         self.lock_hash = lock_hash
         self._meta: metadata.ScriptMetadata | None = None
+        self._resolved: str | None = None
 
     @property
     def locked(self) -> bool:
         """Whether the script has a lock file (``uv lock --script``) beside it."""
         return self.lock_sig != "-"
+
+    def resolved(self) -> str:
+        """What the block's relative paths resolve to from where the script is now."""
+        if self._resolved is None:
+            self._resolved = relative.resolved(self.block, self.ident.path)
+        return self._resolved
 
     def meta(self) -> metadata.ScriptMetadata:
         """The block parsed and validated; MetadataError when it is malformed."""
