@@ -36,39 +36,57 @@ class VariantInfo:
         }
 
 
-def here(root: str, name: str) -> str:
-    """The variant this machine uses (machines.py); "" when it has none (yet)."""
-    if len(pointer.variants(root, name)) < 2:
+def here(root: str, name: str, present: list[str] | None = None) -> str:
+    """The variant this machine uses (machines.py); "" when it has none (yet).
+
+    ``present``: ``pointer.variants``, when the caller has it already."""
+    if len(pointer.variants(root, name) if present is None else present) < 2:
         return ""  # one look, for the usual home of one machine
     return machines.choose(root, name) or ""
 
 
-def variants_of(root: str, name: str) -> tuple[VariantInfo, ...]:
+# What the caller read already of a pointer: (the generation it names, that generation's
+# Python, its last launch). list and gc ask for 10,000 environments; reading each file
+# once keeps them under a second.
+Known = dict[str, tuple[str, str, float | None]]
+
+
+def variants_of(
+    root: str, name: str, present: list[str] | None = None, known: Known | None = None
+) -> tuple[VariantInfo, ...]:
     found = []
-    for variant in pointer.variants(root, name):
-        generation = pointer.target(root, name, pointer.CURRENT + variant)
-        if generation is None:
-            continue
+    for variant in pointer.variants(root, name) if present is None else present:
+        which = pointer.CURRENT + variant
+        if known and which in known:
+            generation, version, launched = known[which]
+        else:
+            target = pointer.target(root, name, which)
+            if target is None:
+                continue
+            env = paths.generation_dir(root, name, target)
+            generation = target
+            version, launched = venv.python_version(env), _launched(paths.stamp_path(env))
         env = paths.generation_dir(root, name, generation)
         python = paths.env_python(env)
         try:
             interpreter = os.readlink(python)
         except OSError:
             interpreter = "?"
-        stamp_file = paths.stamp_path(env)
         found.append(
             VariantInfo(
                 pointer=pointer.CURRENT + variant,
                 generation=generation,
-                python=venv.python_version(env),
+                python=version,
                 interpreter=interpreter,
                 here=os.path.exists(python),
-                last_launched=stamp.last_launched(stamp_file)
-                if os.path.lexists(stamp_file)
-                else None,
+                last_launched=launched,
             )
         )
     return tuple(found)
+
+
+def _launched(stamp_file: str) -> float | None:
+    return stamp.last_launched(stamp_file) if os.path.lexists(stamp_file) else None
 
 
 def iso(ts: float | None) -> str | None:
