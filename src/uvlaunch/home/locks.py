@@ -12,7 +12,7 @@ file finds, once it has the lock, that the path no longer leads to the file it l
 and tries again on the new one.
 
 The descriptors of held locks are listed in ``HELD``: uv children inherit them
-(uv.py), so that a lock is not free while a uv started under it may still write.
+(uv/spawn.py), so that a lock is not free while a uv started under it may still write.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ Layout of the home (see docs/how-it-works.md):
     pyc/<xx>/<sha256>      byte-compiled files shared by environments (hard links)
     piped/piped-<key>.py   the block of a script read from a pipe (its "script")
     warm/<dev>-<ino>       what a warm start checks, for the native launcher (warm.py)
-    commands/<key>         an installed command: its path, script and environment (commands.py)
+    commands/<key>         an installed command: its path, script and environment (registry.py)
     trash/                 environments taken out of use, waiting to be deleted
     tmp/                   temporary files, renamed over records atomically
 
