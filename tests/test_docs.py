@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -32,7 +31,8 @@ mkscript() {
     local name=$1; shift
     if [ -f "$EXAMPLES/$name" ]; then cp "$EXAMPLES/$name" "$name"; else
         local deps=""; for d in "$@"; do deps="$deps${deps:+, }\"$d\""; done
-        printf '#!/usr/bin/env -S uvlaunch\n# /// script\n# requires-python = ">=3.10"\n# dependencies = [%s]\n# ///\nprint("%s ran")\n' "$deps" "$name" > "$name"
+        printf '#!/usr/bin/env -S uvlaunch\n# /// script\n# requires-python = ">=3.10"\n' > "$name"
+        printf '# dependencies = [%s]\n# ///\nprint("%s ran")\n' "$deps" "$name" >> "$name"
     fi
     chmod +x "$name"
 }
@@ -153,14 +153,11 @@ def _defined(paths: list[Path], attr: str) -> bool:
 
 def _prose(path: Path) -> str:
     """What in a source file is read, not run: its comments and strings."""
-    import io
     import tokenize
 
     with path.open("rb") as f:
         tokens = tokenize.tokenize(f.readline)
-        return "\n".join(
-            t.string for t in tokens if t.type in (tokenize.COMMENT, tokenize.STRING)
-        )
+        return "\n".join(t.string for t in tokens if t.type in (tokenize.COMMENT, tokenize.STRING))
 
 
 def _citations() -> list[tuple[str, str]]:
@@ -188,13 +185,16 @@ def _citations() -> list[tuple[str, str]]:
 PROSE_EXAMPLES = {"a.py", "b.py", "current/job.py", "s.py"}
 
 
+_EXTENSIONS = ("py", "c", "md", "json", "lock")  # `script.py.lock`, `launcher.c`: files
+
+
 def _exists(word: str, modules: dict[str, list[Path]]) -> bool:
     if word.endswith(".py"):
         if word in modules or (REPO / word).exists():
             return True
         return any(p.as_posix().endswith("/" + word) for p in REPO.rglob(Path(word).name))
     module, _, attr = word.partition(".")
-    if module not in modules or not attr or "." in attr or attr in ("py", "c", "md", "json", "lock"):
+    if module not in modules or not attr or "." in attr or attr in _EXTENSIONS:
         return True  # not a name of uvlaunch's module: nothing to check
     return _defined(modules[module], attr.rstrip("()"))
 
