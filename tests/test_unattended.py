@@ -4,8 +4,17 @@ cannot be written. What fails says why; what waits is quiet (docs/unattended.md)
 
 from __future__ import annotations
 
+import fcntl
+import os
+import select
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import pytest
-from conftest import Sandbox, assert_one_line_error, execute, use_launcher
+from conftest import Sandbox, assert_one_line_error, execute, make_script, use_launcher
 
 # The three ways a launch proceeds: the native launcher, the Python fast path, the slow path.
 LAUNCH_PATHS = ["native", "python", "slow"]
@@ -31,3 +40,83 @@ def test_a_cache_uv_cannot_make_is_named_as_the_cause(
     line = assert_one_line_error(execute(sandbox, script, env=env), str(script), "UV_CACHE_DIR")
     assert "uv cannot use its cache" in line and "/dev/null/.cache/uv" in line
     assert "no installed Python" not in line
+
+
+# -- waiting for another launch's build -----------------------------------------------
+
+
+def _blocked_on(path: Path) -> bool:
+    """Whether a process waits (blocked) for a flock on the file ``path`` (/proc/locks)."""
+    ino = f":{path.stat().st_ino} "
+    with open("/proc/locks", encoding="ascii") as f:
+        return any("->" in line and ino in line for line in f)
+
+
+@contextmanager
+def lock_held(path: Path) -> Iterator[None]:
+    """Hold the flock ``path`` as a launch building the environment holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _waiting_launch(sandbox: Sandbox, path: str, *options: str) -> tuple[str, float]:
+    """A launch that must sync while its environment's lock is held: its stderr, and how
+    long after its start it said it waits (inf: it never said so)."""
+    if not Path("/proc/locks").exists():
+        pytest.skip("needs /proc/locks to see a process wait for a lock")
+    env = on_path(sandbox, path)
+    script = sandbox.script("job.py", deps=["alpha"])
+    assert execute(sandbox, script, env=env).returncode == 0
+    name = Path(sandbox.run("where", str(script)).stdout.strip()).parent.name
+    lock = sandbox.home / "locks" / f"{name}.lock"
+    script.write_text(make_script(deps=["alpha", "beta"]))  # it must sync: the slow path
+    with lock_held(lock):
+        start = time.monotonic()
+        proc = subprocess.Popen(
+            [sandbox.command, *options, str(script)],
+            cwd=sandbox.scripts,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stderr is not None
+        fd = proc.stderr.fileno()
+        said = float("inf")
+        err = b""
+        while not _blocked_on(lock):  # once it blocks on the lock itself, it says no more
+            assert time.monotonic() < start + 60, "the launch never waited for the lock"
+            assert proc.poll() is None, "the launch ended without the lock"
+            if select.select([fd], [], [], 0.01)[0]:
+                err += os.read(fd, 65536)
+                if said == float("inf"):
+                    said = time.monotonic() - start
+        err += os.read(fd, 65536) if select.select([fd], [], [], 0)[0] else b""
+        if err and said == float("inf"):
+            said = time.monotonic() - start  # said just before it blocked
+    while chunk := os.read(fd, 65536):
+        err += chunk
+    proc.wait(timeout=120)
+    proc.stderr.close()
+    text = err.decode()
+    assert proc.returncode == 0, text
+    return text, said
+
+
+@pytest.mark.parametrize("path", LAUNCH_PATHS)
+def test_a_wait_without_a_terminal_is_said_once_after_a_second(sandbox: Sandbox, path: str) -> None:
+    """cron: twenty launches at once must not mail nineteen lines for a short wait."""
+    err, said = _waiting_launch(sandbox, path)
+    lines = [ln for ln in err.splitlines() if "waiting for" in ln]
+    assert len(lines) == 1, err
+    assert lines[0].endswith("which is creating, syncing or upgrading its environment"), err
+    assert said >= 1.0, f"said after {said:.2f} s"
+
+
+@pytest.mark.parametrize("path", LAUNCH_PATHS)
+def test_quiet_silences_the_wait(sandbox: Sandbox, path: str) -> None:
+    err, _ = _waiting_launch(sandbox, path, "-q")
+    assert "waiting" not in err, err

@@ -61,6 +61,18 @@ class Prepared:
         self.use.release()
 
 
+# How long a launch waits for another's build before it says so, when nobody watches
+# (cron mails each line): most such waits are a parallel first launch's, and short.
+QUIET_WAIT = 1.0
+
+
+def _on_a_terminal() -> bool:
+    try:
+        return os.isatty(2)
+    except OSError:
+        return False
+
+
 def prepare(
     invoked: str, *, quiet: int = 0, verbose: int = 0, notify: Notify, launching: bool = True
 ) -> Prepared:
@@ -80,7 +92,11 @@ def prepare(
         notify(f"{invoked}: waiting for {holder}")
 
     lock = store.hold_env_lock(
-        root, rec.name, doing="is creating or syncing its environment", waiting=waiting
+        root,
+        rec.name,
+        doing="is creating or syncing its environment",
+        waiting=None if quiet else waiting,
+        patience=0 if _on_a_terminal() else QUIET_WAIT,
     )
     try:
         kept = None
