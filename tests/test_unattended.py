@@ -120,3 +120,84 @@ def test_a_wait_without_a_terminal_is_said_once_after_a_second(sandbox: Sandbox,
 def test_quiet_silences_the_wait(sandbox: Sandbox, path: str) -> None:
     err, _ = _waiting_launch(sandbox, path, "-q")
     assert "waiting" not in err, err
+
+
+# -- an installed command whose uvlaunch this user cannot reach ------------------------
+
+
+def _run_command(command: Path, *, as_nobody: bool = False) -> subprocess.CompletedProcess[str]:
+    def drop() -> None:
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+
+    return subprocess.run(
+        [str(command)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=drop if as_nobody else None,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+
+
+@pytest.fixture
+def public(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A directory every user may enter (tmp_path's parents are private to its owner)."""
+    import shutil
+    import tempfile
+
+    d = Path(tempfile.mkdtemp(prefix="uvlaunch-test-", dir="/tmp"))
+    d.chmod(0o755)
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _command(where: Path, uvlaunch: Path) -> Path:
+    from uvlaunch.manage import installed
+
+    command = where / "tool"
+    command.write_bytes(installed.text(str(uvlaunch), str(where / "tool.py"), "tool"))
+    command.chmod(0o755)
+    return command
+
+
+def test_a_gone_uvlaunch_is_gone(public: Path) -> None:
+    proc = _run_command(_command(public, public / "venv" / "bin" / "uvlaunch"))
+    assert proc.returncode == 2
+    assert proc.stderr.endswith(
+        "is gone; install the command again with the uvlaunch you use now\n"
+    )
+
+
+def test_a_uvlaunch_that_cannot_be_run_is_not_gone(public: Path) -> None:
+    uvlaunch = public / "uvlaunch"
+    uvlaunch.write_text("#!/bin/sh\n")
+    uvlaunch.chmod(0o644)  # there, but not executable (by root either)
+    proc = _run_command(_command(public, uvlaunch))
+    assert proc.returncode == 2
+    assert "is gone" not in proc.stderr
+    assert proc.stderr == (
+        f"uvlaunch: error: {public}/tool: {uvlaunch} cannot be run by this user "
+        "(check its permissions)\n"
+    )
+
+
+def test_a_private_uvlaunch_is_not_gone_for_another_user(public: Path) -> None:
+    """A command in a shared bin directory from one user's private install (~ is 0700)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to run the command as another user")
+    private = public / "home-of-ada"
+    uvlaunch = private / "venv" / "bin" / "uvlaunch"
+    uvlaunch.parent.mkdir(parents=True)
+    uvlaunch.write_text("#!/bin/sh\necho ran\n")
+    uvlaunch.chmod(0o755)
+    private.chmod(0o700)
+    command = _command(public, uvlaunch)
+    proc = _run_command(command, as_nobody=True)
+    assert proc.returncode == 2
+    assert "is gone" not in proc.stderr
+    assert "cannot be run by this user" in proc.stderr
+    assert _run_command(command).stdout == "ran\n"  # its owner runs it
