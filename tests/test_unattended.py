@@ -201,3 +201,37 @@ def test_a_private_uvlaunch_is_not_gone_for_another_user(public: Path) -> None:
     assert "is gone" not in proc.stderr
     assert "cannot be run by this user" in proc.stderr
     assert _run_command(command).stdout == "ran\n"  # its owner runs it
+
+
+# -- a read-only home (systemd's ProtectHome=read-only) ---------------------------------
+
+
+@contextmanager
+def read_only(directory: Path) -> Iterator[None]:
+    """``directory`` read-only, as systemd's ProtectHome=read-only makes a home."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root, for a read-only bind mount")
+    bind = subprocess.run(["mount", "--bind", str(directory), str(directory)], capture_output=True)
+    if bind.returncode != 0:
+        pytest.skip("needs `mount --bind`")
+    try:
+        subprocess.run(
+            ["mount", "-o", "remount,ro,bind", str(directory)], check=True, capture_output=True
+        )
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(directory)], check=True)
+
+
+@pytest.mark.parametrize("path", LAUNCH_PATHS)
+def test_a_block_edit_on_a_read_only_home_says_the_edit_is_why(sandbox: Sandbox, path: str) -> None:
+    env = on_path(sandbox, path)
+    script = sandbox.script("job.py", deps=[], body="print('ran')")
+    assert execute(sandbox, script, env=env).stdout == "ran\n"
+    with read_only(sandbox.home):
+        if path != "slow":  # a warm start writes nothing
+            assert execute(sandbox, script, env=env).stdout == "ran\n"
+        script.write_text(make_script(deps=["alpha"], body="print('ran')"))
+        line = assert_one_line_error(execute(sandbox, script, env=env), str(script))
+    assert "its block changed since its environment was synced" in line, line
+    assert "read-only" in line.lower() and f"uvlaunch sync {script}" in line, line

@@ -13,13 +13,13 @@ import os
 import sys
 
 from uvlaunch.building import compiling, envbuild, machines
-from uvlaunch.errors import CommandError, HomeError
+from uvlaunch.errors import CommandError, HomeError, UvlaunchError
 from uvlaunch.home import locks, paths, pointer, records, stamp, store, trust, warm
 from uvlaunch.home.names import lock_file
 from uvlaunch.launching import fastpath
 from uvlaunch.launching.fastpath import Retargeted as Retargeted
 from uvlaunch.scripts.identity import ScriptIdentity
-from uvlaunch.scripts.script import read_script
+from uvlaunch.scripts.script import Script, read_script
 from uvlaunch.uv import calls as uv
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
@@ -73,6 +73,38 @@ def _on_a_terminal() -> bool:
         return False
 
 
+def _why_it_writes(script: Script, problem: str) -> str:
+    """``problem`` (the home cannot be written), with why this launch must write, when it
+    is an edit: a read-only home (ProtectHome=read-only) runs scripts as they were synced."""
+    root = paths.home()
+    try:
+        rec, _ = records.lookup(root, script.ident)
+        stamps = (
+            []
+            if rec is None
+            else [
+                stamp.read(paths.stamp_path(env))
+                for v in pointer.variants(root, rec.name) or [""]
+                if (env := pointer.current(root, rec.name, v)) is not None
+            ]
+        )
+    except (OSError, UvlaunchError):
+        return problem
+    what = None
+    if stamps and all(s is not None and s.block != script.block for s in stamps):
+        what = "its block"
+    elif stamps and all(s is not None and s.lockhash != script.lock_hash for s in stamps):
+        what = "its lock file"
+    if what is None:
+        return problem
+    invoked = script.ident.invoked
+    return (
+        f"{invoked}: {what} changed since its environment was synced, and syncing it "
+        f"writes to uvlaunch's home, which cannot be written here ({problem}); sync it "
+        f"where the home can be written (`uvlaunch sync {invoked}`), or undo the edit"
+    )
+
+
 def prepare(
     invoked: str, *, quiet: int = 0, verbose: int = 0, notify: Notify, launching: bool = True
 ) -> Prepared:
@@ -84,7 +116,10 @@ def prepare(
     before = warm.stat_before_reading(invoked)
     script = read_script(invoked)
     uv_bin = uv.find_uv()
-    root = store.open_home()
+    try:
+        root = store.open_home()
+    except HomeError as e:
+        raise HomeError(_why_it_writes(script, str(e))) from None
     rec = records.register(root, script.ident)
     invoked = script.ident.invoked
 
