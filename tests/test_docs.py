@@ -8,6 +8,7 @@ block shows, placeholders aside (docs/architecture.md, "Docs that run").
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -188,11 +189,22 @@ PROSE_EXAMPLES = {"a.py", "b.py", "current/job.py", "s.py"}
 _EXTENSIONS = ("py", "c", "md", "json", "lock")  # `script.py.lock`, `launcher.c`: files
 
 
+@functools.cache
+def _repo_files() -> tuple[str, ...]:
+    """The repository's files, relative ("src/uvlaunch/uv/output.py"), .venv and caches aside."""
+    skip = {".venv", ".git", "__pycache__", "build", ".venv-floor"}
+    found = []
+    for top, dirs, files in os.walk(REPO):
+        dirs[:] = [d for d in dirs if d not in skip and not d.endswith(".egg-info")]
+        found += [os.path.relpath(os.path.join(top, f), REPO) for f in files]
+    return tuple(found)
+
+
 def _exists(word: str, modules: dict[str, list[Path]]) -> bool:
     if word.endswith(".py"):
         if word in modules or (REPO / word).exists():
             return True
-        return any(p.as_posix().endswith("/" + word) for p in REPO.rglob(Path(word).name))
+        return any(f == word or f.endswith("/" + word) for f in _repo_files())
     module, _, attr = word.partition(".")
     if module not in modules or not attr or "." in attr or attr in _EXTENSIONS:
         return True  # not a name of uvlaunch's module: nothing to check
