@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from uvlaunch.building import machines, venv
 from uvlaunch.home import paths, pointer, stamp
+from uvlaunch.home.env import Env
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def here(root: str, name: str, present: list[str] | None = None) -> str:
     ``present``: ``pointer.variants``, when the caller has it already."""
     if len(pointer.variants(root, name) if present is None else present) < 2:
         return ""  # one look, for the usual home of one machine
-    return machines.choose(root, name) or ""
+    return machines.choose(Env(root, name)) or ""
 
 
 # What the caller read already of a pointer: (the generation it names, that generation's
