@@ -790,3 +790,47 @@ def test_first_launch_when_stderr_reader_has_gone(sandbox: Sandbox) -> None:
         os.close(write)
     assert proc.returncode == 0
     assert json.loads(proc.stdout)["alpha"] == "2.0"
+
+
+# -- nothing uv run --script would not print -----------------------------------------
+
+# The three ways a launch proceeds: the native launcher, the Python fast path, the slow path.
+LAUNCH_PATHS = ["native", "python", "slow"]
+
+
+def _said(proc: subprocess.CompletedProcess[str]) -> list[str]:
+    """stderr's lines, with uv's timings ("in 3ms", "in 0.86ms") masked."""
+    import re
+
+    assert proc.returncode == 0, proc.stderr
+    return [re.sub(r" in [0-9.]+m?s$", " in <TIME>", line) for line in proc.stderr.splitlines()]
+
+
+@pytest.mark.parametrize("path", LAUNCH_PATHS)
+def test_a_launch_prints_what_uv_run_prints(sandbox: Sandbox, path: str) -> None:
+    """Step by step, a script launched by uvlaunch and its twin by `uv run --script` say
+    the same on stderr: nothing for a block with no dependencies (no "Resolved in
+    0.86ms"), one "Installed" line when one is added."""
+    from conftest import use_launcher
+
+    use_launcher(sandbox, "python" if path == "slow" else path)
+    env = {**sandbox.env, "UVLAUNCH_NO_FAST_PATH": "1"} if path == "slow" else sandbox.env
+    ours = sandbox.script("ours.py", deps=[], body="print('ran')")
+    twin = sandbox.script("twin.py", deps=[], body="print('ran')")
+    steps: list[dict[str, object]] = [
+        {"deps": []},  # the first launch
+        {"deps": []},  # warm
+        {"deps": [], "requires_python": ">=3.9"},  # an edit that installs nothing
+        {"deps": ["alpha"]},
+    ]
+    for step in steps:
+        for script in (ours, twin):
+            script.write_text(make_script(body="print('ran')", **step))  # type: ignore[arg-type]
+        mine = execute(sandbox, ours, env=env)
+        uvs = sandbox.uv("run", "--script", str(twin))
+        assert mine.stdout == uvs.stdout == "ran\n", (step, mine.stderr, uvs.stderr)
+        assert _said(mine) == _said(uvs), step
+    # Dropping a dependency: uv run --script moves to another environment of its cache,
+    # uvlaunch syncs its one environment and says so as `uv run` does in a project.
+    ours.write_text(make_script(deps=[], body="print('ran')"))
+    assert _said(execute(sandbox, ours, env=env)) == ["Uninstalled 1 package in <TIME>"]

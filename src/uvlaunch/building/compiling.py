@@ -98,8 +98,7 @@ def needed(env: str, fields: stamp.Stamp | None) -> bool:
 def done(env: str, fields: stamp.Stamp) -> tuple[int, int] | None:
     """(size, size to free) as measured when the compiler finished this sync, else None."""
     try:
-        with open(paths.compiled_path(env), "rb") as f:
-            synced, size, own = f.read(128).decode("ascii").split()
+        synced, size, own = stamp.read_bytes(paths.compiled_path(env))[:128].decode("ascii").split()
     except (OSError, ValueError):
         return None
     if synced != fields.synced or not (size.isdigit() and own.isdigit()):

@@ -106,6 +106,9 @@ def admits(spec: str, version: str) -> bool:
         return False
 
 
+CACHE_FAILED = "Failed to initialize cache"  # uv's words when its cache cannot be made
+
+
 def explain(script: Script, uv_bin: str, why: str) -> UvlaunchError | None:
     """Why uv failed before creating the script's environment, if it is one we can name.
 
@@ -116,6 +119,15 @@ def explain(script: Script, uv_bin: str, why: str) -> UvlaunchError | None:
         script.meta()  # the block's TOML, dependencies, requires-python
         spec = script.meta().requires_python
         found, words = uv.look_for_python(uv_bin, spec) if spec else (None, "")
+        for said in (why, words):
+            if CACHE_FAILED in said:
+                # A service's HOME that is not writable (cron, systemd): uv fails on its
+                # cache before anything else, and every question to it fails the same way.
+                return ScriptError(
+                    f"{script.ident.invoked}: uv cannot use its cache "
+                    f"(uv: {uvoutput.reason(said, 2)}); set UV_CACHE_DIR to a directory "
+                    "this user can write"
+                )
         if spec and found is None:
             # No installed interpreter; uv may have tried to download one and failed.
             # uv's own words name the cause (a failing pyenv shim, say) better than ours.

@@ -179,9 +179,13 @@ class Env:
         """The environment's lock: one builder at a time (not taken)."""
         return store.env_lock(self.root, self.name)
 
-    def hold(self, *, doing: str, waiting: Callable[[str], None] | None = None) -> locks.Lock:
+    def hold(
+        self, *, doing: str, waiting: Callable[[str], None] | None = None, patience: float = 0
+    ) -> locks.Lock:
         """Take the environment's lock, saying what for (store.hold_env_lock)."""
-        return store.hold_env_lock(self.root, self.name, doing=doing, waiting=waiting)
+        return store.hold_env_lock(
+            self.root, self.name, doing=doing, waiting=waiting, patience=patience
+        )
 
     def try_lock(self) -> locks.Attempt:
         """``with env.try_lock() as taken:``: the lock if it is free now."""

@@ -12,7 +12,7 @@ file finds, once it has the lock, that the path no longer leads to the file it l
 and tries again on the new one.
 
 The descriptors of held locks are listed in ``HELD``: uv children inherit them
-(uv.py), so that a lock is not free while a uv started under it may still write.
+(uv/spawn.py), so that a lock is not free while a uv started under it may still write.
 """
 
 from __future__ import annotations
@@ -48,8 +48,18 @@ class Lock:
         """The descriptor holding the flock, while it is held (POSIX)."""
         return self._fd
 
-    def acquire(self, *, blocking: bool = True) -> bool:
-        """Take the lock; with ``blocking=False`` return False at once if another holds it."""
+    def acquire(self, *, blocking: bool = True, timeout: float | None = None) -> bool:
+        """Take the lock; with ``blocking=False`` return False at once if another holds it,
+        with a ``timeout`` once that many seconds have passed."""
+        if timeout is not None:
+            import time
+
+            end = time.monotonic() + timeout
+            while not self.acquire(blocking=False):
+                if time.monotonic() >= end:
+                    return False
+                time.sleep(0.02)
+            return True
         if sys.platform == "win32":
             return self._acquire_filelock(blocking)
         import fcntl

@@ -180,7 +180,7 @@ def tmp_dir(root: str) -> str:
 
 
 def commands_dir(root: str) -> str:
-    """Which environment each installed command belongs to (commands.py)."""
+    """Which environment each installed command belongs to (registry.py)."""
     return os.path.join(root, "commands")
 
 

@@ -42,13 +42,21 @@ def is_variant(variant: str) -> bool:
     )
 
 
-def variants(root: str, name: str) -> list[str]:
-    """The variants of ``name`` that have a ``current`` pointer: "" first, then by key."""
+def entries(root: str, name: str) -> list[str] | None:
+    """What ``envs/<name>/`` holds, read once for ``variants`` and ``generations`` (list
+    and gc ask both of 10,000 environments); None when it cannot be read."""
     try:
-        entries = os.listdir(paths.env_dir(root, name))
+        return os.listdir(paths.env_dir(root, name))
     except OSError:
-        return []
-    found = [e[len(CURRENT) :] for e in entries if e.startswith(CURRENT)]
+        return None
+
+
+def variants(root: str, name: str, held: list[str] | None = None) -> list[str]:
+    """The variants of ``name`` that have a ``current`` pointer: "" first, then by key.
+
+    ``held``: what ``entries`` returned, when the caller has read it already."""
+    held = entries(root, name) if held is None else held
+    found = [e[len(CURRENT) :] for e in held or () if e.startswith(CURRENT)]
     return sorted(v for v in found if is_variant(v))
 
 
@@ -77,14 +85,19 @@ def target(root: str, name: str, which: str = CURRENT) -> str | None:
     return found if is_generation(found) else None
 
 
-def read(root: str, name: str, variant: str = "") -> tuple[str | None, str | None]:
+def read(
+    root: str, name: str, variant: str = "", held: list[str] | None = None
+) -> tuple[str | None, str | None]:
     """(current generation, generation kept for rollback) of ``name``; None where none.
 
     Read without a lock, the two may come from either side of a flip: only what holds
-    the environment's lock (which every flip holds) may act on both together.
+    the environment's lock (which every flip holds) may act on both together. ``held``:
+    as ``variants``; a pointer not in it is not looked for.
     """
     current = target(root, name, CURRENT + variant)
-    previous = target(root, name, PREVIOUS + variant)
+    previous = None
+    if held is None or PREVIOUS + variant in held:
+        previous = target(root, name, PREVIOUS + variant)
     return current, None if previous == current else previous
 
 
@@ -126,13 +139,10 @@ def point(root: str, name: str, which: str, generation: str | None) -> None:
         raise
 
 
-def generations(root: str, name: str) -> list[str]:
-    """The generations present in ``envs/<name>/``, oldest first."""
-    try:
-        entries = os.listdir(paths.env_dir(root, name))
-    except OSError:
-        return []
-    return sorted((e for e in entries if is_generation(e)), key=number)
+def generations(root: str, name: str, held: list[str] | None = None) -> list[str]:
+    """The generations present in ``envs/<name>/``, oldest first (``held``: as ``variants``)."""
+    held = entries(root, name) if held is None else held
+    return sorted((e for e in held or () if is_generation(e)), key=number)
 
 
 def next_generation(root: str, name: str) -> str:

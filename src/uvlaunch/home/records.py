@@ -88,8 +88,7 @@ MAX_NAMES = 32  # other names kept per script; the oldest go first
 def read_record(root: str, name: str) -> Record | None:
     """The record of ``name``, or None when it is missing or damaged."""
     try:
-        with open(paths.record_path(root, name), "rb") as f:
-            raw = f.read()
+        raw = stamp.read_bytes(paths.record_path(root, name))
     except OSError:
         return None
     import json  # only now: a first launch looks for records that do not exist

@@ -14,7 +14,7 @@ Layout of the home (see docs/how-it-works.md):
     piped/piped-<key>.py   the block of a script read from a pipe (its "script")
     piped/url-<key>.py     a script fetched from a URL, as fetched last (fetch.py)
     warm/<dev>-<ino>       what a warm start checks, for the native launcher (warm.py)
-    commands/<key>         an installed command: its path, script and environment (commands.py)
+    commands/<key>         an installed command: its path, script and environment (registry.py)
     trash/                 environments taken out of use, waiting to be deleted
     tmp/                   temporary files, renamed over records atomically
 
@@ -205,16 +205,21 @@ def env_lock(root: str, name: str) -> locks.Lock:
 
 
 def hold_env_lock(
-    root: str, name: str, *, doing: str, waiting: Callable[[str], None] | None = None
+    root: str,
+    name: str,
+    *,
+    doing: str,
+    waiting: Callable[[str], None] | None = None,
+    patience: float = 0,
 ) -> locks.Lock:
     """Take the environment's lock (release it), saying what for: ``doing`` completes
     "uvlaunch (pid N) ..." (e.g. "is upgrading its environment").
 
-    When another process holds it, ``waiting`` is told at once who that is and what it
-    said it is doing, before this one blocks: a launch never waits in silence.
+    When another process holds it for longer than ``patience`` seconds, ``waiting`` is
+    told once who that is and what it said it is doing, before this one blocks.
     """
     lock = env_lock(root, name)
-    if not lock.acquire(blocking=False):
+    if not lock.acquire(blocking=False) and not (patience > 0 and lock.acquire(timeout=patience)):
         if waiting is not None:
             waiting(_holder(lock.path))
         lock.acquire()

@@ -13,14 +13,14 @@ import os
 import sys
 
 from uvlaunch.building import compiling, envbuild, machines
-from uvlaunch.errors import CommandError, HomeError
-from uvlaunch.home import locks, paths, records, stamp, store, trust, warm
+from uvlaunch.errors import CommandError, HomeError, UvlaunchError
+from uvlaunch.home import locks, paths, pointer, records, stamp, store, trust, warm
 from uvlaunch.home.env import Env
 from uvlaunch.home.names import lock_file
 from uvlaunch.launching import fastpath
 from uvlaunch.launching.fastpath import Retargeted as Retargeted
 from uvlaunch.scripts.identity import ScriptIdentity
-from uvlaunch.scripts.script import read_script
+from uvlaunch.scripts.script import Script, read_script
 from uvlaunch.uv import calls as uv
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
@@ -62,6 +62,50 @@ class Prepared:
         self.use.release()
 
 
+# How long a launch waits for another's build before it says so, when nobody watches
+# (cron mails each line): most such waits are a parallel first launch's, and short.
+QUIET_WAIT = 1.0
+
+
+def _on_a_terminal() -> bool:
+    try:
+        return os.isatty(2)
+    except OSError:
+        return False
+
+
+def _why_it_writes(script: Script, problem: str) -> str:
+    """``problem`` (the home cannot be written), with why this launch must write, when it
+    is an edit: a read-only home (ProtectHome=read-only) runs scripts as they were synced."""
+    root = paths.home()
+    try:
+        rec, _ = records.lookup(root, script.ident)
+        stamps = (
+            []
+            if rec is None
+            else [
+                stamp.read(paths.stamp_path(env))
+                for v in pointer.variants(root, rec.name) or [""]
+                if (env := pointer.current(root, rec.name, v)) is not None
+            ]
+        )
+    except (OSError, UvlaunchError):
+        return problem
+    what = None
+    if stamps and all(s is not None and s.block != script.block for s in stamps):
+        what = "its block"
+    elif stamps and all(s is not None and s.lockhash != script.lock_hash for s in stamps):
+        what = "its lock file"
+    if what is None:
+        return problem
+    invoked = script.ident.invoked
+    return (
+        f"{invoked}: {what} changed since its environment was synced, and syncing it "
+        f"writes to uvlaunch's home, which cannot be written here ({problem}); sync it "
+        f"where the home can be written (`uvlaunch sync {invoked}`), or undo the edit"
+    )
+
+
 def prepare(
     invoked: str, *, quiet: int = 0, verbose: int = 0, notify: Notify, launching: bool = True
 ) -> Prepared:
@@ -73,7 +117,10 @@ def prepare(
     before = warm.stat_before_reading(invoked)
     script = read_script(invoked)
     uv_bin = uv.find_uv()
-    root = store.open_home()
+    try:
+        root = store.open_home()
+    except HomeError as e:
+        raise HomeError(_why_it_writes(script, str(e))) from None
     rec = records.register(root, script.ident)
     invoked = script.ident.invoked
     handle = Env(root, rec.name)
@@ -83,7 +130,11 @@ def prepare(
     def waiting(holder: str) -> None:
         notify(f"{invoked}: waiting for {holder}")
 
-    lock = handle.hold(doing="is creating or syncing its environment", waiting=waiting)
+    lock = handle.hold(
+        doing="is creating or syncing its environment",
+        waiting=None if quiet else waiting,
+        patience=0 if _on_a_terminal() else QUIET_WAIT,
+    )
     try:
         kept = None
         if not launching:

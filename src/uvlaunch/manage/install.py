@@ -1,7 +1,7 @@
 """``uvlaunch install`` and ``uninstall``: a script as a command on PATH.
 
 install builds the script's environment first, as ``sync`` does, so that the command
-runs offline from its first use, then writes the command file (commands.py) into the
+runs offline from its first use, then writes the command file (installed.py) into the
 bin directory: ``UVLAUNCH_BIN_DIR``, else ``XDG_BIN_HOME``, else ``~/.local/bin``, the
 order ``uv tool`` uses. The command runs the script where it is, so an edit takes effect
 on the next run; when the script's path is gone, ``follow`` finds where it went the way

@@ -57,9 +57,14 @@ def text(uvlaunch: str, script: str, name: str) -> bytes:
         b"# It runs the script below where it is, in the script's uvlaunch environment.",
         b"u=" + _sh_quote(uvlaunch),
         b"s=" + _sh_quote(script),
-        # Checked first: a failed exec would end the shell with its own message.
-        b'[ -x "$u" ] || { printf \'uvlaunch: error: %s: %s is gone; install the command '
-        b'again with the uvlaunch you use now\\n\' "$0" "$u" >&2; exit 2; }',
+        # Checked first: a failed exec would end the shell with its own message. "Gone"
+        # only when it is: not when it is there but not executable, or behind a directory
+        # this user may not enter (another user's private install, a shared bin directory).
+        b'[ -x "$u" ] || { d=$u; while d=${d%/*}; [ -n "$d" ] && ! [ -e "$d" ]; do :; done',
+        b"  w='is gone; install the command again with the uvlaunch you use now'",
+        b'  { [ -e "$u" ] || ! [ -x "${d:-/}" ]; } && '
+        b"w='cannot be run by this user (check its permissions)'",
+        b'  printf \'uvlaunch: error: %s: %s %s\\n\' "$0" "$u" "$w" >&2; exit 2; }',
         b'[ -f "$s" ] && exec "$u" "$s" "$@"',
         # The script's path is gone: uvlaunch follows a move, or says so (install.follow).
         b'exec "$u" run --command "$0" "$s" "$@"',

@@ -27,7 +27,7 @@ from uvlaunch.home import paths, pointer, records, stamp, store
 from uvlaunch.home.env import Env
 from uvlaunch.launching import piped
 from uvlaunch.manage import registry
-from uvlaunch.manage.variants import VariantInfo, iso, variants_of
+from uvlaunch.manage.variants import Known, VariantInfo, iso, variants_of
 from uvlaunch.manage.variants import here as variant_here
 
 LIVE = "live"
@@ -57,7 +57,7 @@ class EnvInfo:
     last_synced: float | None  # when uv last created or synced it
     complete: bool
     rollback: bool  # whether an earlier generation is kept for `uvlaunch rollback`
-    commands: tuple[str, ...] = ()  # installed commands that run its script (commands.py)
+    commands: tuple[str, ...] = ()  # installed commands that run its script (registry.py)
     generations: tuple[str, ...] = ()  # present on disk, oldest first (current included)
     variants: tuple[VariantInfo, ...] = ()  # one per interpreter that built it (machines.py)
 
@@ -109,7 +109,10 @@ def state_of(script: str, dev: int) -> str:
 
 def inspect(root: str, name: str) -> EnvInfo:
     """What is known of the environment ``name``: from its record, else from its stamp."""
-    current, previous = pointer.read(root, name, variant_here(root, name))
+    held = pointer.entries(root, name)  # one listdir: variants and generations
+    present_variants = pointer.variants(root, name, held)
+    variant = variant_here(root, name, present_variants)
+    current, previous = pointer.read(root, name, variant, held)
     top = paths.env_dir(root, name)
     env = top if current is None else paths.generation_dir(root, name, current)
     fields = None if current is None else stamp.read(paths.stamp_path(env))
@@ -135,7 +138,7 @@ def inspect(root: str, name: str) -> EnvInfo:
         state, script = PIPED, None  # its "script" is a file of uvlaunch's own
     # Every generation counts: the current one, the one kept for rollback, and old ones
     # that running scripts still use (or that a crash left) until gc deletes them.
-    present = pointer.generations(root, name)
+    present = pointer.generations(root, name, held)
     size = freed = 0
     rollback = False
     for generation in present:
@@ -146,8 +149,12 @@ def inspect(root: str, name: str) -> EnvInfo:
         rollback = rollback or (generation == previous and stamped is not None)
     if not present and generations.is_legacy(Env(root, name)):
         size, freed = _sizes(top, stamp.read(paths.stamp_path(top)))
-    variants = variants_of(root, name)
-    launched = [_last_launched(root, name, env), *(v.last_launched for v in variants)]
+    launched_here = _last_launched(root, name, env, fields is not None)
+    read: Known = {}
+    if current is not None and fields is not None and fields.python:
+        read[pointer.CURRENT + variant] = (current, fields.python, launched_here)
+    variants = variants_of(root, name, present_variants, read)
+    launched = [launched_here, *(v.last_launched for v in variants)]
     known = [t for t in launched if t is not None]
     return EnvInfo(
         name=name,
@@ -207,11 +214,11 @@ def measure(root: str, info: EnvInfo) -> EnvInfo:
     return dataclasses.replace(info, size=size, freed=freed)
 
 
-def _last_launched(root: str, name: str, env: str) -> float | None:
+def _last_launched(root: str, name: str, env: str, stamped: bool = False) -> float | None:
     # Every launch touches the stamp (fast path included), and nothing else does
-    # (stamp.py); with no stamp, the record's time stands in.
+    # (stamp.py); with no stamp, the record's time stands in. ``stamped``: it was just read.
     stamp_file = paths.stamp_path(env)
-    if os.path.lexists(stamp_file):
+    if stamped or os.path.lexists(stamp_file):
         return stamp.last_launched(stamp_file)
     with contextlib.suppress(OSError):
         return os.stat(paths.record_path(root, name)).st_mtime

@@ -37,48 +37,67 @@ class VariantInfo:
         }
 
 
-def here(root: str, name: str) -> str:
-    """The variant this machine uses (machines.py); "" when it has none (yet)."""
-    if len(pointer.variants(root, name)) < 2:
+def here(root: str, name: str, present: list[str] | None = None) -> str:
+    """The variant this machine uses (machines.py); "" when it has none (yet).
+
+    ``present``: ``pointer.variants``, when the caller has it already."""
+    if len(pointer.variants(root, name) if present is None else present) < 2:
         return ""  # one look, for the usual home of one machine
     return machines.choose(Env(root, name)) or ""
 
 
-def variants_of(root: str, name: str) -> tuple[VariantInfo, ...]:
+# What the caller read already of a pointer: (the generation it names, that generation's
+# Python, its last launch). list and gc ask for 10,000 environments; reading each file
+# once keeps them under a second.
+Known = dict[str, tuple[str, str, float | None]]
+
+
+def variants_of(
+    root: str, name: str, present: list[str] | None = None, known: Known | None = None
+) -> tuple[VariantInfo, ...]:
     found = []
-    every = pointer.variants(root, name)
+    every = pointer.variants(root, name) if present is None else present
     # Exactly one is this machine's: two may have an interpreter at a path that exists
     # here (the same path, another Python), but a launch here uses the one it chooses.
     several = len(every) > 1
     mine = machines.choose(Env(root, name)) if several else None
     for variant in every:
-        generation = pointer.target(root, name, pointer.CURRENT + variant)
-        if generation is None:
-            continue
+        which = pointer.CURRENT + variant
+        if known and which in known:
+            generation, version, launched = known[which]
+        else:
+            target = pointer.target(root, name, which)
+            if target is None:
+                continue
+            env = paths.generation_dir(root, name, target)
+            generation = target
+            version, launched = venv.python_version(env), _launched(paths.stamp_path(env))
         env = paths.generation_dir(root, name, generation)
         python = paths.env_python(env)
         try:
             interpreter = os.readlink(python)
         except OSError:
             interpreter = "?"
-        stamp_file = paths.stamp_path(env)
         found.append(
             VariantInfo(
                 pointer=pointer.CURRENT + variant,
                 generation=generation,
-                python=venv.python_version(env),
+                python=version,
                 interpreter=interpreter,
                 here=variant == mine if several else os.path.exists(python),
-                last_launched=_last_used(root, name, variant, stamp_file),
+                last_launched=_last_used(root, name, variant, launched),
             )
         )
     return tuple(found)
 
 
-def _last_used(root: str, name: str, variant: str, stamp_file: str) -> float | None:
+def _launched(stamp_file: str) -> float | None:
+    return stamp.last_launched(stamp_file) if os.path.lexists(stamp_file) else None
+
+
+def _last_used(root: str, name: str, variant: str, launched: float | None) -> float | None:
     """The variant's last launch: its stamp's time, or a later use that a launch from a
     read-only home recorded in the state directory (usage.py)."""
-    launched = stamp.last_launched(stamp_file) if os.path.lexists(stamp_file) else None
     elsewhere = usage.last_used(root, name, pointer.CURRENT + variant)
     known = [t for t in (launched, elsewhere) if t is not None]
     return max(known) if known else None

@@ -205,7 +205,7 @@ def start(argv: list[str], environ: dict[str, str], *, capture: bool) -> Running
         if sys.platform == "win32":
             import subprocess
 
-            assert not capture, "launch.SPECULATE is off on Windows"
+            assert not capture, "script.SPECULATE is off on Windows"
             popen = subprocess.Popen(argv, env=environ)
             return Running(popen.pid, None, popen)
         from uvlaunch.uv.spawn import spawn

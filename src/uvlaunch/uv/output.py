@@ -25,7 +25,9 @@ _REPORT = re.compile(
     # Updating: what uv 0.12 says of the generation directory made before it runs.
     rb"^(?:(?:Creating|Updating|Using) (?:script|virtual) environment at"
     rb"|Using (?:CPython|PyPy|GraalPy|Python) \d"
-    rb"|(?:Resolved|Prepared|Audited|Checked) \d+ packages? in"
+    # No count where there is nothing to count: "Resolved in 0.86ms" (a block with no
+    # dependencies), which `uv run --script` does not print either.
+    rb"|(?:Resolved|Prepared|Audited|Checked)(?: \d+ packages?)? in "
     rb"|Would |"
     rb" [-+~] \S)"
 )
