@@ -25,6 +25,7 @@ import os
 import time
 
 from uvlaunch.building import machines
+from uvlaunch.errors import HomeError
 from uvlaunch.home import paths, store
 from uvlaunch.home.env import Env
 
@@ -70,7 +71,14 @@ def take(env: Env) -> Claim | None:
     path = claim_path(env)
     text = f"{machines.host()}\n{os.getpid()}\n"
     for _ in range(3):
-        if _create(env.root, path, text):
+        try:
+            made = _create(env.root, path, text)
+        except OSError as e:
+            raise HomeError(
+                f"{path}: cannot claim the build of the environment: {e.strerror}; "
+                "the environment was left as it was"
+            ) from None
+        if made:
             return Claim(path, text)
         holder = _read(path)
         if holder is None:
@@ -130,6 +138,9 @@ def _create(root: str, path: str, text: str) -> bool:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.write(fd, text.encode("utf-8", "replace"))
+    except BaseException:
+        store.remove_file(tmp)
+        raise
     finally:
         os.close(fd)
     try:

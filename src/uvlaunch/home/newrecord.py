@@ -19,18 +19,38 @@ import time
 
 from uvlaunch.home import paths
 from uvlaunch.home.index import path_key_path, read_index
-from uvlaunch.home.records import Record, encode_record, read_record
 from uvlaunch.home.store import random_suffix, remove_file, write_atomic
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from uvlaunch.home.records import Record
 
 RECORD_WAIT = 5.0  # seconds to wait for the winner's record to appear
 
 
-def create(root: str, rec: Record) -> Record:
-    """Register ``rec`` (a new record, not yet written) unless another machine registered
-    the same script meanwhile: the record that stands, this one or the winner's."""
+def create(
+    root: str, rec: Record, encoded: bytes, read_record: Callable[[str, str], Record | None]
+) -> Record:
+    """Register ``rec`` (a new record, not yet written; ``encoded``, its file) unless
+    another machine registered the same script meanwhile: the record that stands, this
+    one or the winner's (read with ``read_record``, records.py's, which imports this)."""
     key = path_key_path(root, rec.script)
-    entry = _tmp_file(root, "entry", rec.name.encode())
-    record = _tmp_file(root, "record", encode_record(rec))
+    entry = record = ""
+    try:
+        entry = _tmp_file(root, "entry", rec.name.encode())
+        record = _tmp_file(root, "record", encoded)
+    except OSError as e:
+        for made in (entry, record):
+            if made:
+                remove_file(made)
+        from uvlaunch.errors import HomeError
+
+        raise HomeError(
+            f"{paths.tmp_dir(root)}: cannot register {rec.script}: {e.strerror}; "
+            "nothing was changed"
+        ) from None
     try:
         deadline = time.monotonic() + RECORD_WAIT
         while True:

@@ -61,6 +61,10 @@ class Record:
         self.created = created
         self.names = names
 
+    def with_views(self, views: dict[str, tuple[str, ...]]) -> Record:
+        """The same record with other ``views`` (views.py)."""
+        return Record(self.name, self.script, self.dev, self.ino, self.created, self.names, views)
+
     def _key(self) -> tuple[object, ...]:
         views = tuple(sorted(self.views.items()))
         return (self.name, self.script, self.dev, self.ino, self.created, self.names, views)
@@ -269,7 +273,8 @@ def register(root: str, ident: ScriptIdentity) -> Record:
             found = recover(root, ident)
             if found is None:
                 fresh = Record(new_name(root, ident), ident.path, ident.dev, ident.ino, now())
-                return newrecord.create(root, views.with_name(fresh, ident.path))
+                fresh = views.with_name(fresh, ident.path)
+                return newrecord.create(root, fresh, encode_record(fresh), read_record)
             name, created = found.name, found.created
         elif how == "moved" and views.elsewhere(rec, rec.script):
             how = "view"  # the recorded name is another view's: the file did not move

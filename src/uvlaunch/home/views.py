@@ -58,8 +58,6 @@ def mine(record: Record) -> tuple[str, ...]:
 
 def with_name(record: Record, path: str) -> Record:
     """``record`` with ``path`` among this view's names (the same record if it is)."""
-    from uvlaunch.home.records import Record
-
     key = hosts.host_key()
     names = record.views.get(key, ())
     if path in names:
@@ -67,9 +65,7 @@ def with_name(record: Record, path: str) -> Record:
     views = {k: v for k, v in record.views.items() if k != key}
     views[key] = (*names, path)[-MAX_NAMES:]
     views = dict(list(views.items())[-MAX_VIEWS:])
-    return Record(
-        record.name, record.script, record.dev, record.ino, record.created, record.names, views
-    )
+    return record.with_views(views)
 
 
 def elsewhere(record: Record, path: str) -> bool:
