@@ -1,6 +1,7 @@
 """Who each environment belongs to: records, and the index that finds them by file.
 
-    records/<name>.json    who the environment belongs to: script path, device, inode
+    records/<name>.json    who the environment belongs to: script path, device, inode,
+                           birth time and owner, other names of the file
     index/ino-<dev>-<ino>  name of the environment of that file (lookup by inode)
     index/path-<hash>      name of the environment of that path (lookup after atomic saves)
 
@@ -12,8 +13,8 @@ from __future__ import annotations
 
 import os
 
-from uvlaunch.home import paths, pointer, stamp
-from uvlaunch.home.index import index_record, path_key_path, read_index, unindex_record
+from uvlaunch.home import paths, pointer, samefile, stamp, warm
+from uvlaunch.home.index import index_record, indexed, path_key_path, read_index, unindex_record
 from uvlaunch.home.names import is_safe_name, safe_stem
 from uvlaunch.home.store import (
     index_lock,
@@ -36,10 +37,11 @@ class Record:
 
     ``script`` is the name the file was last launched by; ``names`` are other names of
     the same file (hard links, bind mounts) it was launched by too: one script, whose
-    environment stays while any of them leads to the file.
+    environment stays while any of them leads to the file. ``born`` and ``uid``: the
+    file's birth time (ns) and owner, None where unknown (samefile.py).
     """
 
-    __slots__ = ("created", "dev", "ino", "name", "names", "script")
+    __slots__ = ("born", "created", "dev", "ino", "name", "names", "script", "uid")
 
     def __init__(
         self,
@@ -49,6 +51,9 @@ class Record:
         ino: int,
         created: float,
         names: tuple[str, ...] = (),
+        *,
+        born: int | None = None,
+        uid: int | None = None,
     ) -> None:
         self.name = name
         self.script = script
@@ -56,9 +61,24 @@ class Record:
         self.ino = ino
         self.created = created
         self.names = names
+        self.born = born
+        self.uid = uid
 
-    def _key(self) -> tuple[str, str, int, int, float, tuple[str, ...]]:
+    def _key(self) -> tuple[object, ...]:
         return (self.name, self.script, self.dev, self.ino, self.created, self.names)
+
+    def with_names(self, names: tuple[str, ...]) -> Record:
+        """The same record with other names of the file."""
+        return Record(
+            self.name,
+            self.script,
+            self.dev,
+            self.ino,
+            self.created,
+            names,
+            born=self.born,
+            uid=self.uid,
+        )
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Record) and self._key() == other._key()
@@ -69,13 +89,15 @@ class Record:
     def __repr__(self) -> str:
         return (
             f"Record(name={self.name!r}, script={self.script!r}, dev={self.dev}, "
-            f"ino={self.ino}, created={self.created}, names={self.names!r})"
+            f"ino={self.ino}, created={self.created}, names={self.names!r}, "
+            f"born={self.born}, uid={self.uid})"
         )
 
     def live_name(self) -> str | None:
-        """The first of the file's recorded names that still leads to it, if any."""
+        """The first of the file's recorded names that still leads to it, if any (not to
+        a new file given its inode: samefile.py)."""
         for path in (self.script, *self.names):
-            if _same_file(path, self.dev, self.ino):
+            if samefile.same_file(path, self.dev, self.ino, self.born):
                 return path
         return None
 
@@ -104,7 +126,17 @@ def read_record(root: str, name: str) -> Record | None:
         names = tuple(paths.from_stored(n) for n in data.get("names", ()) if isinstance(n, str))
         if any(not os.path.isabs(n) or os.path.normpath(n) != n for n in names):
             return None
-        return Record(name, script, dev, ino, float(data.get("created", 0.0)), names)
+        born, uid = data.get("born"), data.get("uid")
+        return Record(
+            name,
+            script,
+            dev,
+            ino,
+            float(data.get("created", 0.0)),
+            names,
+            born=born if _is_int(born) else None,
+            uid=uid if _is_int(uid) else None,
+        )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
@@ -133,6 +165,8 @@ def encode_record(record: Record) -> bytes:
         f'"dev": {int(record.dev)}, "ino": {int(record.ino)}, '
         f'"created": {float(record.created)!r}'
         + (f', "names": [{names}]' if record.names else "")
+        + (f', "born": {int(record.born)}' if record.born is not None else "")
+        + (f', "uid": {int(record.uid)}' if record.uid is not None else "")
         + "}"
     ).encode("ascii")
 
@@ -153,33 +187,35 @@ def lookup(root: str, script: ScriptIdentity) -> tuple[Record | None, str]:
     recorded file), "moved" (same inode, new path) or "saved" (same path, new inode).
     Call with the index lock held when the result may lead to a write.
     """
-    name = read_index(paths.inode_key_path(root, script.dev, script.ino))
-    if name is not None:
-        rec = read_record(root, name)
-        if rec is not None and (rec.dev, rec.ino) == (script.dev, script.ino):
-            if rec.script == script.path:
-                return rec, "same"
-            if _same_file(rec.script, rec.dev, rec.ino):
-                return rec, "hardlink"
-            return rec, "moved"
-    name = read_index(path_key_path(root, script.path))
-    if name is not None:
-        rec = read_record(root, name)
-        if rec is not None and rec.script == script.path:
-            if _same_file(rec.script, rec.dev, rec.ino) or rec.ino == script.ino:
-                # The same path and inode under another device: the same file seen by
-                # another NFS client of a shared home. Its record stays as it is.
-                return rec, "same"
-            return rec, "saved"
+    for key in (
+        paths.inode_key_path(root, script.dev, script.ino),
+        path_key_path(root, script.path),
+    ):
+        name = read_index(key)
+        rec = None if name is None else read_record(root, name)
+        how = None if rec is None else _how(root, rec, script)
+        if rec is not None and how is not None:
+            return rec, how
     return None, "new"
 
 
-def _same_file(path: str, dev: int, ino: int) -> bool:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return False
-    return (st.st_dev, st.st_ino) == (dev, ino)
+def _how(root: str, rec: Record, script: ScriptIdentity) -> str | None:
+    """How ``script`` is the file ``rec`` records (see ``lookup``); None: it is not."""
+    if (rec.dev, rec.ino) == (script.dev, script.ino):
+        if rec.script == script.path:
+            return "same"
+        if samefile.same_file(rec.script, rec.dev, rec.ino):
+            return "hardlink"  # both names lead to one file now: no birth time needed
+        # The recorded name is gone. A move, or a new file given the freed inode?
+        if samefile.is_recorded_file(root, rec, script.uid, script.born(), script.block):
+            return "moved"
+    if rec.script == script.path:
+        if samefile.same_file(rec.script, rec.dev, rec.ino) or rec.ino == script.ino:
+            # The same path and inode under another device: the same file seen by
+            # another NFS client of a shared home. Its record stays as it is.
+            return "same"
+        return "saved"
+    return None
 
 
 def new_name(root: str, script: ScriptIdentity) -> str:
@@ -207,14 +243,17 @@ def preferred_name(script: ScriptIdentity) -> str:
 def recover(root: str, script: ScriptIdentity) -> Record | None:
     """After a failed lookup: the environment of ``script`` whose record was lost or damaged.
 
-    Candidates are the names its index entries still give and the name it would get; one
-    is taken when its record names this file (the index was damaged), when its record is
-    unreadable and its stamp names this file, or, with the stamp unreadable too, when it
-    is the very name this file would get.
+    Candidates are the names its index entries still give, the name its warm record
+    gives (the other place that knows the file by its inode) and the name it would get;
+    one is taken when its record names this file (the index was damaged: see ``_how``),
+    when its record is unreadable and its stamp names this file, or, with the stamp
+    unreadable too, when it is the very name this file would get.
     """
+    found = warm.read(root, script.dev, script.ino)
     candidates = [
         read_index(paths.inode_key_path(root, script.dev, script.ino)),
         read_index(path_key_path(root, script.path)),
+        None if found is None or not is_safe_name(found.name) else found.name,
         preferred_name(script),
     ]
     for i, name in enumerate(candidates):
@@ -223,21 +262,25 @@ def recover(root: str, script: ScriptIdentity) -> Record | None:
         rec = read_record(root, name)
         if rec is not None:
             # Readable, but the index that leads to it was damaged or lost.
-            if (rec.dev, rec.ino) == (script.dev, script.ino) or rec.script == script.path:
+            if _how(root, rec, script) is not None:
                 return rec
             continue  # another file's
         env = pointer.current(root, name)
         fields = None if env is None else stamp.read(paths.stamp_path(env))
         if fields is not None:
             same_file = (fields.dev, fields.ino) == (str(script.dev), str(script.ino))
+            if same_file and fields.script != paths.to_stored(script.path):
+                same_file = fields.block == script.block()  # no birth time to go by
             if not (same_file or fields.script == paths.to_stored(script.path)):
                 continue
-        elif i < 2 or not (
+        elif i < 3 or not (
             os.path.lexists(paths.record_path(root, name))
             or os.path.lexists(paths.env_dir(root, name))
         ):
             continue
-        return Record(name, script.path, script.dev, script.ino, now())
+        return Record(
+            name, script.path, script.dev, script.ino, now(), born=script.born(), uid=script.uid
+        )
     return None
 
 
@@ -252,30 +295,42 @@ def forget(root: str, name: str) -> Record | None:
 
 
 def register(root: str, ident: ScriptIdentity) -> Record:
-    """Find the environment record of ``ident``, creating or updating it as needed."""
+    """Find the environment record of ``ident``, creating or updating it as needed.
+
+    Index entries found missing or damaged on the way are written again.
+    """
     names: tuple[str, ...] = ()
     with index_lock(root):
         rec, how = lookup(root, ident)
         if rec is None:
             # A damaged record or index must not cost the script its environment.
-            found = recover(root, ident)
-            name = found.name if found else new_name(root, ident)
-            created = found.created if found else now()
-        elif how == "hardlink" and ident.path not in rec.names:
-            # Another name of the same file: one script, known by every name it had.
-            names = (*rec.names, ident.path)[-MAX_NAMES:]
-            rec = Record(rec.name, rec.script, rec.dev, rec.ino, rec.created, names)
-            write_record(root, rec)
+            rec = recover(root, ident)
+            if rec is not None and read_record(root, rec.name) is not None:
+                how = _how(root, rec, ident) or "new"
+            elif rec is not None:
+                how = "rebuilt"  # from its stamp: written afresh below
+        if rec is not None and how in ("same", "hardlink"):
+            if how == "hardlink" and ident.path not in rec.names:
+                # Another name of the same file: one script, known by every name it had.
+                rec = rec.with_names((*rec.names, ident.path)[-MAX_NAMES:])
+                write_record(root, rec)
+            if not indexed(root, rec):
+                index_record(root, rec)  # a damaged index repaired
             return rec
+        if rec is None or how == "new":
+            name, created, born = new_name(root, ident), now(), ident.born()
         elif how in ("moved", "saved"):
             # A move keeps the inode, an editor's atomic save keeps the path: record the new one.
             unindex_record(root, rec)
             name, created = rec.name, rec.created
+            born = rec.born if how == "moved" and rec.born is not None else ident.born()
             if how == "moved":  # the other names of the file still lead to it
                 names = tuple(n for n in rec.names if n != ident.path)
         else:
-            return rec
-        rec = Record(name, ident.path, ident.dev, ident.ino, created, names)
+            name, created, born = rec.name, rec.created, rec.born
+        rec = Record(
+            name, ident.path, ident.dev, ident.ino, created, names, born=born, uid=ident.uid
+        )
         write_record(root, rec)
         index_record(root, rec)
         return rec

@@ -107,7 +107,8 @@ def prepare(
         problem = trust.env_problem(paths.env_dir(root, rec.name), env)
         if problem is not None:
             raise HomeError(problem)  # what another user can change is never started
-        warm.confirm(root, rec.name, env, before, variant)  # for the next start, native or not
+        # For the next start, native or not, by any name the file is recorded by.
+        warm.confirm(root, rec.name, env, before, variant, (rec.script, *rec.names))
         # Taken before the environment lock is let go: gc and remove need the generation's
         # lock to delete it, so it cannot go between this check and the script's exit.
         use = store.use_lock(env)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from uvlaunch.building import compiling
 from uvlaunch.errors import UvlaunchError
-from uvlaunch.home import paths, records, store
+from uvlaunch.home import paths, records, samefile, store
 from uvlaunch.launching import launch
 from uvlaunch.manage import installed as commands
 from uvlaunch.manage import registry, where
@@ -249,7 +249,8 @@ def _moved_to(root: str, entry: Command, script: str) -> str | None:
         return None
     if rec.script != script and os.path.isfile(rec.script):
         return rec.script  # a launch at the new path updated the record
-    # Not launched since: a rename within its directory keeps the inode.
+    # Not launched since: a rename within its directory keeps the inode. A new file that
+    # was given the freed inode (ext4 does at once) is not the script (samefile.py).
     directory = os.path.dirname(script)
     try:
         names = os.listdir(directory)
@@ -261,6 +262,12 @@ def _moved_to(root: str, entry: Command, script: str) -> str | None:
             st = os.stat(candidate)
         except OSError:
             continue
-        if (st.st_dev, st.st_ino) == (rec.dev, rec.ino) and os.path.isfile(candidate):
-            return os.path.realpath(candidate)
+        if (st.st_dev, st.st_ino) != (rec.dev, rec.ino) or not os.path.isfile(candidate):
+            continue
+        try:
+            found = identity.resolve(candidate)
+        except UvlaunchError:
+            continue
+        if samefile.is_recorded_file(root, rec, found.uid, found.born(), found.block):
+            return found.path
     return None
