@@ -28,8 +28,8 @@ class ScriptIdentity:
         self.dev = dev
         self.ino = ino
         self.uid = uid
-        self._born: int | None | bool = False  # False: not read yet
-        self._block: str | None | bool = False
+        self._born: int | bool | None = False  # False: not read yet
+        self._block: str | bool | None = False
 
     def born(self) -> int | None:
         """The file's birth time in ns, None where the filesystem keeps none."""
