@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from uvlaunch.home import index, names, paths, pointer, records, samefile, stamp, store
+from uvlaunch.home import index, lookup, names, paths, pointer, records, samefile, stamp, store
 from uvlaunch.scripts import identity
 
 
@@ -99,7 +99,7 @@ def test_an_index_entry_that_is_not_a_plain_file_names_nothing(tmp_path: Path) -
 @pytest.mark.parametrize("how", ["directory", "empty", "elsewhere"])
 def test_register_repairs_a_damaged_index(root: str, scripts: Path, how: str) -> None:
     ident = make(scripts / "job.py")
-    record = records.register(root, ident)
+    record = lookup.register(root, ident)
     entry = paths.inode_key_path(root, record.dev, record.ino)
     os.unlink(entry)
     if how == "directory":
@@ -108,22 +108,22 @@ def test_register_repairs_a_damaged_index(root: str, scripts: Path, how: str) ->
         Path(entry).write_bytes(b"")
     else:
         Path(entry).write_text("other-0123456789")
-    assert records.register(root, identity.resolve(ident.path)) == record
+    assert lookup.register(root, identity.resolve(ident.path)) == record
     assert index.indexed(root, record)
 
 
 def test_lookup_finds_a_script_as_recorded(root: str, scripts: Path) -> None:
     ident = make(scripts / "job.py")
-    assert records.lookup(root, ident) == (None, "new")
+    assert lookup.lookup(root, ident) == (None, "new")
     record = register(root, ident)
-    assert records.lookup(root, ident) == (record, "same")
+    assert lookup.lookup(root, ident) == (record, "same")
 
 
 def test_lookup_follows_a_moved_script_by_its_inode(root: str, scripts: Path) -> None:
     record = register(root, make(scripts / "job.py"))
     os.rename(scripts / "job.py", scripts / "renamed.py")
     moved = identity.resolve(str(scripts / "renamed.py"))
-    assert records.lookup(root, moved) == (record, "moved")
+    assert lookup.lookup(root, moved) == (record, "moved")
 
 
 def reuse_inode(old: Path, new: Path, text: str = "print('new')\n") -> identity.ScriptIdentity:
@@ -144,8 +144,8 @@ def test_a_new_file_given_a_recorded_inode_is_not_the_recorded_script(
         pytest.skip("this filesystem keeps no birth time")
     register(root, ident)
     new = reuse_inode(scripts / "job.py", scripts / "new.py")
-    assert records.lookup(root, new) == (None, "new")
-    assert records.recover(root, new) is None
+    assert lookup.lookup(root, new) == (None, "new")
+    assert lookup.recover(root, new) is None
 
 
 def test_a_file_of_another_owner_is_never_the_recorded_script(root: str, scripts: Path) -> None:
@@ -154,9 +154,9 @@ def test_a_file_of_another_owner_is_never_the_recorded_script(root: str, scripts
     os.rename(scripts / "job.py", scripts / "renamed.py")
     moved = identity.resolve(str(scripts / "renamed.py"))
     moved.uid = ident.uid + 1  # as if another user had made it
-    assert records.lookup(root, moved) == (None, "new")
+    assert lookup.lookup(root, moved) == (None, "new")
     moved.uid = ident.uid
-    assert records.lookup(root, moved) == (record, "moved")
+    assert lookup.lookup(root, moved) == (record, "moved")
 
 
 BLOCK_TEXT = "# /// script\n# dependencies = []\n# ///\nprint('hi')\n"
@@ -171,16 +171,16 @@ def test_without_birth_times_the_block_decides(root: str, scripts: Path) -> None
     records.write_record(root, record)
     os.rename(scripts / "job.py", scripts / "renamed.py")
     moved = identity.resolve(str(scripts / "renamed.py"))
-    assert records.lookup(root, moved) == (None, "new")  # no environment: cannot tell
+    assert lookup.lookup(root, moved) == (None, "new")  # no environment: cannot tell
     env = paths.generation_dir(root, record.name, "g1")
     os.makedirs(env)
     pointer.point(root, record.name, pointer.CURRENT, "g1")
     fields = stamp.Stamp(script=record.script, block="# dependencies = []\n")
     Path(paths.stamp_path(env)).write_bytes(fields.encode())
-    assert records.lookup(root, moved) == (None, "new")  # another block
+    assert lookup.lookup(root, moved) == (None, "new")  # another block
     Path(paths.stamp_path(env)).write_bytes(fields.replace(block=moved.block()).encode())
     moved = identity.resolve(str(scripts / "renamed.py"))
-    assert records.lookup(root, moved) == (record, "moved")
+    assert lookup.lookup(root, moved) == (record, "moved")
 
 
 def test_birth_times_tell_files_apart(scripts: Path) -> None:
@@ -204,14 +204,14 @@ def test_lookup_follows_an_editors_save_by_its_path(root: str, scripts: Path) ->
     os.replace(saved, scripts / "job.py")  # same path, another inode
     again = identity.resolve(str(scripts / "job.py"))
     assert again.ino != record.ino
-    assert records.lookup(root, again) == (record, "saved")
+    assert lookup.lookup(root, again) == (record, "saved")
 
 
 def test_lookup_knows_a_hard_link_of_a_recorded_script(root: str, scripts: Path) -> None:
     record = register(root, make(scripts / "job.py"))
     os.link(scripts / "job.py", scripts / "link.py")
     linked = identity.resolve(str(scripts / "link.py"))
-    assert records.lookup(root, linked) == (record, "hardlink")
+    assert lookup.lookup(root, linked) == (record, "hardlink")
 
 
 def test_unindex_leaves_entries_that_point_elsewhere(root: str, scripts: Path) -> None:

@@ -27,12 +27,10 @@ in this order (contract.WARM_FIELDS; see docs/how-it-works.md)::
                     (records.py: its script first, then its other names), as bytes
     end
 
-A start by a path that is not among SCRIPTS is not warm: the slow path records that
-name of the file, and writes the record again with it (docs/how-it-works.md, "One
-identity"). The first start by a new name is a slow one, every later one is warm.
-
-Anything else (truncated, foreign, another user's, larger than MAX_SIZE, pointing
-outside the home) is "not warm": the start goes the slow way, which writes it afresh.
+A start by a path not among SCRIPTS goes the slow way, which records that name
+(docs/how-it-works.md, "One identity"). Anything else (truncated, foreign, another
+user's, larger than MAX_SIZE, pointing outside the home) is "not warm": the start goes
+the slow way, which writes it afresh.
 Imported on every Python warm start: ``os`` and ``sys`` only.
 """
 
@@ -88,26 +86,17 @@ class Warm:
         Names that do not fit in MAX_SIZE are left out, the oldest first: a start by one
         of them is a slow one.
         """
-        fixed = [MAGIC, *(getattr(self, f) for f in contract.WARM_FIELDS[1:-2])]
-        raw = [os.fsencode(v) for v in (*fixed, *self.scripts, END)]
-        if any(b"\0" in v for v in raw) or not self.scripts:
+        fixed = [MAGIC, *(getattr(self, f) for f in contract.WARM_FIELDS[1:-2]), *self.scripts[:1]]
+        head = [os.fsencode(v) for v in fixed]
+        rest = [os.fsencode(v) for v in self.scripts[1:]]
+        if any(b"\0" in v for v in (*head, *rest)) or not self.scripts:
             raise ValueError("a warm record's field contains NUL, or it has no script")
-        head, first, rest, end = (
-            raw[: len(fixed)],
-            raw[len(fixed)],
-            raw[len(fixed) + 1 : -1],
-            raw[-1],
-        )
-        size = sum(len(v) + 1 for v in (*head, first, end))
-        kept: list[bytes] = []
-        for name in reversed(rest):
-            if size + len(name) + 1 > MAX_SIZE:
-                break
-            kept.insert(0, name)
-            size += len(name) + 1
+        size = sum(len(v) + 1 for v in head) + len(END) + 1
+        while rest and size + sum(len(v) + 1 for v in rest) > MAX_SIZE:
+            rest.pop(0)
         if size > MAX_SIZE:
             raise ValueError("a warm record's fields are too long")
-        return b"\0".join([*head, first, *kept, end]) + b"\0"
+        return b"\0".join([*head, *rest, END.encode()]) + b"\0"
 
 
 def script_signature(st: os.stat_result) -> str:
@@ -182,18 +171,6 @@ def is_generation_of(root: str, name: str, env: str) -> bool:
     it exists or is current: that is checked under its lock)."""
     parent, generation = os.path.split(env)
     return parent == paths.env_dir(root, name) and pointer.is_generation(generation)
-
-
-def stamp_complete(stamp_file: str) -> bool:
-    """What launcher.c checks of the stamp: it starts and ends as a whole stamp does."""
-    try:
-        with open(stamp_file, "rb") as f:
-            head = f.read(len(stamp.MAGIC) + 1)
-            f.seek(-5, os.SEEK_END)
-            tail = f.read(5)
-    except OSError:
-        return False
-    return head == stamp.MAGIC.encode() + b"\0" and tail == b"\0" + stamp.END.encode() + b"\0"
 
 
 def variant_of(warm: Warm) -> str:

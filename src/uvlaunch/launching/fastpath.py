@@ -106,7 +106,7 @@ def _try_exec(invoked: str, args: list[str]) -> None:
 
 def _exec_warm(record: warm.Warm, start: _Start, use: locks.Lock) -> None:
     stamp_file = paths.stamp_path(record.env)
-    if not warm.stamp_complete(stamp_file):
+    if not stamp.is_complete(stamp_file):
         return
     if stamp.file_signature(record.python) != record.python_sig:
         return  # gone, or another interpreter behind the same path: the slow path decides

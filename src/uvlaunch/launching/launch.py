@@ -14,7 +14,7 @@ import sys
 
 from uvlaunch.building import compiling, envbuild, machines
 from uvlaunch.errors import CommandError, HomeError
-from uvlaunch.home import locks, paths, pointer, records, stamp, store, trust, warm
+from uvlaunch.home import locks, lookup, paths, pointer, records, stamp, store, trust, warm
 from uvlaunch.home.names import lock_file
 from uvlaunch.launching import fastpath
 from uvlaunch.launching.fastpath import Retargeted as Retargeted
@@ -73,7 +73,7 @@ def prepare(
     script = read_script(invoked)
     uv_bin = uv.find_uv()
     root = store.open_home()
-    rec = records.register(root, script.ident)
+    rec = lookup.register(root, script.ident)
     invoked = script.ident.invoked
 
     def waiting(holder: str) -> None:

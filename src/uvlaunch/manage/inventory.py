@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from uvlaunch.building import compiling, generations, venv
 from uvlaunch.errors import UnknownEnvironmentError, UvlaunchError
-from uvlaunch.home import index, paths, pointer, records, stamp, store
+from uvlaunch.home import index, lookup, paths, pointer, records, stamp, store
 from uvlaunch.home.names import is_safe_name
 from uvlaunch.launching import piped
 from uvlaunch.manage import registry
@@ -272,7 +272,7 @@ def _target_name(root: str, target: str) -> str | None:
         except UvlaunchError:
             ident = None
         if ident is not None:
-            rec, _ = records.lookup(root, ident)
+            rec, _ = lookup.lookup(root, ident)
             if rec is not None:
                 return rec.name
         # A deleted script: look its path up in the index, then in the records.

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 
 from uvlaunch.building import machines
-from uvlaunch.home import paths, pointer, records, stamp, store
+from uvlaunch.home import lookup, paths, pointer, records, stamp, store
 from uvlaunch.scripts import identity
 
 
@@ -34,9 +34,9 @@ def where(invoked: str) -> Where:
     """The environment ``invoked`` uses now, or will use on its first launch."""
     ident = identity.resolve(invoked)
     root = store.open_home(create=False)
-    rec, _ = records.lookup(root, ident)
+    rec, _ = lookup.lookup(root, ident)
     if rec is None:
-        rec = records.recover(root, ident)
+        rec = lookup.recover(root, ident)
     if rec is not None:
         name, script = rec.name, rec.script
     else:

@@ -219,7 +219,7 @@ static int is_recorded_name(char **fields, const char *path) {
     return 0;
 }
 
-/* Whether the stamp is complete: stamp.read() would not return None for its ends. */
+/* Whether the stamp is complete: stamp.is_complete(). */
 static int stamp_complete(const char *path) {
     char head[sizeof STAMP_MAGIC], tail[5];
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
