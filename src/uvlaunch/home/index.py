@@ -7,7 +7,7 @@ Read by the warm fast path too, so at module level it imports nothing beyond ``o
 and the home's names and paths; what only writes need is imported where it is used.
 Entries change under ``store.index_lock`` (records.py). An entry that is missing,
 empty, damaged, not a plain file or names an environment without a record reads as
-none, and the slow path writes it again (records.register); nothing in one can make a
+none, and the slow path writes it again (lookup.register); nothing in one can make a
 launch fail or wait.
 """
 

@@ -244,7 +244,7 @@ def confirm(
 
     ``env``: its current generation. ``st``: the script's stat from before it was read,
     so that an edit made meanwhile leaves a record that no longer matches. ``scripts``:
-    the names the file is recorded by (records.Record.all_names).
+    the names the file is recorded by (the record's script and other names).
     """
     if st is None:
         return
