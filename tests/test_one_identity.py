@@ -219,3 +219,19 @@ def test_an_installed_command_does_not_follow_its_inode_to_a_new_file(
     assert_one_line_error(proc, str(script), "is gone")
     assert proc.stdout == ""
     assert b"other.py" not in command.read_bytes()
+
+
+def test_gc_search_does_not_take_a_new_file_with_a_reused_inode_for_the_script(
+    sandbox: Sandbox,
+) -> None:
+    sandbox.env["UVLAUNCH_COMPILE_BYTECODE"] = "0"  # no compiler making files meanwhile
+    script = sandbox.script("tool.py")
+    report(sandbox.run(str(script)))
+    assert len(sandbox.envs()) == 1
+    # The same block: all that the search went by before, with the same inode.
+    new = sandbox.scripts / "new.py"
+    reuse_inode(script, new, script.read_text())
+    proc = sandbox.run("gc", "--search", str(sandbox.scripts))
+    assert proc.returncode == 0, proc.stderr
+    assert sandbox.envs() == [], proc.stdout  # the script's environment, orphaned, went
+    assert listing(sandbox) == []
