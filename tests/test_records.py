@@ -235,3 +235,21 @@ def test_names_are_the_stem_and_a_hash_of_the_identity(root: str, scripts: Path)
     other = records.new_name(root, ident)
     assert other.startswith(name[:-4]) and len(other) == len(name) + 4  # 8 random digits
     assert names.is_safe_name(other)
+
+
+def test_a_first_launch_leaves_the_birth_time_for_later(root: str, scripts: Path) -> None:
+    ident = make(scripts / "job.py")
+    record = lookup.register(root, ident)  # no ctypes on a first launch's way
+    assert record.born is None and record.uid == ident.uid
+    born = samefile.birth_ns(ident.path)
+    if born is None:
+        pytest.skip("this filesystem keeps no birth time")
+    lookup.note_birth(root, record.name)  # the background compiler's, or install's
+    back = records.read_record(root, record.name)
+    assert back is not None and back.born == born
+    os.unlink(ident.path)  # gone: nothing to note, and nothing noted wrongly
+    rec2 = lookup.register(root, make(scripts / "other.py"))
+    os.unlink(scripts / "other.py")
+    lookup.note_birth(root, rec2.name)
+    back2 = records.read_record(root, rec2.name)
+    assert back2 is not None and back2.born is None

@@ -133,11 +133,14 @@ def register(root: str, ident: ScriptIdentity) -> Record:
                 # Another name of the same file: one script, known by every name it had.
                 rec = rec.with_names((*rec.names, ident.path)[-MAX_NAMES:])
                 write_record(root, rec)
+            if rec.born is None and (rec.dev, rec.ino) == (ident.dev, ident.ino):
+                rec = _with_birth(root, rec, ident.born())
             if not indexed(root, rec):
                 index_record(root, rec)  # a damaged index repaired
             return rec
         if rec is None or how == "new":
-            name, created, born = new_name(root, ident), now(), ident.born()
+            # Its birth time later, off the first launch's way (note_birth).
+            name, created, born = new_name(root, ident), now(), None
         elif how in ("moved", "saved"):
             # A move keeps the inode, an editor's atomic save keeps the path: record the new one.
             unindex_record(root, rec)
@@ -153,3 +156,29 @@ def register(root: str, ident: ScriptIdentity) -> Record:
         write_record(root, rec)
         index_record(root, rec)
         return rec
+
+
+def _with_birth(root: str, rec: Record, born: int | None) -> Record:
+    if born is None:
+        return rec
+    rec = Record(
+        rec.name, rec.script, rec.dev, rec.ino, rec.created, rec.names, born=born, uid=rec.uid
+    )
+    write_record(root, rec)
+    return rec
+
+
+def note_birth(root: str, name: str) -> None:
+    """Give the record of ``name`` its script's birth time if it has none yet.
+
+    A first launch leaves it out (reading it costs milliseconds): its background
+    compiler, ``install`` or the next slow launch put it in, while the file is there.
+    """
+    with index_lock(root):
+        rec = read_record(root, name)
+        if (
+            rec is not None
+            and rec.born is None
+            and samefile.same_file(rec.script, rec.dev, rec.ino)
+        ):
+            _with_birth(root, rec, samefile.birth_ns(rec.script, rec.ino))

@@ -8,7 +8,9 @@ to the next file created, at once, with a new birth time. The birth time is
 FAT, ext4 with small inodes), it is None, and ``is_recorded_file`` goes by what else
 is known (docs/how-it-works.md, "A moved file is the same file").
 
-Never imported on a warm start: ctypes costs 2.5 ms.
+Never imported on a warm start, and not read on a first launch: ctypes costs 2.5 ms,
+so a new record gets its birth time from the background compiler (``lookup.note_birth``),
+or from the next launch that goes the slow way.
 """
 
 from __future__ import annotations
@@ -29,26 +31,30 @@ _AT_FDCWD = -100
 _STATX_SIZE = 256  # struct statx, padding included
 _BTIME_OFFSET = 80  # stx_btime: struct statx_timestamp { s64 tv_sec; u32 tv_nsec; ... }
 _MASK_OFFSET = 0
+_INO_OFFSET = 32  # stx_ino: u64
 
 _libc: object = None
 
 
-def birth_ns(path: str) -> int | None:
-    """The birth time of the file ``path`` leads to, in ns; None where none is kept."""
+def birth_ns(path: str, ino: int | None = None) -> int | None:
+    """The birth time of the file ``path`` leads to, in ns; None where none is kept (or
+    when that file's inode is not ``ino``, if given)."""
     if sys.platform.startswith("linux"):
-        return _statx_birth(path)
+        return _statx_birth(path, ino)
     try:
         st = os.stat(path)
     except OSError:
         return None
+    if ino is not None and st.st_ino != ino:
+        return None
     ns = getattr(st, "st_birthtime_ns", None)  # Python 3.12+
-    if isinstance(ns, int):
+    if isinstance(ns, int) and ns > 0:
         return ns
     seconds = getattr(st, "st_birthtime", None)
     return round(seconds * 1e9) if isinstance(seconds, float) and seconds > 0 else None
 
 
-def _statx_birth(path: str) -> int | None:
+def _statx_birth(path: str, ino: int | None) -> int | None:
     global _libc
     try:
         import ctypes
@@ -63,12 +69,14 @@ def _statx_birth(path: str) -> int | None:
         if statx(_AT_FDCWD, os.fsencode(path), 0, _STATX_BTIME, buf) != 0:
             return None
         (mask,) = struct.unpack_from("=I", buf.raw, _MASK_OFFSET)
-        if not mask & _STATX_BTIME:
-            return None  # this filesystem keeps no birth time
+        (found,) = struct.unpack_from("=Q", buf.raw, _INO_OFFSET)
+        if not mask & _STATX_BTIME or (ino is not None and found != ino):
+            return None  # this filesystem keeps no birth time, or another file is there
         sec, nsec = struct.unpack_from("=qI", buf.raw, _BTIME_OFFSET)
     except (OSError, ImportError, AttributeError, ValueError):
         return None
-    return int(sec) * 1_000_000_000 + int(nsec)
+    born = int(sec) * 1_000_000_000 + int(nsec)
+    return born if born > 0 else None  # 0: a filesystem that reports one it has not
 
 
 def same_file(path: str, dev: int, ino: int, born: int | None = None) -> bool:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from uvlaunch.building import compiling
 from uvlaunch.errors import UvlaunchError
-from uvlaunch.home import paths, records, samefile, store
+from uvlaunch.home import lookup, paths, records, samefile, store
 from uvlaunch.launching import launch
 from uvlaunch.manage import installed as commands
 from uvlaunch.manage import registry, where
@@ -134,6 +134,7 @@ def install(
         # The environment before the command: a script uv cannot resolve gets none.
         prepared = launch.prepare(script, quiet=quiet, verbose=verbose, notify=notify)
         prepared.release()
+        lookup.note_birth(root, prepared.name)  # what tells its script from a new file
         compiling.compile_now(root, prepared.name, notify)
         with registry.lock(root):
             # Again: another install may have written the file meanwhile.
