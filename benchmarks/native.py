@@ -16,7 +16,10 @@ side by side and in a rotated order:
 - through ``#!/usr/bin/env -S uv run --script`` (a copy of the script with uv's shebang);
 - with the environment's python started on it directly (the floor);
 - through the command ``uvlaunch install`` made for it (a ``/bin/sh`` file that execs the
-  native launcher on the script).
+  native launcher on the script);
+- by a second name (a hard link) started before, and by a new hard link each round (its
+  first start: the name is recorded then, issue 25), each a script of its own, since a
+  new link changes the file's ctime and so its warm record.
 
 It prints medians, interquartile ranges, ratios and peak memory (GNU time's %M), then
 its targets with PASS or FAIL, and exits 1 when one fails.
@@ -109,6 +112,19 @@ def bench(opts: argparse.Namespace, scratch: Path, rounds: int) -> int:
         env=with_env(env, UVLAUNCH_BIN_DIR=str(commands_bin)),
     )
     installed = str(commands_bin / "warm")
+    named = write_script(scripts / "named.py", SCRIPT)
+    second = scripts / "second.py"
+    os.link(named, second)
+    fresh = write_script(scripts / "fresh.py", SCRIPT)
+    for path in (named, str(second), str(second), fresh, fresh):
+        run([path], env=env)
+    links = iter(range(10**6))
+
+    def new_name() -> list[str]:
+        link = scripts / f"fresh-{next(links)}.py"
+        os.link(fresh, link)
+        return [str(link)]
+
     runner = Runner(scratch)
     commands = [
         ("uvlaunch shebang, native launcher", [script], env),
@@ -116,9 +132,18 @@ def bench(opts: argparse.Namespace, scratch: Path, rounds: int) -> int:
         ("uv run --script shebang", [uv_script], env_uv),
         ("env python on the script (floor)", [py_env, script], env),
         ("installed command, native launcher", [installed], env),
+        ("second name (hard link), native launcher", [str(second)], env),
+        ("a new name's first start, native launcher", [], env),
     ]
     print(f"* {rounds} rounds", file=sys.stderr)
-    s = alternate(runner, commands, rounds, memory_rounds=5 if opts.quick else 21, progress="warm")
+    s = alternate(
+        runner,
+        commands,
+        rounds,
+        memory_rounds=5 if opts.quick else 21,
+        before={"a new name's first start, native launcher": new_name},
+        progress="warm",
+    )
     floor = s["env python on the script (floor)"]
     uvrun = s["uv run --script shebang"]
     native = s["uvlaunch shebang, native launcher"]

@@ -61,16 +61,16 @@ def test_the_record_holds_what_the_docs_say(sandbox: Sandbox) -> None:
     (env,) = sandbox.envs()  # the current generation, envs/NAME/gN
     st = script.stat()
     f = fields(record_of(sandbox, script))
-    assert f[0] == b"uvlaunch-warm-3" and f[-1] == b"end" and len(f) == 12
+    assert f[0] == b"uvlaunch-warm-4" and f[-1] == b"end" and len(f) == 12
     assert f[1] == env.parent.name.encode()
-    assert f[2] == os.fsencode(os.path.realpath(script))
     sig = f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
-    assert f[3] == sig.encode()
-    assert f[4] == b"-"
-    assert f[7] == os.fsencode(env) and f[8] == b"current"
-    assert f[9] == os.fsencode(env / "bin" / "python")
+    assert f[2] == sig.encode()
+    assert f[3] == b"-"
+    assert f[6] == os.fsencode(env) and f[7] == b"current"
+    assert f[8] == os.fsencode(env / "bin" / "python")
     py = (env / "bin" / "python").stat()
-    assert f[10] == f"{py.st_dev}:{py.st_ino}:{py.st_size}:{py.st_mtime_ns}".encode()
+    assert f[9] == f"{py.st_dev}:{py.st_ino}:{py.st_size}:{py.st_mtime_ns}".encode()
+    assert f[10:-1] == [os.fsencode(os.path.realpath(script))]  # its one name
     assert oct(record_of(sandbox, script).stat().st_mode & 0o777) == "0o600"
 
 
@@ -91,7 +91,7 @@ def damage(record: Path, how: str, sandbox: Sandbox) -> None:
     elif how == "extra-field":
         record.write_bytes(raw + b"more\0")
     elif how == "other-magic":
-        record.write_bytes(raw.replace(b"uvlaunch-warm-3", b"uvlaunch-warm-1", 1))
+        record.write_bytes(raw.replace(b"uvlaunch-warm-4", b"uvlaunch-warm-1", 1))
     elif how == "bad-name":
         name = fields(record)[1]
         record.write_bytes(raw.replace(b"\0" + name + b"\0", b"\0../" + name + b"\0", 1))
@@ -136,7 +136,7 @@ def test_a_damaged_record_is_not_warm(sandbox: Sandbox, how: str) -> None:
     assert handed_over(sandbox, script)
     seen = report(sandbox.run(str(script)))  # the Python side repairs it
     assert seen["alpha"] == "2.0"
-    assert fields(record)[0] == b"uvlaunch-warm-3"
+    assert fields(record)[0] == b"uvlaunch-warm-4"
     assert not handed_over(sandbox, script) or not is_native(sandbox.command)
 
 
@@ -278,7 +278,7 @@ def test_starts_during_remove_and_gc_always_run_the_script(sandbox: Sandbox) -> 
         gc.wait(timeout=60)
         starts += 1
     report(sandbox.run(str(script)))
-    assert fields(record_of(sandbox, script))[0] == b"uvlaunch-warm-3"
+    assert fields(record_of(sandbox, script))[0] == b"uvlaunch-warm-4"
 
 
 def test_gc_sweeps_records_of_environments_that_are_gone(sandbox: Sandbox) -> None:

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from uvlaunch.home import stamp, warm
+from uvlaunch.home import stamp
 
 # Text a stamp can hold: no NUL, and no lone surrogates but the escapes of bytes that
 # are not UTF-8 (what a path read with surrogateescape holds).
@@ -127,4 +127,4 @@ def _complete(raw: bytes) -> bool:
     with tempfile.NamedTemporaryFile() as f:
         f.write(raw)
         f.flush()
-        return warm.stamp_complete(f.name)
+        return stamp.is_complete(f.name)

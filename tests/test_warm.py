@@ -45,7 +45,6 @@ def record_for(root: str, script: Path, uv_bin: Path, name: str = NAME) -> warm.
     env = paths.generation_dir(root, name, "g1")
     return warm.Warm(
         name=name,
-        script=str(script),
         script_sig=warm.script_signature(script.stat()),
         lock_sig=stamp.file_signature(str(script) + ".lock"),
         uv=str(uv_bin),
@@ -53,10 +52,11 @@ def record_for(root: str, script: Path, uv_bin: Path, name: str = NAME) -> warm.
         env=env,
         python=paths.env_python(env),
         python_sig="-",
+        scripts=(str(script),),
     )
 
 
-def fields_of(record: warm.Warm) -> dict[str, str]:
+def fields_of(record: warm.Warm) -> dict[str, object]:
     return {f: getattr(record, f) for f in contract.WARM_FIELDS[1:-1]}
 
 
@@ -65,9 +65,11 @@ def test_written_then_read_back(root: str, script: Path, uv_bin: Path) -> None:
     st = script.stat()
     warm.write(root, st.st_dev, st.st_ino, record)
     raw = Path(paths.warm_path(root, st.st_dev, st.st_ino)).read_bytes()
+    fixed = [getattr(record, f) for f in contract.WARM_FIELDS[1:-2]]
     assert raw.split(b"\0") == [
         contract.WARM_MAGIC.encode(),
-        *(os.fsencode(v) for v in fields_of(record).values()),
+        *(os.fsencode(v) for v in fixed),
+        *(os.fsencode(v) for v in record.scripts),
         b"end",
         b"",
     ]
@@ -78,11 +80,28 @@ def test_written_then_read_back(root: str, script: Path, uv_bin: Path) -> None:
 
 def test_a_script_path_that_is_not_utf8_round_trips(root: str, uv_bin: Path) -> None:
     path = os.fsdecode(b"/srv/caf\xe9/x.py")  # stored as its bytes
-    record = warm.Warm(**{**fields_of(record_for(root, uv_bin, uv_bin)), "script": path})
+    record = warm.Warm(**{**fields_of(record_for(root, uv_bin, uv_bin)), "scripts": (path,)})
     warm.write(root, 1, 2, record)
     assert b"\0/srv/caf\xe9/x.py\0" in Path(paths.warm_path(root, 1, 2)).read_bytes()
     back = warm.read(root, 1, 2)
-    assert back is not None and back.script == path
+    assert back is not None and back.scripts == (path,)
+
+
+def test_every_name_of_the_script_round_trips_and_what_does_not_fit_is_left_out(
+    root: str, uv_bin: Path
+) -> None:
+    names = tuple(f"/srv/{i:04}/" + "x" * 1000 for i in range(40))
+    record = warm.Warm(**{**fields_of(record_for(root, uv_bin, uv_bin)), "scripts": names[:3]})
+    warm.write(root, 1, 2, record)
+    back = warm.read(root, 1, 2)
+    assert back is not None and back.scripts == names[:3]
+    record.scripts = names  # more than fit: the first, and the latest of the others
+    raw = record.encode()
+    assert len(raw) <= contract.WARM_MAX
+    warm.write(root, 1, 2, record)
+    back = warm.read(root, 1, 2)
+    assert back is not None and back.scripts[0] == names[0]
+    assert back.scripts[-1] == names[-1] and 20 < len(back.scripts) < len(names)
 
 
 def _damaged(good: bytes) -> list[bytes]:
@@ -91,15 +110,16 @@ def _damaged(good: bytes) -> list[bytes]:
         b"",
         good[:-1],  # the last NUL cut off
         good[: len(good) // 2],
-        good + b"x\0",  # a field too many
+        good + b"x\0",  # a field after the end
         b"\0".join(parts[:3] + parts[4:]),  # a field too few
+        b"\0".join(parts[:-3] + parts[-2:]),  # no script
         good.replace(contract.WARM_MAGIC.encode(), b"uvlaunch-warm-1", 1),
         good.replace(b"\0end\0", b"\0END\0"),
         good[:-1] + b"x" * (contract.WARM_MAX + 1) + b"\0",  # larger than the limit
     ]
 
 
-@pytest.mark.parametrize("case", range(8))
+@pytest.mark.parametrize("case", range(9))
 def test_a_damaged_record_is_not_warm(root: str, script: Path, uv_bin: Path, case: int) -> None:
     good = record_for(root, script, uv_bin).encode()
     path = Path(paths.warm_path(root, 1, 2))
@@ -123,7 +143,7 @@ def test_a_record_that_is_not_a_plain_file_is_not_warm(
 
 def test_a_field_with_nul_is_never_written(root: str, script: Path, uv_bin: Path) -> None:
     record = record_for(root, script, uv_bin)
-    record.script = "/srv/a\0b.py"
+    record.scripts = ("/srv/a\0b.py",)
     with pytest.raises(ValueError, match="NUL"):
         record.encode()
     warm.write(root, 1, 2, record)  # fails quietly: the script is just not warm
@@ -137,7 +157,11 @@ def test_matches_the_script_it_was_made_for(root: str, script: Path, uv_bin: Pat
     link = script.with_name("other-name.py")
     os.link(script, link)  # a hard link is the same script (and changes its ctime)
     record = record_for(root, script, uv_bin)
+    # Not by a name it is not recorded by: the slow path records that one first.
+    assert not warm.matches(root, record, str(link), link.stat())
+    record.scripts = (str(script), str(link))
     assert warm.matches(root, record, str(link), link.stat())
+    assert warm.matches(root, record, str(script), script.stat())
 
 
 @pytest.mark.parametrize(
@@ -197,7 +221,7 @@ def test_from_stamp_is_about_that_file_only(root: str, script: Path) -> None:
     env = paths.generation_dir(root, NAME, "g1")
     record = warm.from_stamp(NAME, env, st, fields)
     assert record is not None
-    assert (record.name, record.script, record.uv) == (NAME, str(script), "/uv")
+    assert (record.name, record.scripts, record.uv) == (NAME, (str(script),), "/uv")
     assert (record.lock_sig, record.uv_sig, record.python_sig) == ("-", "-", "-")
     assert record.env == env
     assert record.script_sig == warm.script_signature(st)

@@ -43,11 +43,11 @@ HOME_DIRS = (
 )
 
 # The warm record (warm.py; launcher.c: WARM_MAGIC, WARM_FIELDS, WARM_MAX).
-WARM_MAGIC = "uvlaunch-warm-3"
+WARM_MAGIC = "uvlaunch-warm-4"
+# "scripts" is one field or more: every name the file was recorded by (records.py).
 WARM_FIELDS = (
     "magic",
     "name",
-    "script",
     "script_sig",
     "lock_sig",
     "uv",
@@ -56,6 +56,7 @@ WARM_FIELDS = (
     "pointer",
     "python",
     "python_sig",
+    "scripts",
     "end",
 )
 WARM_MAX = 32768

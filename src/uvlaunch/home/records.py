@@ -1,6 +1,7 @@
 """Who each environment belongs to: records, and the index that finds them by file.
 
-    records/<name>.json    who the environment belongs to: script path, device, inode
+    records/<name>.json    who the environment belongs to: script path, device, inode,
+                           birth time and owner, other names of the file
     index/ino-<dev>-<ino>  name of the environment of that file (lookup by inode)
     index/path-<hash>      name of the environment of that path (lookup after atomic saves)
 
@@ -12,17 +13,10 @@ from __future__ import annotations
 
 import os
 
-from uvlaunch.home import index, paths, pointer, stamp
-from uvlaunch.home.index import index_record, path_key_path, read_index, unindex_record
+from uvlaunch.home import paths, samefile
+from uvlaunch.home.index import unindex_record
 from uvlaunch.home.names import is_safe_name, safe_stem
-from uvlaunch.home.store import (
-    index_lock,
-    now,
-    random_suffix,
-    remove_file,
-    sha256_hex,
-    write_atomic,
-)
+from uvlaunch.home.store import index_lock, random_suffix, remove_file, sha256_hex, write_atomic
 from uvlaunch.home.views import encode_views, views_of
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
@@ -37,11 +31,13 @@ class Record:
 
     ``script`` is the name the file was last launched by; ``names`` are other names of
     the same file (hard links, bind mounts) it was launched by too: one script, whose
-    environment stays while any of them leads to the file. ``views``: the names each
-    machine or container (a view, hosts.py) launched it by, by host key (views.py).
+    environment stays while any of them leads to the file. ``born`` and ``uid``: the
+    file's birth time (ns) and owner, None where unknown (samefile.py). ``views``: the
+    names each machine or container (a view, hosts.py) launched it by, by host key
+    (views.py).
     """
 
-    __slots__ = ("created", "dev", "ino", "name", "names", "script", "views")
+    __slots__ = ("born", "created", "dev", "ino", "name", "names", "script", "uid", "views")
 
     def __init__(
         self,
@@ -51,23 +47,44 @@ class Record:
         ino: int,
         created: float,
         names: tuple[str, ...] = (),
+        *,
+        born: int | None = None,
+        uid: int | None = None,
         views: dict[str, tuple[str, ...]] | None = None,
     ) -> None:
-        self.views = views or {}
         self.name = name
         self.script = script
         self.dev = dev
         self.ino = ino
         self.created = created
         self.names = names
-
-    def with_views(self, views: dict[str, tuple[str, ...]]) -> Record:
-        """The same record with other ``views`` (views.py)."""
-        return Record(self.name, self.script, self.dev, self.ino, self.created, self.names, views)
+        self.born = born
+        self.uid = uid
+        self.views = views or {}
 
     def _key(self) -> tuple[object, ...]:
         views = tuple(sorted(self.views.items()))
         return (self.name, self.script, self.dev, self.ino, self.created, self.names, views)
+
+    def with_names(
+        self, names: tuple[str, ...], views: dict[str, tuple[str, ...]] | None = None
+    ) -> Record:
+        """The same record with other names of the file (and other ``views``)."""
+        return Record(
+            self.name,
+            self.script,
+            self.dev,
+            self.ino,
+            self.created,
+            names,
+            born=self.born,
+            uid=self.uid,
+            views=self.views if views is None else views,
+        )
+
+    def with_views(self, views: dict[str, tuple[str, ...]]) -> Record:
+        """The same record with other ``views`` (views.py)."""
+        return self.with_names(self.names, views)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Record) and self._key() == other._key()
@@ -76,12 +93,17 @@ class Record:
         return hash(self._key())
 
     def __repr__(self) -> str:
-        return f"Record{self._key()!r}"
+        return (
+            f"Record(name={self.name!r}, script={self.script!r}, dev={self.dev}, "
+            f"ino={self.ino}, created={self.created}, names={self.names!r}, "
+            f"born={self.born}, uid={self.uid}, views={self.views!r})"
+        )
 
     def live_name(self) -> str | None:
-        """The first of the file's recorded names that still leads to it, if any."""
+        """The first of the file's recorded names that still leads to it, if any (not to
+        a new file given its inode: samefile.py)."""
         for path in (self.script, *self.names, *(n for v in self.views.values() for n in v)):
-            if _same_file(path, self.dev, self.ino):
+            if samefile.same_file(path, self.dev, self.ino, self.born):
                 return path
         return None
 
@@ -92,7 +114,8 @@ MAX_NAMES = 32  # other names kept per script; the oldest go first
 def read_record(root: str, name: str) -> Record | None:
     """The record of ``name``, or None when it is missing or damaged."""
     try:
-        raw = stamp.read_bytes(paths.record_path(root, name))
+        with open(paths.record_path(root, name), "rb") as f:
+            raw = f.read()
     except OSError:
         return None
     import json  # only now: a first launch looks for records that do not exist
@@ -109,8 +132,18 @@ def read_record(root: str, name: str) -> Record | None:
         names = tuple(paths.from_stored(n) for n in data.get("names", ()) if isinstance(n, str))
         if any(not os.path.isabs(n) or os.path.normpath(n) != n for n in names):
             return None
-        created = float(data.get("created", 0.0))
-        return Record(name, script, dev, ino, created, names, views_of(data.get("views")))
+        born, uid = data.get("born"), data.get("uid")
+        return Record(
+            name,
+            script,
+            dev,
+            ino,
+            float(data.get("created", 0.0)),
+            names,
+            born=born if _is_int(born) else None,
+            uid=uid if _is_int(uid) else None,
+            views=views_of(data.get("views")),
+        )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
@@ -139,6 +172,8 @@ def encode_record(record: Record) -> bytes:
         f'"dev": {int(record.dev)}, "ino": {int(record.ino)}, '
         f'"created": {float(record.created)!r}'
         + (f', "names": [{names}]' if record.names else "")
+        + (f', "born": {int(record.born)}' if record.born is not None else "")
+        + (f', "uid": {int(record.uid)}' if record.uid is not None else "")
         + (f', "views": {encode_views(record.views, quote)}' if record.views else "")
         + "}"
     ).encode("ascii")
@@ -151,42 +186,6 @@ def record_names(root: str) -> list[str]:
     except FileNotFoundError:
         return []
     return sorted(e[:-5] for e in entries if e.endswith(".json") and is_safe_name(e[:-5]))
-
-
-def lookup(root: str, script: ScriptIdentity) -> tuple[Record | None, str]:
-    """Find the environment of ``script``: (record, how), reading a constant number of files.
-
-    ``how`` is "same" (found as recorded), "hardlink" (found through another link to the
-    recorded file), "moved" (same inode, new path) or "saved" (same path, new inode).
-    Call with the index lock held when the result may lead to a write.
-    """
-    name = read_index(paths.inode_key_path(root, script.dev, script.ino))
-    if name is not None:
-        rec = read_record(root, name)
-        if rec is not None and (rec.dev, rec.ino) == (script.dev, script.ino):
-            if rec.script == script.path:
-                return rec, "same"
-            if _same_file(rec.script, rec.dev, rec.ino):
-                return rec, "hardlink"
-            return rec, "moved"
-    name = read_index(path_key_path(root, script.path))
-    if name is not None:
-        rec = read_record(root, name)
-        if rec is not None and rec.script == script.path:
-            if _same_file(rec.script, rec.dev, rec.ino) or rec.ino == script.ino:
-                # The same path and inode under another device: the same file seen by
-                # another NFS client of a shared home. Its record stays as it is.
-                return rec, "same"
-            return rec, "saved"
-    return None, "new"
-
-
-def _same_file(path: str, dev: int, ino: int) -> bool:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return False
-    return (st.st_dev, st.st_ino) == (dev, ino)
 
 
 def new_name(root: str, script: ScriptIdentity) -> str:
@@ -211,43 +210,6 @@ def preferred_name(script: ScriptIdentity) -> str:
     return f"{safe_stem(script.path)}-{digest[:10]}"
 
 
-def recover(root: str, script: ScriptIdentity) -> Record | None:
-    """After a failed lookup: the environment of ``script`` whose record was lost or damaged.
-
-    Candidates are the names its index entries still give and the name it would get; one
-    is taken when its record names this file (the index was damaged), when its record is
-    unreadable and its stamp names this file, or, with the stamp unreadable too, when it
-    is the very name this file would get.
-    """
-    candidates = [
-        read_index(paths.inode_key_path(root, script.dev, script.ino)),
-        read_index(path_key_path(root, script.path)),
-        preferred_name(script),
-    ]
-    for i, name in enumerate(candidates):
-        if name is None:
-            continue
-        rec = read_record(root, name)
-        if rec is not None:
-            # Readable, but the index that leads to it was damaged or lost.
-            if (rec.dev, rec.ino) == (script.dev, script.ino) or rec.script == script.path:
-                return rec
-            continue  # another file's
-        env = pointer.current(root, name)
-        fields = None if env is None else stamp.read(paths.stamp_path(env))
-        if fields is not None:
-            same_file = (fields.dev, fields.ino) == (str(script.dev), str(script.ino))
-            if not (same_file or fields.script == paths.to_stored(script.path)):
-                continue
-        elif i < 2 or not (
-            os.path.lexists(paths.record_path(root, name))
-            or os.path.lexists(paths.env_dir(root, name))
-        ):
-            continue
-        return Record(name, script.path, script.dev, script.ino, now())
-    return None
-
-
 def forget(root: str, name: str) -> Record | None:
     """Drop the record of ``name`` and the index entries that lead to it; returns it."""
     with index_lock(root):
@@ -256,48 +218,3 @@ def forget(root: str, name: str) -> Record | None:
             unindex_record(root, rec)
         remove_file(paths.record_path(root, name))
     return rec
-
-
-def register(root: str, ident: ScriptIdentity) -> Record:
-    """Find the environment record of ``ident``, creating or updating it as needed.
-
-    Names are kept per view (views.py): another view's name is no move. A new record
-    is made in one step one machine wins (newrecord.py)."""
-    from uvlaunch.home import newrecord, views
-
-    names: tuple[str, ...] = ()
-    with index_lock(root):
-        rec, how = lookup(root, ident)
-        if rec is None:
-            # A damaged record or index must not cost the script its environment.
-            found = recover(root, ident)
-            if found is None:
-                fresh = Record(new_name(root, ident), ident.path, ident.dev, ident.ino, now())
-                fresh = views.with_name(fresh, ident.path)
-                return newrecord.create(root, fresh, encode_record(fresh), read_record)
-            name, created = found.name, found.created
-        elif how == "moved" and views.elsewhere(rec, rec.script):
-            how = "view"  # the recorded name is another view's: the file did not move
-        if rec is not None and how in ("hardlink", "view", "same"):
-            if how == "hardlink" and ident.path not in rec.names:
-                # Another name of the same file: one script, known by every name it had.
-                names = (*rec.names, ident.path)[-MAX_NAMES:]
-                rec = Record(rec.name, rec.script, rec.dev, rec.ino, rec.created, names, rec.views)
-            known = views.with_name(rec, ident.path)
-            if known is not rec or how == "hardlink":
-                write_record(root, known)
-                if how == "view":
-                    index.write_path_entry(root, ident.path, known.name)
-            return known
-        if rec is not None:
-            # A move keeps the inode, an editor's atomic save keeps the path: record the new one.
-            unindex_record(root, rec)
-            name, created = rec.name, rec.created
-            if how == "moved":  # the other names of the file still lead to it
-                names = tuple(n for n in rec.names if n != ident.path)
-        old_views = rec.views if rec is not None else {}
-        rec = Record(name, ident.path, ident.dev, ident.ino, created, names, old_views)
-        rec = views.with_name(rec, ident.path)
-        write_record(root, rec)
-        index_record(root, rec)
-        return rec

@@ -179,3 +179,15 @@ def set_launched(path: str, ns: int | None) -> None:
         os.utime(path, ns=(when, when))
     except OSError:
         pass  # no stamp (the sync failed): nothing to keep
+
+
+def is_complete(stamp_file: str) -> bool:
+    """What launcher.c checks of the stamp: it starts and ends as a whole stamp does."""
+    try:
+        with open(stamp_file, "rb") as f:
+            head = f.read(len(MAGIC) + 1)
+            f.seek(-5, os.SEEK_END)
+            tail = f.read(5)
+    except OSError:
+        return False
+    return head == MAGIC.encode() + b"\0" and tail == b"\0" + END.encode() + b"\0"

@@ -8,12 +8,11 @@ edited script's block and found it unchanged (fastpath.py). The native launcher
 take the generation's use lock and check that the generation is still the current one
 (pointer.py), complete, and its interpreter there.
 
-The format is fixed and has no parser to speak of: twelve fields, each ending in a NUL
-byte, in this order (contract.WARM_FIELDS; see docs/how-it-works.md)::
+The format is fixed and has no parser to speak of: fields, each ending in a NUL byte,
+in this order (contract.WARM_FIELDS; see docs/how-it-works.md)::
 
-    uvlaunch-warm-3
+    uvlaunch-warm-4
     NAME            the environment's name
-    SCRIPT          the script's resolved path, as bytes
     SCRIPT_SIG      dev:ino:size:mtime_ns:ctime_ns of the script
     LOCK_SIG        dev:ino:size:mtime_ns of SCRIPT.lock, or "-"
     UV              the uv binary that synced the environment
@@ -24,10 +23,14 @@ byte, in this order (contract.WARM_FIELDS; see docs/how-it-works.md)::
     PYTHON          ENV/bin/python
     PYTHON_SIG      dev:ino:size:mtime_ns of the file PYTHON leads to (the interpreter
                     the environment was built with), or "-"
+    SCRIPTS...      one field or more: the resolved paths the file is recorded by
+                    (records.py: its script first, then its other names), as bytes
     end
 
-Anything else (truncated, foreign, another user's, larger than MAX_SIZE, pointing
-outside the home) is "not warm": the start goes the slow way, which writes it afresh.
+A start by a path not among SCRIPTS goes the slow way, which records that name
+(docs/how-it-works.md, "One identity"). Anything else (truncated, foreign, another
+user's, larger than MAX_SIZE, pointing outside the home) is "not warm": the start goes
+the slow way, which writes it afresh.
 Imported on every Python warm start: ``os`` and ``sys`` only.
 """
 
@@ -56,7 +59,6 @@ class Warm:
         self,
         *,
         name: str,
-        script: str,
         script_sig: str,
         lock_sig: str,
         uv: str,
@@ -65,9 +67,9 @@ class Warm:
         pointer: str = "current",
         python: str,
         python_sig: str,
+        scripts: tuple[str, ...],
     ) -> None:
         self.name = name
-        self.script = script
         self.script_sig = script_sig
         self.lock_sig = lock_sig
         self.uv = uv
@@ -76,13 +78,25 @@ class Warm:
         self.pointer = pointer
         self.python = python
         self.python_sig = python_sig
+        self.scripts = scripts
 
     def encode(self) -> bytes:
-        values = [MAGIC, *(getattr(self, f) for f in contract.WARM_FIELDS[1:-1]), END]
-        raw = [os.fsencode(v) for v in values]
-        if any(b"\0" in v for v in raw):
-            raise ValueError("a warm record's field contains NUL")
-        return b"\0".join(raw) + b"\0"
+        """The record's bytes; ValueError when it cannot be one (no script, a NUL).
+
+        Names that do not fit in MAX_SIZE are left out, the oldest first: a start by one
+        of them is a slow one.
+        """
+        fixed = [MAGIC, *(getattr(self, f) for f in contract.WARM_FIELDS[1:-2]), *self.scripts[:1]]
+        head = [os.fsencode(v) for v in fixed]
+        rest = [os.fsencode(v) for v in self.scripts[1:]]
+        if any(b"\0" in v for v in (*head, *rest)) or not self.scripts:
+            raise ValueError("a warm record's field contains NUL, or it has no script")
+        size = sum(len(v) + 1 for v in head) + len(END) + 1
+        while rest and size + sum(len(v) + 1 for v in rest) > MAX_SIZE:
+            rest.pop(0)
+        if size > MAX_SIZE:
+            raise ValueError("a warm record's fields are too long")
+        return b"\0".join([*head, *rest, END.encode()]) + b"\0"
 
 
 def script_signature(st: os.stat_result) -> str:
@@ -111,12 +125,13 @@ def read(root: str, dev: int, ino: int) -> Warm | None:
     finally:
         os.close(fd)
     parts = raw.split(b"\0")
-    if len(raw) > MAX_SIZE or len(parts) != FIELDS + 1 or parts[-1] != b"":
+    if len(raw) > MAX_SIZE or len(parts) < FIELDS + 1 or parts[-1] != b"":
         return None
-    v = [os.fsdecode(p) for p in parts[:FIELDS]]
+    v = [os.fsdecode(p) for p in parts[:-1]]
     if v[0] != MAGIC or v[-1] != END:
         return None
-    return Warm(**dict(zip(contract.WARM_FIELDS[1:-1], v[1:-1], strict=True)))
+    fixed = dict(zip(contract.WARM_FIELDS[1:-2], v[1 : FIELDS - 2], strict=True))
+    return Warm(**fixed, scripts=tuple(v[FIELDS - 2 : -1]))
 
 
 def matches(root: str, warm: Warm, path: str, st: os.stat_result) -> bool:
@@ -131,24 +146,18 @@ def matches(root: str, warm: Warm, path: str, st: os.stat_result) -> bool:
         return False
     if warm.python != paths.env_python(warm.env):
         return False
-    if warm.script_sig != script_signature(st):
+    # A name the file is not recorded by yet: the slow path records it. The signature
+    # pins the file as it was when the record was written (a link, a rename or a new
+    # file given the same inode changes its ctime).
+    if path not in warm.scripts or warm.script_sig != script_signature(st):
         return False
-    return same_inputs(
-        warm.script, path, st, lock_sig=warm.lock_sig, uv=warm.uv, uv_sig=warm.uv_sig
-    )
+    return same_inputs(path, lock_sig=warm.lock_sig, uv=warm.uv, uv_sig=warm.uv_sig)
 
 
-def same_inputs(
-    recorded: str, path: str, st: os.stat_result, *, lock_sig: str, uv: str, uv_sig: str
-) -> bool:
-    """What both a warm record and a stamp vouch for, checked the one way: the script at
-    ``path`` (stat ``st``) is the recorded file, its lock file and the uv binary are as
-    they were (and ``UVLAUNCH_UV``, if set, names that uv)."""
-    if recorded != path:
-        # Another hard link to the recorded file is the same script.
-        other = os.stat(recorded)
-        if (other.st_dev, other.st_ino) != (st.st_dev, st.st_ino):
-            return False
+def same_inputs(path: str, *, lock_sig: str, uv: str, uv_sig: str) -> bool:
+    """What both a warm record and a stamp vouch for besides the script, checked the one
+    way: the lock file beside ``path`` and the uv binary are as they were (and
+    ``UVLAUNCH_UV``, if set, names that uv)."""
     if stamp.file_signature(lock_file(path)) != lock_sig:
         return False
     override = os.environ.get("UVLAUNCH_UV")
@@ -164,28 +173,23 @@ def is_generation_of(root: str, name: str, env: str) -> bool:
     return parent == paths.env_dir(root, name) and pointer.is_generation(generation)
 
 
-def stamp_complete(stamp_file: str) -> bool:
-    """What launcher.c checks of the stamp: it starts and ends as a whole stamp does."""
-    try:
-        with open(stamp_file, "rb") as f:
-            head = f.read(len(stamp.MAGIC) + 1)
-            f.seek(-5, os.SEEK_END)
-            tail = f.read(5)
-    except OSError:
-        return False
-    return head == stamp.MAGIC.encode() + b"\0" and tail == b"\0" + stamp.END.encode() + b"\0"
-
-
 def variant_of(warm: Warm) -> str:
     """The variant whose pointer the record names ("" for ``current``)."""
     return warm.pointer[len(pointer.CURRENT) :]
 
 
 def from_stamp(
-    name: str, env: str, st: os.stat_result, fields: stamp.Stamp, variant: str = ""
+    name: str,
+    env: str,
+    st: os.stat_result,
+    fields: stamp.Stamp,
+    variant: str = "",
+    scripts: tuple[str, ...] = (),
 ) -> Warm | None:
     """The warm record for the script whose stat, taken before it was read, is ``st``,
     and whose environment's current generation ``env`` is stamped ``fields``.
+
+    ``scripts``: the names the file is recorded by; by default the stamp's one.
 
     None when the stamp ``fields`` are not about that file. Its device may differ: each
     NFS client of a shared home sees the same inode under a device number of its own.
@@ -194,7 +198,6 @@ def from_stamp(
         return None
     return Warm(
         name=name,
-        script=paths.from_stored(fields.script),
         script_sig=script_signature(st),
         lock_sig=fields.lock,
         uv=fields.uv,
@@ -203,6 +206,7 @@ def from_stamp(
         pointer=pointer.CURRENT + variant,
         python=paths.env_python(env),
         python_sig=fields.pysig,
+        scripts=scripts or (paths.from_stored(fields.script),),
     )
 
 
@@ -228,16 +232,24 @@ def write(root: str, dev: int, ino: int, warm: Warm) -> None:
             pass
 
 
-def confirm(root: str, name: str, env: str, st: os.stat_result | None, variant: str = "") -> None:
+def confirm(
+    root: str,
+    name: str,
+    env: str,
+    st: os.stat_result | None,
+    variant: str = "",
+    scripts: tuple[str, ...] = (),
+) -> None:
     """After a launch found the environment ``name`` right: record it for the next start.
 
     ``env``: its current generation. ``st``: the script's stat from before it was read,
-    so that an edit made meanwhile leaves a record that no longer matches.
+    so that an edit made meanwhile leaves a record that no longer matches. ``scripts``:
+    the names the file is recorded by (the record's script and other names).
     """
     if st is None:
         return
     fields = stamp.read(paths.stamp_path(env))
-    warm = None if fields is None else from_stamp(name, env, st, fields, variant)
+    warm = None if fields is None else from_stamp(name, env, st, fields, variant, scripts)
     if warm is not None:
         # The interpreter as this machine sees it (checked by the launch): a shared one
         # has another device number on each NFS client than in the stamp.

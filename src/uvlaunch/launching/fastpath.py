@@ -68,6 +68,7 @@ def _try_exec(invoked: str, args: list[str]) -> None:
     # record, so that the next start is native again.
     st = start.st
     record = warm.read(root, st.st_dev, st.st_ino)
+    known = record  # the names it gives the file, when it is about the same environment
     if record is not None and warm.matches(root, record, start.path, st):
         name, env, variant = record.name, record.env, warm.variant_of(record)
     else:
@@ -97,14 +98,15 @@ def _try_exec(invoked: str, args: list[str]) -> None:
         if record is not None:
             _exec_warm(root, record, start, use)
         else:
-            _check_and_exec(root, name, env, start, use)
+            names = known.scripts if known is not None and known.name == name else ()
+            _check_and_exec(root, name, env, start, use, names)
     finally:
         use.release()  # reached only when the script was not started
 
 
 def _exec_warm(root: str, record: warm.Warm, start: _Start, use: locks.Lock) -> None:
     stamp_file = paths.stamp_path(record.env)
-    if not warm.stamp_complete(stamp_file):
+    if not stamp.is_complete(stamp_file):
         return
     if stamp.file_signature(record.python) != record.python_sig:
         return  # gone, or another interpreter behind the same path: the slow path decides
@@ -113,7 +115,14 @@ def _exec_warm(root: str, record: warm.Warm, start: _Start, use: locks.Lock) -> 
     exec_script(record.python, start.invoked, start.args, environ, use, checked=start.path)
 
 
-def _check_and_exec(root: str, name: str, env: str, start: _Start, use: locks.Lock) -> None:
+def _check_and_exec(
+    root: str, name: str, env: str, start: _Start, use: locks.Lock, names: tuple[str, ...]
+) -> None:
+    """Start the script after comparing its block with the stamp's.
+
+    ``names``: the names the file is recorded by, from a warm record that no longer
+    matches (an edit, a touch, a new link), else none known but the stamp's.
+    """
     stamp_file = paths.stamp_path(env)
     fields = stamp.read(stamp_file)
     if fields is None:
@@ -121,12 +130,16 @@ def _check_and_exec(root: str, name: str, env: str, start: _Start, use: locks.Lo
     st, path = start.st, start.path
     if not fields.is_about(st):
         return
-    recorded = paths.from_stored(fields.script)
+    names = names or (paths.from_stored(fields.script),)
+    recorded = names[0]
     if fields.dev != str(st.st_dev) and recorded != path:
         return  # another device is the same file (another NFS client) at its path only
-    # A move (not another link to the same file) needs the slow path to update the record.
+    # A name not recorded yet (a new link), or a move, needs the slow path to record it;
+    # another recorded name is this file only while the first still leads to it.
+    if path not in names or (path != recorded and not _same_file(recorded, st)):
+        return
     uv = fields.uv
-    if not warm.same_inputs(recorded, path, st, lock_sig=fields.lock, uv=uv, uv_sig=fields.uvsig):
+    if not warm.same_inputs(path, lock_sig=fields.lock, uv=uv, uv_sig=fields.uvsig):
         return
     with open(path, "rb") as f:
         text = f.read().decode("utf-8")
@@ -135,11 +148,19 @@ def _check_and_exec(root: str, name: str, env: str, start: _Start, use: locks.Lo
     python = paths.env_python(env)
     if stamp.file_signature(python) != fields.pysig or not os.path.exists(python):
         return
-    record = warm.from_stamp(name, env, st, fields)
+    record = warm.from_stamp(name, env, st, fields, scripts=names)
     if record is not None:
         warm.write(root, st.st_dev, st.st_ino, record)
     _touch(stamp_file, root, name, pointer.CURRENT)
     exec_script(python, start.invoked, start.args, child_environ(env, uv), use, checked=path)
+
+
+def _same_file(other: str, st: os.stat_result) -> bool:
+    try:
+        found = os.stat(other)
+    except OSError:
+        return False
+    return (found.st_dev, found.st_ino) == (st.st_dev, st.st_ino)
 
 
 def _touch(stamp_file: str, root: str, name: str, which: str) -> None:

@@ -14,7 +14,7 @@ import sys
 
 from uvlaunch.building import compiling, envbuild, machines
 from uvlaunch.errors import CommandError, HomeError, UvlaunchError
-from uvlaunch.home import locks, paths, pointer, records, stamp, store, trust, warm
+from uvlaunch.home import locks, lookup, paths, pointer, records, stamp, store, trust, warm
 from uvlaunch.home.env import Env
 from uvlaunch.home.names import lock_file
 from uvlaunch.launching import fastpath
@@ -79,7 +79,7 @@ def _why_it_writes(script: Script, problem: str) -> str:
     is an edit: a read-only home (ProtectHome=read-only) runs scripts as they were synced."""
     root = paths.home()
     try:
-        rec, _ = records.lookup(root, script.ident)
+        rec, _ = lookup.lookup(root, script.ident)
         stamps = (
             []
             if rec is None
@@ -121,7 +121,7 @@ def prepare(
         root = store.open_home()
     except HomeError as e:
         raise HomeError(_why_it_writes(script, str(e))) from None
-    rec = records.register(root, script.ident)
+    rec = lookup.register(root, script.ident)
     invoked = script.ident.invoked
     handle = Env(root, rec.name)
     # Checked before anything is created inside it (a planted or foreign envs/NAME).
@@ -158,8 +158,8 @@ def prepare(
         problem = trust.env_problem(handle.dir, env)
         if problem is not None:
             raise HomeError(problem)  # what another user can change is never started
-        # For the next start, native or not.
-        warm.confirm(root, rec.name, env, before, handle.variant)
+        # For the next start, native or not, by any name the file is recorded by.
+        warm.confirm(root, rec.name, env, before, handle.variant, (rec.script, *rec.names))
         # Taken before the environment lock is let go: gc and remove need the generation's
         # lock to delete it, so it cannot go between this check and the script's exit.
         use = store.use_lock(env)

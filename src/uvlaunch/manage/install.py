@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from uvlaunch.building import compiling
 from uvlaunch.errors import UvlaunchError
-from uvlaunch.home import paths, records, store
+from uvlaunch.home import lookup, paths, records, samefile, store
 from uvlaunch.launching import fetch, launch
 from uvlaunch.manage import installed as commands
 from uvlaunch.manage import registry, where
@@ -145,6 +145,7 @@ def install(
             compiling.compile_now(root, prepared.env, notify)
         finally:
             prepared.release()
+        lookup.note_birth(root, prepared.name)  # what tells its script from a new file
         with registry.lock(root):
             # Again: another install may have written the file meanwhile.
             status = _status(root, path, data, prepared.name, ident.path, force)
@@ -259,7 +260,8 @@ def _moved_to(root: str, entry: Command, script: str) -> str | None:
         return None
     if rec.script != script and os.path.isfile(rec.script):
         return rec.script  # a launch at the new path updated the record
-    # Not launched since: a rename within its directory keeps the inode.
+    # Not launched since: a rename within its directory keeps the inode. A new file that
+    # was given the freed inode (ext4 does at once) is not the script (samefile.py).
     directory = os.path.dirname(script)
     try:
         names = os.listdir(directory)
@@ -271,6 +273,12 @@ def _moved_to(root: str, entry: Command, script: str) -> str | None:
             st = os.stat(candidate)
         except OSError:
             continue
-        if (st.st_dev, st.st_ino) == (rec.dev, rec.ino) and os.path.isfile(candidate):
-            return os.path.realpath(candidate)
+        if (st.st_dev, st.st_ino) != (rec.dev, rec.ino) or not os.path.isfile(candidate):
+            continue
+        try:
+            found = identity.resolve(candidate)
+        except UvlaunchError:
+            continue
+        if samefile.is_recorded_file(root, rec, found.uid, found.born(), found.block):
+            return found.path
     return None

@@ -3,7 +3,8 @@
 An orphan's script may have been moved without being launched since: a file under the
 given directories with the recorded device and inode that also looks like the script
 (the same name, or the same ``# /// script`` block) is taken for it, and the record (and
-stamp) follow it. An inode alone may have been reused by an unrelated file.
+stamp) follow it. An inode alone may have been reused by an unrelated file: one with
+another owner or birth time than recorded never counts (samefile.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import stat as stat_mod
 from collections.abc import Iterable
 
 from uvlaunch.errors import UvlaunchError
-from uvlaunch.home import index, paths, pointer, records, stamp, store
+from uvlaunch.home import index, paths, pointer, records, samefile, stamp, store
 from uvlaunch.manage import inventory
 from uvlaunch.manage.inventory import EnvInfo
 from uvlaunch.scripts import metadata
@@ -41,10 +42,21 @@ def find_moved(root: str, orphans: list[EnvInfo], dirs: Iterable[str]) -> dict[s
                     info is not None
                     and stat_mod.S_ISREG(st.st_mode)
                     and info.name not in found
+                    and _same_owner_and_birth(root, info, path, st)
                     and _looks_like_script(root, info, path)
                 ):
                     found[info.name] = os.path.realpath(path)
     return found
+
+
+def _same_owner_and_birth(root: str, info: EnvInfo, path: str, st: os.stat_result) -> bool:
+    rec = records.read_record(root, info.name)
+    if rec is None:
+        return True  # nothing recorded to compare: the name or the block decides
+    if rec.uid is not None and st.st_uid != rec.uid:
+        return False
+    born = None if rec.born is None else samefile.birth_ns(path)
+    return born is None or born == rec.born
 
 
 def _looks_like_script(root: str, info: EnvInfo, path: str) -> bool:
@@ -85,7 +97,14 @@ def relocate(root: str, info: EnvInfo, new_path: str) -> str | None:
                 index.unindex_record(root, old)
             assert info.dev is not None and info.ino is not None
             rec = records.Record(
-                info.name, new_path, info.dev, info.ino, old.created if old else store.now()
+                info.name,
+                new_path,
+                info.dev,
+                info.ino,
+                old.created if old else store.now(),
+                born=old.born if old else None,
+                uid=old.uid if old else None,
+                views=old.views if old else None,
             )
             records.write_record(root, rec)
             index.index_record(root, rec)

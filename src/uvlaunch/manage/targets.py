@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from uvlaunch.errors import UnknownEnvironmentError, UvlaunchError
-from uvlaunch.home import index, records, store
+from uvlaunch.home import index, lookup, records, store
 from uvlaunch.home.names import is_safe_name
 from uvlaunch.manage import installed, registry
 from uvlaunch.manage.installed import Command
@@ -151,7 +151,7 @@ def _script_env(root: str, target: str) -> str | None:
     except UvlaunchError:
         ident = None
     if ident is not None:
-        rec, _ = records.lookup(root, ident)
+        rec, _ = lookup.lookup(root, ident)
         if rec is not None:
             return rec.name
     # A deleted script: look its path up in the index, then in the records.

@@ -9,7 +9,7 @@ import os
 import sys
 
 from uvlaunch.errors import UvlaunchError
-from uvlaunch.home import records, store
+from uvlaunch.home import lookup, store
 from uvlaunch.manage import installed as commands
 from uvlaunch.manage import registry
 from uvlaunch.manage.install import bin_dir
@@ -62,7 +62,7 @@ def _for_script(root: str, target: str, found: list[Command]) -> list[Command | 
     real = os.path.realpath(target)
     env = None
     try:
-        rec, _ = records.lookup(root, identity.resolve(target))
+        rec, _ = lookup.lookup(root, identity.resolve(target))
         env = rec.name if rec is not None else None
     except UvlaunchError:
         pass

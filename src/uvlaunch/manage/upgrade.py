@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 
 from uvlaunch.building import generations, machines, venv
 from uvlaunch.errors import UvlaunchError
-from uvlaunch.home import paths, records, stamp, store
+from uvlaunch.home import lookup, paths, records, stamp, store
 from uvlaunch.home.env import Env
 from uvlaunch.home.names import lock_file
 from uvlaunch.manage import dryrun
@@ -184,7 +184,7 @@ def _one(
         return Outcome(name, recorded, GONE, message=why)
     try:
         script = read_script(live)
-        if records.register(root, script.ident).name != name:
+        if lookup.register(root, script.ident).name != name:
             raise UvlaunchError(f"{rec.script}: now belongs to another environment")
     except UvlaunchError as e:
         return Outcome(name, recorded, FAILED, message=_own_words(str(e), rec.script))

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 
 from uvlaunch.building import machines
-from uvlaunch.home import paths, records, stamp, store
+from uvlaunch.home import lookup, paths, records, stamp, store
 from uvlaunch.home.env import Env
 from uvlaunch.manage.targets import script_for
 from uvlaunch.scripts import identity
@@ -44,9 +44,9 @@ def where(target: str) -> Where:
     targets.py) uses now, or will use on its first launch."""
     ident = identity.resolve(script_for(target))
     root = store.open_home(create=False)
-    rec, _ = records.lookup(root, ident)
+    rec, _ = lookup.lookup(root, ident)
     if rec is None:
-        rec = records.recover(root, ident)
+        rec = lookup.recover(root, ident)
     if rec is not None:
         name, script = rec.name, rec.script
     else:

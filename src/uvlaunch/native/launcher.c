@@ -43,7 +43,7 @@ extern char **environ;
 
 /* The contract with the Python side: each constant is written once in contract.py, and
    tests/test_contract.py checks that these say the same. */
-#define WARM_MAGIC "uvlaunch-warm-3"
+#define WARM_MAGIC "uvlaunch-warm-4"
 #define STAMP_MAGIC "uvlaunch-stamp-1"
 #define STAMP_END "end"
 #define WARM_MAX 32768
@@ -56,7 +56,8 @@ extern char **environ;
 #define FNV_OFFSET 0xCBF29CE484222325
 #define FNV_PRIME 0x100000001B3
 
-enum { F_MAGIC, F_NAME, F_SCRIPT, F_SCRIPT_SIG, F_LOCK_SIG, F_UV, F_UV_SIG, F_ENV, F_POINTER, F_PYTHON, F_PYTHON_SIG, F_END, WARM_FIELDS };
+/* F_SCRIPTS is the first of one or more names of the script; F_END, the last field. */
+enum { F_MAGIC, F_NAME, F_SCRIPT_SIG, F_LOCK_SIG, F_UV, F_UV_SIG, F_ENV, F_POINTER, F_PYTHON, F_PYTHON_SIG, F_SCRIPTS, F_END, WARM_FIELDS };
 
 static const char *const SUBCOMMANDS[] = {"run",  "where",   "list",      "show",     "dir",     "gc",        "remove",
                                           "sync", "exec",    "upgrade",   "reinstall", "rollback", "install", "uninstall",
@@ -191,7 +192,8 @@ static void file_signature(const char *path, char *out, size_t size) {
                  (unsigned long long)st.st_ino, (long long)st.st_size, MTIME_NS(st));
 }
 
-/* Read the warm record at `path` into `buf` and split it; 0 when it is not one. */
+/* Read the warm record at `path` into `buf` and split it; 0 when it is not one. The
+   names of the script run from fields[F_SCRIPTS] up to fields[F_END], one after another. */
 static int read_record(const char *path, char *buf, char **fields) {
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return 0;
@@ -207,13 +209,21 @@ static int read_record(const char *path, char *buf, char **fields) {
     if (n < 0 || total == 0 || total > WARM_MAX || buf[total - 1] != '\0') return 0;
     int count = 0;
     for (char *p = buf; p < buf + total; p += strlen(p) + 1) {
-        if (count == WARM_FIELDS) return 0;
-        fields[count++] = p;
+        if (count < F_END) fields[count] = p;
+        fields[F_END] = p; /* the last one so far */
+        count++;
     }
-    return count == WARM_FIELDS && strcmp(fields[F_MAGIC], WARM_MAGIC) == 0 && strcmp(fields[F_END], STAMP_END) == 0;
+    return count >= WARM_FIELDS && strcmp(fields[F_MAGIC], WARM_MAGIC) == 0 && strcmp(fields[F_END], STAMP_END) == 0;
 }
 
-/* Whether the stamp is complete: stamp.read() would not return None for its ends. */
+/* Whether `path` is one of the names the record gives the script (warm.matches()). */
+static int is_recorded_name(char **fields, const char *path) {
+    for (const char *s = fields[F_SCRIPTS]; s < fields[F_END]; s += strlen(s) + 1)
+        if (strcmp(s, path) == 0) return 1;
+    return 0;
+}
+
+/* Whether the stamp is complete: stamp.is_complete(). */
 static int stamp_complete(const char *path) {
     char head[sizeof STAMP_MAGIC], tail[5];
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -339,7 +349,7 @@ static void try_warm(const char *invoked, char **args, int nargs) {
     char home[PATH_MAX], path[PATH_MAX], key[PATH_MAX + 64], buf[PATH_MAX + 128];
     char pointer[PATH_MAX + 128];
     char sig[128], *f[WARM_FIELDS];
-    struct stat st, other;
+    struct stat st;
 
     if (!home_dir(home, sizeof home) || !trusted_home(home))
         return; /* Python refuses such a home with a message */
@@ -361,10 +371,8 @@ static void try_warm(const char *invoked, char **args, int nargs) {
     if (!trusted_dir(buf)) return;
     snprintf(buf, sizeof buf, "%s/bin/python", f[F_ENV]);
     if (strcmp(buf, f[F_PYTHON]) != 0) return;
-    if (strcmp(f[F_SCRIPT], path) != 0) {
-        /* Another hard link to the recorded file is the same script. */
-        if (stat(f[F_SCRIPT], &other) != 0 || other.st_dev != st.st_dev || other.st_ino != st.st_ino) return;
-    }
+    /* A name the script is not recorded by yet (a new hard link): Python records it. */
+    if (!is_recorded_name(f, path)) return;
     snprintf(sig, sizeof sig, "%llu:%llu:%lld:%lld:%lld", (unsigned long long)st.st_dev,
              (unsigned long long)st.st_ino, (long long)st.st_size, MTIME_NS(st), CTIME_NS(st));
     if (strcmp(sig, f[F_SCRIPT_SIG]) != 0) return; /* Python compares the block and refreshes */

@@ -60,6 +60,7 @@ def read_script(invoked: str) -> Script:
     ident = identity.resolve(invoked)
     text = metadata.read_text(ident.path, display=invoked)
     block = metadata.find_block(text, invoked)
+    ident.knows_block(block)
     lock_path = lock_file(ident.path)
     lock_sig = stamp.file_signature(lock_path)
     lock_hash = "-"
