@@ -202,6 +202,8 @@ def _repo_files() -> tuple[str, ...]:
 
 def _exists(word: str, modules: dict[str, list[Path]]) -> bool:
     if word.endswith(".py"):
+        if any(c.isupper() for c in word):
+            return True  # a pattern of a file in the home (`piped/url-KEY.py`), no module
         if word in modules or (REPO / word).exists():
             return True
         return any(f == word or f.endswith("/" + word) for f in _repo_files())
