@@ -82,7 +82,9 @@ def is_script_word(word: str) -> bool:
     A subcommand's name is the subcommand, unless the current directory holds an
     executable uvlaunch script of that name: a program that runs a script through
     ``execvp`` and an empty ``PATH`` entry makes the kernel pass its bare name (``gc``),
-    and uvlaunch must then run that script, not its own ``gc``.
+    and uvlaunch must then run that script, not its own ``gc``. Only the user's own
+    file, in a directory no other user can change (trust.own_file_here): in ``/tmp``,
+    another user's ``list`` must never run as root's ``uvlaunch list``.
     """
     if word == "-":
         return True
@@ -95,6 +97,10 @@ def is_script_word(word: str) -> bool:
 
 
 def _uvlaunch_script_here(word: str) -> bool:
+    from uvlaunch.home import trust
+
+    if not trust.own_file_here(word):
+        return False
     try:
         if not os.access(word, os.X_OK) or not os.path.isfile(word):
             return False

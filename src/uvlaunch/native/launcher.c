@@ -411,7 +411,9 @@ int main(int argc, char **argv) {
     if (i >= argc || argv[i][0] == '-') hand_over(argc, argv);
     if (strchr(argv[i], '/') == NULL) {
         for (const char *const *s = SUBCOMMANDS; *s != NULL; s++)
-            if (strcmp(argv[i], *s) == 0) hand_over(argc, argv); /* or a script of that name here */
+            /* Or the user's own script of that name here: Python decides, never this
+               launcher (trust.own_file_here: whose file, in whose directory). */
+            if (strcmp(argv[i], *s) == 0) hand_over(argc, argv);
     }
     try_warm(argv[i], argv + i + 1, argc - i - 1);
     hand_over(argc, argv);
