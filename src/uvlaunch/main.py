@@ -20,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
 
     args = sys.argv[1:] if argv is None else list(argv)
     open_std_fds()
+    from uvlaunch.home import trust
+
+    trust.private_umask()  # what uvlaunch makes is private; the script gets the user's back
     quiet = verbose = 0
     fast = True
     forced = False

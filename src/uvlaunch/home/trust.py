@@ -31,6 +31,33 @@ from uvlaunch.contract import HOME_DIRS
 POSIX = sys.platform != "win32"
 
 
+USER_UMASK: list[int] = []  # the umask uvlaunch was started with, once private_umask ran
+
+
+def private_umask() -> None:
+    """From here on, what uvlaunch makes is its user's alone (umask 0o077), whatever the
+    umask it was started with (``umask 000`` or ``002``), which is kept for the script."""
+    if POSIX:
+        started = os.umask(0o077)
+        if not USER_UMASK:
+            USER_UMASK.append(started)
+
+
+def child_umask() -> int:
+    """The umask for uv, which builds environments: the user's, but never looser than
+    0o022 (no file of an environment writable by group or others)."""
+    current = USER_UMASK[0] if USER_UMASK else os.umask(0o077)
+    if not USER_UMASK:
+        os.umask(current)
+    return current | 0o022
+
+
+def user_umask() -> None:
+    """Give the process the umask it was started with again: the script's own, at exec."""
+    if USER_UMASK:
+        os.umask(USER_UMASK[0])
+
+
 def dir_problem(path: str) -> str | None:
     """Why the directory ``path`` may not be trusted, in one sentence; None if it may.
 

@@ -202,9 +202,11 @@ def exec_holding(
 ) -> NoReturn:
     """``os.execve`` with the use lock's descriptor inherited; on failure, released again."""
     fd = use.detach()
+    trust.user_umask()  # the script's umask is the user's, not uvlaunch's private one
     try:
         os.execve(program, argv, environ)
     except BaseException:
+        trust.private_umask()
         if fd is not None:
             os.close(fd)
         raise
