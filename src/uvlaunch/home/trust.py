@@ -160,7 +160,7 @@ def walk(path: str) -> tuple[str, str] | None:
             pending = target.split("/") + pending
             continue
         if not stat_mod.S_ISDIR(st.st_mode):
-            return here, f"{here}: is not a directory"
+            return None  # nothing is made under a file: whoever tries fails, and says so
         problem = _dir_rule(here, uid, st)
         done = here
     return problem
