@@ -86,7 +86,7 @@ def owner_problem(path: str, st: os.stat_result, *, also: int | None = None) -> 
     if st.st_uid != os.geteuid() and st.st_uid != also:
         return (
             f"{path}: is owned by uid {st.st_uid}, not by you; refusing to use what another "
-            "user controls (remove it, or `chown` it to yourself)"
+            f"user controls (remove it, or run `sudo chown -R {os.geteuid()} {path}`)"
         )
     if st.st_mode & (stat_mod.S_IWGRP | stat_mod.S_IWOTH):
         mode = stat_mod.S_IMODE(st.st_mode)
