@@ -16,12 +16,14 @@ import stat
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
 from conftest import (
     Sandbox,
     assert_one_line_error,
+    block_handover,
     report,
     use_launcher,
 )
@@ -267,6 +269,31 @@ def test_a_home_through_another_users_symlink_is_refused(
     proc = sandbox.run(str(script)) if what == "launch" else sandbox.run("list")
     assert_one_line_error(proc, str(link))
     assert list(target.iterdir()) == []
+
+
+@pytest.mark.parametrize("how", ["their directory above", "their symlink above"])
+def test_no_warm_start_from_a_home_below_what_another_user_controls(
+    sandbox: Sandbox, stranger: Stranger, launch_path: str, how: str
+) -> None:
+    shared = shared_dir(sandbox.root)
+    theirs = shared / "theirs"
+    theirs.mkdir()
+    home = theirs / "home"
+    sandbox.env["UVLAUNCH_HOME"] = str(home)
+    script = sandbox.script(deps=())
+    report(sandbox.run(str(script)))  # warm, while the way was root's
+    if how == "their directory above":
+        stranger.own(theirs)
+    else:
+        sandbox.env["UVLAUNCH_HOME"] = str(shared / "link" / "home")
+        (shared / "link").symlink_to(theirs)
+        stranger.own(shared / "link")
+    with block_handover(sandbox) if launch_path == "native" else nullcontext():
+        proc = sandbox.run(str(script))
+    if launch_path == "native":
+        assert proc.returncode == 99 and "handed over" in proc.stderr, proc.stdout
+    else:
+        assert_one_line_error(proc, "uid")
 
 
 def test_a_home_through_ones_own_symlink_in_a_sticky_directory_is_used(
