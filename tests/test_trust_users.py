@@ -422,7 +422,7 @@ def test_a_first_launch_waiting_for_the_index_lock_says_so(
         said, _, _ = select.select([proc.stderr], [], [], 90)
         line = proc.stderr.readline() if said else ""
         os.close(held_index_lock)
-        out, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=120)
     assert "waiting" in line and "index.lock" in line, line + err
     assert proc.returncode == 0, err
 

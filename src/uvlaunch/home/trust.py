@@ -151,7 +151,11 @@ def walk(path: str) -> tuple[str, str] | None:
         if stat_mod.S_ISLNK(st.st_mode):
             links += 1
             if st.st_uid not in (0, uid):
-                return here, f"{here}: is a symlink owned by uid {st.st_uid}, not by you or root; refusing to follow it"
+                return (
+                    here,
+                    f"{here}: is a symlink owned by uid {st.st_uid}, not by you or root; "
+                    "refusing to follow it",
+                )
             if links > 40:
                 return here, f"{here}: too many levels of symlinks"
             target = os.readlink(here)

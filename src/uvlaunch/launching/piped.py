@@ -23,16 +23,17 @@ UNUSED_DAYS = 30
 
 def materialize(invoked: str) -> tuple[str, str]:
     """Read the script once: (its block's file, keying the environment; the file to run)."""
+    shown = "<stdin>" if invoked == "-" else metadata.shown(invoked)
+    limit = metadata.MAX_SCRIPT + 1  # an endless pipe (`cat /dev/zero`) ends here
     try:
         if invoked == "-":
-            data = sys.stdin.buffer.read()
+            data = sys.stdin.buffer.read(limit)
         else:
             with open(invoked, "rb") as f:
-                data = f.read()
+                data = f.read(limit)
     except OSError as e:
-        raise ScriptError(f"{invoked}: cannot read the script: {e.strerror}") from None
-    text = data.decode("utf-8", "surrogateescape")
-    shown = "<stdin>" if invoked == "-" else invoked
+        raise ScriptError(f"{shown}: cannot read the script: {e.strerror}") from None
+    text = metadata.decode(data, shown)
     block = metadata.find_block(text, shown)
     root = store.open_home()
     key = store.sha256_hex(

@@ -36,9 +36,7 @@ def spawn(argv: list[str], environ: dict[str, str], *, stderr: int | None = None
         actions = [(os.POSIX_SPAWN_DUP2, stderr, 2)] if stderr is not None else []
         own = os.umask(umask)  # posix_spawn has no umask of its own to give
         try:
-            return os.posix_spawn(
-                argv[0], argv, environ, file_actions=actions, setsigdef=defaults
-            )
+            return os.posix_spawn(argv[0], argv, environ, file_actions=actions, setsigdef=defaults)
         finally:
             os.umask(own)
     prctl = _prctl()
