@@ -26,6 +26,8 @@ from uvlaunch.home.store import (
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from uvlaunch.scripts.identity import (
         ScriptIdentity,  # what a script is: read by the layer above
     )
@@ -251,10 +253,15 @@ def forget(root: str, name: str) -> Record | None:
     return rec
 
 
-def register(root: str, ident: ScriptIdentity) -> Record:
-    """Find the environment record of ``ident``, creating or updating it as needed."""
+def register(
+    root: str, ident: ScriptIdentity, *, waiting: Callable[[str], None] | None = None
+) -> Record:
+    """Find the environment record of ``ident``, creating or updating it as needed.
+
+    ``waiting`` is told the index lock's path when another process holds it long.
+    """
     names: tuple[str, ...] = ()
-    with index_lock(root):
+    with index_lock(root, waiting):
         rec, how = lookup(root, ident)
         if rec is None:
             # A damaged record or index must not cost the script its environment.

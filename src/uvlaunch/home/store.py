@@ -221,9 +221,11 @@ def env_names(root: str) -> list[str]:
 # -- locks ------------------------------------------------------------------------
 
 
-def index_lock(root: str) -> locks.Lock:
-    """Held while the index and records change."""
-    return locks.Lock(os.path.join(paths.locks_dir(root), "index.lock"))
+def index_lock(root: str, waiting: Callable[[str], None] | None = None) -> locks.Lock:
+    """Held while the index and records change; ``waiting`` is told its path once a
+    ``with`` has waited long for it (locks.WAIT_NOTICE)."""
+    path = os.path.join(paths.locks_dir(root), "index.lock")
+    return locks.Lock(path, waiting=None if waiting is None else lambda: waiting(path))
 
 
 def env_lock(root: str, name: str) -> locks.Lock:
