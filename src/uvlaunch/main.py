@@ -86,7 +86,7 @@ def is_script_word(word: str) -> bool:
     executable uvlaunch script of that name: a program that runs a script through
     ``execvp`` and an empty ``PATH`` entry makes the kernel pass its bare name (``gc``),
     and uvlaunch must then run that script, not its own ``gc``. Only the user's own
-    file, in a directory no other user can change (trust.own_file_here): in ``/tmp``,
+    file, in a directory no other user can change (way.own_file_here): in ``/tmp``,
     another user's ``list`` must never run as root's ``uvlaunch list``.
     """
     if word == "-":
@@ -100,9 +100,9 @@ def is_script_word(word: str) -> bool:
 
 
 def _uvlaunch_script_here(word: str) -> bool:
-    from uvlaunch.home import trust
+    from uvlaunch.home import way
 
-    if not trust.own_file_here(word):
+    if not way.own_file_here(word):
         return False
     try:
         if not os.access(word, os.X_OK) or not os.path.isfile(word):

@@ -29,7 +29,7 @@ import time
 
 from uvlaunch.contract import HOME_DIRS
 from uvlaunch.errors import HomeError
-from uvlaunch.home import locks, paths, trust
+from uvlaunch.home import locks, paths, trust, way
 from uvlaunch.home.names import is_safe_name
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
@@ -66,12 +66,12 @@ def random_suffix(n: int) -> str:
 def open_home(create: bool = True) -> str:
     """The home directory, created 0700 and checked like ssh checks ``~/.ssh``."""
     root = paths.home()
-    # Nothing is created, or trusted, on a way another user controls (trust.walk): a
-    # symlink of theirs in /tmp, a HOME of theirs that sudo kept.
+    # Nothing is created, or trusted, on a way another user controls (way.walk): a
+    # symlink of theirs in /tmp, a HOME of theirs that sudo kept (way.py).
     check_way(root)
     if create:
         try:
-            trust.make_dirs(root, 0o700)  # its missing parents 0755, whatever the umask
+            way.make_dirs(root, 0o700)  # its missing parents 0755, whatever the umask
         except OSError as e:
             raise HomeError(f"{root}: cannot create uvlaunch's home: {e.strerror}") from None
         check_way(root)  # again: a sticky directory lets another user make it first
@@ -109,26 +109,10 @@ def _read_only(root: str) -> bool:
 
 
 def check_way(root: str) -> None:
-    """Refuse a home on a way another user controls (trust.walk), naming the cause."""
-    found = trust.walk(root)
-    if found is None:
-        return
-    where, problem = found
-    if where == root and not os.path.islink(root):
-        return  # the home itself: check_home_permissions says how to repair it
-    home = os.environ.get("HOME", "")
-    try:
-        owner = os.lstat(where).st_uid
-    except OSError:
-        owner = os.geteuid()
-    kept = os.path.isabs(home) and (where == home or where.startswith(home.rstrip("/") + "/"))
-    if kept and owner != os.geteuid() and not os.environ.get("UVLAUNCH_HOME"):
-        raise HomeError(
-            f"{root}: uvlaunch's home would be in HOME={home}, where {where} belongs to uid "
-            f"{owner}: another user's HOME, kept (as `sudo -E` keeps it); run `sudo -H "
-            "uvlaunch ...`, or set UVLAUNCH_HOME to a directory of your own"
-        )
-    raise HomeError(f"{root}: uvlaunch's home is refused: {problem}")
+    """Refuse a home on a way another user controls (way.walk), naming the cause."""
+    problem = way.home_way_problem(root)
+    if problem is not None:
+        raise HomeError(problem)
 
 
 def check_home_permissions(root: str, st: os.stat_result) -> None:
@@ -140,8 +124,8 @@ def check_home_permissions(root: str, st: os.stat_result) -> None:
     if st.st_uid != os.geteuid():
         raise HomeError(
             f"{root}: uvlaunch's home is owned by uid {st.st_uid}, not by you; refusing to "
-            f"run environments another user controls (if it is yours, run `sudo chown -R "
-            f"{os.geteuid()} {root}`; else set UVLAUNCH_HOME)"
+            f"run environments another user controls (if it is yours, run `{way.chown(root)}`;"
+            " else set UVLAUNCH_HOME)"
         )
     if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise HomeError(

@@ -9,13 +9,9 @@ regular, and of a sane size; one that is a symlink must be the user's own, and w
 names must pass too. The native launcher makes the same checks (launcher.c,
 ``trusted_dir``) and hands over to Python, which says what is wrong in one line.
 
-Where uvlaunch creates or writes outside its home (the home's own parents, ``install``'s
-bin directory), and for a bare word run as a script, the way there is walked as ssh
-walks it (``walk_problem``): every directory from ``/`` down owned by root or the user,
-and not writable by others unless sticky (as ``/tmp``); every symlink on the way owned
-by root or the user, and what it names walked in turn. A directory that passes cannot
-be swapped by another user between the check and the write, so no descriptor games are
-needed after it.
+The way to the home, to ``install``'s bin directory and to a bare word's file: way.py.
+What uvlaunch makes is private by construction: it works under umask 0o077, uv under
+the user's umask tightened to 0o022, and the script gets the user's own umask back.
 
 Imported on the warm path: ``os`` and ``stat`` only.
 """
@@ -27,6 +23,7 @@ import stat as stat_mod
 import sys
 
 from uvlaunch.contract import HOME_DIRS
+from uvlaunch.home.way import chown
 
 POSIX = sys.platform != "win32"
 
@@ -86,7 +83,7 @@ def owner_problem(path: str, st: os.stat_result, *, also: int | None = None) -> 
     if st.st_uid != os.geteuid() and st.st_uid != also:
         return (
             f"{path}: is owned by uid {st.st_uid}, not by you; refusing to use what another "
-            f"user controls (remove it, or run `sudo chown -R {os.geteuid()} {path}`)"
+            f"user controls (remove it, or run `{chown(path)}`)"
         )
     if st.st_mode & (stat_mod.S_IWGRP | stat_mod.S_IWOTH):
         mode = stat_mod.S_IMODE(st.st_mode)
@@ -116,113 +113,6 @@ def env_problem(env_dir: str, generation: str) -> str | None:
         if problem is not None:
             return problem
     return None
-
-
-def walk_problem(path: str) -> str | None:
-    """Why another user could change what is at the absolute ``path``, or None (ssh's rule,
-    in the module docstring). Stops, content, at the first component that is missing."""
-    found = walk(path)
-    return None if found is None else found[1]
-
-
-def walk(path: str) -> tuple[str, str] | None:
-    """``walk_problem``, with the path that breaks the rule: (that path, why)."""
-    if not POSIX:
-        return None
-    uid = os.geteuid()
-    pending = path.split("/")
-    done = "/"
-    links = 0
-    problem = _dir_rule("/", uid)
-    while problem is None and pending:
-        part = pending.pop(0)
-        if part in ("", "."):
-            continue
-        if part == "..":
-            done = os.path.dirname(done)
-            continue
-        here = os.path.join(done, part)
-        try:
-            st = os.lstat(here)
-        except FileNotFoundError:
-            return None  # whoever needs it creates it, below what was checked
-        except OSError as e:
-            return here, f"{here}: cannot be checked: {e.strerror}"
-        if stat_mod.S_ISLNK(st.st_mode):
-            links += 1
-            if st.st_uid not in (0, uid):
-                return (
-                    here,
-                    f"{here}: is a symlink owned by uid {st.st_uid}, not by you or root; "
-                    "refusing to follow it",
-                )
-            if links > 40:
-                return here, f"{here}: too many levels of symlinks"
-            target = os.readlink(here)
-            if target.startswith("/"):
-                done = "/"
-            pending = target.split("/") + pending
-            continue
-        if not stat_mod.S_ISDIR(st.st_mode):
-            return None  # nothing is made under a file: whoever tries fails, and says so
-        problem = _dir_rule(here, uid, st)
-        done = here
-    return problem
-
-
-def _dir_rule(path: str, uid: int, st: os.stat_result | None = None) -> tuple[str, str] | None:
-    try:
-        st = st or os.stat(path)
-    except OSError as e:
-        return path, f"{path}: cannot be checked: {e.strerror}"
-    if st.st_uid not in (0, uid):
-        return path, (
-            f"{path}: is owned by uid {st.st_uid}, not by you or root; refusing to act where "
-            "another user can swap what uvlaunch writes or runs"
-        )
-    if st.st_mode & (stat_mod.S_IWGRP | stat_mod.S_IWOTH) and not st.st_mode & stat_mod.S_ISVTX:
-        mode = stat_mod.S_IMODE(st.st_mode)
-        return path, f"{path}: is writable by others (mode {mode:o}); run `chmod go-w {path}`"
-    return None
-
-
-def make_dirs(path: str, mode: int, parents: int = 0o755) -> None:
-    """Create the directory ``path`` (``mode``) and its missing parents (``parents``), with
-    exactly these modes whatever the umask; OSError if it cannot. Walk it first."""
-    parent = os.path.dirname(path)
-    if parent != path and not os.path.isdir(parent):
-        make_dirs(parent, parents, parents)
-    try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        return
-    os.chmod(path, mode)  # mkdir's mode passes through the umask
-
-
-def own_file_here(name: str) -> bool:
-    """Whether ``name`` in the current directory is the user's own file, where no other
-    user can change it: a bare word that may name a script (main.is_script_word)."""
-    if not POSIX:
-        return True
-    uid = os.geteuid()
-    try:
-        if _dir_rule(".", uid) is not None:
-            return False
-        st = os.lstat(name)
-        if stat_mod.S_ISLNK(st.st_mode):
-            if st.st_uid != uid:
-                return False
-            real = os.path.realpath(name)
-            if walk_problem(os.path.dirname(real)) is not None:
-                return False
-            st = os.stat(real)
-    except OSError:
-        return False
-    return (
-        stat_mod.S_ISREG(st.st_mode)
-        and st.st_uid == uid
-        and not st.st_mode & (stat_mod.S_IWGRP | stat_mod.S_IWOTH)
-    )
 
 
 MAX_SIDE_FILE = 16 * 1024 * 1024  # a script's lock file; uv's are kilobytes

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from uvlaunch.building import compiling
 from uvlaunch.errors import UvlaunchError
-from uvlaunch.home import paths, records, store, trust
+from uvlaunch.home import paths, records, store, way
 from uvlaunch.launching import launch
 from uvlaunch.manage import installed as commands
 from uvlaunch.manage import registry, where
@@ -193,8 +193,8 @@ def _restore_entry(root: str, path: str, old: Command | None) -> None:
 
 
 def _check_dir(directory: str) -> None:
-    """Refuse a bin directory another user could change, or reach through (trust.walk)."""
-    problem = trust.walk_problem(directory)
+    """Refuse a bin directory another user could change, or reach through (way.walk)."""
+    problem = way.walk_problem(directory)
     if problem is not None:
         raise UvlaunchError(f"{directory}: refusing to put commands there: {problem}")
 
@@ -203,7 +203,7 @@ def _make_dir(directory: str) -> None:
     # The shell of every user runs what is in it: 0755 and its parents too, whatever the
     # umask (0777 under `umask 000` otherwise); checked again once made.
     try:
-        trust.make_dirs(directory, 0o755)
+        way.make_dirs(directory, 0o755)
     except OSError as e:
         raise UvlaunchError(
             f"{directory}: cannot create the directory for commands: {e.strerror}"

@@ -231,7 +231,7 @@ static int trusted_dir(const char *path) {
     return S_ISDIR(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 022) == 0;
 }
 
-/* trust._dir_rule(): a directory of root's or ours, not writable by others unless sticky. */
+/* way._dir_rule(): a directory of root's or ours, not writable by others unless sticky. */
 static int way_dir(const char *path) {
     struct stat st;
     return lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_uid == 0 || st.st_uid == geteuid()) &&
@@ -252,7 +252,7 @@ static int trusted_real_way(const char *real) {
     return 1;
 }
 
-/* trust.walk_problem(home) is None: each symlink on the way is root's or ours, the
+/* way.walk_problem(home) is None: each symlink on the way is root's or ours, the
    directory holding it passes, and so does the way the home really is. Else 0: Python
    decides, and says why. */
 static int trusted_way(const char *home) {
@@ -459,7 +459,7 @@ int main(int argc, char **argv) {
     if (strchr(argv[i], '/') == NULL) {
         for (const char *const *s = SUBCOMMANDS; *s != NULL; s++)
             /* Or the user's own script of that name here: Python decides, never this
-               launcher (trust.own_file_here: whose file, in whose directory). */
+               launcher (way.own_file_here: whose file, in whose directory). */
             if (strcmp(argv[i], *s) == 0) hand_over(argc, argv);
     }
     try_warm(argv[i], argv + i + 1, argc - i - 1);
