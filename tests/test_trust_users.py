@@ -118,6 +118,40 @@ def test_another_users_symlink_named_like_a_subcommand_is_the_subcommand(
     assert not Path(f"{shared / 'gc'}.ran").exists()
 
 
+def test_a_hard_link_to_ones_own_script_in_a_shared_directory_is_the_subcommand(
+    sandbox: Sandbox,
+) -> None:
+    # Where fs.protected_hardlinks is off, another user may link any file into /tmp.
+    mine = sandbox.script("cleanup.py", deps=(), body=MARKER_BODY)
+    shared = shared_dir(sandbox.root)
+    os.link(mine, shared / "list")
+    proc = sandbox.run("list", cwd=shared)
+    assert proc.returncode == 0, proc.stderr
+    assert not (shared / "list.ran").exists()
+
+
+def test_a_word_swapped_by_another_user_in_a_loop_never_runs(
+    sandbox: Sandbox, stranger: Stranger
+) -> None:
+    shared = shared_dir(sandbox.root)
+    mine = sandbox.script("mine.py", deps=(), body=MARKER_BODY)
+    theirs = sandbox.script("theirs", deps=(), body=MARKER_BODY, directory=shared)
+    stranger.own(theirs)
+    flip = (
+        f"cd {shared} && while :; do ln -sf {mine} gc.new && mv -f gc.new gc; "
+        "ln -f theirs gc.new 2>/dev/null && mv -f gc.new gc; rm -f gc; done"
+    )
+    with subprocess.Popen(["/bin/sh", "-c", flip], user=stranger.uid, group=stranger.gid) as loop:
+        try:
+            for _ in range(20):
+                proc = sandbox.run("gc", "--dry-run", cwd=shared)
+                assert proc.returncode == 0, proc.stderr
+        finally:
+            loop.kill()
+    assert not Path(f"{mine}.ran").exists() and not (shared / "gc.ran").exists()
+    assert not (shared / "theirs.ran").exists()
+
+
 # -- 3. everything uvlaunch makes is private, whatever the umask --------------------------
 
 
@@ -225,6 +259,18 @@ def test_another_users_lock_file_symlink_is_refused_unread(
     proc = sandbox.run(str(script))
     line = assert_one_line_error(proc, str(link))
     assert SECRET not in proc.stdout + proc.stderr, line
+
+
+def test_another_users_dangling_lock_file_symlink_is_refused(
+    sandbox: Sandbox, stranger: Stranger, launch_path: str
+) -> None:
+    # Dangling now; theirs to point at any file once uvlaunch has looked away.
+    shared = shared_dir(sandbox.root)
+    script = sandbox.script(deps=(), body="print('{}')", directory=shared)
+    link = Path(f"{script}.lock")
+    link.symlink_to(shared / "not-yet")
+    stranger.own(link)
+    assert_one_line_error(sandbox.run(str(script)), str(link))
 
 
 def test_ones_own_lock_file_symlink_to_a_file_of_ones_own_is_read(

@@ -110,14 +110,19 @@ def own_file_here(name: str) -> bool:
     try:
         if _dir_rule(".", uid) is not None:
             return False
+        where = "."
         st = os.lstat(name)
         if stat_mod.S_ISLNK(st.st_mode):
             if st.st_uid != uid:
                 return False
-            real = os.path.realpath(name)
-            if walk_problem(os.path.dirname(real)) is not None:
+            where = os.path.dirname(os.path.realpath(name))
+            if walk_problem(where) is not None:
                 return False
-            st = os.stat(real)
+            st = os.stat(name)
+        # In a directory others may write (sticky, as /tmp), a second name of one's own
+        # file may be theirs: without fs.protected_hardlinks anyone links anything there.
+        if os.stat(where).st_mode & (stat_mod.S_IWGRP | stat_mod.S_IWOTH) and st.st_nlink != 1:
+            return False
     except OSError:
         return False
     return (

@@ -56,9 +56,10 @@ def read_script(invoked: str) -> Script:
     lock_path = lock_file(ident.path)
     lock_sig = stamp.file_signature(lock_path)
     lock_hash = "-"
-    if lock_sig != "-":
+    if lock_sig != "-" or os.path.islink(lock_path):
         # uv installs what the lock file says: it must be as trusted as the script, and
-        # a file that can be read (a FIFO would block, /dev/zero never end).
+        # a file that can be read (a FIFO would block, /dev/zero never end). A dangling
+        # symlink too: its owner may point it anywhere once this check is done.
         try:
             owner = os.stat(ident.path).st_uid
         except OSError:
@@ -66,6 +67,7 @@ def read_script(invoked: str) -> Script:
         problem = trust.side_file_problem(lock_path, owner)
         if problem is not None:
             raise ScriptError(problem)
+    if lock_sig != "-":
         lock_hash = _read_side_file(lock_path, lock_sig, owner)
     script = Script(ident, text, block, lock_sig, lock_hash)
     if not SPECULATE:
