@@ -424,6 +424,19 @@ def test_root_with_another_users_home_creates_nothing_there(
     assert list(theirs.iterdir()) == []
 
 
+def test_install_as_root_with_another_users_home_creates_nothing_there(
+    sandbox: Sandbox, stranger: Stranger
+) -> None:
+    theirs = sandbox.root / "their-home"
+    theirs.mkdir(mode=0o755)
+    stranger.own(theirs)
+    sandbox.env["HOME"] = str(theirs)
+    script = sandbox.script("tool.py", deps=(), body="print('tool ran')")
+    proc = sandbox.run("install", str(script))
+    assert_one_line_error(proc, str(theirs), "sudo -H", "UVLAUNCH_BIN_DIR")
+    assert list(theirs.iterdir()) == []
+
+
 def test_a_home_another_user_owns_says_how_to_repair_it(
     sandbox: Sandbox, stranger: Stranger
 ) -> None:

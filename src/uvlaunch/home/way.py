@@ -142,19 +142,32 @@ def home_way_problem(root: str) -> str | None:
     where, problem = found
     if where == root and not os.path.islink(root):
         return None
+    kept = kept_home(where, "UVLAUNCH_HOME")
+    if kept is not None:
+        return f"{root}: uvlaunch's home would be {kept}"
+    return problem if where == root else f"{root}: uvlaunch's home is refused: {problem}"
+
+
+def kept_home(where: str, setting: str) -> str | None:
+    """When ``where`` (which failed the walk) is in another user's HOME that this process
+    was given (``sudo -E``): the cause and the fix, ``setting`` being the variable that
+    would choose another place; else None."""
     home = os.environ.get("HOME", "")
+    if os.environ.get(setting) or not os.path.isabs(home):
+        return None
+    if where != home and not where.startswith(home.rstrip("/") + "/"):
+        return None
     try:
         owner = os.lstat(where).st_uid
     except OSError:
-        owner = os.geteuid()
-    kept = os.path.isabs(home) and (where == home or where.startswith(home.rstrip("/") + "/"))
-    if kept and owner != os.geteuid() and not os.environ.get("UVLAUNCH_HOME"):
-        return (
-            f"{root}: uvlaunch's home would be in HOME={home}, where {where} belongs to uid "
-            f"{owner}: another user's HOME, kept (as `sudo -E` keeps it); run `sudo -H "
-            "uvlaunch ...`, or set UVLAUNCH_HOME to a directory of your own"
-        )
-    return problem if where == root else f"{root}: uvlaunch's home is refused: {problem}"
+        return None
+    if owner == os.geteuid():
+        return None
+    return (
+        f"in HOME={home}, where {where} belongs to uid {owner}: another user's HOME, kept "
+        f"(as `sudo -E` keeps it); run `sudo -H uvlaunch ...`, or set {setting} to a "
+        "directory of your own"
+    )
 
 
 def chown(path: str) -> str:

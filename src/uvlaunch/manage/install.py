@@ -194,9 +194,13 @@ def _restore_entry(root: str, path: str, old: Command | None) -> None:
 
 def _check_dir(directory: str) -> None:
     """Refuse a bin directory another user could change, or reach through (way.walk)."""
-    problem = way.walk_problem(directory)
-    if problem is not None:
-        raise UvlaunchError(f"{directory}: refusing to put commands there: {problem}")
+    found = way.walk(directory)
+    if found is None:
+        return
+    kept = way.kept_home(found[0], "UVLAUNCH_BIN_DIR")
+    if kept is not None:
+        raise UvlaunchError(f"{directory}: refusing to put commands {kept}")
+    raise UvlaunchError(f"{directory}: refusing to put commands there: {found[1]}")
 
 
 def _make_dir(directory: str) -> None:
