@@ -75,14 +75,14 @@ def prepare(
     uv_bin = uv.find_uv()
     root = store.open_home()
     invoked = script.ident.invoked
-    handle = Env(root, rec.name)
-    # Checked before anything is created inside it (a planted or foreign envs/NAME).
-    handle.check()
 
     def index_held(path: str) -> None:
         notify(f"{invoked}: waiting for another process, which holds {path}")
 
     rec = records.register(root, script.ident, waiting=index_held)
+    handle = Env(root, rec.name)
+    # Checked before anything is created inside it (a planted or foreign envs/NAME).
+    handle.check()
 
     def waiting(holder: str) -> None:
         notify(f"{invoked}: waiting for {holder}")
