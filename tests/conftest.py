@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from users import Stranger, make_stranger
 from wheels import build_wheel
 
 BIN = Path(sys.executable).parent
@@ -519,3 +520,9 @@ def _wait_until_ready(
             got[fd] += chunk
             if not chunk:
                 reading.remove(fd)
+
+
+@pytest.fixture(scope="session")
+def stranger() -> Iterator[Stranger]:
+    """A second local user, made for this session (skips where it cannot be: users.py)."""
+    yield from make_stranger()

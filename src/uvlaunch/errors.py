@@ -1,6 +1,27 @@
-"""The errors uvlaunch shows to users: each carries one full sentence."""
+"""The errors uvlaunch shows to users: each carries one full sentence; and ``printable``,
+through which every name uvlaunch prints passes."""
 
 from __future__ import annotations
+
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (``\\n``, ``\\x1b``, bidi overrides as
+    ``\\u202e``): a file name can neither forge a line of ``list`` nor drive the terminal
+    (an OSC sequence setting the title or the clipboard). Other text is left as it is."""
+    if text.isprintable():
+        return text
+    out = []
+    for c in text:
+        o = ord(c)
+        if o < 0x20 or 0x7F <= o <= 0x9F or 0xDC80 <= o <= 0xDC9F:
+            out.append(_NAMED.get(c) or f"\\x{o & 0xFF:02x}")  # a raw C1 byte too
+        elif 0x202A <= o <= 0x202E or 0x2066 <= o <= 0x2069:
+            out.append(f"\\u{o:04x}")
+        else:
+            out.append(c)
+    return "".join(out)
 
 
 class UvlaunchError(Exception):

@@ -20,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
 
     args = sys.argv[1:] if argv is None else list(argv)
     open_std_fds()
+    from uvlaunch.home import trust
+
+    trust.private_umask()  # what uvlaunch makes is private; the script gets the user's back
     quiet = verbose = 0
     fast = True
     forced = False
@@ -82,7 +85,9 @@ def is_script_word(word: str) -> bool:
     A subcommand's name is the subcommand, unless the current directory holds an
     executable uvlaunch script of that name: a program that runs a script through
     ``execvp`` and an empty ``PATH`` entry makes the kernel pass its bare name (``gc``),
-    and uvlaunch must then run that script, not its own ``gc``.
+    and uvlaunch must then run that script, not its own ``gc``. Only the user's own
+    file, in a directory no other user can change (way.own_file_here): in ``/tmp``,
+    another user's ``list`` must never run as root's ``uvlaunch list``.
     """
     if word == "-":
         return True
@@ -95,6 +100,10 @@ def is_script_word(word: str) -> bool:
 
 
 def _uvlaunch_script_here(word: str) -> bool:
+    from uvlaunch.home import way
+
+    if not way.own_file_here(word):
+        return False
     try:
         if not os.access(word, os.X_OK) or not os.path.isfile(word):
             return False

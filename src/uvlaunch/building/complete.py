@@ -84,10 +84,12 @@ def fields(
 
 def not_writable_by_others(env: str) -> None:
     # Under a umask of 002 uv makes group-writable directories; launches refuse to start
-    # what others can change (trust.py), so the environment's own must not be.
+    # what others can change (trust.py), so the environment's own must not be. uv runs
+    # with a umask of 022 at least (spawn.py); but it makes its `.lock` 0666 on purpose
+    # (shared caches), whatever the umask: nothing in uvlaunch's home is others' to write.
     import stat as stat_mod
 
-    for path in (env, paths.env_bin(env)):
+    for path in (env, paths.env_bin(env), os.path.join(env, ".lock")):
         try:
             mode = stat_mod.S_IMODE(os.lstat(path).st_mode)
             if mode & 0o022:

@@ -17,7 +17,7 @@ from uvlaunch.cli import completion, launcher
 from uvlaunch.cli import inspect as cli_inspect
 from uvlaunch.cli import install as cli_install
 from uvlaunch.cli import manage as cli_manage
-from uvlaunch.cli.output import guard, notify
+from uvlaunch.cli.output import guard, notify, say
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.launching import launch
 
@@ -145,14 +145,14 @@ def sync(quiet: int, verbose: int, scripts: tuple[str, ...]) -> None:
                 script, quiet=quiet, verbose=verbose, notify=notify, launching=False
             )
         except UvlaunchError as e:
-            click.echo(f"uvlaunch: error: {e}", err=True)
+            say(f"uvlaunch: error: {e}", err=True)
             failed = True
             continue
         # Provisioning: leave the environment compiled, as a launch's background would
         # (holding its generation, so that gc cannot delete it meanwhile).
         compiling.compile_now(prepared.root, prepared.env, notify)
         prepared.release()
-        click.echo(f"{script}: {prepared.env}")
+        say(f"{script}: {prepared.env}")
     if failed:
         sys.exit(2)
 
@@ -200,7 +200,7 @@ def main(args: list[str]) -> int:
     except click.UsageError as e:
         return _usage_error(e, args)
     except click.ClickException as e:
-        click.echo(f"uvlaunch: error: {e.format_message()}", err=True)
+        say(f"uvlaunch: error: {e.format_message()}", err=True)
         return e.exit_code
     except click.Abort:
         click.echo("uvlaunch: aborted", err=True)
@@ -224,7 +224,7 @@ def _usage_error(error: click.UsageError, args: list[str]) -> int:
         options = args[: args.index("--")] if "--" in args else args
         if "--json" in options and any(p.name == "as_json" for p in ctx.command.params):
             click.echo(json.dumps({"error": message}, indent=2))
-    click.echo(f"uvlaunch: error: {message}", err=True)
+    say(f"uvlaunch: error: {message}", err=True)
     return 2
 
 

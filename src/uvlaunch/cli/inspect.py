@@ -8,7 +8,8 @@ import json
 import click
 
 from uvlaunch.cli import completion
-from uvlaunch.cli.output import count, guard, human_size
+from uvlaunch.cli.output import count, guard, human_size, say
+from uvlaunch.errors import printable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -47,12 +48,13 @@ def list_(as_json: bool) -> None:
     if any(i.commands for i in infos):  # the column only for those who installed some
         header = (*header[:5], "COMMANDS", header[5])
         rows = [(*r[:5], _names(i.commands), r[5]) for r, i in zip(rows, infos, strict=True)]
+    rows = [tuple(printable(cell) for cell in row) for row in rows]  # widths as printed
     last = len(header) - 1
     widths = [max(len(r[c]) for r in [header, *rows]) for c in range(last)]
     for row in [header, *rows]:
         cells = [row[c].ljust(widths[c]) for c in range(last)]
-        click.echo("  ".join([*cells, row[last]]))
-    click.echo(SIZE_NOTE)
+        say("  ".join([*cells, row[last]]))
+    say(SIZE_NOTE)
 
 
 # What SIZE counts, said under the table: 1.9 MiB for an environment of 126 MiB surprises.
@@ -116,16 +118,16 @@ def show(as_json: bool, target: str) -> None:
         ("rollback", "available" if i.rollback else "none"),
         ("commands", ", ".join(i.commands) or "none"),
     ):
-        click.echo(f"{label + ':':15}{value}")
+        say(f"{label + ':':15}{value}")
     for v in i.variants if len(i.variants) > 1 else ():
         where = "on this machine" if v.here else "not on this machine"
         line = f"{v.pointer} -> {v.generation}: Python {v.python} {v.interpreter} ({where})"
-        click.echo(f"{'variant:':15}{line}")
+        say(f"{'variant:':15}{line}")
     if found.damage:
-        click.echo(f"{'damaged:':15}{'; '.join(found.damage)}; run `uvlaunch reinstall`")
-    click.echo(f"{'packages:':15}{count(len(found.packages), 'package')}")
+        say(f"{'damaged:':15}{'; '.join(found.damage)}; run `uvlaunch reinstall`")
+    say(f"{'packages:':15}{count(len(found.packages), 'package')}")
     for package, version in found.packages.items():
-        click.echo(f"  {package} {version}")
+        say(f"  {package} {version}")
 
 
 @click.command("dir", short_help="Print uvlaunch's home.")
@@ -133,7 +135,7 @@ def dir_() -> None:
     """Print uvlaunch's home, where the environments live (UVLAUNCH_HOME sets it)."""
     from uvlaunch.home import paths
 
-    click.echo(guard(paths.home))
+    say(guard(paths.home))
 
 
 COMMANDS = [list_, show, dir_]

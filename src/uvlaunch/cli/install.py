@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from uvlaunch.cli import completion
-from uvlaunch.cli.output import guard, notify
+from uvlaunch.cli.output import guard, notify, say
 
 
 def _export_line(directory: str) -> str:
@@ -38,12 +38,12 @@ def install(name: str | None, force: bool, quiet: int, verbose: int, script: str
         )
     )
     if done.status == install_mod.UNCHANGED:
-        click.echo(f"{done.name} is already installed: {done.path} runs {done.script}")
+        say(f"{done.name} is already installed: {done.path} runs {done.script}")
     else:
-        click.echo(f"{done.status} {done.name}: {done.path} runs {done.script}")
+        say(f"{done.status} {done.name}: {done.path} runs {done.script}")
     if not done.on_path:
         notify(f"warning: {done.bin_dir} is not on your PATH; to run {done.name} by its name, run:")
-        click.echo(f"  {_export_line(done.bin_dir)}", err=True)
+        say(f"  {_export_line(done.bin_dir)}", err=True)
     elif done.shadowed_by is not None:
         notify(f"warning: {done.shadowed_by} comes first on your PATH: `{done.name}` runs that one")
 
@@ -59,7 +59,7 @@ def uninstall(target: str) -> None:
     from uvlaunch.manage import uninstall as uninstall_mod
 
     for path in guard(lambda: uninstall_mod.uninstall(target)):
-        click.echo(f"removed {path}")
+        say(f"removed {path}")
 
 
 COMMANDS = [install, uninstall]

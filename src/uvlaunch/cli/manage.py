@@ -10,7 +10,7 @@ from collections.abc import Callable
 import click
 
 from uvlaunch.cli import completion
-from uvlaunch.cli.output import count, guard, human_size
+from uvlaunch.cli.output import count, guard, human_size, say
 from uvlaunch.manage import outcomes
 from uvlaunch.manage import upgrade as upgrade_mod
 from uvlaunch.manage.dryrun import OFFLINE
@@ -66,26 +66,26 @@ def gc(
     for r in result.removed:
         where = f": {r.script}" if r.script else ""
         what = f"{r.name} {r.generation}" if r.generation else r.name
-        click.echo(f"{verb} {what} ({human_size(r.freed)}): {r.reason}{where}")
+        say(f"{verb} {what} ({human_size(r.freed)}): {r.reason}{where}")
         for command in r.commands:
-            click.echo(f"  {verb} the command {command}")
+            say(f"  {verb} the command {command}")
     for name, path in result.relocated:
-        click.echo(f"{'would keep' if dry_run else 'kept'} {name}: its script is now {path}")
+        say(f"{'would keep' if dry_run else 'kept'} {name}: its script is now {path}")
     for name, why in result.skipped:
-        click.echo(f"skipped {name}: {why}")
+        say(f"skipped {name}: {why}")
     for name in result.unreadable:
-        click.echo(
+        say(
             f"kept {name}: its record and stamp cannot be read or name different files "
             "(see `uvlaunch list`)"
         )
     if result.leftovers:
         removed = "would remove" if dry_run else "removed"
-        click.echo(f"{removed} leftovers of interrupted commands ({human_size(result.leftovers)})")
+        say(f"{removed} leftovers of interrupted commands ({human_size(result.leftovers)})")
     freed = human_size(result.freed)
     old = len(result.removed) - result.environments
     parts = [count(result.environments, "environment")] if result.environments or not old else []
     parts += [count(old, "old generation")] if old else []
-    click.echo(f"{'would free' if dry_run else 'freed'} {freed} in {' and '.join(parts)}")
+    say(f"{'would free' if dry_run else 'freed'} {freed} in {' and '.join(parts)}")
 
 
 @click.command(short_help="Remove the given environments.")
@@ -99,19 +99,19 @@ def remove(every: bool, targets: tuple[str, ...]) -> None:
         raise click.UsageError("give the scripts or names to remove, or --all")
     removed, busy, in_use = guard(lambda: remove_mod.remove(targets, every=every))
     for info in removed:
-        click.echo(f"removed {info.name} ({human_size(info.freed)}): {info.script or '(piped)'}")
+        say(f"removed {info.name} ({human_size(info.freed)}): {info.script or '(piped)'}")
         for command in info.commands:
-            click.echo(f"  removed the command {command}")
+            say(f"  removed the command {command}")
     for name, generation in in_use:
-        click.echo(
+        say(
             f"uvlaunch: kept {name} {generation} for now: a running script is using it; "
             "`uvlaunch gc` deletes it once the script has exited",
             err=True,
         )
     for name, why in busy:
-        click.echo(f"uvlaunch: skipped {name}: {why}; try again", err=True)
+        say(f"uvlaunch: skipped {name}: {why}; try again", err=True)
     if every:
-        click.echo(f"removed {count(len(removed), 'environment')}")
+        say(f"removed {count(len(removed), 'environment')}")
     if busy:
         sys.exit(1)
 
@@ -142,11 +142,11 @@ def _show_outcome(outcome: outcomes.Outcome) -> None:
         notes.append(OFFLINE)
     status += f" ({'; '.join(notes)})" if notes else ""
     line = f"{label}: {status}" + (f": {outcome.message}" if outcome.message else "")
-    click.echo(line, err=outcome.failed)
+    say(line, err=outcome.failed)
     for change in outcome.changes:
-        click.echo(f"  {change}")
+        say(f"  {change}")
     for warning in outcome.warnings:
-        click.echo(f"{label}: warning: {warning}", err=True)
+        say(f"{label}: warning: {warning}", err=True)
 
 
 def _check_targets(every: bool, targets: tuple[str, ...]) -> None:

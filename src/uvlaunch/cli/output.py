@@ -9,13 +9,20 @@ from typing import NoReturn, TypeVar
 
 import click
 
-from uvlaunch.errors import CommandError, UvlaunchError
+from uvlaunch.errors import CommandError, UvlaunchError, printable
 
 T = TypeVar("T")
 
 
 def notify(message: str) -> None:
-    click.echo(f"uvlaunch: {message}", err=True)
+    say(f"uvlaunch: {message}", err=True)
+
+
+def say(line: str, *, err: bool = False) -> None:
+    """Print one line, its control characters escaped (errors.printable): a file name
+    with a newline or an escape sequence in it can neither forge a row nor reach the
+    terminal raw."""
+    click.echo(printable(line), err=err)
 
 
 def fail(error: UvlaunchError, *, as_json: bool = False) -> NoReturn:
@@ -23,7 +30,7 @@ def fail(error: UvlaunchError, *, as_json: bool = False) -> NoReturn:
     ``--json``, so that a program reading stdout gets JSON either way), then exit."""
     if as_json:
         click.echo(json.dumps({"error": str(error)}, indent=2))
-    click.echo(f"uvlaunch: error: {error}", err=True)
+    say(f"uvlaunch: error: {error}", err=True)
     sys.exit(error.status if isinstance(error, CommandError) else 2)
 
 

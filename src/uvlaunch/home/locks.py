@@ -22,9 +22,11 @@ import sys
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import TracebackType
 
 HELD: set[int] = set()  # descriptors of the flocks this process holds
+WAIT_NOTICE = 1.0  # seconds a briefly held lock is waited for before saying so
 
 
 class Lock:
@@ -34,11 +36,14 @@ class Lock:
     """
 
     # A plain class, not filelock's: see the module docstring.
-    __slots__ = ("_fallback", "_fd", "_noted", "path", "shared")
+    __slots__ = ("_fallback", "_fd", "_noted", "path", "shared", "waiting")
 
-    def __init__(self, path: str, *, shared: bool = False) -> None:
+    def __init__(
+        self, path: str, *, shared: bool = False, waiting: Callable[[], None] | None = None
+    ) -> None:
         self.path = path
         self.shared = shared
+        self.waiting = waiting  # told once when ``with`` has waited WAIT_NOTICE seconds
         self._fd: int | None = None
         self._fallback: object = None
         self._noted = False
@@ -130,8 +135,24 @@ class Lock:
         return True
 
     def __enter__(self) -> Lock:
-        self.acquire()
+        if self.waiting is None:
+            self.acquire()
+        elif not self.acquire(blocking=False):
+            self._wait_saying(self.waiting)
         return self
+
+    def _wait_saying(self, waiting: Callable[[], None]) -> None:
+        import time
+
+        # Held briefly by design (the index lock): a short wait goes unsaid, a long one
+        # (a holder stopped with ^Z, a slow disk) is said once, then waited out.
+        deadline = time.monotonic() + WAIT_NOTICE
+        while time.monotonic() < deadline:
+            time.sleep(0.02)
+            if self.acquire(blocking=False):
+                return
+        waiting()
+        self.acquire()
 
     def __exit__(
         self,

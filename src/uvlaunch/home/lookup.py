@@ -27,6 +27,8 @@ from uvlaunch.home.store import index_lock, now
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from uvlaunch.scripts.identity import (
         ScriptIdentity,  # what a script is: read by the layer above
     )
@@ -114,15 +116,18 @@ def recover(root: str, script: ScriptIdentity) -> Record | None:
     return None
 
 
-def register(root: str, ident: ScriptIdentity) -> Record:
+def register(
+    root: str, ident: ScriptIdentity, *, waiting: Callable[[str], None] | None = None
+) -> Record:
     """Find the environment record of ``ident``, creating or updating it as needed.
 
     Index entries found missing or damaged on the way are written again. Names are kept
     per view (views.py): another view's name is no move. A new record is made in one
-    step that one machine wins (newrecord.py).
+    step that one machine wins (newrecord.py). ``waiting`` is told the index lock's
+    path when another process holds it long.
     """
     names: tuple[str, ...] = ()
-    with index_lock(root):
+    with index_lock(root, waiting):
         rec, how = lookup(root, ident)
         if rec is None:
             # A damaged record or index must not cost the script its environment.

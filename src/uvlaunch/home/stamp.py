@@ -155,6 +155,11 @@ def file_signature(path: str) -> str:
         st = os.stat(path)
     except OSError:
         return "-"
+    return signature_of(st)
+
+
+def signature_of(st: os.stat_result) -> str:
+    """``file_signature`` of the file whose stat is ``st`` (an open descriptor's)."""
     return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
 
 

@@ -30,7 +30,7 @@ import time
 
 from uvlaunch.contract import HOME_DIRS
 from uvlaunch.errors import HomeError
-from uvlaunch.home import locks, paths, trust
+from uvlaunch.home import locks, paths, trust, way
 from uvlaunch.home.names import is_safe_name
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
@@ -67,11 +67,15 @@ def random_suffix(n: int) -> str:
 def open_home(create: bool = True) -> str:
     """The home directory, created 0700 and checked like ssh checks ``~/.ssh``."""
     root = paths.home()
+    # Nothing is created, or trusted, on a way another user controls (way.walk): a
+    # symlink of theirs in /tmp, a HOME of theirs that sudo kept (way.py).
+    check_way(root)
     if create:
         try:
-            os.makedirs(root, mode=0o700, exist_ok=True)
+            way.make_dirs(root, 0o700)  # its missing parents 0755, whatever the umask
         except OSError as e:
             raise HomeError(f"{root}: cannot create uvlaunch's home: {e.strerror}") from None
+        check_way(root)  # again: a sticky directory lets another user make it first
     try:
         st = os.stat(root)
     except FileNotFoundError:
@@ -105,6 +109,13 @@ def _read_only(root: str) -> bool:
         return False
 
 
+def check_way(root: str) -> None:
+    """Refuse a home on a way another user controls (way.walk), naming the cause."""
+    problem = way.home_way_problem(root)
+    if problem is not None:
+        raise HomeError(problem)
+
+
 def check_home_permissions(root: str, st: os.stat_result) -> None:
     """Refuse a home that another user owns or that others can write."""
     if sys.platform == "win32":
@@ -113,8 +124,9 @@ def check_home_permissions(root: str, st: os.stat_result) -> None:
         raise HomeError(f"{root}: uvlaunch's home is not a directory")
     if st.st_uid != os.geteuid():
         raise HomeError(
-            f"{root}: uvlaunch's home is owned by uid {st.st_uid}, not by you; "
-            "refusing to run environments another user controls"
+            f"{root}: uvlaunch's home is owned by uid {st.st_uid}, not by you; refusing to "
+            f"run environments another user controls (if it is yours, run `{way.chown(root)}`;"
+            " else set UVLAUNCH_HOME)"
         )
     if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise HomeError(
@@ -194,9 +206,11 @@ def env_names(root: str) -> list[str]:
 # -- locks ------------------------------------------------------------------------
 
 
-def index_lock(root: str) -> locks.Lock:
-    """Held while the index and records change."""
-    return locks.Lock(os.path.join(paths.locks_dir(root), "index.lock"))
+def index_lock(root: str, waiting: Callable[[str], None] | None = None) -> locks.Lock:
+    """Held while the index and records change; ``waiting`` is told its path once a
+    ``with`` has waited long for it (locks.WAIT_NOTICE)."""
+    path = os.path.join(paths.locks_dir(root), "index.lock")
+    return locks.Lock(path, waiting=None if waiting is None else lambda: waiting(path))
 
 
 def env_lock(root: str, name: str) -> locks.Lock:

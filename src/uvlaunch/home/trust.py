@@ -5,8 +5,13 @@ of a stamp and a warm record). Each directory on that way must be a real directo
 owned by the user running uvlaunch and not writable by group or others; else another
 user could put his own interpreter or stamp there. Side files beside a script (its
 ``.lock``) must be owned by the user or by the script's owner, not writable by others,
-regular, and of a sane size. The native launcher makes the same checks (launcher.c,
+regular, and of a sane size; one that is a symlink must be the user's own, and what it
+names must pass too. The native launcher makes the same checks (launcher.c,
 ``trusted_dir``) and hands over to Python, which says what is wrong in one line.
+
+The way to the home, to ``install``'s bin directory and to a bare word's file: way.py.
+What uvlaunch makes is private by construction: it works under umask 0o077, uv under
+the user's umask tightened to 0o022, and the script gets the user's own umask back.
 
 Imported on the warm path: ``os`` and ``stat`` only.
 """
@@ -18,8 +23,36 @@ import stat as stat_mod
 import sys
 
 from uvlaunch.contract import HOME_DIRS
+from uvlaunch.home.way import chown
 
 POSIX = sys.platform != "win32"
+
+
+USER_UMASK: list[int] = []  # the umask uvlaunch was started with, once private_umask ran
+
+
+def private_umask() -> None:
+    """From here on, what uvlaunch makes is its user's alone (umask 0o077), whatever the
+    umask it was started with (``umask 000`` or ``002``), which is kept for the script."""
+    if POSIX:
+        started = os.umask(0o077)
+        if not USER_UMASK:
+            USER_UMASK.append(started)
+
+
+def child_umask() -> int:
+    """The umask for uv, which builds environments: the user's, but never looser than
+    0o022 (no file of an environment writable by group or others)."""
+    current = USER_UMASK[0] if USER_UMASK else os.umask(0o077)
+    if not USER_UMASK:
+        os.umask(current)
+    return current | 0o022
+
+
+def user_umask() -> None:
+    """Give the process the umask it was started with again: the script's own, at exec."""
+    if USER_UMASK:
+        os.umask(USER_UMASK[0])
 
 
 def dir_problem(path: str) -> str | None:
@@ -50,7 +83,7 @@ def owner_problem(path: str, st: os.stat_result, *, also: int | None = None) -> 
     if st.st_uid != os.geteuid() and st.st_uid != also:
         return (
             f"{path}: is owned by uid {st.st_uid}, not by you; refusing to use what another "
-            "user controls (remove it, or `chown` it to yourself)"
+            f"user controls (remove it, or run `{chown(path)}`)"
         )
     if st.st_mode & (stat_mod.S_IWGRP | stat_mod.S_IWOTH):
         mode = stat_mod.S_IMODE(st.st_mode)
@@ -88,10 +121,18 @@ MAX_SIDE_FILE = 16 * 1024 * 1024  # a script's lock file; uv's are kilobytes
 def side_file_problem(path: str, script_owner: int) -> str | None:
     """Why the file ``path`` beside a script may not be read and acted on; None if it may.
 
-    Follows symlinks (as uv does); a missing file is no problem.
+    A missing file is no problem. A symlink (which uv would follow) must be the user's
+    own, and what it names must pass. No message shows the file's content.
     """
     try:
-        st = os.stat(path)
+        st = os.lstat(path)
+        if stat_mod.S_ISLNK(st.st_mode):
+            if POSIX and st.st_uid != os.geteuid():
+                return (
+                    f"{path}: is a symlink owned by uid {st.st_uid}, not by you; refusing to "
+                    "follow it (remove it)"
+                )
+            st = os.stat(path)
     except FileNotFoundError:
         return None
     except OSError as e:

@@ -16,7 +16,7 @@ import sys
 
 from uvlaunch.contract import TRUTHY
 from uvlaunch.errors import UvlaunchError
-from uvlaunch.home import index, locks, paths, pointer, stamp, trust, usage, warm
+from uvlaunch.home import index, locks, paths, pointer, stamp, trust, usage, warm, way
 from uvlaunch.scripts.metadata import find_block
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 7 ms here
@@ -61,8 +61,8 @@ def _try_exec(invoked: str, args: list[str]) -> None:
     home_st = os.stat(root)
     if home_st.st_uid != os.geteuid() or home_st.st_mode & 0o022:
         return  # the slow path refuses such a home with a message
-    if trust.home_problem(root) is not None:
-        return  # likewise for its directories
+    if trust.home_problem(root) is not None or way.walk_problem(root) is not None:
+        return  # likewise for its directories, and for the way to it
     # The warm record, as the native launcher reads it; when it does not match (an edit
     # below the block, a touch), the stamp decides, and a right environment gets a new
     # record, so that the next start is native again.
@@ -224,9 +224,11 @@ def exec_holding(
 ) -> NoReturn:
     """``os.execve`` with the use lock's descriptor inherited; on failure, released again."""
     fd = use.detach()
+    trust.user_umask()  # the script's umask is the user's, not uvlaunch's private one
     try:
         os.execve(program, argv, environ)
     except BaseException:
+        trust.private_umask()
         if fd is not None:
             os.close(fd)
         raise

@@ -121,8 +121,12 @@ def prepare(
         root = store.open_home()
     except HomeError as e:
         raise HomeError(_why_it_writes(script, str(e))) from None
-    rec = lookup.register(root, script.ident)
     invoked = script.ident.invoked
+
+    def index_held(path: str) -> None:
+        notify(f"{invoked}: waiting for another process, which holds {path}")
+
+    rec = lookup.register(root, script.ident, waiting=index_held)
     handle = Env(root, rec.name)
     # Checked before anything is created inside it (a planted or foreign envs/NAME).
     handle.check()
@@ -255,9 +259,12 @@ def exec_in(prepared: Prepared, argv: list[str]) -> NoReturn:
     environ["PATH"] = bin_dir + os.pathsep + os.path.dirname(prepared.uv) + rest
     import shutil
 
-    program = shutil.which(argv[0], path=environ["PATH"])
+    # An empty PATH entry (`PATH=$PATH:`, often an accident) is not the current
+    # directory here, unlike in a shell; an explicit `.` is (docs/commands.md).
+    lookup = os.pathsep.join(e for e in environ["PATH"].split(os.pathsep) if e)
+    program = shutil.which(argv[0], path=lookup)
     if program is None and os.sep not in argv[0] and not (os.altsep and os.altsep in argv[0]):
-        # As a shell: a bare name is looked up on PATH only, never in the current directory.
+        # A bare name is looked up on PATH only, never in the current directory.
         raise CommandError(f"{argv[0]}: command not found", 127)
     program = program or argv[0]
     if sys.platform == "win32":

@@ -19,30 +19,29 @@ from uvlaunch.home import locks, paths, store
 from uvlaunch.scripts import metadata
 
 UNUSED_DAYS = 30
-MAX_BYTES = 64 * 2**20  # the most read of a script from a pipe or a URL
+MAX_BYTES = metadata.MAX_SCRIPT  # the most read of a script from a pipe or a URL
 RUN_PREFIX = "piped-"  # tmp/piped-<random>.py: a piped script's file while it runs
 
 
 def materialize(invoked: str) -> tuple[str, str]:
     """Read the script once: (its block's file, keying the environment; the file to run)."""
-    shown = "<stdin>" if invoked == "-" else invoked
+    shown = "<stdin>" if invoked == "-" else metadata.shown(invoked)
+    limit = MAX_BYTES + 1  # an endless pipe (`cat /dev/zero`) ends here
     try:
         if invoked == "-":
-            data = sys.stdin.buffer.read(MAX_BYTES + 1)
+            data = sys.stdin.buffer.read(limit)
         else:
             with open(invoked, "rb") as f:
-                data = f.read(MAX_BYTES + 1)
+                data = f.read(limit)
     except OSError as e:
-        raise ScriptError(f"{invoked}: cannot read the script: {e.strerror}") from None
-    if len(data) > MAX_BYTES:
-        raise ScriptError(f"{shown}: the script is larger than {MAX_BYTES // 2**20} MiB, the limit")
+        raise ScriptError(f"{shown}: cannot read the script: {e.strerror}") from None
     return from_bytes(store.open_home(), data, shown)
 
 
 def from_bytes(root: str, data: bytes, shown: str) -> tuple[str, str]:
     """The files of the script ``data`` (``shown`` names it in errors): (its block's
     file, keying the environment; the file to run)."""
-    text = data.decode("utf-8", "surrogateescape")
+    text = metadata.decode(data, shown)  # ScriptError over the limit
     block = metadata.find_block(text, shown)
     key = store.sha256_hex(
         f"{block}\0{os.environ.get('UV_PYTHON', '')}".encode("utf-8", "surrogateescape")

@@ -12,7 +12,7 @@ import os
 import sys
 
 from uvlaunch.contract import SUBCOMMANDS
-from uvlaunch.errors import UvlaunchError
+from uvlaunch.errors import UvlaunchError, printable
 from uvlaunch.launching import launch, piped
 
 RETARGETS = 3  # starts over after a symlink flip, before giving up
@@ -31,7 +31,7 @@ def launch_script(
 
     def notify(message: str) -> None:
         try:
-            sys.stderr.write(f"uvlaunch: {message}\n")
+            sys.stderr.write(f"uvlaunch: {printable(message)}\n")
             sys.stderr.flush()
         except (OSError, ValueError):
             pass  # stderr closed: the message is lost, the launch goes on

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from uvlaunch.building import compiling
 from uvlaunch.errors import UvlaunchError
-from uvlaunch.home import lookup, paths, records, samefile, store
+from uvlaunch.home import lookup, paths, records, samefile, store, way
 from uvlaunch.launching import fetch, launch
 from uvlaunch.manage import installed as commands
 from uvlaunch.manage import registry, where
@@ -123,6 +123,7 @@ def install(
     name = name if name is not None else default_name(script)
     check_name(name)
     directory = bin_dir()
+    _check_dir(directory)
     path = os.path.join(directory, name)
     uvlaunch = uvlaunch_command()
     if os.path.realpath(path) == os.path.realpath(uvlaunch):
@@ -202,15 +203,29 @@ def _restore_entry(root: str, path: str, old: Command | None) -> None:
         pass  # the entry names a command file that is not there: nothing acts on it
 
 
+def _check_dir(directory: str) -> None:
+    """Refuse a bin directory another user could change, or reach through (way.walk)."""
+    found = way.walk(directory)
+    if found is None:
+        return
+    kept = way.kept_home(found[0], "UVLAUNCH_BIN_DIR")
+    if kept is not None:
+        raise UvlaunchError(f"{directory}: refusing to put commands {kept}")
+    raise UvlaunchError(f"{directory}: refusing to put commands there: {found[1]}")
+
+
 def _make_dir(directory: str) -> None:
+    # The shell of every user runs what is in it: 0755 and its parents too, whatever the
+    # umask (0777 under `umask 000` otherwise); checked again once made.
     try:
-        os.makedirs(directory, exist_ok=True)
+        way.make_dirs(directory, 0o755)
     except OSError as e:
         raise UvlaunchError(
             f"{directory}: cannot create the directory for commands: {e.strerror}"
         ) from None
     if not os.path.isdir(directory):
         raise UvlaunchError(f"{directory}: is not a directory; set UVLAUNCH_BIN_DIR to one")
+    _check_dir(directory)
 
 
 def on_path(directory: str) -> bool:

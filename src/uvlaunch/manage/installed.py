@@ -168,6 +168,7 @@ def stage(path: str, data: bytes) -> str:
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755)
         try:
+            os.fchmod(fd, 0o755)  # uvlaunch's umask is 077 (trust.private_umask)
             os.write(fd, data)
             os.fsync(fd)
         finally:

@@ -245,12 +245,59 @@ static int trusted_dir(const char *path) {
     return S_ISDIR(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 022) == 0;
 }
 
+/* way._dir_rule(): a directory of root's or ours, not writable by others unless sticky. */
+static int way_dir(const char *path) {
+    struct stat st;
+    return lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_uid == 0 || st.st_uid == geteuid()) &&
+           ((st.st_mode & 022) == 0 || (st.st_mode & S_ISVTX) != 0);
+}
+
+/* Every directory on `real` (absolute, without symlinks), from / down, passes way_dir. */
+static int trusted_real_way(const char *real) {
+    char prefix[PATH_MAX];
+    size_t len = strlen(real);
+    if (len >= sizeof prefix || !way_dir("/")) return 0;
+    for (size_t i = 1; i <= len; i++) {
+        if (i < len && real[i] != '/') continue;
+        memcpy(prefix, real, i);
+        prefix[i] = '\0';
+        if (!way_dir(prefix)) return 0;
+    }
+    return 1;
+}
+
+/* way.walk_problem(home) is None: each symlink on the way is root's or ours, the
+   directory holding it passes, and so does the way the home really is. Else 0: Python
+   decides, and says why. */
+static int trusted_way(const char *home) {
+    char prefix[PATH_MAX], real[PATH_MAX];
+    struct stat st;
+    size_t len = strlen(home);
+    if (len >= sizeof prefix) return 0;
+    for (size_t i = 1; i <= len; i++) {
+        if (i < len && home[i] != '/') continue;
+        memcpy(prefix, home, i);
+        prefix[i] = '\0';
+        if (lstat(prefix, &st) != 0) return 0;
+        if (!S_ISLNK(st.st_mode)) continue;
+        if (st.st_uid != 0 && st.st_uid != geteuid()) return 0;
+        char *slash = strrchr(prefix, '/');
+        if (slash == prefix)
+            slash[1] = '\0';
+        else
+            *slash = '\0';
+        if (realpath(prefix, real) == NULL || !trusted_real_way(real)) return 0;
+    }
+    return realpath(home, real) != NULL && trusted_real_way(real);
+}
+
 /* trust.home_problem() is None, and the home itself is ours and not writable by others. */
 static int trusted_home(const char *home) {
     struct stat st;
     char path[PATH_MAX];
     if (stat(home, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022) != 0)
         return 0;
+    if (!trusted_way(home)) return 0;
     for (const char *const *d = HOME_DIRS; *d != NULL; d++)
         if (snprintf(path, sizeof path, "%s/%s", home, *d) >= (int)sizeof path || !trusted_dir(path)) return 0;
     return 1;
@@ -488,7 +535,9 @@ int main(int argc, char **argv) {
     if (i >= argc || argv[i][0] == '-') hand_over(argc, argv);
     if (strchr(argv[i], '/') == NULL) {
         for (const char *const *s = SUBCOMMANDS; *s != NULL; s++)
-            if (strcmp(argv[i], *s) == 0) hand_over(argc, argv); /* or a script of that name here */
+            /* Or the user's own script of that name here: Python decides, never this
+               launcher (way.own_file_here: whose file, in whose directory). */
+            if (strcmp(argv[i], *s) == 0) hand_over(argc, argv);
     }
     try_warm(argv[i], argv + i + 1, argc - i - 1);
     hand_over(argc, argv);

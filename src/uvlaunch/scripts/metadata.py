@@ -34,7 +34,7 @@ beyond what it has to: no ``re`` (4.5 ms here), ``dataclasses``, ``typing`` or
 
 from __future__ import annotations
 
-from uvlaunch.errors import ScriptError
+from uvlaunch.errors import ScriptError, printable
 
 OPENING = "# /// script"
 CLOSING = "# ///"
@@ -45,11 +45,9 @@ class MetadataError(ScriptError):
     """The script's metadata block is malformed."""
 
 
-def shown(path: str) -> str:
-    """``path`` fit for a one-line message: control characters (a newline) escaped."""
-    if path.isprintable():
-        return path
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in path)
+shown = printable  # a path fit for a one-line message: control characters escaped
+
+MAX_SCRIPT = 64 * 1024 * 1024  # the most of a script uvlaunch reads (docs/commands.md)
 
 
 def read_text(path: str, display: str | None = None) -> str:
@@ -62,7 +60,7 @@ def read_text(path: str, display: str | None = None) -> str:
     name = shown(path if display is None else display)
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            data = f.read(MAX_SCRIPT + 1)
     except IsADirectoryError:
         raise ScriptError(f"{name}: is a directory, not a script") from None
     except FileNotFoundError:
@@ -71,6 +69,16 @@ def read_text(path: str, display: str | None = None) -> str:
         raise ScriptError(f"{name}: permission denied (cannot read the script)") from None
     except OSError as e:
         raise ScriptError(f"{name}: cannot read the script: {e.strerror}") from None
+    return decode(data, name)
+
+
+def decode(data: bytes, name: str) -> str:
+    """A script's bytes as text (see ``read_text``); ScriptError when over ``MAX_SCRIPT``."""
+    if len(data) > MAX_SCRIPT:
+        raise ScriptError(
+            f"{name}: is more than {MAX_SCRIPT >> 20} MiB; uvlaunch reads scripts of at most "
+            f"{MAX_SCRIPT >> 20} MiB"
+        )
     return data.decode("utf-8", "surrogateescape")
 
 

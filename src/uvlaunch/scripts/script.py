@@ -64,9 +64,10 @@ def read_script(invoked: str) -> Script:
     lock_path = lock_file(ident.path)
     lock_sig = stamp.file_signature(lock_path)
     lock_hash = "-"
-    if lock_sig != "-":
+    if lock_sig != "-" or os.path.islink(lock_path):
         # uv installs what the lock file says: it must be as trusted as the script, and
-        # a file that can be read (a FIFO would block, /dev/zero never end).
+        # a file that can be read (a FIFO would block, /dev/zero never end). A dangling
+        # symlink too: its owner may point it anywhere once this check is done.
         try:
             owner = os.stat(ident.path).st_uid
         except OSError:
@@ -74,14 +75,33 @@ def read_script(invoked: str) -> Script:
         problem = trust.side_file_problem(lock_path, owner)
         if problem is not None:
             raise ScriptError(problem)
-        try:
-            with open(lock_path, "rb") as f:
-                lock_hash = store.sha256_hex(f.read(trust.MAX_SIDE_FILE + 1))
-        except OSError as e:
-            raise ScriptError(
-                f"{lock_path}: cannot read the script's lock file: {e.strerror}"
-            ) from None
+    if lock_sig != "-":
+        lock_hash = _read_side_file(lock_path, lock_sig, owner)
     script = Script(ident, text, block, lock_sig, lock_hash)
     if not SPECULATE:
         script.meta()
     return script
+
+
+def _read_side_file(path: str, checked: str, owner: int) -> str:
+    """The SHA-256 of the file ``path``, which must still be the one checked (signature
+    ``checked``, beside a script of ``owner``): without blocking on a FIFO swapped in
+    meanwhile, or reading another."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        raise ScriptError(f"{path}: cannot read the script's lock file: {e.strerror}") from None
+    try:
+        # Checked by path, read by descriptor: the same file, still passing the check.
+        st = os.fstat(fd)
+        again = trust.side_file_problem(path, owner)
+        if again is not None:
+            raise ScriptError(again)
+        if stamp.signature_of(st) != checked or stamp.file_signature(path) != checked:
+            raise ScriptError(f"{path}: changed while it was being checked; try again")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            return store.sha256_hex(f.read(trust.MAX_SIDE_FILE + 1))
+    except OSError as e:
+        raise ScriptError(f"{path}: cannot read the script's lock file: {e.strerror}") from None
+    finally:
+        os.close(fd)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 
-from uvlaunch.home import locks
+from uvlaunch.home import locks, trust
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
 if TYPE_CHECKING:
@@ -31,9 +31,14 @@ def spawn(argv: list[str], environ: dict[str, str], *, stderr: int | None = None
 
     # What subprocess's restore_signals does: Python ignores these, children should not.
     defaults = (_signal.SIGPIPE, _signal.SIGXFSZ)
+    umask = trust.child_umask()  # uv builds environments: never writable by others
     if not sys.platform.startswith("linux"):
         actions = [(os.POSIX_SPAWN_DUP2, stderr, 2)] if stderr is not None else []
-        return os.posix_spawn(argv[0], argv, environ, file_actions=actions, setsigdef=defaults)
+        own = os.umask(umask)  # posix_spawn has no umask of its own to give
+        try:
+            return os.posix_spawn(argv[0], argv, environ, file_actions=actions, setsigdef=defaults)
+        finally:
+            os.umask(own)
     prctl = _prctl()
     parent = os.getpid()
     errors_read, errors_write = os.pipe()  # close-on-exec: empty when the exec worked
@@ -50,6 +55,7 @@ def spawn(argv: list[str], environ: dict[str, str], *, stderr: int | None = None
                 os.dup2(stderr, 2)
             for sig in defaults:
                 _signal.signal(sig, _signal.SIG_DFL)
+            os.umask(umask)
             os.execve(argv[0], argv, environ)
         except OSError as e:
             code = e.errno or 1
@@ -69,9 +75,10 @@ def spawn(argv: list[str], environ: dict[str, str], *, stderr: int | None = None
 
 
 def child_setup() -> None:
-    """For ``subprocess``'s ``preexec_fn``: the same death signal and inherited locks."""
+    """For ``subprocess``'s ``preexec_fn``: the same death signal, umask and inherited locks."""
     if sys.platform.startswith("linux"):
         _prctl()(PR_SET_PDEATHSIG, SIGKILL)
+    os.umask(trust.child_umask())
     for fd in locks.HELD:
         os.set_inheritable(fd, True)
 
