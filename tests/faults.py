@@ -1,0 +1,201 @@
+"""Fault injection with strace: fail or kill the Kth state-changing system call of a command.
+
+``strace -f -e inject=SYSCALLS:error=EIO:when=K`` makes the Kth call of each of those
+system calls fail, in every process the command starts (uvlaunch, its uv and uv's
+threads, the background compiler: strace counts each syscall of each tracee apart, so
+one run may fail the Kth call of several of them). ``signal=SIGKILL`` kills the process
+making the call instead. A ``Point`` is one such run: a scene (a command, from a state
+prepared once and restored before every run), a class of system calls, a fault and K.
+
+``World`` is one scene's sandbox: its home, uv cache and bin directory are copied aside
+once prepared and copied back before each point, at the same paths (environments hold
+absolute paths) and without touching the scripts (the home knows them by inode).
+
+Linux with strace and ptrace allowed: ``skip_reason`` says what is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+# The state-changing system calls, by class: what fails together at one point.
+CLASSES = {
+    "rename": "rename,renameat,renameat2",
+    "link": "symlink,symlinkat,link,linkat",
+    "mkdir": "mkdir,mkdirat",
+    "unlink": "unlink,unlinkat,rmdir",
+    "fsync": "fsync",
+    "ftruncate": "ftruncate",
+}
+ALL_CALLS = ",".join(CLASSES.values())
+# How each fault is given to strace; a full disk is tried where it is what a disk says.
+FAULTS = {"EIO": "error=EIO", "ENOSPC": "error=ENOSPC", "kill": "signal=SIGKILL"}
+ENOSPC_CLASSES = ("mkdir", "link", "fsync")
+
+# The default spread is a fixed one-in-SPREAD sample of all points, by a hash of each
+# point's name: a point is in it or not whatever else changes (the number of calls a
+# uv version makes moves only the points at the end). UVLAUNCH_FAULTS=all runs them all.
+SPREAD = 9
+EVERY = os.environ.get("UVLAUNCH_FAULTS", "") == "all"
+
+TRACEBACK = "Traceback (most recent call last)"
+
+
+def skip_reason() -> str | None:
+    """Why faults cannot be injected here (no strace, ptrace forbidden), or None."""
+    strace = shutil.which("strace")
+    if strace is None:
+        return "strace is not installed (apt-get install strace)"
+    probe = subprocess.run(
+        [strace, "-f", "-qq", "-o", "/dev/null", "-e", "inject=mkdir:error=EIO:when=1", "true"],
+        capture_output=True,
+        text=True,
+    )
+    if probe.returncode != 0:
+        return f"strace cannot trace here (ptrace forbidden?): {probe.stderr.strip()}"
+    return None
+
+
+@dataclass(frozen=True)
+class Point:
+    scene: str
+    cls: str  # a key of CLASSES
+    fault: str  # a key of FAULTS
+    k: int
+
+    def __str__(self) -> str:
+        return f"{self.scene}: {self.fault} at {self.cls} call {self.k}"
+
+    def strace_args(self) -> list[str]:
+        calls = CLASSES[self.cls]
+        return ["-e", f"trace={calls}", "-e", f"inject={calls}:{FAULTS[self.fault]}:when={self.k}"]
+
+    def in_spread(self) -> bool:
+        """Whether the default run covers this point (a fixed sample; see SPREAD)."""
+        digest = hashlib.sha256(str(self).encode()).digest()
+        return self.k == 1 or int.from_bytes(digest[:4], "big") % SPREAD == 0
+
+
+def points(scene: str, fault: str, counts: dict[str, int]) -> list[Point]:
+    """Every point of ``scene`` for ``fault``: K from 1 to the most calls of its class that
+    one process made (``counts``), so that the last one of each class fails too."""
+    classes = ENOSPC_CLASSES if fault == "ENOSPC" else tuple(CLASSES)
+    return [
+        Point(scene, cls, fault, k) for cls in classes for k in range(1, counts.get(cls, 0) + 1)
+    ]
+
+
+_CALL = re.compile(r"^(\d+) +(\w+)\(")
+
+
+def parse_counts(trace: str) -> dict[str, int]:
+    """The most calls of each class one tracee made, from ``strace -f -o`` output."""
+    per: dict[tuple[str, str], int] = {}
+    for line in trace.splitlines():
+        m = _CALL.match(line)
+        if m:
+            key = (m.group(1), m.group(2))
+            per[key] = per.get(key, 0) + 1
+    counts: dict[str, int] = {}
+    for cls, calls in CLASSES.items():
+        names = calls.split(",")
+        counts[cls] = max((n for (_, call), n in per.items() if call in names), default=0)
+    return counts
+
+
+class World:
+    """One scene's sandbox: ``root`` holds the scripts, the home, uv's cache, a bin directory."""
+
+    STATE = ("uvlaunch-home", "uv-cache", "bin")
+
+    def __init__(self, root: Path, env: dict[str, str]) -> None:
+        self.root = root
+        self.scripts = root / "scripts"
+        self.home = Path(env["UVLAUNCH_HOME"])
+        self.env = env
+        self.saved = root.parent / f"{root.name}-saved"
+
+    def run(
+        self, argv: list[str], *, extra: dict[str, str] | None = None, timeout: float = 180
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` in the scripts directory; a run past ``timeout`` is killed, with
+        every process it started (its session), and reported as exit status None."""
+        env = {**self.env, **(extra or {})}
+        proc = subprocess.Popen(
+            argv,
+            cwd=self.scripts,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            return subprocess.CompletedProcess(argv, -999, out, err + f"\n(hung: {timeout} s)")
+        return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+    def save(self) -> None:
+        """Keep the state as it is now, for ``restore`` before each point."""
+        self.saved.mkdir()
+        present = [str(self.root / d) for d in self.STATE if (self.root / d).exists()]
+        if present:  # one cp: the hard links between the home and uv's cache stay links
+            subprocess.run(["cp", "-a", *present, str(self.saved)], check=True)
+
+    def restore(self) -> None:
+        for d in self.STATE:
+            if (self.root / d).exists():
+                subprocess.run(["rm", "-rf", str(self.root / d)], check=True)
+        saved = [str(p) for p in self.saved.iterdir()]
+        if saved:
+            subprocess.run(["cp", "-a", *saved, str(self.root)], check=True)
+
+    def count(self, argv: list[str]) -> dict[str, int]:
+        """Run ``argv`` once under strace, from the saved state: the calls of each class."""
+        self.restore()
+        out = self.root / "count.strace"
+        proc = self.run(["strace", "-f", "-qq", "-o", str(out), "-e", f"trace={ALL_CALLS}", *argv])
+        assert proc.returncode == 0, f"{argv} failed untouched:\n{proc.stderr}"
+        return parse_counts(out.read_text())
+
+    def inject(self, point: Point, argv: list[str]) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` from the saved state with ``point``'s fault injected."""
+        self.restore()
+        return self.run(["strace", "-f", "-qq", "-o", "/dev/null", *point.strace_args(), *argv])
+
+
+def killed(proc: subprocess.CompletedProcess[str]) -> bool:
+    """Whether the process strace started was itself killed (nothing could say a line)."""
+    return proc.returncode in (-signal.SIGKILL, 128 + signal.SIGKILL)
+
+
+def last_line_problem(proc: subprocess.CompletedProcess[str], outcome_label: str) -> str | None:
+    """What is wrong with how a failed command ended, or None: its stderr must end with
+    one line of uvlaunch's own, an error (status 2) or a failed outcome (status 1)."""
+    if proc.returncode == 0 or killed(proc):
+        return None
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    last = lines[-1] if lines else ""
+    if proc.returncode == 2 and last.startswith("uvlaunch: error: "):
+        return None
+    if proc.returncode == 1 and last.startswith(f"{outcome_label}: failed"):
+        return None
+    return f"exit {proc.returncode}, and stderr does not end in one uvlaunch line: {last!r}"
+
+
+def traceback_summary(stderr: str) -> str:
+    """The exception and the frame it came from, of the last traceback in ``stderr``."""
+    lines = stderr[stderr.rindex(TRACEBACK) :].splitlines()
+    frames = [line.strip() for line in lines if line.strip().startswith("File ")]
+    error = next((line for line in reversed(lines) if line and not line[0].isspace()), "")
+    return f"{error} ({frames[-1] if frames else 'no frame'})"

@@ -1,0 +1,232 @@
+"""Faults at every step (issue 27): each failing or killed system call of each command
+leaves a working home and one honest line.
+
+For each scene below (a command, from a state prepared once), each class of
+state-changing system calls (faults.CLASSES) and each fault (EIO, ENOSPC, SIGKILL), the
+Kth call is made to fail, with strace, in uvlaunch and in the uv it runs, for K from 1 to
+the most calls of that class one process makes. After each point:
+
+- stderr holds no Python traceback, and a failed command ends with one line of its own
+  (``uvlaunch: error: ...``, status 2; or a failed outcome of upgrade, status 1);
+- an environment the script had is not lost: ``where`` names it, ``list`` shows it;
+- the next plain launch runs the script in a complete environment that satisfies its
+  block (of the same name, when it had one).
+
+By default a fixed sample of the points runs (faults.SPREAD); ``UVLAUNCH_FAULTS=all
+pytest -m faults`` runs every one. docs/reliability.md says how many each covers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import faults
+import pytest
+from conftest import UVLAUNCH_PY, build_wheel, isolated_env, make_script
+from faults import TRACEBACK, Point, World
+
+from uvlaunch.errors import UNEXPECTED
+
+pytestmark = [pytest.mark.faults, pytest.mark.e2e]
+
+SKIP = faults.skip_reason()
+
+# A block edit: the script's block as the "edit" scene finds it.
+EDITED = make_script(deps=("alpha", "beta"))
+
+
+def launch(world: World) -> None:
+    proc = world.run(["./s.py"], extra={"UVLAUNCH_COMPILE_BYTECODE": "0"})
+    assert proc.returncode == 0, proc.stderr
+
+
+def newer_alpha(world: World) -> None:
+    build_wheel(world.root / "wheels", "alpha", "2.0")
+
+
+def cli(world: World, *args: str) -> None:
+    proc = world.run([UVLAUNCH_PY, *args], extra={"UVLAUNCH_COMPILE_BYTECODE": "0"})
+    assert proc.returncode == 0, proc.stderr
+
+
+def prepare_cached(world: World) -> None:
+    """Another script launched first: uv's cache holds what s.py needs, so that uv makes
+    few calls, and the Kth of uvlaunch's own is not hidden behind uv's."""
+    other = world.scripts / "other.py"
+    other.write_text(make_script())
+    other.chmod(0o755)
+    proc = world.run(["./other.py"], extra={"UVLAUNCH_COMPILE_BYTECODE": "0"})
+    assert proc.returncode == 0, proc.stderr
+
+
+def prepare_rewarm(world: World) -> None:
+    launch(world)
+    for record in (world.home / "warm").iterdir():
+        record.unlink()
+
+
+def prepare_edit(world: World) -> None:
+    launch(world)
+    with open(world.scripts / "s.py", "r+") as f:  # in place: the same file, a new block
+        f.write(EDITED)
+
+
+def prepare_upgrade(world: World) -> None:
+    launch(world)
+    newer_alpha(world)
+
+
+def prepare_rollback(world: World) -> None:
+    prepare_upgrade(world)
+    cli(world, "upgrade", "./s.py")
+
+
+def prepare_gc(world: World) -> None:
+    """An upgraded script, one whose script is gone, leftovers of killed commands in
+    tmp/ and trash/."""
+    prepare_rollback(world)
+    gone = world.scripts / "gone.py"
+    gone.write_text(make_script())
+    gone.chmod(0o755)
+    proc = world.run(["./gone.py"], extra={"UVLAUNCH_COMPILE_BYTECODE": "0"})
+    assert proc.returncode == 0, proc.stderr
+    gone.unlink()
+    stale = time.time() - 7200
+    leftover = world.home / "tmp" / "s.json.0123456789abcdef"
+    leftover.write_text("{}")
+    os.utime(leftover, (stale, stale))
+    (world.home / "trash" / "g9.0123456789abcdef" / "lib").mkdir(parents=True)
+
+
+@dataclass(frozen=True)
+class Scene:
+    argv: tuple[str, ...]
+    prepare: Callable[[World], None] | None
+    had_env: bool = True  # whether the script has an environment before the command
+
+
+SCENES = {
+    # A first launch, through the slow path (the Python launcher).
+    "first": Scene((UVLAUNCH_PY, "./s.py"), None, had_env=False),
+    "first-cached": Scene((UVLAUNCH_PY, "./s.py"), prepare_cached, had_env=False),
+    # A warm start that must write its warm record: the native launcher's and Python's.
+    "rewarm-native": Scene(("./s.py",), prepare_rewarm),
+    "rewarm-python": Scene((UVLAUNCH_PY, "./s.py"), prepare_rewarm),
+    # A launch after the script's block changed.
+    "edit": Scene((UVLAUNCH_PY, "./s.py"), prepare_edit),
+    "upgrade": Scene((UVLAUNCH_PY, "upgrade", "./s.py"), prepare_upgrade),
+    "reinstall": Scene((UVLAUNCH_PY, "reinstall", "./s.py"), launch),
+    "rollback": Scene((UVLAUNCH_PY, "rollback", "./s.py"), prepare_rollback),
+    "gc": Scene((UVLAUNCH_PY, "gc"), prepare_gc),
+    "install": Scene((UVLAUNCH_PY, "install", "./s.py"), launch),
+}
+
+
+@dataclass
+class Stage:
+    """A scene ready for points: its world, saved state, the calls its command makes."""
+
+    scene: str
+    world: World
+    counts: dict[str, int]
+    name: str | None  # the script's environment before the command
+
+
+@pytest.fixture(scope="module")
+def stages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Stage]]:
+    """Each scene's stage, prepared on first use."""
+    if SKIP:
+        pytest.skip(SKIP)
+    made: dict[str, Stage] = {}
+
+    def stage(scene: str) -> Stage:
+        if scene not in made:
+            made[scene] = _prepare(tmp_path_factory.mktemp(f"faults-{scene}"), scene)
+        return made[scene]
+
+    yield stage
+
+
+def _prepare(root: Path, scene: str) -> Stage:
+    wheels = root / "wheels"
+    wheels.mkdir()
+    build_wheel(wheels, "alpha", "1.0")
+    build_wheel(wheels, "beta", "1.0")
+    env = isolated_env(root, wheels)
+    env.update(UV_NO_INDEX="1", UVLAUNCH_BIN_DIR=str(root / "bin"))
+    world = World(root, env)
+    world.scripts.mkdir()
+    script = world.scripts / "s.py"
+    script.write_text(make_script())
+    script.chmod(0o755)
+    spec = SCENES[scene]
+    if spec.prepare is not None:
+        spec.prepare(world)
+    name = _where(world) if spec.had_env else None
+    assert (name is not None) == spec.had_env
+    world.save()
+    return Stage(scene, world, world.count(list(spec.argv)), name)
+
+
+def _where(world: World) -> str | None:
+    proc = world.run([UVLAUNCH_PY, "where", "--json", "./s.py"])
+    if proc.returncode != 0:
+        return None
+    return str(json.loads(proc.stdout)["name"])
+
+
+def problems_at(stage: Stage, point: Point) -> list[str]:
+    """What is wrong after ``point``'s fault: nothing, when every invariant holds."""
+    world = stage.world
+    proc = world.inject(point, list(SCENES[stage.scene].argv))
+    found = []
+    if TRACEBACK in proc.stderr:
+        found.append(f"a traceback: {faults.traceback_summary(proc.stderr)}")
+    elif UNEXPECTED in proc.stderr:
+        found.append(f"an OSError only the last resort caught: {proc.stderr.strip()}")
+    elif (why := faults.last_line_problem(proc, str(world.scripts / "s.py"))) is not None:
+        found.append(why + f"\n{proc.stderr.strip()}")
+    if stage.name is not None:
+        where = _where(world)
+        if where != stage.name:
+            found.append(f"the environment {stage.name} is lost: `where` names {where}")
+        listed = world.run([UVLAUNCH_PY, "list", "--json"])
+        if TRACEBACK in listed.stderr or listed.returncode != 0:
+            found.append(f"`list` failed: {listed.stderr.strip()}")
+        elif stage.name not in {e["name"] for e in json.loads(listed.stdout)}:
+            found.append(f"`list` does not show {stage.name}")
+    found += _next_launch(stage)
+    return [f"{point}: {problem}" for problem in found]
+
+
+def _next_launch(stage: Stage) -> list[str]:
+    proc = stage.world.run(["./s.py"], extra={"UVLAUNCH_COMPILE_BYTECODE": "0"})
+    if proc.returncode != 0 or TRACEBACK in proc.stderr:
+        return [f"the next launch failed (exit {proc.returncode}):\n{proc.stderr.strip()}"]
+    ran = json.loads(proc.stdout.strip().splitlines()[-1])
+    found = []
+    if ran["alpha"] is None:
+        found.append(f"the next launch ran without alpha: {ran['prefix']}")
+    envs = stage.world.home / "envs"
+    if not str(ran["prefix"]).startswith(f"{envs}/{stage.name or ''}"):
+        found.append(f"the next launch ran in {ran['prefix']}, not in {stage.name}'s generation")
+    return found
+
+
+@pytest.mark.skipif(SKIP is not None, reason=SKIP or "")
+@pytest.mark.parametrize("fault", list(faults.FAULTS))
+@pytest.mark.parametrize("scene", list(SCENES))
+def test_each_fault_leaves_a_working_home_and_one_line(
+    stages: Callable[[str], Stage], scene: str, fault: str
+) -> None:
+    stage = stages(scene)
+    chosen = [
+        p for p in faults.points(scene, fault, stage.counts) if faults.EVERY or p.in_spread()
+    ]
+    found = [problem for point in chosen for problem in problems_at(stage, point)]
+    assert not found, f"{len(found)} problems in {len(chosen)} points:\n" + "\n\n".join(found)
