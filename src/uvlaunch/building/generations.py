@@ -17,7 +17,7 @@ import os
 
 from uvlaunch.building import complete, machines, venv
 from uvlaunch.errors import UvError, UvlaunchError
-from uvlaunch.home import locks, paths, pointer, records, stamp, trash, warm
+from uvlaunch.home import locks, paths, pointer, records, stamp, store, trash, warm
 from uvlaunch.scripts.script import Script
 from uvlaunch.uv import calls as uv
 from uvlaunch.uv import output as uvoutput
@@ -29,11 +29,11 @@ def new_dir(root: str, name: str) -> str:
     Reserved by ``mkdir``, which one machine wins: on a shared home whose lock does not
     reach other machines, two builds still never share a generation.
     """
-    os.makedirs(paths.env_dir(root, name), mode=0o700, exist_ok=True)
+    store.make_env_dir(paths.env_dir(root, name), parents=True)
     while True:
         path = paths.generation_dir(root, name, pointer.next_generation(root, name))
         try:
-            os.mkdir(path, 0o700)
+            store.make_env_dir(path)
         except FileExistsError:
             continue
         try:
@@ -126,7 +126,10 @@ def flip(root: str, name: str, new: str, *, keep_current: bool = True, variant: 
     machines.done_building(new)
     if current is not None:  # a first build: no warm record can name this environment yet
         _forget_warm(root, name)
-    prune(root, name)
+    try:
+        prune(root, name)
+    except UvlaunchError:
+        pass  # the flip is done; what could not be deleted now, gc deletes
 
 
 def roll_back(root: str, name: str, variant: str = "") -> None:
@@ -141,8 +144,14 @@ def roll_back(root: str, name: str, variant: str = "") -> None:
     # Current first: a kill between the two renames leaves the rollback done (and
     # nothing kept for the next one: the generation it replaced goes to gc).
     pointer.point(root, name, pointer.CURRENT + variant, previous)
-    pointer.point(root, name, pointer.PREVIOUS + variant, current)
     _forget_warm(root, name)
+    try:
+        pointer.point(root, name, pointer.PREVIOUS + variant, current)
+    except UvlaunchError as e:
+        raise UvlaunchError(
+            f"{name}: rolled back to {previous}, but {current} is not kept for another "
+            f"rollback: {e}"
+        ) from None
 
 
 def _forget_warm(root: str, name: str) -> None:
@@ -238,9 +247,16 @@ def in_use(generation: str) -> bool:
 
 
 def discard(root: str, name: str, generation: str) -> None:
-    """Delete a generation no script can have started (half-built, or failed)."""
+    """Delete a generation no script can have started (half-built, or failed).
+
+    Called on the way out of a failure: a generation it cannot move stays, neither
+    current nor kept, for gc (``prune``), and the failure that led here is the one told.
+    """
     machines.done_building(generation)
-    trash.discard(root, generation, prefix=name)
+    try:
+        trash.discard(root, generation, prefix=name)
+    except UvlaunchError:
+        return
     try:
         os.rmdir(paths.env_dir(root, name))  # a first build that failed leaves no directory
     except OSError:

@@ -13,7 +13,7 @@ import os
 import sys
 
 from uvlaunch.building import compiling, envbuild, machines
-from uvlaunch.errors import CommandError, HomeError
+from uvlaunch.errors import CommandError, HomeError, UvlaunchError
 from uvlaunch.home import locks, paths, pointer, records, stamp, store, trust, warm
 from uvlaunch.home.names import lock_file
 from uvlaunch.launching import fastpath
@@ -134,7 +134,7 @@ def forget(root: str, name: str) -> None:
     try:
         records.forget(root, name)
         store.remove_file(paths.env_lock_path(root, name))
-    except OSError:
+    except (OSError, UvlaunchError):
         pass  # what stays, gc removes
 
 
