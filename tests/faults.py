@@ -16,7 +16,6 @@ Linux with strace and ptrace allowed: ``skip_reason`` says what is missing.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -39,10 +38,7 @@ ALL_CALLS = ",".join(CLASSES.values())
 FAULTS = {"EIO": "error=EIO", "ENOSPC": "error=ENOSPC", "kill": "signal=SIGKILL"}
 ENOSPC_CLASSES = ("mkdir", "link", "fsync")
 
-# The default spread is a fixed one-in-SPREAD sample of all points, by a hash of each
-# point's name: a point is in it or not whatever else changes (the number of calls a
-# uv version makes moves only the points at the end). UVLAUNCH_FAULTS=all runs them all.
-SPREAD = 9
+# UVLAUNCH_FAULTS=all: every point; else the fixed spread test_faults.py lists.
 EVERY = os.environ.get("UVLAUNCH_FAULTS", "") == "all"
 
 TRACEBACK = "Traceback (most recent call last)"
@@ -65,49 +61,69 @@ def skip_reason() -> str | None:
 
 @dataclass(frozen=True)
 class Point:
+    """Fail (or kill) the Kth call of a class of system calls, in every process of the
+    command (``strace -f``), or in uvlaunch's own alone (``alone``: uv and the background
+    compiler run untouched, so that uv's calls, counted apart, cannot fail first)."""
+
     scene: str
-    cls: str  # a key of CLASSES
     fault: str  # a key of FAULTS
+    cls: str  # a key of CLASSES
     k: int
+    alone: bool = False
 
     def __str__(self) -> str:
-        return f"{self.scene}: {self.fault} at {self.cls} call {self.k}"
+        who = " of uvlaunch alone" if self.alone else ""
+        return f"{self.scene}: {self.fault} at {self.cls} call {self.k}{who}"
 
     def strace_args(self) -> list[str]:
         calls = CLASSES[self.cls]
-        return ["-e", f"trace={calls}", "-e", f"inject={calls}:{FAULTS[self.fault]}:when={self.k}"]
-
-    def in_spread(self) -> bool:
-        """Whether the default run covers this point (a fixed sample; see SPREAD)."""
-        digest = hashlib.sha256(str(self).encode()).digest()
-        return self.k == 1 or int.from_bytes(digest[:4], "big") % SPREAD == 0
+        inject = f"inject={calls}:{FAULTS[self.fault]}:when={self.k}"
+        return [*([] if self.alone else ["-f"]), "-e", f"trace={calls}", "-e", inject]
 
 
-def points(scene: str, fault: str, counts: dict[str, int]) -> list[Point]:
-    """Every point of ``scene`` for ``fault``: K from 1 to the most calls of its class that
-    one process made (``counts``), so that the last one of each class fails too."""
-    classes = ENOSPC_CLASSES if fault == "ENOSPC" else tuple(CLASSES)
-    return [
-        Point(scene, cls, fault, k) for cls in classes for k in range(1, counts.get(cls, 0) + 1)
-    ]
+def parse_point(scene: str, text: str) -> Point:
+    """``"EIO rename 5"`` (in every process), ``"EIO rename 5 alone"`` (in uvlaunch's)."""
+    fault, cls, k, *alone = text.split()
+    assert fault in FAULTS and cls in CLASSES and alone in ([], ["alone"]), text
+    return Point(scene, fault, cls, int(k), alone=bool(alone))
+
+
+def every_point(scene: str, counts: dict[str, int], own: dict[str, int]) -> list[Point]:
+    """Every point of ``scene``: for each fault and class, K from 1 to the most calls one
+    process made (``counts``), so that the last call fails too; and again for uvlaunch's
+    own process alone, K up to its own calls (``own``)."""
+    found = []
+    for fault in FAULTS:
+        for cls in ENOSPC_CLASSES if fault == "ENOSPC" else tuple(CLASSES):
+            found += [Point(scene, fault, cls, k) for k in range(1, counts[cls] + 1)]
+            found += [Point(scene, fault, cls, k, alone=True) for k in range(1, own[cls] + 1)]
+    return found
 
 
 _CALL = re.compile(r"^(\d+) +(\w+)\(")
 
 
-def parse_counts(trace: str) -> dict[str, int]:
-    """The most calls of each class one tracee made, from ``strace -f -o`` output."""
+def parse_counts(trace: str) -> tuple[dict[str, int], dict[str, int]]:
+    """From ``strace -f -o`` output, for each class: the most calls of one of its system
+    calls that one process made, and that the first process (uvlaunch) made. (strace
+    counts each system call of each process apart: ``when=K`` fails the Kth of each.)"""
     per: dict[tuple[str, str], int] = {}
+    first = None
     for line in trace.splitlines():
         m = _CALL.match(line)
         if m:
+            first = first or m.group(1)
             key = (m.group(1), m.group(2))
             per[key] = per.get(key, 0) + 1
     counts: dict[str, int] = {}
+    own: dict[str, int] = {}
     for cls, calls in CLASSES.items():
         names = calls.split(",")
         counts[cls] = max((n for (_, call), n in per.items() if call in names), default=0)
-    return counts
+        own[cls] = max(
+            (n for (pid, call), n in per.items() if pid == first and call in names), default=0
+        )
+    return counts, own
 
 
 class World:
@@ -160,8 +176,9 @@ class World:
         if saved:
             subprocess.run(["cp", "-a", *saved, str(self.root)], check=True)
 
-    def count(self, argv: list[str]) -> dict[str, int]:
-        """Run ``argv`` once under strace, from the saved state: the calls of each class."""
+    def count(self, argv: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+        """Run ``argv`` once under strace, from the saved state: the calls of each class
+        (``parse_counts``)."""
         self.restore()
         out = self.root / "count.strace"
         proc = self.run(["strace", "-f", "-qq", "-o", str(out), "-e", f"trace={ALL_CALLS}", *argv])
@@ -171,7 +188,7 @@ class World:
     def inject(self, point: Point, argv: list[str]) -> subprocess.CompletedProcess[str]:
         """Run ``argv`` from the saved state with ``point``'s fault injected."""
         self.restore()
-        return self.run(["strace", "-f", "-qq", "-o", "/dev/null", *point.strace_args(), *argv])
+        return self.run(["strace", "-qq", "-o", "/dev/null", *point.strace_args(), *argv])
 
 
 def killed(proc: subprocess.CompletedProcess[str]) -> bool:

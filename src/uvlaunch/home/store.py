@@ -155,7 +155,9 @@ def write_atomic(root: str, path: str, data: bytes, *, durable: bool = True) -> 
         except OSError:
             pass
         if isinstance(e, OSError):
-            raise HomeError(f"{path}: cannot write: {e.strerror or e}") from None
+            raise HomeError(
+                f"{path}: cannot write: {e.strerror or e}; it was left as it was"
+            ) from None
         raise
 
 
