@@ -311,6 +311,16 @@ def launcher(request: pytest.FixtureRequest, sandbox: Sandbox) -> str:
     return str(request.param)
 
 
+@pytest.fixture(params=["native", "python", "slow"])
+def launch_path(request: pytest.FixtureRequest, sandbox: Sandbox) -> str:
+    """Run the test once through each launch path: the native launcher, the Python fast
+    path (``uvlaunch-py``) and the slow path (``UVLAUNCH_NO_FAST_PATH=1``)."""
+    use_launcher(sandbox, "python" if request.param == "slow" else request.param)
+    if request.param == "slow":
+        sandbox.env["UVLAUNCH_NO_FAST_PATH"] = "1"
+    return str(request.param)
+
+
 def report(proc: subprocess.CompletedProcess[str]) -> dict[str, object]:
     """The JSON report printed by a default test script (asserting it succeeded)."""
     import json

@@ -119,12 +119,14 @@ def test_atomic_save_that_changes_the_block_syncs_the_same_environment(
     script = sandbox.script("edited.py", deps=["alpha<2"])
     first = report(sandbox.run(str(script)))
     assert first["alpha"] == "1.0"
-    env = str(sandbox.envs()[0])
+    env = sandbox.envs()[0]
     _save_with_replace(script, make_script(deps=["alpha>=2"]))
     out = report(sandbox.run(str(script)))
     assert out["alpha"] == "2.0"
-    assert out["VIRTUAL_ENV"] == env
-    assert [str(e) for e in sandbox.envs()] == [env]
+    # The same environment, in a new generation (an edit never changes one in place).
+    assert Path(str(out["VIRTUAL_ENV"])).parent == env.parent
+    assert out["VIRTUAL_ENV"] != str(env)
+    assert [e.parent for e in sandbox.envs()] == [env.parent]
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["fast-path", "no-fast-path"])
@@ -193,11 +195,11 @@ def test_symlink_lock_file_is_looked_up_next_to_the_real_file(sandbox: Sandbox, 
     os.replace(decoy, real_lock)
     out = report(sandbox.run(*args, str(link)))
     assert out["alpha"] == "1.0"
-    assert out["VIRTUAL_ENV"] == env
+    assert Path(str(out["VIRTUAL_ENV"])).parent == Path(env).parent  # a new generation of it
     warm = sandbox.run(*args, str(link))
     assert report(warm)["alpha"] == "1.0"
     assert warm.stderr == ""
-    assert [str(e) for e in sandbox.envs()] == [env]
+    assert [e.parent for e in sandbox.envs()] == [Path(env).parent]
 
 
 def test_hard_link_same_environment(sandbox: Sandbox) -> None:

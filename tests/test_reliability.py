@@ -238,11 +238,18 @@ def test_killed_during_sync_is_repaired(sandbox: Sandbox, moment: str) -> None:
     assert report(sandbox.run(str(script), "alpha"))["alpha"] == "1.0"
     script.write_text(script.read_text().replace('"alpha==1.0"', '"alpha==2.0", "beta"'))
     if moment == "installing":
-        # Wait for uv to touch site-packages: alpha 1.0 out or beta in.
-        sp = site_packages(sandbox.envs()[0])
-        before = sorted(p.name for p in sp.iterdir())
+        # Wait for uv to install into the edit's new generation (beside the current one).
+        first = sandbox.envs()[0]
         proc = popen(sandbox, str(script), "alpha", "beta", start_new_session=True)
-        wait_for(lambda: sorted(p.name for p in sp.iterdir()) != before, proc)
+        wait_for(
+            lambda: any(
+                p.name.startswith("beta")
+                for g in first.parent.glob("g*")
+                if g != first
+                for p in g.glob("lib/python*/site-packages/*")
+            ),
+            proc,
+        )
         kill_group(proc)
     else:
         start_and_kill(sandbox, script, moment)

@@ -1,7 +1,7 @@
 """What makes a generation complete: the interpreter it is built with, chosen to admit
 the script's requires-python, and its stamp, written last (stamp.py).
 
-Shared by building in place (envbuild.py) and building beside (generations.py).
+Shared by launches (envbuild.py) and by upgrades and reinstalls (generations.py).
 """
 
 from __future__ import annotations

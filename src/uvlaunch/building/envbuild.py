@@ -5,9 +5,10 @@ sync one whose block or lock file changed, rebuild one that is damaged. A new
 environment, and a rebuild, is a new generation built at its final path
 (``envs/<name>/g<N>/``) and made current by the pointer only once it is complete
 (generations.py, pointer.py), so a broken or half-built one never becomes current and a
-script running in the old one keeps it. A sync changes the current generation in place,
-as ``uv run`` would, its stamp removed meanwhile. ``upgrade``, ``reinstall`` and
-``rollback`` (upgrade.py) build and flip generations the same way.
+script running in the old one keeps it. A block edit (or a changed
+lock file) is a new generation too, built beside the current one from uv's cache and
+flipped to, like ``upgrade`` and ``reinstall`` (upgrade.py): a generation is never
+changed once a script may run in it.
 
 A first launch goes straight to uv: it checks nothing that uv checks itself (the
 block's TOML and requirements, an interpreter for requires-python, uv's own version),
@@ -20,9 +21,11 @@ from __future__ import annotations
 
 import os
 
-from uvlaunch.building import compiling, complete, generations, machines, venv
+from uvlaunch.building import compiling, complete, generations, machines, plan, venv
+from uvlaunch.building import facts as facts_of
 from uvlaunch.errors import UvError
-from uvlaunch.home import paths, pointer, stamp, store, trash
+from uvlaunch.home import paths, stamp, store, trash
+from uvlaunch.home.env import Env
 from uvlaunch.scripts.script import SPECULATE, Script
 from uvlaunch.uv import calls as uv
 from uvlaunch.uv import output as uvoutput
@@ -39,12 +42,11 @@ class Build:
     once per launch or command (uv's output settings included, from ``-q``/``-v``)."""
 
     # A plain class: dataclasses imports re and inspect (12 ms) on the launch path.
-    __slots__ = ("name", "notify", "quiet", "root", "script", "uv", "verbose")
+    __slots__ = ("env", "notify", "quiet", "script", "uv", "verbose")
 
     def __init__(
         self,
-        root: str,
-        name: str,
+        env: Env,
         script: Script,
         uv: str,
         notify: Notify,
@@ -52,8 +54,7 @@ class Build:
         quiet: int = 0,
         verbose: int = 0,
     ) -> None:
-        self.root = root
-        self.name = name
+        self.env = env
         self.script = script
         self.uv = uv
         self.notify = notify
@@ -61,99 +62,82 @@ class Build:
         self.verbose = verbose
 
 
-def ensure(build: Build) -> tuple[bool, str]:
-    """Make this machine's variant of the environment ``build.name`` right for its
+def ensure(build: Build) -> tuple[bool, Env]:
+    """Make this machine's variant of the environment ``build.env`` right for its
     script; call with its lock held.
 
-    Afterwards the variant's pointer names a complete generation (``pointer.current``).
+    Afterwards the variant's pointer names a complete generation (``Env.current``).
     Returns whether the script must start through ``uv run`` (the uv binary changed),
-    and the variant (machines.py).
+    and the environment seen through this machine's variant (machines.py).
     """
-    root, name, script, uv_bin = build.root, build.name, build.script, build.uv
+    base, script = build.env, build.script
+    facts, old = facts_of.gather(base, script)
+    chosen = facts.chosen
+    env = base.with_variant(chosen or "")
+    current = env.current()
+    todo = plan.decide(facts)
+    if todo.action == plan.KEEP:
+        assert old is not None and current is not None
+        return _keep(build, current, old), env
+    if todo.action == plan.EDIT:
+        assert current is not None
+        _edit(build, env, current)
+        return False, env
     invoked = script.ident.invoked
-    chosen = "" if generations.is_legacy(root, name) else machines.choose(root, name)
-    # None: every variant is another machine's (its interpreter is not here, or is
-    # another Python now). It stays as it is, for them; this machine gets its own.
-    variant = chosen or ""
-    env = None if chosen is None else pointer.current(root, name, variant)
-    old = None if env is None else stamp.read(paths.stamp_path(env))
-    rebuild_reason = None
-    action = "none"
-    if generations.is_legacy(root, name):
-        rebuild_reason = "it was made by an older uvlaunch, before generations"
-    elif chosen is None:
-        others = ", ".join(machines.describe(root, name, v) for v in pointer.variants(root, name))
+    if todo.other_machines:
+        others = ", ".join(machines.describe(base.with_variant(v)) for v in base.variants())
         build.notify(
             f"{invoked}: building its environment for this machine's Python; "
             f"kept for the machines that have theirs: {others}"
         )
-        action = "create"
-    elif env is None or not os.path.isdir(env):
-        action = "create"
-    else:
-        rebuild_reason, old = _damage(root, env, old)
-        if rebuild_reason is None and old is not None and _changed(old, script):
-            # An unchanged block was satisfied when it was synced; a changed one is
-            # checked before anything changes, so that a bad edit keeps the environment.
-            spec = script.meta().requires_python
-            if spec and not complete.admits(spec, old.python):
-                rebuild_reason = (
-                    f"requires-python {spec!r} no longer admits its Python {old.python}"
-                )
-            else:
-                action = "sync"
     legacy = None
     base_python: str | None = None
-    if rebuild_reason is not None:
+    if todo.action == plan.REBUILD:
         # Never take a working environment out of use for a rebuild that cannot succeed
         # (a requires-python that no available interpreter satisfies).
-        base_python = complete.find_python(script, uv_bin)
+        base_python = complete.find_python(script, build.uv)
         if os.environ.get("UV_PYTHON"):
             base_python = None  # the user's choice, as on a first launch: uv reads it
-        build.notify(f"rebuilding the environment of {invoked}: {rebuild_reason}")
-        if generations.is_legacy(root, name):
+        build.notify(f"rebuilding the environment of {invoked}: {todo.reason}")
+        if facts.legacy:
             # Its directory becomes the one that holds generations: out of the way first.
-            legacy = trash.take_out_of_use(root, name)
-        action = "create"
+            base.check()
+            legacy = trash.take_out_of_use(base.root, base.name)
+    new_env = generations.new_dir(env)
+    try:
+        uv_version = _create(build, new_env, base_python)
+        complete.finish(
+            base.root, new_env, script, build.uv, uv_version, compile_now=not compiling.LATER
+        )
+    except BaseException:
+        generations.discard(env, new_env)
+        # A rebuild that fails (no Python satisfies requires-python, offline with a
+        # new dependency, interrupted) must not lose the old environment.
+        if legacy is not None and not base.exists():
+            os.replace(legacy, base.dir)
+        raise
+    if chosen is None:
+        env = base.with_variant("-" + machines.key(new_env))
+    # The broken generation is no rollback: the one kept stays kept.
+    generations.flip(env, new_env, keep_current=False)
+    if legacy is not None:
+        trash.delete_tree(legacy, within=base.root)
+    return False, env
 
-    if action == "none":
-        assert old is not None and env is not None
-        uv_sig = stamp.file_signature(uv_bin)
-        through_uv = old.uv != uv_bin or old.uvsig != uv_sig
-        uv_version = uv.version(uv_bin) if through_uv else old.uvversion
-        new = complete.fields(script, env, uv_bin, uv_version, old)
-        if new != old:
-            store.write_atomic(root, paths.stamp_path(env), new.encode(), durable=False)
-        else:
-            _touch(paths.stamp_path(env))
-        return through_uv, variant
 
-    if action == "create":
-        new_env = generations.new_dir(root, name)
-        try:
-            uv_version = _create(build, new_env, base_python)
-            complete.finish(
-                root, new_env, script, uv_bin, uv_version, compile_now=not compiling.LATER
-            )
-        except BaseException:
-            generations.discard(root, name, new_env)
-            # A rebuild that fails (no Python satisfies requires-python, offline with a
-            # new dependency, interrupted) must not lose the old environment.
-            if legacy is not None and not os.path.lexists(paths.env_dir(root, name)):
-                os.replace(legacy, paths.env_dir(root, name))
-            raise
-        if chosen is None:
-            variant = "-" + machines.key(new_env)
-        # The broken generation is no rollback: the one kept stays kept.
-        generations.flip(root, name, new_env, keep_current=False, variant=variant)
-        if legacy is not None:
-            trash.delete_tree(legacy, within=root)
-        return False, variant
-    assert env is not None
-    uv_version = uv.version(uv_bin)
-    _sync(build, env, old)
-    complete.finish(root, env, script, uv_bin, uv_version, compile_now=not compiling.LATER)
-    return False, variant
+def _keep(build: Build, current: str, old: stamp.Stamp) -> bool:
+    """Bring the stamp of the current generation up to date; whether to start through uv."""
+    uv_bin = build.uv
+    uv_sig = stamp.file_signature(uv_bin)
+    through_uv = old.uv != uv_bin or old.uvsig != uv_sig
+    uv_version = uv.version(uv_bin) if through_uv else old.uvversion
+    new = complete.fields(build.script, current, uv_bin, uv_version, old)
+    if new != old:
+        build.env.check()
+        store.write_atomic(build.env.root, paths.stamp_path(current), new.encode(), durable=False)
+    else:
+        _touch(paths.stamp_path(current))
+    return through_uv
 
 
 def _create(build: Build, env: str, python: str | None) -> str:
@@ -208,85 +192,50 @@ def _uv_version(uv_bin: str, env: str) -> str:
     return uv.check_recorded(uv_bin, venv.pyvenv_value(env, "uv"))
 
 
-def _sync(build: Build, env: str, old: stamp.Stamp | None) -> None:
-    root, script, uv_bin = build.root, build.script, build.uv
-    quiet, verbose = build.quiet, build.verbose
-    stamp_file = paths.stamp_path(env)
-    before = venv.site_snapshot(env)
-    # Not complete while uv changes it: a launch killed mid-sync must not find it complete.
-    store.remove_file(stamp_file)
-    if SPECULATE:  # through the same filter as a first launch: uv run's output, not sync's
-        argv = uv.sync_argv(uv_bin, script.ident.path, python=None, quiet=quiet, verbose=verbose)
-        proc = uv.start(argv, uv.base_env(env), capture=True)
-        rc, held = uvoutput.relay(proc, release_when=env, report=verbose > 0)
-    else:
-        rc = uv.sync(uv_bin, script.ident.path, env, python=None, quiet=quiet, verbose=verbose)
-        held = b""
-    if rc != 0:
-        why = "see uv's message above"
-        if held:
-            why = uvoutput.reason(held.decode("utf-8", "replace"), rc)
-        if old is not None and venv.site_snapshot(env) == before:
-            # uv failed before touching anything (resolution fails first): the
-            # environment is as it was, so it stays complete for the old block.
-            store.write_atomic(root, stamp_file, old.encode())
+def _edit(build: Build, env: Env, current: str) -> None:
+    """Build the edited block's generation beside ``env`` and flip to it.
+
+    A block edit is a new generation, like an upgrade: the generation a running script
+    uses never changes, and a failed edit leaves ``env`` current, complete and untouched
+    (nothing of uv's, nor the byte-compiler still at work in ``current``, can damage it).
+    """
+    script, uv_bin = build.script, build.uv
+    new_env = generations.new_dir(env)
+    try:
+        generations.prepare_beside(script, current, new_env, uv_bin, keep=True)
+        if SPECULATE:  # through the same filter as a first launch: uv run's output
+            argv = uv.sync_argv(
+                uv_bin, script.ident.path, python=None, quiet=build.quiet, verbose=build.verbose
+            )
+            proc = uv.start(argv, uv.base_env(new_env), capture=True)
+            rc, held = uvoutput.relay(proc, release_when=new_env, report=build.verbose > 0)
+        else:
+            rc = uv.sync(
+                uv_bin,
+                script.ident.path,
+                new_env,
+                python=None,
+                quiet=build.quiet,
+                verbose=build.verbose,
+            )
+            held = b""
+        if rc != 0:
+            why = "see uv's message above"
+            if held:
+                why = uvoutput.reason(held.decode("utf-8", "replace"), rc)
             raise UvError(
                 f"{script.ident.invoked}: uv could not sync the environment: {why}; "
                 "the environment was left as it was"
             )
-        raise UvError(
-            f"{script.ident.invoked}: uv could not sync the environment: {why}; "
-            "the next launch rebuilds it"
+        complete.finish(
+            env.root, new_env, script, uv_bin, uv.version(uv_bin), compile_now=not compiling.LATER
         )
-
-
-def _damage(root: str, env: str, old: stamp.Stamp | None) -> tuple[str | None, stamp.Stamp | None]:
-    """Why the environment must be rebuilt whatever its script says (or None); its stamp."""
-    python = paths.env_python(env)
-    # An interpreter that is not here is another machine's: machines.choose() picked
-    # another variant then. One here that changed is this machine's.
-    if old is not None and old.pysig != stamp.file_signature(python):
-        reason = _interpreter_changed(root, env, old)
-        if reason is not None:
-            return reason, old
-        old = stamp.read(paths.stamp_path(env))
-    if not venv.is_intact(env):
-        return "it was left half-built", old
-    if old is None:
-        # What a killed sync leaves is unknown (uv may have died halfway through a
-        # package, and then refuses to sync over it): build it afresh.
-        return "its last sync did not finish", old
-    return None, old
-
-
-def _changed(old: stamp.Stamp, script: Script) -> bool:
-    """Whether the script's block or lock file changed since the stamp ``old``."""
-    return old.block != script.block or old.lockhash != script.lock_hash
-
-
-def _interpreter_changed(root: str, env: str, old: stamp.Stamp) -> str | None:
-    """After the file behind the environment's ``python`` changed: why to rebuild, if so.
-
-    The same Python version (a patch release installed over it, a copy) keeps the
-    environment, and the stamp is brought up to date; another version (a version-neutral
-    link that now leads to a newer Python) would run with the wrong site-packages.
-    """
-    python = paths.env_python(env)
-    now = venv.running_version(python)
-    built = old.python
-    if now is not None and now.split(".")[:2] == built.split(".")[:2]:
-        new = old.replace(pysig=stamp.file_signature(python), python=now)
-        store.write_atomic(root, paths.stamp_path(env), new.encode())
-        return None
-    shown = "cannot be started" if now is None else f"is now Python {now}"
-    return f"its Python interpreter {_readlink(python)} {shown} (it was built with {built})"
-
-
-def _readlink(path: str) -> str:
-    try:
-        return os.readlink(path)
-    except OSError:
-        return path
+    except BaseException:
+        generations.discard(env, new_env)
+        raise
+    # What the edit replaced is no rollback (its block is not the script's any more):
+    # the generation kept for rollback stays; the replaced one goes once no script runs it.
+    generations.flip(env, new_env, keep_current=False)
 
 
 def _touch(path: str) -> None:

@@ -17,41 +17,25 @@ import os
 
 from uvlaunch.building import complete, machines, venv
 from uvlaunch.errors import UvError, UvlaunchError
-from uvlaunch.home import locks, paths, pointer, records, stamp, store, trash, warm
+from uvlaunch.home import locks, paths, pointer, records, stamp, trash, warm
+from uvlaunch.home.env import Env
 from uvlaunch.scripts.script import Script
 from uvlaunch.uv import calls as uv
 from uvlaunch.uv import output as uvoutput
 
 
-def new_dir(root: str, name: str) -> str:
-    """The directory for a new generation of ``name``; call with the environment's lock held.
-
-    Reserved by ``mkdir``, which one machine wins: on a shared home whose lock does not
-    reach other machines, two builds still never share a generation.
-    """
-    store.make_env_dir(paths.env_dir(root, name), parents=True)
-    while True:
-        path = paths.generation_dir(root, name, pointer.next_generation(root, name))
-        try:
-            store.make_env_dir(path)
-        except FileExistsError:
-            continue
-        try:
-            with open(path + machines.BUILDING, "w", encoding="utf-8") as f:
-                f.write(machines.host() + "\n")
-        except OSError:
-            pass  # only a help for gc on other machines
-        return path
+def new_dir(env: Env) -> str:
+    """The directory for a new generation of ``env``, marked as this machine's build;
+    call with the environment's lock held (``Env.new_generation`` checks, then reserves)."""
+    return env.new_generation(machines.mark_building)
 
 
 def build(
-    root: str,
-    name: str,
+    env: Env,
     script: Script,
     uv_bin: str,
     *,
     upgrading: tuple[str, ...] | None,
-    variant: str = "",
 ) -> str:
     """Build a complete new generation for ``script`` beside the current one; its path.
 
@@ -61,31 +45,43 @@ def build(
     is not touched.
     """
     upgrade, packages = upgrading is not None, upgrading or ()
-    env = pointer.current(root, name, variant)
-    assert env is not None, "build a new generation of a complete environment"
-    new = new_dir(root, name)
+    current = env.current()
+    assert current is not None, "build a new generation of a complete environment"
+    new = new_dir(env)
     invoked = script.ident.invoked
     try:
-        python = _python_for(script, env, uv_bin)
-        _run(uv.venv_argv(uv_bin, new, python=python), new, invoked, "create")
+        prepare_beside(
+            script, current, new, uv_bin, keep=not (upgrade and not packages), but=packages
+        )
         if script.block is not None:
-            keep = {} if (upgrade and not packages) or script.locked else _pins(env, packages)
-            if keep:
-                # uv prefers the versions installed in the environment it syncs: installing
-                # today's versions first makes the resolution below keep them.
-                pins = [f"{pkg}=={version}" for pkg, version in keep.items()]
-                uv.capture(uv.pip_install_argv(uv_bin, new, pins), new)
-                # A version no index offers any more is resolved afresh by the sync.
             extra = ["--upgrade"] if upgrade and not packages else []
             for package in packages:
                 extra += ["--upgrade-package", package]
             argv = uv.sync_argv(uv_bin, script.ident.path, python=None, quiet=1, verbose=0)
             _run([*argv, *extra], new, invoked, "resolve or install")
-        complete.finish(root, new, script, uv_bin, uv.version(uv_bin), compile_now=True)
+        complete.finish(env.root, new, script, uv_bin, uv.version(uv_bin), compile_now=True)
     except BaseException:
-        discard(root, name, new)
+        discard(env, new)
         raise
     return new
+
+
+def prepare_beside(
+    script: Script, env: str, new: str, uv_bin: str, *, keep: bool, but: tuple[str, ...] = ()
+) -> None:
+    """Create the empty generation ``new`` with ``env``'s interpreter (while the block's
+    requires-python admits it) and, with ``keep``, ``env``'s versions of its packages
+    but ``but``, so that a sync into ``new`` keeps them where the block allows."""
+    invoked = script.ident.invoked
+    python = _python_for(script, env, uv_bin)
+    _run(uv.venv_argv(uv_bin, new, python=python), new, invoked, "create")
+    pinned = _pins(env, but) if keep and script.block is not None and not script.locked else {}
+    if pinned:
+        # uv prefers the versions installed in the environment it syncs: installing
+        # today's versions first makes the resolution that follows keep them.
+        pins = [f"{pkg}=={version}" for pkg, version in pinned.items()]
+        uv.capture(uv.pip_install_argv(uv_bin, new, pins), new)
+        # A version no index offers any more is resolved afresh by the sync.
 
 
 def _python_for(script: Script, env: str, uv_bin: str) -> str | None:
@@ -110,65 +106,67 @@ def _run(argv: list[str], new: str, invoked: str, what: str) -> None:
         )
 
 
-def flip(root: str, name: str, new: str, *, keep_current: bool = True, variant: str = "") -> None:
+def flip(env: Env, new: str, *, keep_current: bool = True) -> None:
     """Make the complete generation ``new`` current, in one rename; call with the lock held.
 
     ``keep_current``: the generation current until now is kept for rollback (an
     upgrade, a reinstall); else the one kept stays (a launch's rebuild replaces a
     broken generation, which is no rollback). Then deletes what no script uses.
     """
-    current = pointer.target(root, name, pointer.CURRENT + variant)
+    variant = env.variant
+    current = env.target(pointer.CURRENT + variant)
     if keep_current and current is not None:
         # The pointer kept for rollback first: a kill between the two renames leaves the
         # old generation current (and kept for rollback), the new one unused, for gc.
-        pointer.point(root, name, pointer.PREVIOUS + variant, current)
-    pointer.point(root, name, pointer.CURRENT + variant, os.path.basename(new))
+        env.point(pointer.PREVIOUS + variant, current)
+    env.point(pointer.CURRENT + variant, os.path.basename(new))
     machines.done_building(new)
     if current is not None:  # a first build: no warm record can name this environment yet
-        _forget_warm(root, name)
+        _forget_warm(env)
     try:
-        prune(root, name)
+        prune(env)
     except UvlaunchError:
         pass  # the flip is done; what could not be deleted now, gc deletes
 
 
-def roll_back(root: str, name: str, variant: str = "") -> None:
+def roll_back(env: Env) -> None:
     """Make the generation kept for rollback current, and keep the current one for the
     next rollback (which re-applies the upgrade); call with the environment's lock held."""
-    current, previous = pointer.read(root, name, variant)
-    if previous is None or not has_previous(root, name, variant) or current is None:
+    variant = env.variant
+    current, previous = env.read()
+    if previous is None or not has_previous(env) or current is None:
         raise UvlaunchError(
-            f"{name}: no earlier generation to roll back to "
+            f"{env.name}: no earlier generation to roll back to "
             "(one is kept by `uvlaunch upgrade` and `uvlaunch reinstall`)"
         )
     # Current first: a kill between the two renames leaves the rollback done (and
     # nothing kept for the next one: the generation it replaced goes to gc).
-    pointer.point(root, name, pointer.CURRENT + variant, previous)
-    _forget_warm(root, name)
+    env.point(pointer.CURRENT + variant, previous)
+    _forget_warm(env)
     try:
-        pointer.point(root, name, pointer.PREVIOUS + variant, current)
+        env.point(pointer.PREVIOUS + variant, current)
     except UvlaunchError as e:
         raise UvlaunchError(
-            f"{name}: rolled back to {previous}, but {current} is not kept for another "
+            f"{env.name}: rolled back to {previous}, but {current} is not kept for another "
             f"rollback: {e}"
         ) from None
 
 
-def _forget_warm(root: str, name: str) -> None:
+def _forget_warm(env: Env) -> None:
     # The warm record named the generation that was current; the next start goes the
     # checking way (the generation now current may have been synced for another block:
     # a rollback after an edit), which writes a new record if all is right.
-    rec = records.read_record(root, name)
+    rec = records.read_record(env.root, env.name)
     if rec is not None:
-        warm.discard(root, rec.dev, rec.ino, name)
+        warm.discard(env.root, rec.dev, rec.ino, env.name)
 
 
-def has_previous(root: str, name: str, variant: str = "") -> bool:
-    """Whether ``rollback`` would find a complete earlier generation of ``name``."""
-    previous = pointer.read(root, name, variant)[1]
+def has_previous(env: Env) -> bool:
+    """Whether ``rollback`` would find a complete earlier generation of ``env``'s variant."""
+    previous = env.read()[1]
     if previous is None:
         return False
-    return stamp.read(paths.stamp_path(paths.generation_dir(root, name, previous))) is not None
+    return stamp.read(paths.stamp_path(env.generation(previous))) is not None
 
 
 class Pruned:
@@ -181,7 +179,7 @@ class Pruned:
         self.in_use: list[str] = []
 
 
-def prune(root: str, name: str, *, measure: bool = False, dry_run: bool = False) -> Pruned:
+def prune(env: Env, *, measure: bool = False, dry_run: bool = False) -> Pruned:
     """Delete the generations of ``name`` that are neither current nor kept for rollback.
 
     Call with the environment's lock held (a generation being built is neither either).
@@ -190,15 +188,17 @@ def prune(root: str, name: str, *, measure: bool = False, dry_run: bool = False)
     ``dry_run``: delete nothing, say what would go.
     """
     done = Pruned()
-    if os.path.islink(paths.env_dir(root, name)):
+    if env.is_planted():
         return done  # planted: nothing is deleted through it (remove_all unlinks it)
-    keep = pointer.pointed(root, name)  # every variant's (machines.py)
-    for generation in pointer.generations(root, name):
-        if generation in keep or machines.building_elsewhere(root, name, generation):
+    if not dry_run:
+        env.check()
+    keep = env.pointed()  # every variant's (machines.py)
+    for generation in env.generations():
+        path = env.generation(generation)
+        if generation in keep or machines.building_elsewhere(path):
             continue
-        path = paths.generation_dir(root, name, generation)
         freed = venv.usage(path)[1] if measure else 0
-        kept = in_use(path) if dry_run else not delete_unused(root, name, path)
+        kept = in_use(path) if dry_run else not delete_unused(env, path)
         if kept:
             done.in_use.append(generation)
         else:
@@ -206,13 +206,15 @@ def prune(root: str, name: str, *, measure: bool = False, dry_run: bool = False)
     return done
 
 
-def delete_unused(root: str, name: str, generation: str) -> bool:
+def delete_unused(env: Env, generation: str) -> bool:
     """Delete the generation directory ``generation`` unless a script uses it; whether gone.
 
     Its use lock is taken exclusively without waiting: a script holding it (shared)
     keeps it. The rename into the trash happens under that lock, so a launch that
     waited on it finds the path gone afterwards and goes the slow way.
     """
+    root, name = env.root, env.name
+    env.check()
     if os.path.islink(generation) or not os.path.isdir(generation):
         trash.discard(root, generation, prefix=name)  # planted: unlinked
         return True
@@ -246,7 +248,7 @@ def in_use(generation: str) -> bool:
     return True
 
 
-def discard(root: str, name: str, generation: str) -> None:
+def discard(env: Env, generation: str) -> None:
     """Delete a generation no script can have started (half-built, or failed).
 
     Called on the way out of a failure: a generation it cannot move stays, neither
@@ -254,41 +256,42 @@ def discard(root: str, name: str, generation: str) -> None:
     """
     machines.done_building(generation)
     try:
-        trash.discard(root, generation, prefix=name)
+        trash.discard(env.root, generation, prefix=env.name)
     except UvlaunchError:
         return
     try:
-        os.rmdir(paths.env_dir(root, name))  # a first build that failed leaves no directory
+        os.rmdir(env.dir)  # a first build that failed leaves no directory
     except OSError:
         pass  # not empty: the environment has other generations or its pointer
 
 
-def remove_all(root: str, name: str) -> list[str]:
+def remove_all(env: Env) -> list[str]:
     """Remove the environment ``name``: its pointers first (out of use in one step), then
     every generation that no script uses, then its directory; call with its lock held.
 
     Returns the generations kept because running scripts use them: gc deletes them
     once they are free (sweep.py), as what is left of an environment with no pointer.
     """
-    top = paths.env_dir(root, name)
-    if os.path.islink(top) or not os.path.isdir(top) or is_legacy(root, name):
-        trash.discard(root, top)  # a planted link is unlinked, not followed
+    top = env.dir
+    if os.path.islink(top) or not os.path.isdir(top) or is_legacy(env):
+        trash.discard(env.root, top)  # a planted link is unlinked, not followed
         return []
-    for variant in pointer.variants(root, name) or [""]:  # every machine's
-        pointer.point(root, name, pointer.CURRENT + variant, None)
-        pointer.point(root, name, pointer.PREVIOUS + variant, None)
-    pointer.point(root, name, pointer.PREVIOUS, None)
+    env.check()
+    for variant in env.variants() or [""]:  # every machine's
+        env.point(pointer.CURRENT + variant, None)
+        env.point(pointer.PREVIOUS + variant, None)
+    env.point(pointer.PREVIOUS, None)
     kept = [
         generation
-        for generation in pointer.generations(root, name)
-        if not delete_unused(root, name, paths.generation_dir(root, name, generation))
+        for generation in env.generations()
+        if not delete_unused(env, env.generation(generation))
     ]
     if not kept:
-        trash.discard(root, top)
+        trash.discard(env.root, top)
     return kept
 
 
-def is_legacy(root: str, name: str) -> bool:
+def is_legacy(env: Env) -> bool:
     """Whether ``envs/<name>`` is itself a virtual environment, as uvlaunch made them
     before generations; a launch rebuilds it once in the new layout."""
-    return os.path.isfile(os.path.join(paths.env_dir(root, name), "pyvenv.cfg"))
+    return os.path.isfile(os.path.join(env.dir, "pyvenv.cfg"))

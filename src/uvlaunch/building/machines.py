@@ -22,6 +22,7 @@ import sys
 
 from uvlaunch.building import venv
 from uvlaunch.home import paths, pointer, stamp, store
+from uvlaunch.home.env import Env
 
 
 def platform_tag() -> str:
@@ -53,26 +54,26 @@ def usable(env: str) -> bool:
     return now is not None and now.split(".")[:2] == built.split(".")[:2]
 
 
-def choose(root: str, name: str) -> str | None:
-    """This machine's variant of ``name``: the first whose current generation is usable
+def choose(env: Env) -> str | None:
+    """This machine's variant of ``env``: the first whose current generation is usable
     here; "" when there is none at all yet; None when every one is another machine's."""
-    found = pointer.variants(root, name)
+    found = env.variants()
     if not found:
         return ""
     for variant in found:
-        env = pointer.current(root, name, variant)
-        if env is None or not os.path.isdir(env):
+        current = env.with_variant(variant).current()
+        if current is None or not os.path.isdir(current):
             if variant == "":
                 return ""  # the pointer without a generation: built again, as before
             continue
-        if usable(env):
+        if usable(current):
             return variant
     return None
 
 
-def describe(root: str, name: str, variant: str) -> str:
+def describe(variant: Env) -> str:
     """What a variant is, for list/show: its interpreter's path and version."""
-    env = pointer.current(root, name, variant)
+    env = variant.current()
     if env is None:
         return "-"
     target = os.readlink(paths.env_python(env)) if os.path.islink(paths.env_python(env)) else ""
@@ -93,6 +94,15 @@ def host() -> str:
     return socket.gethostname()
 
 
+def mark_building(generation: str) -> None:
+    """Mark the new generation ``generation`` as this machine's build (for gc elsewhere)."""
+    try:
+        with open(generation + BUILDING, "w", encoding="utf-8") as f:
+            f.write(host() + "\n")
+    except OSError:
+        pass  # only a help for gc on other machines
+
+
 def done_building(generation: str) -> None:
     """The generation's build is over (flipped to, or discarded): its mark goes."""
     try:
@@ -104,10 +114,10 @@ def done_building(generation: str) -> None:
 BUILD_GRACE = 3600  # seconds an unstamped generation may be another machine's build
 
 
-def building_elsewhere(root: str, name: str, generation: str) -> bool:
+def building_elsewhere(path: str) -> bool:
+    """Whether the unpointed generation directory ``path`` is another machine's build."""
     # On a shared home mounted without lock support, another machine may be building
     # this generation without our lock: one it marked as its own is kept while young.
-    path = paths.generation_dir(root, name, generation)
     try:
         with open(path + BUILDING, encoding="utf-8") as f:
             builder = f.read().strip()

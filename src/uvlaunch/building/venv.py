@@ -56,15 +56,6 @@ def is_intact(env: str) -> bool:
     return os.path.isfile(os.path.join(env, "pyvenv.cfg")) and os.path.exists(paths.env_python(env))
 
 
-def site_snapshot(env: str) -> list[tuple[str, int]]:
-    """What uv changes when it installs or removes anything: site-packages' entries."""
-    out: list[tuple[str, int]] = []
-    for top in site_packages(env):
-        for entry in os.scandir(top):
-            out.append((entry.name, entry.stat(follow_symlinks=False).st_mtime_ns))
-    return sorted(out)
-
-
 def normalize(name: str) -> str:
     """A distribution name as PEP 503 compares them."""
     out = name.lower().replace("_", "-").replace(".", "-")

@@ -177,8 +177,8 @@ def make_durable(files: list[str]) -> None:
 
 
 def make_env_dir(path: str, *, parents: bool = False) -> None:
-    """Create an environment's directory or a generation's, 0700 (``parents``: and those
-    missing above it; one that exists is no error then).
+    """Create ``envs/``, an environment's directory or a generation's, 0700 (``parents``:
+    and those missing above it; one that exists is no error then).
 
     FileExistsError is raised as it is (a generation's number is taken: try the next);
     any other refusal is HomeError, in one line naming the directory.

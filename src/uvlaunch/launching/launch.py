@@ -14,7 +14,8 @@ import sys
 
 from uvlaunch.building import compiling, envbuild, machines
 from uvlaunch.errors import CommandError, HomeError, UvlaunchError
-from uvlaunch.home import locks, paths, pointer, records, stamp, store, trust, warm
+from uvlaunch.home import locks, paths, records, stamp, store, trust, warm
+from uvlaunch.home.env import Env
 from uvlaunch.home.names import lock_file
 from uvlaunch.launching import fastpath
 from uvlaunch.launching.fastpath import Retargeted as Retargeted
@@ -75,39 +76,39 @@ def prepare(
     root = store.open_home()
     rec = records.register(root, script.ident)
     invoked = script.ident.invoked
+    handle = Env(root, rec.name)
+    # Checked before anything is created inside it (a planted or foreign envs/NAME).
+    handle.check()
 
     def waiting(holder: str) -> None:
         notify(f"{invoked}: waiting for {holder}")
 
-    lock = store.hold_env_lock(
-        root, rec.name, doing="is creating or syncing its environment", waiting=waiting
-    )
+    lock = handle.hold(doing="is creating or syncing its environment", waiting=waiting)
     try:
         kept = None
         if not launching:
-            before_env = pointer.current(root, rec.name, machines.choose(root, rec.name) or "")
+            before_env = handle.with_variant(machines.choose(handle) or "").current()
             if before_env is not None:
                 kept = stamp.launched_ns(paths.stamp_path(before_env))
         # Check again under the lock: another launch may have done the work meanwhile.
         try:
-            build = envbuild.Build(
-                root, rec.name, script, uv_bin, notify, quiet=quiet, verbose=verbose
-            )
-            through_uv, variant = envbuild.ensure(build)
+            build = envbuild.Build(handle, script, uv_bin, notify, quiet=quiet, verbose=verbose)
+            through_uv, handle = envbuild.ensure(build)
         except BaseException:
-            if not os.path.lexists(paths.env_dir(root, rec.name)):
+            if not handle.exists():
                 # A first launch that failed leaves nothing: no record, no index entry.
                 forget(root, rec.name)
             raise
-        env = pointer.current(root, rec.name, variant)
+        env = handle.current()
         assert env is not None, "ensure leaves a current generation"
         if not launching:
             # ensure() stamps or touches the generation as for a launch: undo that.
             stamp.set_launched(paths.stamp_path(env), kept)
-        problem = trust.env_problem(paths.env_dir(root, rec.name), env)
+        problem = trust.env_problem(handle.dir, env)
         if problem is not None:
             raise HomeError(problem)  # what another user can change is never started
-        warm.confirm(root, rec.name, env, before, variant)  # for the next start, native or not
+        # For the next start, native or not.
+        warm.confirm(root, rec.name, env, before, handle.variant)
         # Taken before the environment lock is let go: gc and remove need the generation's
         # lock to delete it, so it cannot go between this check and the script's exit.
         use = store.use_lock(env)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from uvlaunch.building import generations
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.home import paths, pointer, stamp, store
+from uvlaunch.home.env import Env
 from uvlaunch.launching import piped
 from uvlaunch.manage import registry, sweep
 from uvlaunch.manage import search as search_mod
@@ -186,25 +187,27 @@ def _drop_variants(root: str, info: EnvInfo, before: float, result: GcResult) ->
         when = time.strftime("%Y-%m-%d", time.gmtime(v.last_launched or 0))
         why = f"{UNUSED_VARIANT} {when} (Python {v.python} {v.interpreter})"
         if not result.dry_run:
-            with store.try_env_lock(root, info.name) as taken:
+            env = Env(root, info.name)
+            with env.try_lock() as taken:
                 if not taken:
                     continue  # a launch may be building or using it: next time
                 variant = v.pointer[len(pointer.CURRENT) :]
-                pointer.point(root, info.name, pointer.PREVIOUS + variant, None)
-                pointer.point(root, info.name, v.pointer, None)
+                env.point(pointer.PREVIOUS + variant, None)
+                env.point(v.pointer, None)
                 continue  # its generations are old ones now: the prune deletes them
         result.removed.append(Removal(info.name, None, why, 0, 0, generation=v.generation))
 
 
 def _prune(root: str, name: str, result: GcResult) -> None:
     """Delete the old generations of ``name`` that no script uses (or say which would go)."""
+    env = Env(root, name)
     if result.dry_run:
-        pruned = generations.prune(root, name, measure=True, dry_run=True)
+        pruned = generations.prune(env, measure=True, dry_run=True)
     else:
-        with store.try_env_lock(root, name) as taken:
+        with env.try_lock() as taken:
             if not taken:
                 return  # a launch or an upgrade is at work on it (building one): next time
-            pruned = generations.prune(root, name, measure=True)
+            pruned = generations.prune(env, measure=True)
     for generation, freed in pruned.deleted:
         result.removed.append(Removal(name, None, OLD, freed, freed, generation=generation))
     result.skipped += [(f"{name} {g}", IN_USE) for g in pruned.in_use]

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from uvlaunch.building import compiling, generations, venv
 from uvlaunch.errors import UnknownEnvironmentError, UvlaunchError
 from uvlaunch.home import index, paths, pointer, records, stamp, store
+from uvlaunch.home.env import Env
 from uvlaunch.home.names import is_safe_name
 from uvlaunch.launching import piped
 from uvlaunch.manage import registry
@@ -147,7 +148,7 @@ def inspect(root: str, name: str) -> EnvInfo:
         more = _sizes(path, stamped)
         size, freed = size + more[0], freed + more[1]
         rollback = rollback or (generation == previous and stamped is not None)
-    if not present and generations.is_legacy(root, name):
+    if not present and generations.is_legacy(Env(root, name)):
         size, freed = _sizes(top, stamp.read(paths.stamp_path(top)))
     variants = variants_of(root, name)
     launched = [_last_launched(root, name, env), *(v.last_launched for v in variants)]
@@ -202,7 +203,7 @@ def measure(root: str, info: EnvInfo) -> EnvInfo:
 
     top = paths.env_dir(root, info.name)
     size = freed = 0
-    if generations.is_legacy(root, info.name):
+    if generations.is_legacy(Env(root, info.name)):
         size, freed = venv.usage(top)
     for generation in pointer.generations(root, info.name):
         more = venv.usage(paths.generation_dir(root, info.name, generation))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from uvlaunch.building import generations, venv
 from uvlaunch.errors import HomeError, UvlaunchError
 from uvlaunch.home import paths, records, store
+from uvlaunch.home.env import Env
 from uvlaunch.launching import piped
 from uvlaunch.manage import registry, sweep
 from uvlaunch.manage.inventory import EnvInfo, all_names, inspect, measure, resolve_targets
@@ -67,7 +68,7 @@ def remove_locked(
     """
     # Out of use first (its pointer goes), and its generations; then the record and
     # index; last the lock file, while it is still held.
-    kept = generations.remove_all(root, info.name)
+    kept = generations.remove_all(Env(root, info.name))
     try:
         rec = records.forget(root, info.name)
         if rec is not None and piped.is_piped_file(root, rec.script):

@@ -18,7 +18,8 @@ import os
 import time
 
 from uvlaunch.building import generations, venv
-from uvlaunch.home import locks, paths, pointer, records, stamp, store, trash, warm
+from uvlaunch.home import locks, paths, records, stamp, store, trash, warm
+from uvlaunch.home.env import Env
 
 # What uvlaunch before generations kept outside envs/ (and locks/*.use): deleted when found.
 LEGACY_DIRS = ("staging", "previous")
@@ -84,15 +85,16 @@ def sweep(root: str, *, dry_run: bool = False) -> Swept:
     for name in store.env_names(root):
         if name in recorded:
             continue
-        env = pointer.current(root, name)
-        if generations.is_legacy(root, name):
-            env = paths.env_dir(root, name)
+        handle = Env(root, name)
+        env = handle.current()
+        if generations.is_legacy(handle):
+            env = handle.dir
         if env is not None and stamp.read(paths.stamp_path(env)) is not None:
             continue  # a complete environment whose record was lost: `list` shows it
         held = store.Exclusive(root, name)
         with held as busy:
             if busy is None and not os.path.exists(paths.record_path(root, name)):
-                kept = generations.remove_all(root, name)
+                kept = generations.remove_all(handle)
                 if kept:
                     done.in_use[name] = kept
                 else:

@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable
 
 from uvlaunch.building import generations, machines, venv
 from uvlaunch.errors import UvlaunchError
-from uvlaunch.home import paths, pointer, records, stamp, store
+from uvlaunch.home import paths, records, stamp, store
+from uvlaunch.home.env import Env
 from uvlaunch.home.names import lock_file
 from uvlaunch.manage import dryrun
 from uvlaunch.manage.inventory import all_names, resolve_targets
@@ -50,7 +51,8 @@ def upgrade(
 ) -> Report:
     """Upgrade the environments of ``targets`` (or ``every`` one) to the newest versions."""
 
-    def one(root: str, name: str, script: Script, uv_bin: str) -> Outcome:
+    def one(env: Env, script: Script, uv_bin: str) -> Outcome:
+        name = env.name
         path = script.ident.path
         if script.locked:
             lock = lock_file(path)
@@ -61,8 +63,8 @@ def upgrade(
                 message=f"follows its lock file {lock}; update the lock with "
                 f"`uv lock --script --upgrade {path}`",
             )
-        env = _current(root, name)
-        have = venv.installed(env)
+        current = _current(env)
+        have = venv.installed(current)
         missing = [p for p in packages if venv.normalize(p) not in have]
         if missing:
             # uv ignores a name it does not know: a typo must not pass for "unchanged".
@@ -75,7 +77,7 @@ def upgrade(
             )
         if script.block is None:
             return Outcome(name, path, UNCHANGED)
-        plan = dryrun.plan(env, script, uv_bin, packages)
+        plan = dryrun.plan(current, script, uv_bin, packages)
 
         def outcome(status: str, changes: tuple[Change, ...]) -> Outcome:
             return Outcome(
@@ -85,11 +87,9 @@ def upgrade(
         changes = diff(plan.removed, plan.added)
         if dry_run or not changes:
             return outcome(WOULD_CHANGE if changes else UNCHANGED, changes)
-        new = generations.build(
-            root, name, script, uv_bin, upgrading=packages, variant=_mine(root, name)
-        )
+        new = generations.build(env, script, uv_bin, upgrading=packages)
         changes = diff(have, venv.installed(new))
-        _flip(root, name, new)
+        _flip(env, new)
         return outcome(UPGRADED if changes else UNCHANGED, changes)
 
     return _each(targets, every, one, on_done, "is upgrading its environment")
@@ -100,23 +100,21 @@ def reinstall(
 ) -> Report:
     """Rebuild the environments of ``targets`` from scratch, keeping their versions."""
 
-    def one(root: str, name: str, script: Script, uv_bin: str) -> Outcome:
-        before = venv.installed(_current(root, name))
-        new = generations.build(
-            root, name, script, uv_bin, upgrading=None, variant=_mine(root, name)
-        )
+    def one(env: Env, script: Script, uv_bin: str) -> Outcome:
+        before = venv.installed(_current(env))
+        new = generations.build(env, script, uv_bin, upgrading=None)
         changes = diff(before, venv.installed(new))
-        _flip(root, name, new)
-        return Outcome(name, script.ident.path, REINSTALLED, changes)
+        _flip(env, new)
+        return Outcome(env.name, script.ident.path, REINSTALLED, changes)
 
     return _each(targets, every, one, on_done, "is reinstalling its environment")
 
 
-def _flip(root: str, name: str, new: str) -> None:
+def _flip(env: Env, new: str) -> None:
     """Make ``new`` current, keeping the last launch of the generation it replaces."""
-    launched = stamp.launched_ns(paths.stamp_path(_current(root, name)))
+    launched = stamp.launched_ns(paths.stamp_path(_current(env)))
     stamp.set_launched(paths.stamp_path(new), launched)
-    generations.flip(root, name, new, variant=_mine(root, name))
+    generations.flip(env, new)
 
 
 def rollback(target: str) -> Outcome:
@@ -126,27 +124,27 @@ def rollback(target: str) -> Outcome:
     # Nothing here runs uv, but the generation put back is kept current by launches that
     # do: refused like upgrade and reinstall, before anything changes.
     uv.version(uv.find_uv())
-    attempt = store.try_env_lock(root, name)
+    base = Env(root, name)
+    attempt = base.try_lock()
     with attempt as taken:
         if not taken:
-            raise UvlaunchError(f"{target}: busy: {store.holder(root, name)}; try again")
+            raise UvlaunchError(f"{target}: busy: {base.holder()}; try again")
         attempt.note(f"{os.getpid()} is rolling its environment back")
-        env = _current(root, name)
-        before = venv.installed(env)
-        launched = stamp.launched_ns(paths.stamp_path(env))
-        generations.roll_back(root, name, _mine(root, name))
-        stamp.set_launched(paths.stamp_path(_current(root, name)), launched)
+        env = _mine(base)
+        current = _current(env)
+        before = venv.installed(current)
+        launched = stamp.launched_ns(paths.stamp_path(current))
+        generations.roll_back(env)
+        stamp.set_launched(paths.stamp_path(_current(env)), launched)
         rec = records.read_record(root, name)
         script = rec.script if rec is not None else None
-        return Outcome(
-            name, script, ROLLED_BACK, diff(before, venv.installed(_current(root, name)))
-        )
+        return Outcome(name, script, ROLLED_BACK, diff(before, venv.installed(_current(env))))
 
 
 def _each(
     targets: Iterable[str],
     every: bool,
-    one: Callable[[str, str, Script, str], Outcome],
+    one: Callable[[Env, Script, str], Outcome],
     on_done: Callback | None,
     doing: str,
 ) -> Report:
@@ -172,7 +170,7 @@ def _one(
     root: str,
     name: str,
     uv_bin: str,
-    one: Callable[[str, str, Script, str], Outcome],
+    one: Callable[[Env, Script, str], Outcome],
     doing: str,
 ) -> Outcome:
     rec = records.read_record(root, name)
@@ -189,12 +187,14 @@ def _one(
             raise UvlaunchError(f"{rec.script}: now belongs to another environment")
     except UvlaunchError as e:
         return Outcome(name, recorded, FAILED, message=_own_words(str(e), rec.script))
-    attempt = store.try_env_lock(root, name)
+    base = Env(root, name)
+    attempt = base.try_lock()
     with attempt as taken:
         if not taken:
-            return Outcome(name, recorded, BUSY, message=store.holder(root, name))
+            return Outcome(name, recorded, BUSY, message=base.holder())
         attempt.note(f"{os.getpid()} {doing}")
-        if machines.choose(root, name) is None:
+        variant = machines.choose(base)
+        if variant is None:
             # Only the variants of other machines' interpreters: not ours to change.
             return Outcome(
                 name,
@@ -203,13 +203,15 @@ def _one(
                 message="it is not built for this machine's Python yet; launch the script "
                 "here first (other machines' environments are theirs to upgrade)",
             )
-        env = pointer.current(root, name, _mine(root, name))
-        if env is None or stamp.read(paths.stamp_path(env)) is None:
+        env = base.with_variant(variant)
+        current = env.current()
+        if current is None or stamp.read(paths.stamp_path(current)) is None:
             return Outcome(
                 name, recorded, FAILED, message="it is not built yet; launch the script first"
             )
         try:
-            return one(root, name, script, uv_bin)
+            env.check()  # before anything is built in it
+            return one(env, script, uv_bin)
         except (UvlaunchError, OSError) as e:
             why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
             why = _own_words(why, script.ident.invoked, script.ident.path)
@@ -225,20 +227,20 @@ def _own_words(message: str, *paths: str) -> str:
     return message
 
 
-def _mine(root: str, name: str) -> str:
-    """This machine's variant of ``name`` (machines.py): upgrade, reinstall and rollback
+def _mine(base: Env) -> Env:
+    """This machine's variant of ``base`` (machines.py): upgrade, reinstall and rollback
     act on it alone, since only this machine's interpreter can build it."""
-    variant = machines.choose(root, name)
+    variant = machines.choose(base)
     if variant is None:
         raise UvlaunchError(
-            f"{name}: is not built for this machine's Python yet; launch the script here first"
+            f"{base.name}: is not built for this machine's Python yet; launch the script here first"
         )
-    return variant
+    return base.with_variant(variant)
 
 
-def _current(root: str, name: str) -> str:
-    """This machine's current generation of ``name``, whose lock is held."""
-    env = pointer.current(root, name, _mine(root, name))
-    if env is None:
-        raise UvlaunchError(f"{name}: has no current generation; launch the script first")
-    return env
+def _current(env: Env) -> str:
+    """The current generation of ``env``'s variant, whose lock is held."""
+    current = env.current()
+    if current is None:
+        raise UvlaunchError(f"{env.name}: has no current generation; launch the script first")
+    return current

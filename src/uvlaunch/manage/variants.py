@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from uvlaunch.building import machines, venv
 from uvlaunch.home import paths, pointer, stamp
+from uvlaunch.home.env import Env
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ def here(root: str, name: str) -> str:
     """The variant this machine uses (machines.py); "" when it has none (yet)."""
     if len(pointer.variants(root, name)) < 2:
         return ""  # one look, for the usual home of one machine
-    return machines.choose(root, name) or ""
+    return machines.choose(Env(root, name)) or ""
 
 
 def variants_of(root: str, name: str) -> tuple[VariantInfo, ...]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from uvlaunch.building import machines
 from uvlaunch.home import paths, pointer, records, stamp, store
+from uvlaunch.home.env import Env
 from uvlaunch.scripts import identity
 
 
@@ -43,7 +44,7 @@ def where(invoked: str) -> Where:
         name, script = records.new_name(root, ident), ident.path
     # This machine's current generation (machines.py); before the first launch, the one
     # it will create; without one for this machine's Python, the environment's directory.
-    variant = machines.choose(root, name)
+    variant = machines.choose(Env(root, name))
     if variant is None:
         env = paths.env_dir(root, name)
     else:
