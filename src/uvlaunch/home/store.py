@@ -176,26 +176,6 @@ def make_durable(files: list[str]) -> None:
             os.close(fd)
 
 
-def make_env_dir(path: str, *, parents: bool = False) -> None:
-    """Create ``envs/``, an environment's directory or a generation's, 0700 (``parents``:
-    and those missing above it; one that exists is no error then).
-
-    FileExistsError is raised as it is (a generation's number is taken: try the next);
-    any other refusal is HomeError, in one line naming the directory.
-    """
-    try:
-        if parents:
-            os.makedirs(path, mode=0o700, exist_ok=True)
-        else:
-            os.mkdir(path, 0o700)
-    except FileExistsError:
-        raise
-    except OSError as e:
-        raise HomeError(
-            f"{path}: cannot create it: {e.strerror or e}; the environment was left as it was"
-        ) from None
-
-
 def remove_file(path: str) -> None:
     """Delete the file ``path`` if it is there; HomeError in one line when it cannot go."""
     try:
