@@ -137,7 +137,12 @@ SPREAD = {
     "first-cached": ["EIO rename 5 *", "ENOSPC mkdir 12 *", "kill rename 5", "EIO fsync 1"],
     "rewarm-native": ["EIO rename 1", "kill rename 1"],
     "rewarm-python": ["kill rename 1 alone"],
-    "edit": ["EIO unlink 1 *", "kill link 3", "EIO rename 1 alone"],
+    "edit": [
+        "EIO rename 2 alone *",
+        "ENOSPC mkdir 13 alone *",
+        "EIO rename 3 alone *",
+        "kill link 3",
+    ],
     "upgrade": ["EIO rename 4 alone", "kill rename 5 alone", "ENOSPC mkdir 13 alone"],
     "reinstall": ["kill rename 3 alone", "EIO unlink 2 alone"],
     "rollback": ["EIO rename 1 *", "EIO rename 2 *", "ENOSPC link 1 *", "kill rename 2"],
