@@ -88,42 +88,46 @@ def parse_point(scene: str, text: str) -> Point:
     return Point(scene, fault, cls, int(k), alone=bool(alone))
 
 
-def every_point(scene: str, counts: dict[str, int], own: dict[str, int]) -> list[Point]:
+def every_point(scene: str, counts: Counts) -> list[Point]:
     """Every point of ``scene``: for each fault and class, K from 1 to the most calls one
-    process made (``counts``), so that the last call fails too; and again for uvlaunch's
-    own process alone, K up to its own calls (``own``)."""
+    process made, so that the last call fails too; and for uvlaunch's own process alone,
+    each K at which another process (uv) would have failed first."""
     found = []
     for fault in FAULTS:
         for cls in ENOSPC_CLASSES if fault == "ENOSPC" else tuple(CLASSES):
-            found += [Point(scene, fault, cls, k) for k in range(1, counts[cls] + 1)]
-            found += [Point(scene, fault, cls, k, alone=True) for k in range(1, own[cls] + 1)]
+            found += [Point(scene, fault, cls, k) for k in range(1, counts.most[cls] + 1)]
+            hidden = min(counts.own[cls], counts.others[cls])
+            found += [Point(scene, fault, cls, k, alone=True) for k in range(1, hidden + 1)]
     return found
 
 
 _CALL = re.compile(r"^(\d+) +(\w+)\(")
 
 
-def parse_counts(trace: str) -> tuple[dict[str, int], dict[str, int]]:
-    """From ``strace -f -o`` output, for each class: the most calls of one of its system
-    calls that one process made, and that the first process (uvlaunch) made. (strace
-    counts each system call of each process apart: ``when=K`` fails the Kth of each.)"""
-    per: dict[tuple[str, str], int] = {}
-    first = None
-    for line in trace.splitlines():
-        m = _CALL.match(line)
-        if m:
-            first = first or m.group(1)
-            key = (m.group(1), m.group(2))
-            per[key] = per.get(key, 0) + 1
-    counts: dict[str, int] = {}
-    own: dict[str, int] = {}
-    for cls, calls in CLASSES.items():
-        names = calls.split(",")
-        counts[cls] = max((n for (_, call), n in per.items() if call in names), default=0)
-        own[cls] = max(
-            (n for (pid, call), n in per.items() if pid == first and call in names), default=0
-        )
-    return counts, own
+class Counts:
+    """For each class, the most calls of one of its system calls: made by one process
+    (``most``), by uvlaunch's own, the first (``own``), by any other (``others``).
+    strace counts each system call of each process apart: ``when=K`` fails the Kth of each."""
+
+    def __init__(self, trace: str) -> None:
+        per: dict[tuple[str, str], int] = {}
+        first = None
+        for line in trace.splitlines():
+            m = _CALL.match(line)
+            if m:
+                first = first or m.group(1)
+                key = (m.group(1), m.group(2))
+                per[key] = per.get(key, 0) + 1
+        self.most: dict[str, int] = {}
+        self.own: dict[str, int] = {}
+        self.others: dict[str, int] = {}
+        for cls, calls in CLASSES.items():
+            names = calls.split(",")
+            mine = [n for (pid, call), n in per.items() if call in names and pid == first]
+            theirs = [n for (pid, call), n in per.items() if call in names and pid != first]
+            self.own[cls] = max(mine, default=0)
+            self.others[cls] = max(theirs, default=0)
+            self.most[cls] = max(self.own[cls], self.others[cls])
 
 
 class World:
@@ -176,14 +180,13 @@ class World:
         if saved:
             subprocess.run(["cp", "-a", *saved, str(self.root)], check=True)
 
-    def count(self, argv: list[str]) -> tuple[dict[str, int], dict[str, int]]:
-        """Run ``argv`` once under strace, from the saved state: the calls of each class
-        (``parse_counts``)."""
+    def count(self, argv: list[str]) -> Counts:
+        """Run ``argv`` once under strace, from the saved state: the calls of each class."""
         self.restore()
         out = self.root / "count.strace"
         proc = self.run(["strace", "-f", "-qq", "-o", str(out), "-e", f"trace={ALL_CALLS}", *argv])
         assert proc.returncode == 0, f"{argv} failed untouched:\n{proc.stderr}"
-        return parse_counts(out.read_text())
+        return Counts(out.read_text())
 
     def inject(self, point: Point, argv: list[str]) -> subprocess.CompletedProcess[str]:
         """Run ``argv`` from the saved state with ``point``'s fault injected."""
