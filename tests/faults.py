@@ -21,6 +21,7 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,9 +190,31 @@ class World:
         return Counts(out.read_text())
 
     def inject(self, point: Point, argv: list[str]) -> subprocess.CompletedProcess[str]:
-        """Run ``argv`` from the saved state with ``point``'s fault injected."""
+        """Run ``argv`` from the saved state with ``point``'s fault injected; return once
+        every process it started is gone (strace without -f leaves the background
+        compiler running, which would write into the next point's home)."""
         self.restore()
-        return self.run(["strace", "-qq", "-o", "/dev/null", *point.strace_args(), *argv])
+        proc = self.run(["strace", "-qq", "-o", "/dev/null", *point.strace_args(), *argv])
+        self.settle()
+        return proc
+
+    def settle(self, deadline: float = 120) -> None:
+        """Wait until no process works in this world (none has its directory under it)."""
+        end = time.monotonic() + deadline
+        while _working_in(self.root):
+            assert time.monotonic() < end, f"processes still work in {self.root}"
+            time.sleep(0.05)
+
+
+def _working_in(root: Path) -> bool:
+    for pid in os.listdir("/proc"):
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                if Path(os.readlink(f"/proc/{pid}/cwd")).is_relative_to(root):
+                    return True
+            except OSError:
+                pass  # gone meanwhile, or not ours to look at
+    return False
 
 
 def killed(proc: subprocess.CompletedProcess[str]) -> bool:
