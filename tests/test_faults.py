@@ -137,19 +137,37 @@ SCENES = {
 # end of each command included.
 SPREAD = {
     "first": ["EIO rename 4 *", "EIO mkdir 13 *", "kill mkdir 20"],
-    "first-cached": ["EIO rename 5 *", "ENOSPC mkdir 12 *", "kill rename 5"],
+    "first-cached": [
+        "EIO rename 5 *",
+        "ENOSPC mkdir 12 *",
+        "kill rename 5",
+        "EIO ftruncate 1",
+        "kill fsync 1",
+    ],
     "rewarm-native": ["EIO rename 1", "kill rename 1"],
     "edit": [
         "EIO rename 2 alone *",
         "ENOSPC mkdir 13 alone *",
         "EIO rename 3 alone *",
         "kill link 3",
+        "kill mkdir 13 alone",
     ],
-    "upgrade": ["EIO rename 4 alone", "kill rename 5 alone", "ENOSPC mkdir 13 alone"],
-    "reinstall": ["kill rename 3 alone"],
-    "rollback": ["EIO rename 1 *", "EIO rename 2 *", "ENOSPC link 1 *", "kill rename 2"],
-    "gc": ["EIO rename 1 *", "EIO unlink 5 *", "EIO unlink 8 *", "kill unlink 14"],
-    "install": ["EIO rename 2", "kill rename 3", "ENOSPC mkdir 12"],
+    "upgrade": [
+        "EIO rename 4 alone",
+        "kill rename 5 alone",
+        "ENOSPC mkdir 13 alone",
+        "EIO fsync 1 alone",
+    ],
+    "reinstall": ["kill rename 3 alone", "EIO link 2 alone"],
+    "rollback": [
+        "EIO rename 1 *",
+        "EIO rename 2 *",
+        "ENOSPC link 1 *",
+        "kill rename 2",
+        "kill ftruncate 2",
+    ],
+    "gc": ["EIO rename 1 *", "EIO unlink 5 *", "EIO unlink 8 *", "kill unlink 14", "kill unlink 4"],
+    "install": ["EIO rename 2", "kill rename 3", "ENOSPC mkdir 12", "ENOSPC fsync 2"],
 }
 
 
