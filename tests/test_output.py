@@ -1,36 +1,63 @@
-"""uv/output.py without uv: which of uv's lines reach the user (the quick tier)."""
+"""The last resort at the edges (issue 27): an OSError that no layer turned into a
+sentence is still one line and status 2, never a traceback.
+
+Quick tests, no uv. Each layer converts its own OSErrors where they arise, saying what
+state it leaves (tests/test_faults.py finds those it does not, by UNEXPECTED).
+"""
 
 from __future__ import annotations
 
+import errno
+
 import pytest
 
-from uvlaunch.uv.output import Quiet
+from uvlaunch.cli import app
+from uvlaunch.cli.output import guard
+from uvlaunch.errors import UNEXPECTED, unexpected
+from uvlaunch.launching import launch, slowpath
 
 
-def passed(*chunks: bytes) -> bytes:
-    quiet = Quiet()
-    return b"".join(quiet.feed(c) for c in chunks) + quiet.flush()
+def io_error(*names: str) -> OSError:
+    return OSError(errno.EIO, "Input/output error", *names)
 
 
-@pytest.mark.parametrize(
-    "line",
-    [
-        b"Resolved in 0.86ms\n",  # a block with no dependencies: nothing counted
-        b"Checked in 0.00ms\n",
-        b"Audited in 1ms\n",
-        b"Resolved 3 packages in 2ms\n",
-        b"Checked 1 package in 0.01ms\n",
-        b"Using CPython 3.11.7 interpreter at: /usr/bin/python3\n",
-    ],
-)
-def test_sync_report_lines_are_left_out(line: bytes) -> None:
-    assert passed(line) == b""
-    assert passed(line[:5], line[5:]) == b""  # however uv's writes split it
+def test_names_the_files_and_the_reason() -> None:
+    assert str(unexpected(io_error("/h/a", None, "/h/b"))).startswith(
+        f"/h/a -> /h/b: Input/output error; {UNEXPECTED}"
+    )
+    assert str(unexpected(io_error())).startswith("a system call: Input/output error; ")
 
 
-@pytest.mark.parametrize(
-    "line",
-    [b"Installed 1 package in 3ms\n", b"Downloading pygments (1.2MiB)\n", b"Resolving...\n"],
-)
-def test_what_uv_run_prints_passes(line: bytes) -> None:
-    assert passed(line) == line
+def test_guard_turns_an_oserror_into_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    def fails() -> None:
+        raise io_error("/h/envs/x/current")
+
+    with pytest.raises(SystemExit) as done:
+        guard(fails)
+    assert done.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("uvlaunch: error: /h/envs/x/current: Input/output error; ")
+
+
+def test_a_command_that_lets_an_oserror_out_ends_in_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fails(script: str, **kw: object) -> None:
+        raise io_error(script)
+
+    monkeypatch.setattr(launch, "prepare", fails)  # `sync` catches UvlaunchError alone
+    assert app.main(["sync", "/h/s.py"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("uvlaunch: error: /h/s.py: Input/output error; ")
+
+
+def test_the_slow_path_turns_an_oserror_into_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fails(invoked: str, **kw: object) -> None:
+        raise io_error(invoked)
+
+    monkeypatch.setattr(launch, "prepare", fails)
+    assert slowpath.launch_script("/h/s.py", [], quiet=0, verbose=0, fast=False) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("uvlaunch: error: /h/s.py: Input/output error; ")

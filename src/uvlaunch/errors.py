@@ -54,3 +54,19 @@ class CommandError(UvlaunchError):
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
         self.status = status
+
+
+UNEXPECTED = "uvlaunch stopped there, at a step that did not expect it"
+
+
+def unexpected(error: OSError) -> UvlaunchError:
+    """The last resort at the edges (cli/output.py, the slow path) for an OSError that no
+    layer turned into a sentence where it arose: one line naming the file and the reason.
+
+    Each one is a gap to close where the error arises, with a sentence that says what
+    state the environment was left in (tests/test_faults.py looks for UNEXPECTED).
+    """
+    names = [str(n) for n in (error.filename, error.filename2) if n is not None]
+    reason = error.strerror or str(error) or type(error).__name__
+    where = " -> ".join(names) if names else "a system call"
+    return UvlaunchError(f"{where}: {reason}; {UNEXPECTED} (`uvlaunch list` shows the state)")

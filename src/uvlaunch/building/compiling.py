@@ -201,4 +201,7 @@ def _record(root: str, env: str, synced: str, held: int | None = None) -> None:
         name = os.path.basename(paths.compiled_path(env))
         os.replace(tmp, name, dst_dir_fd=held)
     except OSError:
-        store.remove_file(tmp)  # what stays, gc deletes (tmp/ is swept)
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass  # what stays, gc deletes (tmp/ is swept)

@@ -123,7 +123,10 @@ def flip(env: Env, new: str, *, keep_current: bool = True) -> None:
     machines.done_building(new)
     if current is not None:  # a first build: no warm record can name this environment yet
         _forget_warm(env)
-    prune(env)
+    try:
+        prune(env)
+    except UvlaunchError:
+        pass  # the flip is done; what could not be deleted now, gc deletes
 
 
 def roll_back(env: Env) -> None:
@@ -139,8 +142,14 @@ def roll_back(env: Env) -> None:
     # Current first: a kill between the two renames leaves the rollback done (and
     # nothing kept for the next one: the generation it replaced goes to gc).
     env.point(pointer.CURRENT + variant, previous)
-    env.point(pointer.PREVIOUS + variant, current)
     _forget_warm(env)
+    try:
+        env.point(pointer.PREVIOUS + variant, current)
+    except UvlaunchError as e:
+        raise UvlaunchError(
+            f"{env.name}: rolled back to {previous}, but {current} is not kept for another "
+            f"rollback: {e}"
+        ) from None
 
 
 def _forget_warm(env: Env) -> None:
@@ -248,9 +257,16 @@ def in_use(generation: str) -> bool:
 
 
 def discard(env: Env, generation: str) -> None:
-    """Delete a generation no script can have started (half-built, or failed)."""
+    """Delete a generation no script can have started (half-built, or failed).
+
+    Called on the way out of a failure: a generation it cannot move stays, neither
+    current nor kept, for gc (``prune``), and the failure that led here is the one told.
+    """
     machines.drop_marks(generation)
-    trash.discard(env.root, generation, prefix=env.name)
+    try:
+        trash.discard(env.root, generation, prefix=env.name)
+    except UvlaunchError:
+        return
     try:
         os.rmdir(env.dir)  # a first build that failed leaves no directory
     except OSError:

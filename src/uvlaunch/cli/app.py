@@ -17,8 +17,8 @@ from uvlaunch.cli import completion, launcher
 from uvlaunch.cli import inspect as cli_inspect
 from uvlaunch.cli import install as cli_install
 from uvlaunch.cli import manage as cli_manage
-from uvlaunch.cli.output import guard, notify, say
-from uvlaunch.errors import UvlaunchError
+from uvlaunch.cli.output import fail, guard, notify, say
+from uvlaunch.errors import UvlaunchError, unexpected
 from uvlaunch.launching import launch
 
 LAUNCH_SETTINGS = {"ignore_unknown_options": True, "allow_interspersed_args": False}
@@ -207,6 +207,11 @@ def main(args: list[str]) -> int:
         return 130
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except OSError as e:  # the last resort: see output.guard
+        try:
+            fail(unexpected(e))
+        except SystemExit as done:
+            return int(done.code or 0)
     return result if isinstance(result, int) else 0
 
 

@@ -9,7 +9,7 @@ from typing import NoReturn, TypeVar
 
 import click
 
-from uvlaunch.errors import CommandError, UvlaunchError, printable
+from uvlaunch.errors import CommandError, UvlaunchError, printable, unexpected
 
 T = TypeVar("T")
 
@@ -35,11 +35,18 @@ def fail(error: UvlaunchError, *, as_json: bool = False) -> NoReturn:
 
 
 def guard(fn: Callable[[], T], *, as_json: bool = False) -> T:
-    """``fn()``, with a UvlaunchError turned into one line on stderr and status 2."""
+    """``fn()``, with a UvlaunchError turned into one line on stderr and status 2.
+
+    An OSError too, as a last resort (``errors.unexpected``): each layer converts its
+    own where they arise, saying what state they leave, but none may reach the user as
+    a traceback.
+    """
     try:
         return fn()
     except UvlaunchError as e:
         fail(e, as_json=as_json)
+    except OSError as e:
+        fail(unexpected(e), as_json=as_json)
 
 
 def count(n: int, word: str) -> str:

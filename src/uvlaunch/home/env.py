@@ -133,17 +133,13 @@ class Env:
     def make_dir(self) -> None:
         """Create ``envs/NAME`` (0700) if it is missing, checked before and after."""
         self.check()
+        if not os.path.isdir(paths.envs_dir(self.root)):
+            _make_dir(paths.envs_dir(self.root), parents=True)
+            self.check()  # envs/ made just now
         try:
-            os.mkdir(self.dir, 0o700)
+            _make_dir(self.dir)
         except FileExistsError:
             pass
-        except FileNotFoundError:
-            os.makedirs(paths.envs_dir(self.root), mode=0o700, exist_ok=True)
-            self.check()  # envs/ made just now
-            try:
-                os.mkdir(self.dir, 0o700)
-            except FileExistsError:
-                pass
         self._checked = False
         self.check()
 
@@ -158,7 +154,7 @@ class Env:
         while True:
             path = self.generation(pointer.next_generation(self.root, self.name))
             try:
-                os.mkdir(path, 0o700)
+                _make_dir(path)
             except FileExistsError:
                 continue
             problem = trust.dir_problem(path)
@@ -194,3 +190,23 @@ class Env:
     def holder(self) -> str:
         """Who holds the environment's lock, in words."""
         return store.holder(self.root, self.name)
+
+
+def _make_dir(path: str, *, parents: bool = False) -> None:
+    """Create ``envs/``, an environment's directory or a generation's, 0700 (``parents``:
+    and those missing above it; one that exists is no error then).
+
+    FileExistsError is raised as it is (a generation's number is taken: try the next);
+    any other refusal is HomeError, in one line naming the directory.
+    """
+    try:
+        if parents:
+            os.makedirs(path, mode=0o700, exist_ok=True)
+        else:
+            os.mkdir(path, 0o700)
+    except FileExistsError:
+        raise
+    except OSError as e:
+        raise HomeError(
+            f"{path}: cannot create it: {e.strerror or e}; the environment was left as it was"
+        ) from None

@@ -128,15 +128,35 @@ def point(root: str, name: str, which: str, generation: str | None) -> None:
             os.unlink(link)
         except FileNotFoundError:
             pass
+        except OSError as e:
+            raise _unchanged(root, name, which, "cannot remove it", e) from None
         return
     assert is_generation(generation), generation
     tmp = os.path.join(paths.tmp_dir(root), f"{name}.{which}.{os.urandom(8).hex()}")
-    os.symlink(generation, tmp)
+    try:
+        os.symlink(generation, tmp)
+    except OSError as e:
+        raise _unchanged(root, name, which, f"cannot make it name {generation}", e) from None
     try:
         os.replace(tmp, link)
-    except BaseException:
-        os.unlink(tmp)
+    except BaseException as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass  # tmp/ is swept by gc
+        if isinstance(e, OSError):
+            raise _unchanged(root, name, which, f"cannot make it name {generation}", e) from None
         raise
+
+
+def _unchanged(root: str, name: str, which: str, what: str, error: OSError) -> Exception:
+    """A pointer that could not change, in one line: it is as it was, and names this."""
+    from uvlaunch.errors import HomeError  # not on the warm path, which only reads pointers
+
+    before = target(root, name, which)
+    state = f"it still names {before}" if before else "it is still absent"
+    link = os.path.join(paths.env_dir(root, name), which)
+    return HomeError(f"{link}: {what}: {error.strerror or error}; {state}")
 
 
 def generations(root: str, name: str, held: list[str] | None = None) -> list[str]:

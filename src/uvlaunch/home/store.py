@@ -168,7 +168,9 @@ def write_atomic(root: str, path: str, data: bytes, *, durable: bool = True) -> 
         except OSError:
             pass
         if isinstance(e, OSError):
-            raise HomeError(f"{path}: cannot write: {e.strerror or e}") from None
+            raise HomeError(
+                f"{path}: cannot write: {e.strerror or e}; it was left as it was"
+            ) from None
         raise
 
 
@@ -188,10 +190,13 @@ def make_durable(files: list[str]) -> None:
 
 
 def remove_file(path: str) -> None:
+    """Delete the file ``path`` if it is there; HomeError in one line when it cannot go."""
     try:
         os.unlink(path)
     except FileNotFoundError:
         pass
+    except OSError as e:
+        raise HomeError(f"{path}: cannot delete it: {e.strerror or e}; it is still there") from None
 
 
 def env_names(root: str) -> list[str]:

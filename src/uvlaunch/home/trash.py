@@ -11,6 +11,7 @@ import errno
 import os
 import stat
 
+from uvlaunch.errors import HomeError
 from uvlaunch.home import paths
 from uvlaunch.home.store import random_suffix
 
@@ -31,7 +32,12 @@ def to_trash(root: str, path: str, *, prefix: str = "") -> str | None:
         return None
     label = f"{prefix}.{os.path.basename(path)}" if prefix else os.path.basename(path)
     dest = os.path.join(paths.trash_dir(root), f"{label}.{random_suffix(8)}")
-    os.replace(path, dest)
+    try:
+        os.replace(path, dest)
+    except OSError as e:
+        raise HomeError(
+            f"{path}: cannot move it into the trash: {e.strerror or e}; it stays where it was"
+        ) from None
     return dest
 
 
@@ -77,6 +83,7 @@ def discard(root: str, path: str, *, prefix: str = "") -> None:
     """Out of use, then deleted: ``to_trash`` and ``delete_tree`` in one.
 
     A deletion that fails part-way leaves the rest in the trash, which gc deletes.
+    Raises HomeError when ``path`` cannot even be moved there (and stays in place).
     """
     trashed = to_trash(root, path, prefix=prefix)
     if trashed is not None:

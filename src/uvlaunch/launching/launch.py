@@ -192,7 +192,7 @@ def forget(root: str, name: str) -> None:
     try:
         records.forget(root, name)
         store.remove_file(paths.env_lock_path(root, name))
-    except OSError:
+    except (OSError, UvlaunchError):
         pass  # what stays, gc removes
 
 

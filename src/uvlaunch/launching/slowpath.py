@@ -12,7 +12,7 @@ import os
 import sys
 
 from uvlaunch.contract import SUBCOMMANDS
-from uvlaunch.errors import UvlaunchError, printable
+from uvlaunch.errors import UvlaunchError, printable, unexpected
 from uvlaunch.launching import launch, piped
 
 RETARGETS = 3  # starts over after a symlink flip, before giving up
@@ -61,6 +61,10 @@ def launch_script(
         raise UvlaunchError(f"{invoked}: kept leading to other files while being launched")
     except UvlaunchError as e:
         notify(f"error: {_with_suggestion(invoked, e) if suggest else e}")
+        _discard(run_path)
+        return 2
+    except OSError as e:  # the last resort, as in the CLI (cli/output.guard)
+        notify(f"error: {unexpected(e)}")
         _discard(run_path)
         return 2
     except KeyboardInterrupt:

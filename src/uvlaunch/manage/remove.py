@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from uvlaunch.building import generations, venv
+from uvlaunch.errors import HomeError, UvlaunchError
 from uvlaunch.home import paths, records, store
 from uvlaunch.home.env import Env
 from uvlaunch.launching import piped
@@ -69,11 +70,17 @@ def remove_locked(
     # Out of use first (its pointer goes), and its generations; then the record and
     # index; last the lock file, while it is still held.
     kept = generations.remove_all(Env(root, info.name))
-    rec = records.forget(root, info.name)
-    if rec is not None and piped.is_piped_file(root, rec.script):
-        store.remove_file(rec.script)
-    held.delete_files()
-    return kept, tuple(registry.drop(root, info.name))
+    try:
+        rec = records.forget(root, info.name)
+        if rec is not None and piped.is_piped_file(root, rec.script):
+            store.remove_file(rec.script)
+        held.delete_files()
+        return kept, tuple(registry.drop(root, info.name))
+    except UvlaunchError as e:
+        raise HomeError(
+            f"{info.name}: its environment is removed, but not all that belongs to it: {e}; "
+            "`uvlaunch gc` removes the rest"
+        ) from None
 
 
 def remove(
