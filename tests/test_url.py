@@ -176,4 +176,4 @@ def test_gc_deletes_a_copy_unused_for_30_days(
 def test_a_pipe_larger_than_the_limit_is_one_line(sandbox: Sandbox) -> None:
     big = "#" * 1023 + "\n"
     proc = sandbox.run("-", input=big * (MAX_BYTES // len(big) + 1))
-    assert_one_line_error(proc, "<stdin>", "larger than 64 MiB")
+    assert_one_line_error(proc, "<stdin>", "more than 64 MiB")

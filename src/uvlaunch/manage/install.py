@@ -143,7 +143,8 @@ def install(
         prepared = launch.prepare(script, quiet=quiet, verbose=verbose, notify=notify)
         try:
             # Compiled as `sync` leaves it, holding the generation so gc cannot take it.
-            compiling.compile_now(root, prepared.env, notify)
+            # Said only with -v: install, like `uv tool install`, says what it installed.
+            compiling.compile_now(root, prepared.env, notify if verbose else _silent)
         finally:
             prepared.release()
         lookup.note_birth(root, prepared.name)  # what tells its script from a new file
@@ -297,3 +298,7 @@ def _moved_to(root: str, entry: Command, script: str) -> str | None:
         if samefile.is_recorded_file(root, rec, found.uid, found.born(), found.block):
             return found.path
     return None
+
+
+def _silent(_message: str) -> None:
+    pass
