@@ -97,10 +97,10 @@ def measure(opts: argparse.Namespace, scratch: Path) -> dict[str, object]:
     print(f"machine: {machine()}")
     print(f"{PANDAS[0]}: edit (add or drop httpx), then run; {opts.rounds} rounds, medians")
     for label, sample in samples.items():
-        print(f"  {label:24} {sample.ms():8.0f} ms  {sample.spread()}")
-    ratio = samples["uvlaunch, after"].ms() / samples["uvlaunch, before"].ms()
+        print(f"  {label:24} {sample.ms:8.0f} ms  {sample.spread()}")
+    ratio = samples["uvlaunch, after"].ms / samples["uvlaunch, before"].ms
     print(f"  after / before ({opts.before}): {ratio:.2f}")
-    return {label: sample.ms() for label, sample in samples.items()}
+    return {label: sample.ms for label, sample in samples.items()}
 
 
 def main() -> int:
