@@ -3,8 +3,9 @@
 A hypothesis state machine drives the real ``uvlaunch`` and the real uv through random
 sequences of steps: launches through each of the three launch paths (the native
 launcher, the Python fast path, the slow path), ``mv``, ``ln``, ``cp``, ``rm``, block
-edits, ``reinstall``, ``rollback``, ``gc``, and scripts that keep running across the
-other steps and are killed or let finish. The model is small: which file (an inode,
+edits, ``reinstall``, ``upgrade`` (a newer release appears), ``rollback``, ``gc``,
+``remove``, launches killed at a random moment (their whole process group, uv included),
+and scripts that keep running across the other steps and are killed or let finish. The model is small: which file (an inode,
 followed through moves and links) each name holds, the block each file has, the names
 each file was launched by. After every step it checks what must always hold:
 
@@ -25,7 +26,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -39,6 +42,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from wheels import build_wheel
 
 BODY = """\
 import json, os, sys
@@ -50,7 +54,7 @@ print(json.dumps({"alpha": alpha.VERSION, "prefix": sys.prefix}), flush=True)
 """
 # The block's dependency, and the versions that satisfy it. (A block that allows both
 # keeps the version the environment had: an edit pins today's versions, as a sync would.)
-BLOCKS = {"alpha": ("1.0", "2.0"), "alpha<2": ("1.0",)}
+BLOCKS = {"alpha": ("1.0", "2.0", "3.0"), "alpha<2": ("1.0",)}
 PATHS = ["native", "python", "slow"]
 NAMES = ["a.py", "b.py", "sub/c.py", "d.py"]
 
@@ -86,7 +90,14 @@ class Identity(RuleBasedStateMachine):
         self.root = base / f"ex{Identity.count}"
         self.scripts = self.root / "scripts"
         (self.scripts / "sub").mkdir(parents=True)
-        self.env = {**sandbox.env, "UVLAUNCH_HOME": str(self.root / "home")}
+        # A find-links directory of its own: `upgrade` adds a newer alpha to it.
+        self.wheels = self.root / "wheels"
+        shutil.copytree(sandbox.env["UV_FIND_LINKS"], self.wheels)
+        self.env = {
+            **sandbox.env,
+            "UVLAUNCH_HOME": str(self.root / "home"),
+            "UV_FIND_LINKS": str(self.wheels),
+        }
         self.files: dict[str, int] = {}  # name -> file id (an inode, followed by the model)
         self.block: dict[int, str] = {}  # file id -> its block's dependency
         self.launched: dict[int, set[str]] = {}  # file id -> names it was launched by
@@ -231,6 +242,51 @@ class Identity(RuleBasedStateMachine):
         proc = self.run(what, str(self.scripts / name))
         # rollback without an earlier generation, or a script edited since: one line.
         assert proc.returncode in (0, 1, 2), proc.stderr
+
+    @precondition(lambda self: any(f in self.launched for f in self.files.values()))
+    @rule(data=st.data())
+    def upgrade(self, data: st.DataObject) -> None:
+        names = sorted(n for n, f in self.files.items() if f in self.launched)
+        name = data.draw(st.sampled_from(names))
+        if not list(self.wheels.glob("alpha-3.0-*.whl")):
+            build_wheel(self.wheels, "alpha", "3.0")  # a release appears
+        proc = self.run("upgrade", str(self.scripts / name))
+        assert proc.returncode in (0, 1), proc.stderr  # 1: an outcome says it failed
+
+    @precondition(lambda self: any(f in self.launched for f in self.files.values()))
+    @rule(data=st.data())
+    def remove(self, data: st.DataObject) -> None:
+        names = sorted(n for n, f in self.files.items() if f in self.launched)
+        name = data.draw(st.sampled_from(names))
+        proc = self.run("remove", str(self.scripts / name))
+        assert proc.returncode == 0, proc.stderr
+        fid = self.files[name]
+        # Asked for: the environment may go (the generations scripts run in stay).
+        self.launched.pop(fid, None)
+        self.env_of.pop(fid, None)
+
+    @precondition(lambda self: self.files)
+    @rule(data=st.data(), path=st.sampled_from(PATHS), at=st.floats(0, 0.6))
+    def kill_a_launch(self, data: st.DataObject, path: str, at: float) -> None:
+        """A launch killed at a random moment (its whole process group, uv included)."""
+        name = data.draw(st.sampled_from(sorted(self.files)))
+        argv, environ = self.uvlaunch(path, str(self.scripts / name))
+        proc = subprocess.Popen(
+            argv,
+            cwd=self.scripts,
+            env=environ,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        # Any moment is a fair one to test: the time only spreads them (no speed assumed).
+        time.sleep(at)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
 
     # -- what must always hold ----------------------------------------------------------
 
