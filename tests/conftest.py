@@ -391,6 +391,14 @@ def compiled(env: Path, limit: float = 60) -> Path:
     raise AssertionError(f"{env} was not compiled within {limit} s")
 
 
+def settle(sandbox: Sandbox) -> None:
+    """Wait until every environment's background compiler is done: it writes the record's
+    birth time (lookup.note_birth) first, which would undo a test's damage done meanwhile."""
+    for env in sandbox.envs():
+        if (env / "uvlaunch-stamp").exists():
+            compiled(env)
+
+
 def site_packages(env: Path | str) -> Path:
     """The site-packages directory of a (POSIX) virtual environment."""
     found = sorted(Path(env).glob("lib/python*/site-packages"))

@@ -31,6 +31,7 @@ from conftest import (
     in_background,
     installed,
     report,
+    settle,
 )
 from filelock import FileLock
 
@@ -317,6 +318,7 @@ def test_gc_keeps_an_environment_whose_script_cannot_be_checked(sandbox: Sandbox
 def test_gc_keeps_an_environment_whose_record_disagrees(sandbox: Sandbox, forged: str) -> None:
     script = sandbox.script(deps=("alpha",), body=QUIET)
     assert sandbox.run(str(script)).returncode == 0
+    settle(sandbox)
     name = names(sandbox)[str(script)]
     record = sandbox.home / "records" / f"{name}.json"
     data = json.loads(record.read_text())
@@ -477,6 +479,7 @@ def test_a_script_named_like_a_command_run_by_bare_name(sandbox: Sandbox) -> Non
 
 def _forge_inode(sandbox: Sandbox, name: str, target: Path) -> None:
     """Make the record, stamp and index say the script had ``target``'s inode."""
+    settle(sandbox)
     st = target.stat()
     record = sandbox.home / "records" / f"{name}.json"
     data = json.loads(record.read_text())

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Sandbox, compiled, current_generation
+from conftest import Sandbox, compiled, current_generation, settle
 from filelock import FileLock
 
 QUIET = "print('ran')"
@@ -458,6 +458,7 @@ def test_edited_record_pointing_outside_home_deletes_nothing_there(sandbox: Sand
     b = sandbox.script("b.py", body=QUIET)
     launch(sandbox, a)
     launch(sandbox, b)
+    settle(sandbox)
     names = names_by_script(sandbox)
     outside, keep = outside_dir(sandbox)
     # a's record now claims an existing file outside; b's a missing one beside it.
@@ -714,6 +715,7 @@ def test_exec_runs_a_console_script_from_the_environment(sandbox: Sandbox) -> No
 def test_damaged_record_is_kept_and_reported(sandbox: Sandbox) -> None:
     script = sandbox.script(body=QUIET)
     launch(sandbox, script)
+    settle(sandbox)
     e = only_env(sandbox)
     name = str(e["name"])
     env = Path(str(e["environment"]))

@@ -5,9 +5,10 @@ sequences of steps: launches through each of the three launch paths (the native
 launcher, the Python fast path, the slow path), ``mv``, ``ln``, ``cp``, ``rm``, block
 edits, ``reinstall``, ``upgrade`` (a newer release appears), ``rollback``, ``gc``,
 ``remove``, launches killed at a random moment (their whole process group, uv included),
-and scripts that keep running across the other steps and are killed or let finish. The model is small: which file (an inode,
-followed through moves and links) each name holds, the block each file has, the names
-each file was launched by. After every step it checks what must always hold:
+and scripts that keep running across the other steps and are killed or let finish. The
+model is small: which file (an inode, followed through moves and links) each name holds,
+the block each file has, the names each file was launched by. After every step it
+checks what must always hold:
 
 - a launch runs in an environment that satisfies the script's block, and ``where``
   names the environment that launch ran in;
