@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import UVLAUNCH, Sandbox, assert_one_line_error, make_script
+from conftest import UVLAUNCH, Sandbox, assert_one_line_error, make_script, settle
 from filelock import FileLock
 
 QUIET = "print('ran')"
@@ -176,6 +176,7 @@ def test_a_failed_first_launch_leaves_nothing(sandbox: Sandbox) -> None:
     # And a record left by a launch killed before its environment existed: gc takes it.
     ok = sandbox.script("ok.py", deps=("alpha",), body=QUIET)
     assert sandbox.run(str(ok)).returncode == 0
+    settle(sandbox)  # the background compiler writes into it: rm would race it
     (entry,) = listing(sandbox)
     env = Path(str(entry["environment"]))
     subprocess.run(["rm", "-rf", str(env)], check=True)
