@@ -415,7 +415,7 @@ def test_removed_stamp_after_partial_sync_is_repaired_not_trusted(sandbox: Sandb
     # site-packages half-changed (alpha uninstalled, nothing installed yet).
     script = sandbox.script("victim.py", deps=("alpha",), body=IMPORTS_BODY)
     report(sandbox.run(str(script), "alpha"))
-    env = sandbox.envs()[0]
+    env = compiled(sandbox.envs()[0])  # its compiler writes into site-packages: rm races it
     (env / "uvlaunch-stamp").unlink()
     sp = site_packages(env)
     for p in list(sp.glob("alpha*")):
