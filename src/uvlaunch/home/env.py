@@ -115,10 +115,7 @@ class Env:
 
         A missing ``envs/NAME`` is no problem: whoever needs it creates it, 0700.
         """
-        found = trust.home_problem(self.root) or trust.dir_problem(self.dir)
-        if found is not None:
-            return found
-        return None
+        return trust.home_problem(self.root) or trust.dir_problem(self.dir)
 
     def check(self) -> None:
         """Raise HomeError unless uvlaunch may act inside this environment (``problem``)."""
