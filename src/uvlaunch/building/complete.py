@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from uvlaunch.building import compiling, venv
+from uvlaunch.building import compiling, content, venv
 from uvlaunch.errors import ScriptError, UvlaunchError
 from uvlaunch.home import paths, stamp, store
 from uvlaunch.scripts.script import Script
@@ -30,6 +30,9 @@ def finish(
     # The use lock every launch takes exists before the generation is complete: a
     # launch never has to create it (a home mounted read-only could not).
     os.close(os.open(paths.generation_lock_path(env), os.O_WRONLY | os.O_CREAT, 0o600))
+    # What it holds, for sharing (content.py): before the stamp, so a complete
+    # generation of this uvlaunch always has it.
+    content.record(root, env, uv_version)
     new = fields(script, env, uv_bin, uv_version, None)
     if compile_now:
         total, own = venv.usage(env)

@@ -64,7 +64,7 @@ def normalize(name: str) -> str:
     return out
 
 
-def _dist_infos(env: str) -> list[tuple[str, str]]:
+def dist_infos(env: str) -> list[tuple[str, str]]:
     """(site-packages directory, ``*.dist-info`` entry) for each installed distribution."""
     found = []
     for top in site_packages(env):
@@ -79,7 +79,7 @@ def _dist_infos(env: str) -> list[tuple[str, str]]:
 def installed(env: str) -> dict[str, str]:
     """The distributions installed in the environment: normalized name -> version."""
     found: dict[str, str] = {}
-    for _, entry in _dist_infos(env):
+    for _, entry in dist_infos(env):
         name, _, version = entry[: -len(".dist-info")].partition("-")
         if name and version:
             found[normalize(name)] = version
@@ -90,7 +90,7 @@ def direct_urls(env: str) -> set[str]:
     """Names of distributions installed from a URL, path or VCS (PEP 610), not an index."""
     return {
         normalize(entry.partition("-")[0])
-        for top, entry in _dist_infos(env)
+        for top, entry in dist_infos(env)
         if os.path.exists(os.path.join(top, entry, "direct_url.json"))
     }
 

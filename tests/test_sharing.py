@@ -1,0 +1,118 @@
+"""Content identity of a generation (building/content.py), the ground sharing stands on.
+
+Quick tier: the key of hand-made generations (no uv). End to end: every generation a
+launch or an upgrade builds records its key, through each launch path, and two scripts
+whose blocks resolve to the same set on the same interpreter get the same key.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import Sandbox, current_generation, report
+
+from uvlaunch.building import content
+
+VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def fake_generation(
+    top: Path, dists: dict[str, str], *, extra_record: str = "", python: str = sys.executable
+) -> Path:
+    """A generation as uv leaves it, enough for ``content.describe``: pyvenv.cfg, the
+    interpreter link and one dist-info per distribution."""
+    (top / "bin").mkdir(parents=True)
+    (top / "bin" / "python").symlink_to(python)
+    (top / "pyvenv.cfg").write_text(f"home = /x\nversion_info = {VERSION}.1\n")
+    site = top / "lib" / f"python{VERSION}" / "site-packages"
+    site.mkdir(parents=True)
+    for name, version in dists.items():
+        info = site / f"{name}-{version}.dist-info"
+        info.mkdir()
+        (info / "WHEEL").write_text("Wheel-Version: 1.0\nTag: py3-none-any\n")
+        (info / "RECORD").write_text(
+            f"{name}/__init__.py,sha256=abc{version},10\n"
+            f"{name}/__pycache__/__init__.cpython-311.pyc,,\n"
+            f"{info.name}/RECORD,,\n" + extra_record
+        )
+    return top
+
+
+def key(generation: Path, uv: str = "0.13.10") -> str:
+    return content.key_of(content.describe(str(generation), uv))
+
+
+def test_same_contents_at_two_paths_have_one_key(tmp_path: Path) -> None:
+    a = fake_generation(tmp_path / "a" / "g1", {"alpha": "1.0", "beta": "2.0"})
+    # Entry points name their own generation's interpreter: not content.
+    b = fake_generation(
+        tmp_path / "b" / "g3",
+        {"beta": "2.0", "alpha": "1.0"},
+        extra_record="../../../bin/tool,sha256=other,99\n",
+    )
+    assert key(a) == key(b)
+
+
+@pytest.mark.parametrize("change", ["version", "package", "uv", "interpreter", "files"])
+def test_what_was_built_changes_the_key(tmp_path: Path, change: str) -> None:
+    base = key(fake_generation(tmp_path / "a", {"alpha": "1.0"}))
+    dists, uv, python, extra = {"alpha": "1.0"}, "0.13.10", sys.executable, ""
+    if change == "version":
+        dists = {"alpha": "1.1"}
+    elif change == "package":
+        dists = {"alpha": "1.0", "beta": "2.0"}
+    elif change == "uv":
+        uv = "0.13.11"
+    elif change == "interpreter":
+        python = os.path.realpath("/bin/sh")
+    else:
+        extra = "alpha/data.txt,sha256=zzz,3\n"
+    other = fake_generation(tmp_path / "b", dists, python=python, extra_record=extra)
+    assert key(other, uv) != base
+
+
+def test_a_damaged_record_shares_with_nothing(tmp_path: Path) -> None:
+    generation = fake_generation(tmp_path / "g1", {"alpha": "1.0"})
+    lines = content.describe(str(generation), "0.13.10")
+    good = "\n".join([content.MAGIC, f"key {content.key_of(lines)}", *lines, ""])
+    path = Path(content.path_of(str(generation)))
+    path.write_text(good)
+    assert content.read(str(generation)) == content.key_of(lines)
+    path.write_text(good.replace("alpha 1.0", "alpha 9.9"))
+    assert content.read(str(generation)) is None
+    path.write_text(good[: len(good) // 2])
+    assert content.read(str(generation)) is None
+    path.unlink()
+    assert content.read(str(generation)) is None
+
+
+def generation_of(sandbox: Sandbox, script: Path) -> Path:
+    import json
+
+    where = sandbox.run("where", "--json", str(script))
+    assert where.returncode == 0, where.stderr
+    found = json.loads(where.stdout)
+    return Path(found["environment"]).parent / found["generation"]
+
+
+def test_every_generation_records_its_content(sandbox: Sandbox, launch_path: str) -> None:
+    """Through each launch path: copies of one block share a key, another block has its
+    own, and a reinstall's generation records one too."""
+    one = sandbox.script("one.py", deps=("alpha",))
+    copy = sandbox.script("copy.py", deps=("alpha",), directory=sandbox.scripts / "worktree")
+    other = sandbox.script("other.py", deps=("alpha", "beta"))
+    for script in (one, copy, other, one):  # the last launch is warm
+        report(sandbox.run(str(script)))
+    keys = {s.name: content.read(str(generation_of(sandbox, s))) for s in (one, copy, other)}
+    assert None not in keys.values(), keys
+    assert keys["one.py"] == keys["copy.py"] != keys["other.py"]
+    text = Path(content.path_of(str(generation_of(sandbox, other)))).read_text()
+    assert " alpha " in text and " beta " in text and f"python-version {VERSION}" in text
+
+    rebuilt = sandbox.run("reinstall", str(one))
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert [current_generation(d).name for d in sandbox.env_dirs()].count("g2") == 1
+    assert content.read(str(generation_of(sandbox, one))) == keys["one.py"]
