@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import Sandbox, current_generation, report
 
-from uvlaunch.building import content
+from uvlaunch.building import content, shared
 
 VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 
@@ -116,3 +116,65 @@ def test_every_generation_records_its_content(sandbox: Sandbox, launch_path: str
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert [current_generation(d).name for d in sandbox.env_dirs()].count("g2") == 1
     assert content.read(str(generation_of(sandbox, one))) == keys["one.py"]
+
+
+# -- the resolution key, and which generation a copy matches (building/shared.py) ----
+
+
+def resolution(path: Path, environ: dict[str, str]) -> str:
+    from uvlaunch.scripts.script import read_script
+
+    return shared.resolution_key(read_script(str(path)), sys.executable, "0.13.10", environ)
+
+
+def test_copies_of_a_block_have_one_resolution_key(tmp_path: Path) -> None:
+    environ = {"PATH": "/usr/bin", "UV_OFFLINE": "1", "UV_NO_CONFIG": "1", "HOME": "/nowhere"}
+    one = tmp_path / "a" / "train.py"
+    copy = tmp_path / "b" / "c" / "train-copy.py"
+    other = tmp_path / "a" / "other.py"
+    for path, deps in ((one, '"alpha"'), (copy, '"alpha"'), (other, '"alpha", "beta"')):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"# /// script\n# dependencies = [{deps}]\n# ///\nprint(1)\n")
+    base = resolution(one, environ)
+    assert resolution(copy, environ) == base
+    assert resolution(other, environ) != base
+    # What uv reads besides the block: its variables, the interpreters PATH finds.
+    assert resolution(one, {**environ, "UV_EXCLUDE_NEWER": "2024-01-01T00:00:00Z"}) != base
+    assert resolution(one, {**environ, "PATH": "/opt/py/bin:/usr/bin"}) != base
+
+
+def test_a_configuration_file_uv_reads_changes_the_key(tmp_path: Path) -> None:
+    environ = {"PATH": "/usr/bin", "HOME": str(tmp_path / "home")}
+    script = tmp_path / "w" / "train.py"
+    script.parent.mkdir()
+    script.write_text('# /// script\n# dependencies = ["alpha"]\n# ///\n')
+    from uvlaunch.scripts.script import read_script
+
+    base = resolution(script, environ)
+    (script.parent / "uv.toml").write_text('exclude-newer = "2024-01-01T00:00:00Z"\n')
+    assert resolution(script, environ) != base
+    found = shared.config_files(read_script(str(script)), environ)
+    assert str(script.parent / "uv.toml") in found
+
+
+def test_a_copy_matches_the_generation_of_its_original(sandbox: Sandbox, launch_path: str) -> None:
+    """Through each launch path: a copy's resolution key finds the original's current
+    generation, never its own, and a copy launched under other uv settings finds none."""
+    one = sandbox.script("train.py", deps=("alpha",))
+    copy = sandbox.script("train.py", deps=("alpha",), directory=sandbox.scripts / "run2")
+    odd = sandbox.script("train.py", deps=("alpha",), directory=sandbox.scripts / "run3")
+    report(sandbox.run(str(one)))
+    report(sandbox.run(str(copy)))
+    report(sandbox.run(str(odd), env={**sandbox.env, "UV_INDEX_STRATEGY": "first-index"}))
+    gens = {p.parent.name: generation_of(sandbox, p) for p in (one, copy, odd)}
+    keys = {k: shared.read(str(g)) for k, g in gens.items()}
+    assert keys["scripts"] == keys["run2"] != keys["run3"]
+    home = str(sandbox.home)
+    name = {k: g.parent.name for k, g in gens.items()}
+    found = shared.match(home, str(keys["run2"]), besides=name["run2"])
+    assert found is not None and Path(found) == gens["scripts"]
+    assert shared.match(home, str(keys["run3"]), besides=name["run3"]) is None
+    # A generation others could write is no one's to share.
+    gens["scripts"].chmod(0o775)
+    gens["run2"].chmod(0o775)
+    assert shared.match(home, str(keys["run2"]), besides="none") is None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from uvlaunch.building import compiling, content, venv
+from uvlaunch.building import compiling, content, shared, venv
 from uvlaunch.errors import ScriptError, UvlaunchError
 from uvlaunch.home import paths, stamp, store
 from uvlaunch.scripts.script import Script
@@ -33,6 +33,8 @@ def finish(
     # What it holds, for sharing (content.py): before the stamp, so a complete
     # generation of this uvlaunch always has it.
     content.record(root, env, uv_version)
+    key = shared.resolution_key(script, uv_bin, uv_version, dict(os.environ))
+    shared.record(root, env, key)
     new = fields(script, env, uv_bin, uv_version, None)
     if compile_now:
         total, own = venv.usage(env)
