@@ -12,9 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Sandbox, current_generation, report
+from conftest import Sandbox, current_generation, installed, must_be_warm, report
 
 from uvlaunch.building import content, shared
+from uvlaunch.home import sharers
 
 VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 
@@ -124,7 +125,7 @@ def test_every_generation_records_its_content(sandbox: Sandbox, launch_path: str
 def resolution(path: Path, environ: dict[str, str]) -> str:
     from uvlaunch.scripts.script import read_script
 
-    return shared.resolution_key(read_script(str(path)), sys.executable, "0.13.10", environ)
+    return shared.resolution_key(read_script(str(path)), sys.executable, environ)
 
 
 def test_copies_of_a_block_have_one_resolution_key(tmp_path: Path) -> None:
@@ -178,3 +179,95 @@ def test_a_copy_matches_the_generation_of_its_original(sandbox: Sandbox, launch_
     gens["scripts"].chmod(0o775)
     gens["run2"].chmod(0o775)
     assert shared.match(home, str(keys["run2"]), besides="none") is None
+
+
+# -- a copy's first launch shares; nothing shared changes through one script ----------
+
+
+def copies(sandbox: Sandbox, n: int = 2) -> list[Path]:
+    """``n`` copies of one script, each in a folder of its own (worktrees, runs)."""
+    return [
+        sandbox.script("train.py", deps=("alpha",), directory=sandbox.scripts / f"run{i}")
+        for i in range(n)
+    ]
+
+
+def env_dir_of(sandbox: Sandbox, script: Path) -> Path:
+    return generation_of(sandbox, script).parent
+
+
+def test_a_copy_first_launch_shares_the_original_generation(
+    sandbox: Sandbox, launch_path: str
+) -> None:
+    one, copy = copies(sandbox)
+    first = report(sandbox.run(str(one)))
+    second = report(sandbox.run(str(copy)))
+    original, thin = generation_of(sandbox, one), generation_of(sandbox, copy)
+    assert thin.parent != original.parent
+    assert sharers.source_of(str(thin)) == (original.parent.name, original.name)
+    assert (thin / "lib" / f"python{VERSION}" / "site-packages").is_symlink()
+    assert sharers.referrers(str(original)) == [f"{thin.parent.name}/{thin.name}"]
+    # Each runs in its own environment's generation, with its own stable `where` path.
+    assert first["prefix"] == str(original) and second["prefix"] == str(thin)
+    assert second["alpha"] == first["alpha"] is not None
+    where = sandbox.run("where", str(copy)).stdout.strip()
+    assert where == str(thin.parent / "current")
+    with must_be_warm(sandbox):
+        again = report(sandbox.run(str(copy)))
+    assert again["prefix"] == str(thin)
+
+
+def test_a_block_resolved_otherwise_is_built(sandbox: Sandbox, launch_path: str) -> None:
+    one = sandbox.script("train.py", deps=("alpha",), directory=sandbox.scripts / "a")
+    other = sandbox.script("train.py", deps=("alpha", "beta"), directory=sandbox.scripts / "b")
+    odd = sandbox.script("train.py", deps=("alpha",), directory=sandbox.scripts / "c")
+    report(sandbox.run(str(one)))
+    report(sandbox.run(str(other)))
+    report(sandbox.run(str(odd), env={**sandbox.env, "UV_INDEX_STRATEGY": "first-index"}))
+    for script in (one, other, odd):
+        assert sharers.source_of(str(generation_of(sandbox, script))) is None
+
+
+@pytest.mark.parametrize("change", ["reinstall", "edit"])
+def test_changing_a_copy_never_changes_the_original(
+    sandbox: Sandbox, launch_path: str, change: str
+) -> None:
+    one, copy = copies(sandbox)
+    report(sandbox.run(str(one)))
+    report(sandbox.run(str(copy)))
+    original = generation_of(sandbox, one)
+    before = installed(original)
+    if change == "reinstall":
+        assert sandbox.run("reinstall", str(copy)).returncode == 0
+    else:
+        copy.write_text(copy.read_text().replace('["alpha"]', '["alpha", "beta"]'))
+        assert report(sandbox.run(str(copy)))["alpha"] is not None
+    private = generation_of(sandbox, copy)
+    assert sharers.source_of(str(private)) is None
+    assert not (private / "lib" / f"python{VERSION}" / "site-packages").is_symlink()
+    assert installed(original) == before and generation_of(sandbox, one) == original
+    assert ("beta" in installed(private)) == (change == "edit")
+    assert report(sandbox.run(str(one)))["prefix"] == str(original)
+
+
+@pytest.mark.parametrize("who", ["copy", "original"])
+def test_exec_gets_a_private_generation_first(sandbox: Sandbox, launch_path: str, who: str) -> None:
+    one, copy = copies(sandbox)
+    report(sandbox.run(str(one)))
+    report(sandbox.run(str(copy)))
+    original, thin = generation_of(sandbox, one), generation_of(sandbox, copy)
+    writer, other = (copy, one) if who == "copy" else (one, copy)
+    untouched = generation_of(sandbox, other)
+    done = sandbox.run("exec", str(writer), "--", "uv", "pip", "install", "-q", "beta")
+    assert done.returncode == 0, done.stderr
+    assert "shared with other copies" in done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    mine = generation_of(sandbox, writer)
+    assert mine != (thin if who == "copy" else original)
+    assert "beta" in installed(mine)
+    assert "beta" not in installed(original) and "beta" not in installed(thin)
+    assert generation_of(sandbox, other) == untouched
+    # Private now: the next exec runs at once, in the same generation.
+    again = sandbox.run("exec", str(writer), "--", "python", "-c", "import beta")
+    assert again.returncode == 0 and again.stderr == "", again.stderr
+    assert generation_of(sandbox, writer) == mine

@@ -10,7 +10,7 @@ import os
 
 from uvlaunch.building import compiling, content, shared, venv
 from uvlaunch.errors import ScriptError, UvlaunchError
-from uvlaunch.home import paths, stamp, store
+from uvlaunch.home import paths, sharers, stamp, store
 from uvlaunch.scripts.script import Script
 from uvlaunch.uv import calls as uv
 from uvlaunch.uv import output as uvoutput
@@ -32,9 +32,9 @@ def finish(
     os.close(os.open(paths.generation_lock_path(env), os.O_WRONLY | os.O_CREAT, 0o600))
     # What it holds, for sharing (content.py): before the stamp, so a complete
     # generation of this uvlaunch always has it.
-    content.record(root, env, uv_version)
-    key = shared.resolution_key(script, uv_bin, uv_version, dict(os.environ))
-    shared.record(root, env, key)
+    if sharers.source_of(env) is None:  # a thin generation links its source's (thin.py)
+        content.record(root, env, uv_version)
+        shared.record(root, env, shared.resolution_key(script, uv_bin, dict(os.environ)))
     new = fields(script, env, uv_bin, uv_version, None)
     if compile_now:
         total, own = venv.usage(env)

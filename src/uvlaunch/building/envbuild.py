@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import time
 
-from uvlaunch.building import claims, compiling, complete, generations, machines, plan, venv
+from uvlaunch.building import claims, compiling, complete, generations, machines, plan, thin, venv
 from uvlaunch.building import facts as facts_of
 from uvlaunch.errors import UvError
 from uvlaunch.home import paths, stamp, store, trash
@@ -142,7 +142,11 @@ def _carry_out(build: Build, facts: plan.Facts, old: stamp.Stamp | None) -> tupl
             legacy = trash.take_out_of_use(base.root, base.name)
     new_env = generations.new_dir(env)
     try:
-        uv_version = _create(build, new_env, base_python)
+        # A copy of a script another environment was built for: no build (thin.py).
+        shares = todo.action == plan.CREATE and script.block is not None
+        uv_version = shares and thin.share(base.root, new_env, script, build.uv)
+        if not uv_version:
+            uv_version = _create(build, new_env, base_python)
         complete.finish(
             base.root, new_env, script, build.uv, uv_version, compile_now=not compiling.LATER
         )

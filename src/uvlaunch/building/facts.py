@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from uvlaunch.building import complete, machines, plan, venv
+from uvlaunch.building import complete, machines, plan, thin, venv
 from uvlaunch.building.generations import is_legacy
 from uvlaunch.home import paths, stamp, store
 from uvlaunch.home.env import Env
@@ -57,6 +57,8 @@ def damage_of(
         old = stamp.read(paths.stamp_path(env))
     if not venv.is_intact(env):
         return "it was left half-built", old
+    if not thin.intact(env):
+        return "the generation whose packages it shared is gone", old
     if old is None:
         # What a killed sync leaves is unknown (uv may have died halfway through a
         # package, and then refuses to sync over it): build it afresh.

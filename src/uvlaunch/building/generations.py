@@ -17,7 +17,7 @@ import os
 
 from uvlaunch.building import complete, machines, venv
 from uvlaunch.errors import UvError, UvlaunchError
-from uvlaunch.home import locks, paths, pointer, records, stamp, trash, warm
+from uvlaunch.home import locks, paths, pointer, records, sharers, stamp, trash, warm
 from uvlaunch.home.env import Env
 from uvlaunch.scripts.script import Script
 from uvlaunch.uv import calls as uv
@@ -229,6 +229,8 @@ def delete_unused(env: Env, generation: str) -> bool:
     except FileNotFoundError:
         return True  # deleted meanwhile
     try:
+        if sharers.referrers(generation, tidy=True):
+            return False  # other environments' thin generations use its packages
         trashed = trash.to_trash(root, generation, prefix=name)
     finally:
         lock.release()
@@ -244,7 +246,7 @@ def delete_unused(env: Env, generation: str) -> bool:
 def in_use(generation: str) -> bool:
     """Whether a script holds the generation directory ``generation`` (for a dry run),
     or another machine used it lately."""
-    if machines.used_elsewhere(generation):
+    if machines.used_elsewhere(generation) or sharers.referrers(generation):
         return True
     lock = locks.Lock(paths.generation_lock_path(generation))
     try:

@@ -4,7 +4,7 @@ A copy of a script (another worktree, another experiment folder) has its own ide
 and so its own environment; but when its block is the one another environment of this
 home was resolved from, under the same settings, uv would resolve it to the same set.
 The *resolution key* says what a resolution depended on: the block (and what its
-relative paths resolve to, and its lock file), uv (its binary and version), this
+relative paths resolve to, and its lock file), uv (its binary, by path and signature), this
 machine's platform, and the settings uv reads besides the block: its ``UV_*``
 variables, ``PATH`` (which interpreters uv finds first) and the configuration files it
 would read. Each generation records the key it was built under,
@@ -34,7 +34,7 @@ def path_of(generation: str) -> str:
     return os.path.join(generation, NAME)
 
 
-def resolution_key(script: Script, uv_bin: str, uv_version: str, environ: dict[str, str]) -> str:
+def resolution_key(script: Script, uv_bin: str, environ: dict[str, str]) -> str:
     """What ``script``'s block resolves to here and now depends on, as a key (64 hex)."""
     from hashlib import sha256
 
@@ -42,7 +42,8 @@ def resolution_key(script: Script, uv_bin: str, uv_version: str, environ: dict[s
         f"block {script.block!r}",
         f"resolved {script.resolved()}",
         f"lock {script.lock_hash}",
-        f"uv {uv_bin} {stamp.file_signature(uv_bin)} {uv_version}",
+        # The binary, not its version: asking it costs a process on a first launch.
+        f"uv {uv_bin} {stamp.file_signature(uv_bin)}",
         f"platform {machines.platform_tag()}",
         f"PATH {environ.get('PATH', '')}",
     ]

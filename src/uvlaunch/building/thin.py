@@ -1,0 +1,115 @@
+"""A copy's first generation without a build: thin, on another environment's packages.
+
+When a first build's block would resolve as another environment's current generation
+was resolved (shared.match), the new generation is made *thin* instead of built: a real
+directory of its own environment, so that its path, ``where``, its stamp, use lock,
+pointers, upgrade and rollback stay its own, holding
+
+- ``pyvenv.cfg``, copied, and ``bin/`` with the interpreter's symlinks (copied) and hard
+  links to the source's other files (entry points: their shebangs name the source's
+  interpreter, the path where uv installed them);
+- ``lib/pythonX.Y/site-packages``, a symlink to the source's;
+- ``uvlaunch-content`` and ``uvlaunch-resolution`` (hard links: the same contents) and
+  ``uvlaunch-shared`` (which
+  generation it is built on; home/sharers.py, which also notes the reference on the
+  source's side).
+
+The script runs with ``sys.prefix`` its own generation's path. Nothing writes into a
+source through a thin generation: upgrades, reinstalls and edits build a generation of
+their own (generations.build, envbuild._edit), and ``exec`` gives the script a
+private generation first (manage/private.py). gc and remove keep a source while a thin
+generation refers to it (``generations.delete_unused`` asks ``sharers.referrers``).
+"""
+
+from __future__ import annotations
+
+import os
+
+from uvlaunch.building import content, shared, venv
+from uvlaunch.home import locks, paths, sharers, stamp
+from uvlaunch.scripts.script import Script
+from uvlaunch.uv import calls as uv
+
+
+def share(root: str, new: str, script: Script, uv_bin: str) -> str | None:
+    """Make the empty new generation ``new`` a thin one on a generation of another
+    environment that matches ``script``; the version of the uv that built that one.
+    None when none matches (build as usual); ``new`` is then untouched."""
+    name = os.path.basename(os.path.dirname(new))
+    key = shared.resolution_key(script, uv_bin, dict(os.environ))
+    found = shared.match(root, key, besides=name)
+    if found is None:
+        return None
+    source = _source(root, found)
+    if source is None or os.path.dirname(source) == os.path.dirname(new):
+        return None
+    # Held while the reference is made: gc deletes a generation only under its use lock
+    # taken exclusively, and then sees the reference (sharers.py).
+    lock = locks.Lock(paths.generation_lock_path(source), shared=True)
+    try:
+        if not lock.acquire(blocking=False):
+            return None
+    except OSError:
+        return None  # deleted meanwhile
+    try:
+        old = stamp.read(paths.stamp_path(source))
+        if old is None or content.read(source) is None:
+            return None
+        ref = sharers.add(root, source, new)
+        try:
+            _lay_out(source, new)
+            sharers.write_source(root, new, source)
+        except BaseException:
+            sharers.drop(ref)
+            raise
+    finally:
+        lock.release()
+    return uv.check_recorded(uv_bin, venv.pyvenv_value(new, "uv"))
+
+
+def _source(root: str, generation: str) -> str | None:
+    """The generation that holds ``generation``'s packages: itself, or what it shares."""
+    found = sharers.source_of(generation)
+    if found is None:
+        return generation
+    source = paths.generation_dir(root, *found)
+    return source if sharers.source_of(source) is None and os.path.isdir(source) else None
+
+
+def _lay_out(source: str, new: str) -> None:
+    with open(os.path.join(source, "pyvenv.cfg"), "rb") as f:
+        config = f.read()
+    with open(os.path.join(new, "pyvenv.cfg"), "xb") as f:
+        f.write(config)
+    bin_from, bin_to = paths.env_bin(source), paths.env_bin(new)
+    os.mkdir(bin_to, 0o755)
+    for entry in sorted(os.listdir(bin_from)):
+        here, there = os.path.join(bin_from, entry), os.path.join(bin_to, entry)
+        if os.path.islink(here):
+            os.symlink(os.readlink(here), there)
+        elif os.path.isfile(here):
+            os.link(here, there)
+    for site in venv.site_packages(source):
+        inside = os.path.relpath(site, source)
+        os.makedirs(os.path.dirname(os.path.join(new, inside)), 0o755, exist_ok=True)
+        os.symlink(site, os.path.join(new, inside))
+    # Not lib64 (uv's link for tools that look there; Python does not), nor uv's
+    # .gitignore and CACHEDIR.TAG: every inode counts a hundred times over.
+    os.link(content.path_of(source), content.path_of(new))
+    os.link(shared.path_of(source), shared.path_of(new))  # the key it matched
+
+
+def intact(generation: str) -> bool:
+    """Whether a thin generation still finds the packages it shares (a generation of its
+    own always does)."""
+    if sharers.source_of(generation) is None:
+        return True
+    return all(os.path.isdir(p) for p in _site_links(generation)) and bool(_site_links(generation))
+
+
+def _site_links(generation: str) -> list[str]:
+    top = os.path.join(generation, "lib")
+    try:
+        return [os.path.join(top, d, "site-packages") for d in os.listdir(top)]
+    except OSError:
+        return []

@@ -1,0 +1,118 @@
+"""Which generations share another's packages, both ways: this module owns the files.
+
+A *thin* generation (building/thin.py) holds its own environment's files (pyvenv.cfg,
+``bin/``, its stamp and use lock) and takes its packages from a complete generation of
+another environment of the same home, its *source*. Each side says so:
+
+- ``envs/B/gM/uvlaunch-shared``: ``uvlaunch-shared 1``, the source's environment name
+  and generation, one per line (what the thin one is built on);
+- ``envs/A/sharers/gN.B.gM``: empty; its name says that ``B``'s ``gM`` shares ``A``'s
+  ``gN`` (written first, while the source's use lock is held, so that no gc can delete
+  the source between the decision and the reference).
+
+A reference counts only while both agree (the thin generation exists and names the
+source): one left behind by a thin generation since deleted is stale, and is dropped by
+the next look under the source's exclusive use lock (``referrers(tidy=True)``).
+"""
+
+from __future__ import annotations
+
+import os
+
+from uvlaunch.home import paths, store
+from uvlaunch.home.names import is_safe_name
+
+MAGIC = "uvlaunch-shared 1"
+NAME = "uvlaunch-shared"
+SHARERS = "sharers"
+
+
+def source_file(generation: str) -> str:
+    return os.path.join(generation, NAME)
+
+
+def sharers_dir(root: str, name: str) -> str:
+    return os.path.join(paths.env_dir(root, name), SHARERS)
+
+
+def source_of(generation: str) -> tuple[str, str] | None:
+    """(environment name, generation) that the thin ``generation`` is built on, or None
+    when it is a generation of its own."""
+    try:
+        with open(source_file(generation), encoding="utf-8") as f:
+            lines = f.read(512).split("\n")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if len(lines) < 3 or lines[0] != MAGIC:
+        return None
+    name, generation_name = lines[1], lines[2]
+    if not is_safe_name(name) or not _is_generation(generation_name):
+        return None
+    return name, generation_name
+
+
+def add(root: str, source: str, thin: str) -> str:
+    """Note that the generation directory ``thin`` shares ``source``; returns the reference's
+    path (for the caller to drop if the thin generation is not made after all)."""
+    src_name, src_gen = _split(source)
+    thin_name, thin_gen = _split(thin)
+    top = sharers_dir(root, src_name)
+    try:
+        os.mkdir(top, 0o700)
+    except FileExistsError:
+        pass
+    ref = os.path.join(top, f"{src_gen}.{thin_name}.{thin_gen}")
+    os.close(os.open(ref, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+    return ref
+
+
+def write_source(root: str, thin: str, source: str) -> None:
+    """Write ``thin``'s side: the generation it is built on (before its stamp)."""
+    name, generation = _split(source)
+    data = f"{MAGIC}\n{name}\n{generation}\n".encode()
+    store.write_atomic(root, source_file(thin), data, durable=False)
+
+
+def referrers(generation: str, *, tidy: bool = False) -> list[str]:
+    """The thin generations (``NAME/gM``) that share the generation directory
+    ``generation`` (``HOME/envs/NAME/gN``) now. ``tidy``: drop stale references (call
+    with its use lock held exclusively)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(generation)))
+    name, gen = _split(generation)
+    top = sharers_dir(root, name)
+    try:
+        entries = os.listdir(top)
+    except OSError:
+        return []
+    found = []
+    for entry in sorted(entries):
+        parts = entry.split(".")
+        if len(parts) != 3 or parts[0] != gen:
+            continue
+        thin = paths.generation_dir(root, parts[1], parts[2])
+        if is_safe_name(parts[1]) and source_of(thin) == (name, gen):
+            found.append(f"{parts[1]}/{parts[2]}")
+        elif tidy:
+            _unlink(os.path.join(top, entry))
+    return found
+
+
+def drop(ref: str) -> None:
+    """Delete a reference made by ``add`` (the thin generation was not made after all)."""
+    _unlink(ref)
+
+
+def _split(generation: str) -> tuple[str, str]:
+    """(environment name, generation name) of ``HOME/envs/NAME/gN``."""
+    return os.path.basename(os.path.dirname(generation)), os.path.basename(generation)
+
+
+def _is_generation(text: str) -> bool:
+    return len(text) > 1 and text[0] == "g" and text[1:].isdigit()
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
