@@ -271,3 +271,72 @@ def test_exec_gets_a_private_generation_first(sandbox: Sandbox, launch_path: str
     again = sandbox.run("exec", str(writer), "--", "python", "-c", "import beta")
     assert again.returncode == 0 and again.stderr == "", again.stderr
     assert generation_of(sandbox, writer) == mine
+
+
+# -- gc and remove count references; list and show say who shares --------------------
+
+
+def test_remove_and_gc_keep_a_generation_while_a_copy_shares_it(
+    sandbox: Sandbox, launch_path: str
+) -> None:
+    one, copy = copies(sandbox)
+    report(sandbox.run(str(one)))
+    report(sandbox.run(str(copy)))
+    original, thin = generation_of(sandbox, one), generation_of(sandbox, copy)
+    removed = sandbox.run("remove", str(one))
+    assert removed.returncode == 0, removed.stderr
+    assert "share its packages" in removed.stderr, removed.stderr
+    assert original.is_dir()
+    assert report(sandbox.run(str(copy)))["prefix"] == str(thin)
+    gc = sandbox.run("gc")
+    assert gc.returncode == 0, gc.stderr
+    assert original.is_dir(), gc.stdout + gc.stderr
+    assert report(sandbox.run(str(copy)))["alpha"] is not None
+    # The last reference goes: so does what it referred to.
+    assert sandbox.run("remove", str(copy)).returncode == 0
+    assert sandbox.run("gc").returncode == 0
+    assert not original.exists() and not thin.exists()
+    assert sandbox.env_dirs() == []
+
+
+def test_an_original_moving_on_keeps_what_its_copy_shares(
+    sandbox: Sandbox, launch_path: str
+) -> None:
+    one, copy = copies(sandbox)
+    report(sandbox.run(str(one)))
+    report(sandbox.run(str(copy)))
+    original = generation_of(sandbox, one)
+    for _ in range(2):  # g1 is neither current nor kept for rollback afterwards
+        assert sandbox.run("reinstall", str(one)).returncode == 0
+    gc = sandbox.run("gc")
+    assert gc.returncode == 0, gc.stderr
+    assert original.is_dir()
+    assert f"{original.parent.name} {original.name}" in gc.stdout + gc.stderr
+    assert report(sandbox.run(str(copy)))["alpha"] is not None
+    for _ in range(2):  # the copy moves on too: nothing refers to g1 any more
+        assert sandbox.run("reinstall", str(copy)).returncode == 0
+    assert sandbox.run("gc").returncode == 0
+    assert not original.exists()
+
+
+def test_list_and_show_say_who_shares(sandbox: Sandbox) -> None:
+    import json
+
+    one, copy = copies(sandbox)
+    report(sandbox.run(str(one)))
+    report(sandbox.run(str(copy)))
+    original, thin = generation_of(sandbox, one), generation_of(sandbox, copy)
+    holder, user = original.parent.name, thin.parent.name
+    listed = {e["name"]: e for e in json.loads(sandbox.run("list", "--json").stdout)}
+    assert listed[holder]["shares"] == [f"{user}/{thin.name}"]
+    assert listed[user]["shares"] == [f"{holder}/{original.name}"]
+    # The shared packages are counted once: in the holder's size.
+    assert listed[user]["size"] < listed[holder]["size"]
+    assert listed[user]["freed"] <= 64 * 1024
+    table = sandbox.run("list").stdout
+    assert table.count("(shared)") == 2, table
+    shown = sandbox.run("show", str(copy)).stdout
+    assert f"uses the packages of {holder}/{original.name}" in shown
+    assert "alpha" in shown
+    shown = json.loads(sandbox.run("show", "--json", str(one)).stdout)
+    assert shown["shares"] == [f"{user}/{thin.name}"] and shown["thin"] is False

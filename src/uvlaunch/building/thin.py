@@ -17,7 +17,7 @@ pointers, upgrade and rollback stay its own, holding
 The script runs with ``sys.prefix`` its own generation's path. Nothing writes into a
 source through a thin generation: upgrades, reinstalls and edits build a generation of
 their own (generations.build, envbuild._edit), and ``exec`` gives the script a
-private generation first (manage/private.py). gc and remove keep a source while a thin
+private generation first (manage/sharing.py). gc and remove keep a source while a thin
 generation refers to it (``generations.delete_unused`` asks ``sharers.referrers``).
 """
 

@@ -180,13 +180,13 @@ def exec_(script: str, command: tuple[str, ...]) -> None:
 
     script = guard(lambda: script_for(script))
     prepared = guard(lambda: launch.prepare(script, notify=notify))
-    from uvlaunch.manage import private
+    from uvlaunch.manage import sharing
 
-    if private.shared_with(prepared.env):
+    if sharing.shared_with(prepared.env):
         # The command may write into it: never into what other copies use.
         notify(f"{script}: its packages are shared with other copies; a private generation first")
         prepared.use.release()
-        guard(lambda: private.make_private(script))
+        guard(lambda: sharing.make_private(script))
         prepared = guard(lambda: launch.prepare(script, notify=notify))
     guard(lambda: launch.exec_in(prepared, argv))  # CommandError: 127 or 126, as shells
 

@@ -24,11 +24,12 @@ def list_(as_json: bool) -> None:
     SIZE is what removing the environment would free (files it shares with uv's cache
     are not counted); `--json` also gives the full size.
     """
-    from uvlaunch.manage import inventory
+    from uvlaunch.manage import inventory, sharing
 
     infos = guard(inventory.list_envs, as_json=as_json)
+    shares = {i.name: sharing.shared_with(i.environment) for i in infos}
     if as_json:
-        click.echo(json.dumps([i.as_dict() for i in infos], indent=2))
+        click.echo(json.dumps([{**i.as_dict(), "shares": shares[i.name]} for i in infos], indent=2))
         return
     if not infos:
         click.echo("no environments")
@@ -36,7 +37,9 @@ def list_(as_json: bool) -> None:
     rows: list[tuple[str, ...]] = [
         (
             i.name,
-            i.state + ("" if i.complete else " (incomplete)"),
+            i.state
+            + ("" if i.complete else " (incomplete)")
+            + (" (shared)" if shares[i.name] else ""),
             _pythons(i),
             human_size(i.freed),
             _ago(i.last_launched),
@@ -123,6 +126,10 @@ def show(as_json: bool, target: str) -> None:
         where = "on this machine" if v.here else "not on this machine"
         line = f"{v.pointer} -> {v.generation}: Python {v.python} {v.interpreter} ({where})"
         say(f"{'variant:':15}{line}")
+    if found.shares:
+        # Shared bytes are counted once: in the size of the environment that holds them.
+        how = "uses the packages of" if found.thin else "its packages are used by"
+        say(f"{'shared:':15}{how} {', '.join(found.shares)} (counted once, in the holder's size)")
     if found.damage:
         say(f"{'damaged:':15}{'; '.join(found.damage)}; run `uvlaunch reinstall`")
     say(f"{'packages:':15}{count(len(found.packages), 'package')}")

@@ -103,9 +103,11 @@ def remove(every: bool, targets: tuple[str, ...]) -> None:
         for command in info.commands:
             say(f"  removed the command {command}")
     for name, generation in in_use:
+        from uvlaunch.manage import sharing
+
+        why = "a running script is using it; `uvlaunch gc` deletes it once the script has exited"
         say(
-            f"uvlaunch: kept {name} {generation} for now: a running script is using it; "
-            "`uvlaunch gc` deletes it once the script has exited",
+            f"uvlaunch: kept {name} {generation} for now: {sharing.kept_in(name, generation, why)}",
             err=True,
         )
     for name, why in busy:

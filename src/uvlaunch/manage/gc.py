@@ -24,7 +24,7 @@ from uvlaunch.errors import UvlaunchError
 from uvlaunch.home import paths, pointer, stamp, store
 from uvlaunch.home.env import Env
 from uvlaunch.launching import piped
-from uvlaunch.manage import registry, sweep
+from uvlaunch.manage import registry, sharing, sweep
 from uvlaunch.manage import search as search_mod
 from uvlaunch.manage.inventory import (
     INACCESSIBLE,
@@ -167,7 +167,10 @@ def collect(
             if info.name in swept.names:
                 result.removed.append(Removal(info.name, None, why, info.size, info.freed))
             elif info.name in swept.in_use:
-                result.skipped += [(f"{info.name} {g}", IN_USE) for g in swept.in_use[info.name]]
+                result.skipped += [
+                    (f"{info.name} {g}", sharing.kept_reason(root, info.name, g, IN_USE))
+                    for g in swept.in_use[info.name]
+                ]
             elif os.path.lexists(info.environment):
                 result.skipped.append((info.name, store.BUILDING))
     return result
@@ -228,7 +231,9 @@ def _prune(root: str, name: str, result: GcResult) -> None:
             pruned = generations.prune(env, measure=True)
     for generation, freed in pruned.deleted:
         result.removed.append(Removal(name, None, OLD, freed, freed, generation=generation))
-    result.skipped += [(f"{name} {g}", IN_USE) for g in pruned.in_use]
+    result.skipped += [
+        (f"{name} {g}", sharing.kept_reason(root, name, g, IN_USE)) for g in pruned.in_use
+    ]
 
 
 LEFTOVER = "leftover: a half-built environment with no record"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from uvlaunch.building import venv
-from uvlaunch.home import paths, stamp, store
-from uvlaunch.manage import damage, registry
+from uvlaunch.home import paths, sharers, stamp, store
+from uvlaunch.manage import damage, registry, sharing
 from uvlaunch.manage.inventory import EnvInfo, inspect, with_commands
 from uvlaunch.manage.targets import resolve_targets
 
@@ -18,9 +18,17 @@ class Details:
     info: EnvInfo
     packages: dict[str, str]  # normalized name -> version
     damage: tuple[str, ...]  # what its block needs that is missing (damage.py)
+    shares: tuple[str, ...] = ()  # other environments' generations it shares packages with
+    thin: bool = False  # its packages are another's (not counted in its size), or its own
 
     def as_dict(self) -> dict[str, object]:
-        return {**self.info.as_dict(), "packages": self.packages, "damage": list(self.damage)}
+        return {
+            **self.info.as_dict(),
+            "packages": self.packages,
+            "damage": list(self.damage),
+            "shares": list(self.shares),
+            "thin": self.thin,
+        }
 
 
 def details(target: str) -> Details:
@@ -32,4 +40,6 @@ def details(target: str) -> Details:
     # The block it was synced for: what a launch trusts it to have.
     block = None if fields is None or fields.block is None else fields.block
     found = damage.problems(info.environment, block)
-    return Details(info, venv.installed(info.environment), tuple(found))
+    shares = tuple(sharing.shared_with(info.environment))
+    thin = sharers.source_of(info.environment) is not None
+    return Details(info, venv.installed(info.environment), tuple(found), shares, thin)

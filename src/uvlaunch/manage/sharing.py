@@ -1,4 +1,5 @@
-"""A private generation before ``exec``: nothing shared changes through one script.
+"""Sharing as the management commands see it: a private generation before ``exec``
+(nothing shared changes through one script), and why gc and remove keep a generation.
 
 A command run by ``uvlaunch exec`` may write into the environment (``uv pip install``,
 ``pip``, a tool that caches next to itself). When the script's current generation
@@ -35,3 +36,23 @@ def make_private(script: str) -> None:
                 f"and a private one could not be made for exec ({outcome.message}); "
                 f"try `uvlaunch reinstall {script}`"
             )
+
+
+def kept_reason(root: str, name: str, generation: str, default: str) -> str:
+    """Why gc or remove kept ``name``'s ``generation``: shared, or ``default`` (in use)."""
+    from uvlaunch.home import paths
+
+    others = sharers.referrers(paths.generation_dir(root, name, generation))
+    if not others:
+        return default
+    return (
+        f"other copies' environments share its packages ({', '.join(others)}); "
+        "it goes once none does"
+    )
+
+
+def kept_in(name: str, generation: str, default: str) -> str:
+    """``kept_reason`` in the home of this process (for ``remove``)."""
+    from uvlaunch.home import store
+
+    return kept_reason(store.open_home(create=False), name, generation, default)
