@@ -17,7 +17,10 @@ checks what must always hold:
 - no environment is removed while a name its script was launched by still leads to
   the file (``where`` says it is complete);
 - a running script's generation never changes: what it imports late comes from the
-  generation it started in, which still exists while it runs.
+  generation it started in, which still exists while it runs;
+- copies share (``cp``, a worktree's ``wt/a.py``): a generation that shares another's
+  packages (building/thin.py) finds them for as long as it exists, and nothing shared
+  changes through one script (``exec S -- uv pip install`` changes no other's).
 
 Bounded for CI (``UVLAUNCH_MODEL_EXAMPLES``, ``UVLAUNCH_MODEL_STEPS`` run it longer).
 """
@@ -57,7 +60,7 @@ print(json.dumps({"alpha": alpha.VERSION, "prefix": sys.prefix}), flush=True)
 # keeps the version the environment had: an edit pins today's versions, as a sync would.)
 BLOCKS = {"alpha": ("1.0", "2.0", "3.0"), "alpha<2": ("1.0",)}
 PATHS = ["native", "python", "slow"]
-NAMES = ["a.py", "b.py", "sub/c.py", "d.py"]
+NAMES = ["a.py", "b.py", "sub/c.py", "d.py", "wt/a.py"]  # wt/: a worktree's copy
 
 
 def script_text(dep: str) -> str:
@@ -91,6 +94,7 @@ class Identity(RuleBasedStateMachine):
         self.root = base / f"ex{Identity.count}"
         self.scripts = self.root / "scripts"
         (self.scripts / "sub").mkdir(parents=True)
+        (self.scripts / "wt").mkdir()
         # A find-links directory of its own: `upgrade` adds a newer alpha to it.
         self.wheels = self.root / "wheels"
         shutil.copytree(sandbox.env["UV_FIND_LINKS"], self.wheels)
@@ -266,6 +270,26 @@ class Identity(RuleBasedStateMachine):
         self.launched.pop(fid, None)
         self.env_of.pop(fid, None)
 
+    @precondition(lambda self: any(f in self.launched for f in self.files.values()))
+    @rule(data=st.data())
+    def exec_install(self, data: st.DataObject) -> None:
+        """A command that writes into a script's environment: no other's changes."""
+        names = sorted(n for n, f in self.files.items() if f in self.launched)
+        name = data.draw(st.sampled_from(names))
+        before = self.with_beta()
+        proc = self.run("exec", str(self.scripts / name), "--", "uv", "pip", "install", "beta")
+        assert proc.returncode == 0, proc.stderr
+        mine = Path(str(self.where(name)["environment"])).resolve()
+        assert self.with_beta() - before <= {mine}, (name, self.with_beta() - before)
+
+    def with_beta(self) -> set[Path]:
+        """The generations (resolved) in which beta can be imported."""
+        return {
+            g.resolve()
+            for g in (self.root / "home" / "envs").glob("*/g*")
+            if list(g.glob("lib/python*/site-packages/beta-*.dist-info"))
+        }
+
     @precondition(lambda self: self.files)
     @rule(data=st.data(), path=st.sampled_from(PATHS), at=st.floats(0, 0.6))
     def kill_a_launch(self, data: st.DataObject, path: str, at: float) -> None:
@@ -306,6 +330,17 @@ class Identity(RuleBasedStateMachine):
     def running_scripts_keep_their_generation(self) -> None:
         for running in self.running:
             assert os.path.isdir(running.prefix), "a running script's generation was removed"
+            assert installed_alpha(running.prefix) == running.version, running.prefix
+
+    @invariant()
+    def shared_generations_find_their_packages(self) -> None:
+        for thin in (self.root / "home" / "envs").glob("*/g*/uvlaunch-shared"):
+            generation = thin.parent
+            _, name, source = thin.read_text().split("\n")[:3]
+            holder = generation.parent.parent / name / source
+            assert (holder / "uvlaunch-stamp").is_file(), (generation, "its source is gone")
+            (site,) = generation.glob("lib/python*/site-packages")
+            assert site.resolve() == next(holder.glob("lib/python*/site-packages")).resolve()
 
     def teardown(self) -> None:
         for running in self.running:

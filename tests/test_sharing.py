@@ -333,10 +333,19 @@ def test_list_and_show_say_who_shares(sandbox: Sandbox) -> None:
     # The shared packages are counted once: in the holder's size.
     assert listed[user]["size"] < listed[holder]["size"]
     assert listed[user]["freed"] <= 64 * 1024
-    table = sandbox.run("list").stdout
-    assert table.count("(shared)") == 2, table
     shown = sandbox.run("show", str(copy)).stdout
     assert f"uses the packages of {holder}/{original.name}" in shown
     assert "alpha" in shown
     shown = json.loads(sandbox.run("show", "--json", str(one)).stdout)
     assert shown["shares"] == [f"{user}/{thin.name}"] and shown["thin"] is False
+
+
+def test_a_generation_exec_may_have_changed_is_shared_with_no_copy(sandbox: Sandbox) -> None:
+    one, copy = copies(sandbox)
+    report(sandbox.run(str(one)))
+    done = sandbox.run("exec", str(one), "--", "uv", "pip", "install", "-q", "beta")
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert "beta" in installed(generation_of(sandbox, one))
+    report(sandbox.run(str(copy)))
+    built = generation_of(sandbox, copy)
+    assert sharers.source_of(str(built)) is None and "beta" not in installed(built)

@@ -188,6 +188,7 @@ def exec_(script: str, command: tuple[str, ...]) -> None:
         prepared.use.release()
         guard(lambda: sharing.make_private(script))
         prepared = guard(lambda: launch.prepare(script, notify=notify))
+    sharing.before_exec(prepared.env)
     guard(lambda: launch.exec_in(prepared, argv))  # CommandError: 127 or 126, as shells
 
 

@@ -37,9 +37,7 @@ def list_(as_json: bool) -> None:
     rows: list[tuple[str, ...]] = [
         (
             i.name,
-            i.state
-            + ("" if i.complete else " (incomplete)")
-            + (" (shared)" if shares[i.name] else ""),
+            i.state + ("" if i.complete else " (incomplete)"),
             _pythons(i),
             human_size(i.freed),
             _ago(i.last_launched),

@@ -56,3 +56,17 @@ def kept_in(name: str, generation: str, default: str) -> str:
     from uvlaunch.home import store
 
     return kept_reason(store.open_home(create=False), name, generation, default)
+
+
+def before_exec(generation: str) -> None:
+    """``generation`` may be changed by hand now (a private one, before ``exec``): it is
+    no longer what it was resolved and built as, and no copy may share it (shared.py)."""
+    import os
+
+    from uvlaunch.building import content, shared
+
+    for path in (shared.path_of(generation), content.path_of(generation)):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
