@@ -349,3 +349,21 @@ def test_a_generation_exec_may_have_changed_is_shared_with_no_copy(sandbox: Sand
     report(sandbox.run(str(copy)))
     built = generation_of(sandbox, copy)
     assert sharers.source_of(str(built)) is None and "beta" not in installed(built)
+
+
+def test_a_copy_whose_source_was_deleted_by_hand_is_rebuilt(sandbox: Sandbox) -> None:
+    """Deleting a generation by hand is damage, as deleting site-packages is; the warm
+    start does not look inside (it never did), the checking start does."""
+    import shutil
+
+    from conftest import settle
+
+    one, copy = copies(sandbox)
+    report(sandbox.run(str(one)))
+    report(sandbox.run(str(copy)))
+    settle(sandbox)
+    shutil.rmtree(generation_of(sandbox, one))
+    again = sandbox.run(str(copy), env={**sandbox.env, "UVLAUNCH_NO_FAST_PATH": "1"})
+    assert report(again)["alpha"] is not None
+    assert "the generation whose packages it shared is gone" in again.stderr
+    assert sharers.source_of(str(generation_of(sandbox, copy))) is None
