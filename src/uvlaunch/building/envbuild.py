@@ -144,9 +144,8 @@ def _carry_out(build: Build, facts: plan.Facts, old: stamp.Stamp | None) -> tupl
     try:
         # A copy of a script another environment was built for: no build (thin.py).
         shares = todo.action == plan.CREATE and script.block is not None
-        uv_version = shares and thin.share(base.root, new_env, script, build.uv)
-        if not uv_version:
-            uv_version = _create(build, new_env, base_python)
+        thin_uv = thin.share(base.root, new_env, script, build.uv) if shares else None
+        uv_version = thin_uv if thin_uv is not None else _create(build, new_env, base_python)
         complete.finish(
             base.root, new_env, script, build.uv, uv_version, compile_now=not compiling.LATER
         )

@@ -5,14 +5,13 @@ was resolved (shared.match), the new generation is made *thin* instead of built:
 directory of its own environment, so that its path, ``where``, its stamp, use lock,
 pointers, upgrade and rollback stay its own, holding
 
-- ``pyvenv.cfg``, copied, and ``bin/`` with the interpreter's symlinks (copied) and hard
-  links to the source's other files (entry points: their shebangs name the source's
-  interpreter, the path where uv installed them);
+- ``pyvenv.cfg``, copied, and ``bin/`` with hard links to the source's files: the
+  interpreter's symlinks (the links themselves) and the rest (entry points: their
+  shebangs name the source's interpreter, the path where uv installed them);
 - ``lib/pythonX.Y/site-packages``, a symlink to the source's;
 - ``uvlaunch-content`` and ``uvlaunch-resolution`` (hard links: the same contents) and
-  ``uvlaunch-shared`` (which
-  generation it is built on; home/sharers.py, which also notes the reference on the
-  source's side).
+  ``uvlaunch-shared`` (which generation it is built on; home/sharers.py, which also
+  notes the reference on the source's side).
 
 The script runs with ``sys.prefix`` its own generation's path. Nothing writes into a
 source through a thin generation: upgrades, reinstalls and edits build a generation of
@@ -26,6 +25,7 @@ from __future__ import annotations
 import os
 
 from uvlaunch.building import content, shared, venv
+from uvlaunch.errors import UvlaunchError
 from uvlaunch.home import locks, paths, sharers, stamp
 from uvlaunch.scripts.script import Script
 from uvlaunch.uv import calls as uv
@@ -59,9 +59,14 @@ def share(root: str, new: str, script: Script, uv_bin: str) -> str | None:
         try:
             _lay_out(source, new)
             sharers.write_source(root, new, source)
-        except BaseException:
+        except BaseException as e:
             sharers.drop(ref)
+            _clear(new)
+            if isinstance(e, (OSError, UvlaunchError)):
+                return None  # a full disk, a source gone meanwhile: built as usual
             raise
+    except OSError:
+        return None  # the reference could not be made: built as usual
     finally:
         lock.release()
     return uv.check_recorded(uv_bin, venv.pyvenv_value(new, "uv"))
@@ -86,7 +91,12 @@ def _lay_out(source: str, new: str) -> None:
     for entry in sorted(os.listdir(bin_from)):
         here, there = os.path.join(bin_from, entry), os.path.join(bin_to, entry)
         if os.path.islink(here):
-            os.symlink(os.readlink(here), there)
+            try:
+                # The link itself, hard-linked: no inode of its own. Its target is the
+                # base interpreter or a name beside it, the same from either bin/.
+                os.link(here, there, follow_symlinks=False)
+            except OSError:
+                os.symlink(os.readlink(here), there)
         elif os.path.isfile(here):
             os.link(here, there)
     for site in venv.site_packages(source):
@@ -97,6 +107,25 @@ def _lay_out(source: str, new: str) -> None:
     # .gitignore and CACHEDIR.TAG: every inode counts a hundred times over.
     os.link(content.path_of(source), content.path_of(new))
     os.link(shared.path_of(source), shared.path_of(new))  # the key it matched
+
+
+def _clear(new: str) -> None:
+    """Empty the new generation again (symlinks unlinked, never followed)."""
+    import shutil
+
+    try:
+        entries = os.listdir(new)
+    except OSError:
+        return
+    for entry in entries:
+        path = os.path.join(new, entry)
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        except OSError:
+            pass  # what stays, uv's venv meets; failing there says why
 
 
 def intact(generation: str) -> bool:
