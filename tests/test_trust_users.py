@@ -24,6 +24,7 @@ from conftest import (
     Sandbox,
     assert_one_line_error,
     block_handover,
+    make_script,
     report,
     use_launcher,
 )
@@ -504,3 +505,72 @@ def test_exec_looks_in_the_current_directory_only_when_path_says_dot(
     else:
         assert proc.returncode == 127, proc.stdout
         assert "tool from here" not in proc.stdout
+
+
+# -- the lock file's check-to-use window ----------------------------------------------------
+
+
+def pinned_lock(sandbox: Sandbox, wheelhouse: Path, deps: tuple[str, ...]) -> bytes:
+    """A lock file for a script of ``deps`` that pins alpha 1.0 (uv picks 2.0 without it)."""
+    older = sandbox.root / "older-wheels"
+    older.mkdir(exist_ok=True)
+    for wheel in wheelhouse.glob("alpha-1.0-*.whl"):
+        (older / wheel.name).write_bytes(wheel.read_bytes())
+    maker = sandbox.root / "lock-maker"
+    script = sandbox.script("s.py", deps=deps, directory=maker)
+    locked = sandbox.uv(
+        "lock", "--script", str(script), env={**sandbox.env, "UV_FIND_LINKS": str(older)}
+    )
+    assert locked.returncode == 0, locked.stderr
+    return Path(f"{script}.lock").read_bytes()
+
+
+@pytest.mark.parametrize("where", ["sticky", "world-writable"])
+def test_a_lock_file_another_user_creates_and_deletes_in_a_loop_is_never_built_from(
+    sandbox: Sandbox, wheelhouse: Path, stranger: Stranger, launch_path: str, where: str
+) -> None:
+    lock = pinned_lock(sandbox, wheelhouse, ("alpha",))
+    # The attack works where uvlaunch does not stand in the way: a lock file beside a
+    # script is what uv builds from.
+    own = sandbox.script("own.py", deps=("alpha",), directory=sandbox.root / "own")
+    Path(f"{own}.lock").write_bytes(lock)
+    assert report(sandbox.run(str(own)))["alpha"] == "1.0"
+    shared = shared_dir(sandbox.root, mode=0o1777 if where == "sticky" else 0o777)
+    planted = shared / "their.lock"
+    planted.write_bytes(lock)
+    stranger.own(planted)
+    script = shared / "s.py"
+    flip = (
+        f"cd {shared} && while :; do cp their.lock s.py.lock.new; "
+        "mv -f s.py.lock.new s.py.lock; rm -f s.py.lock; done"
+    )
+    with subprocess.Popen(["/bin/sh", "-c", flip], user=stranger.uid, group=stranger.gid) as loop:
+        try:
+            for i in range(8):  # a first build, then an edit of the block each time
+                deps = ("alpha",) if i % 2 == 0 else ("alpha", "beta")
+                script.write_text(make_script(deps=deps))
+                proc = sandbox.run(str(script))
+                if proc.returncode == 0:
+                    assert report(proc)["alpha"] == "2.0", "root built from another user's lock"
+                else:  # the lock file was there when uvlaunch looked
+                    assert_one_line_error(proc, f"{script}.lock")
+        finally:
+            loop.kill()
+    lock_there = Path(f"{script}.lock")
+    assert not lock_there.exists() or lock_there.lstat().st_uid == stranger.uid, (
+        "root wrote a lock file into a directory others can write"
+    )
+
+
+def test_a_script_naming_relative_paths_in_a_directory_others_can_write_is_refused(
+    sandbox: Sandbox, launch_path: str
+) -> None:
+    # uv would read what the relative path names, where another user may put it.
+    shared = shared_dir(sandbox.root)
+    script = shared / "s.py"
+    text = make_script(deps=("mylib",)).replace(
+        "# ///\n", '# [tool.uv.sources]\n# mylib = { path = "mylib" }\n# ///\n', 1
+    )
+    script.write_text(text)
+    assert_one_line_error(sandbox.run(str(script)), str(script), "relative paths")
+    assert not (shared / "s.py.lock").exists()

@@ -78,7 +78,7 @@ def upgrade(
             )
         if script.block is None:
             return Outcome(name, path, UNCHANGED)
-        plan = dryrun.plan(current, script, uv_bin, packages)
+        plan = dryrun.plan(env, current, script, uv_bin, packages)
 
         def outcome(status: str, changes: tuple[Change, ...]) -> Outcome:
             return Outcome(
