@@ -10,6 +10,7 @@ are skipped with the reason.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import select
 import stat
@@ -574,3 +575,26 @@ def test_a_script_naming_relative_paths_in_a_directory_others_can_write_is_refus
     script.write_text(text)
     assert_one_line_error(sandbox.run(str(script)), str(script), "relative paths")
     assert not (shared / "s.py.lock").exists()
+
+
+@pytest.mark.parametrize("name", ["home\nforged", "home\x1b]0;owned\x07"])
+def test_a_path_with_control_characters_is_never_printed_for_a_shell(
+    sandbox: Sandbox, name: str
+) -> None:
+    # `$(uvlaunch where s.py)` must be the path or nothing: escaped, it is another path.
+    home = sandbox.root / name
+    sandbox.env["UVLAUNCH_HOME"] = str(home)
+    script = sandbox.script(deps=(), body="print('{}')")
+    report(sandbox.run(str(script)))
+    for argv in (["where", str(script)], ["where", "--python", str(script)], ["dir"]):
+        proc = sandbox.run(*argv)
+        line = assert_one_line_error(proc, "control characters")
+        assert proc.stdout == "" and "\x1b" not in line and "\x07" not in line
+    exact = sandbox.run("where", "--json", str(script))
+    assert exact.returncode == 0, exact.stderr
+    assert "\x1b" not in exact.stdout and "\x07" not in exact.stdout
+    assert json.loads(exact.stdout)["environment"].startswith(str(home) + "/")
+    for argv in (["list"], ["show", str(script)]):
+        shown = sandbox.run(*argv)
+        assert shown.returncode == 0, shown.stderr
+        assert "\x1b" not in shown.stdout + shown.stderr and "\x07" not in shown.stdout

@@ -8,7 +8,7 @@ import json
 import click
 
 from uvlaunch.cli import completion
-from uvlaunch.cli.output import count, guard, human_size, say
+from uvlaunch.cli.output import count, guard, human_size, say, say_path
 from uvlaunch.errors import printable
 
 TYPE_CHECKING = False
@@ -135,7 +135,7 @@ def dir_() -> None:
     """Print uvlaunch's home, where the environments live (UVLAUNCH_HOME sets it)."""
     from uvlaunch.home import paths
 
-    say(guard(paths.home))
+    say_path(guard(paths.home), instead="set UVLAUNCH_HOME to a plainer one")
 
 
 COMMANDS = [list_, show, dir_]
