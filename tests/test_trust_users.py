@@ -598,3 +598,99 @@ def test_a_path_with_control_characters_is_never_printed_for_a_shell(
         shown = sandbox.run(*argv)
         assert shown.returncode == 0, shown.stderr
         assert "\x1b" not in shown.stdout + shown.stderr and "\x07" not in shown.stdout
+
+
+# -- a live attack: another user swapping what they can while root builds ------------------
+
+
+SWAP = (
+    'for p in {names}; do ln -sfn "$T" "$p.new" 2>/dev/null && mv -Tf "$p.new" "$p" 2>/dev/null; '
+    'ln -sfn "$T" "$p" 2>/dev/null; mkdir "$p" 2>/dev/null; '
+    'rm -f "$p" 2>/dev/null; rmdir "$p" 2>/dev/null; done; '
+)
+# ... with a lock file of theirs (pinning alpha 1.0) beside root's script half the time.
+SWAPS = (
+    "while :; do "
+    'cp "$L" "$S.lock.tmp" 2>/dev/null && mv -f "$S.lock.tmp" "$S.lock" 2>/dev/null; '
+    + SWAP.format(names="{first}")
+    + 'rm -f "$S.lock"; '
+    + SWAP.format(names="{second}")
+    + "done"
+)
+
+
+def everything_under(top: Path) -> list[Path]:
+    return [Path(w) / n for w, dirs, files in os.walk(top) for n in dirs + files]
+
+
+def roots(top: Path) -> list[Path]:
+    """What root made under ``top``."""
+    return [p for p in everything_under(top) if p.lstat().st_uid == 0]
+
+
+@pytest.mark.parametrize("where", ["sticky", "their directory above"])
+def test_another_user_swapping_what_they_can_never_redirects_roots_builds(
+    sandbox: Sandbox, wheelhouse: Path, stranger: Stranger, launch_path: str, where: str
+) -> None:
+    lock = pinned_lock(sandbox, wheelhouse, ("alpha",))
+    shared = shared_dir(sandbox.root)
+    their_lock = shared / "their.lock"
+    their_lock.write_bytes(lock)
+    stranger.own(their_lock)
+    theirs = shared / "theirs"  # where the stranger would have root write
+    theirs.mkdir(mode=0o777)
+    stranger.own(theirs)
+    above = shared
+    if where == "their directory above":
+        above = shared / "above"
+        above.mkdir(mode=0o755)
+        stranger.own(above)
+    homes = [above / f"home-{i}" for i in range(3)]
+    script = shared / "s.py"
+    script.write_text(make_script(deps=("alpha",)))
+    inside = [
+        f"{home}/{part}"
+        for home in homes
+        for part in ("envs", "tmp", "locks", "envs/s", "envs/s/g1", "envs/s/current")
+    ]
+    names = [*map(str, homes), *inside, f"{script}.lock"]
+    half = len(names) // 2
+    swaps = SWAPS.format(first=" ".join(names[:half]), second=" ".join(names[half:]))
+    loop = subprocess.Popen(
+        ["/bin/sh", "-c", swaps],
+        user=stranger.uid,
+        group=stranger.gid,
+        env={"T": str(theirs), "L": str(their_lock), "S": str(script), "PATH": "/usr/bin:/bin"},
+    )
+    outcomes: list[str] = []
+    try:
+        for i in range(9):
+            home = homes[i % 3]
+            sandbox.env["UVLAUNCH_HOME"] = str(home)
+            deps = ("alpha",) if i % 2 == 0 else ("alpha", "beta")
+            script.write_text(make_script(deps=deps))  # a first build, or an edit
+            for argv in ([str(script)], ["upgrade", str(script)]):
+                proc = sandbox.run(*argv, timeout=300)
+                if proc.returncode == 0:
+                    if argv[0] == str(script):
+                        assert report(proc)["alpha"] == "2.0", "built from their lock file"
+                    outcomes.append("ran")
+                else:  # refused in one line (upgrade's own report: exit 1, "S: failed: ...")
+                    assert proc.returncode in (1, 2), proc.stderr
+                    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+                    outcomes.append("refused")
+                assert roots(theirs) == [], f"root wrote into theirs: {argv}"
+    finally:
+        loop.kill()
+        loop.wait()
+    assert list(theirs.iterdir()) == []
+    if where == "their directory above":
+        assert set(outcomes) == {"refused"}, outcomes
+    for home in homes:
+        if home.is_dir() and not home.is_symlink() and home.stat().st_uid == 0:
+            assert writable_by_others(home) == []
+            for entry in everything_under(home):
+                st = entry.lstat()
+                assert st.st_uid == 0, entry
+                if entry.is_symlink():
+                    assert theirs not in entry.resolve().parents, entry
