@@ -138,8 +138,7 @@ def _carry_out(build: Build, facts: plan.Facts, old: stamp.Stamp | None) -> tupl
         build.notify(f"rebuilding the environment of {invoked}: {todo.reason}")
         if facts.legacy:
             # Its directory becomes the one that holds generations: out of the way first.
-            base.check()
-            legacy = trash.take_out_of_use(base.root, base.name)
+            legacy = trash.take_out_of_use(base)
     new_env = generations.new_dir(env)
     try:
         uv_version = _create(build, new_env, base_python)

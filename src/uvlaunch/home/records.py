@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 from uvlaunch.home import paths, samefile
+from uvlaunch.home.env import Env
 from uvlaunch.home.index import unindex_record
 from uvlaunch.home.names import is_safe_name, safe_stem
 from uvlaunch.home.store import index_lock, random_suffix, remove_file, sha256_hex, write_atomic
@@ -210,8 +211,9 @@ def preferred_name(script: ScriptIdentity) -> str:
     return f"{safe_stem(script.path)}-{digest[:10]}"
 
 
-def forget(root: str, name: str) -> Record | None:
-    """Drop the record of ``name`` and the index entries that lead to it; returns it."""
+def forget(env: Env) -> Record | None:
+    """Drop the record of ``env`` and the index entries that lead to it; returns it."""
+    root, name = env.root, env.name
     with index_lock(root):
         rec = read_record(root, name)
         if rec is not None:

@@ -218,14 +218,16 @@ def index_lock(root: str, waiting: Callable[[str], None] | None = None) -> locks
     return locks.Lock(path, waiting=None if waiting is None else lambda: waiting(path))
 
 
-def env_lock(root: str, name: str) -> locks.Lock:
-    """Held while the environment ``name`` is created, synced, upgraded or removed."""
-    return locks.Lock(paths.env_lock_path(root, name))
+# An environment's lock, by its path (``Env`` gives it: env.py takes and names it).
+
+
+def env_lock(path: str) -> locks.Lock:
+    """Held while the environment is created, synced, upgraded or removed."""
+    return locks.Lock(path)
 
 
 def hold_env_lock(
-    root: str,
-    name: str,
+    path: str,
     *,
     doing: str,
     waiting: Callable[[str], None] | None = None,
@@ -237,7 +239,7 @@ def hold_env_lock(
     When another process holds it for longer than ``patience`` seconds, ``waiting`` is
     told once who that is and what it said it is doing, before this one blocks.
     """
-    lock = env_lock(root, name)
+    lock = env_lock(path)
     if not lock.acquire(blocking=False) and not (patience > 0 and lock.acquire(timeout=patience)):
         if waiting is not None:
             waiting(_holder(lock.path))
@@ -246,9 +248,9 @@ def hold_env_lock(
     return lock
 
 
-def holder(root: str, name: str) -> str:
-    """Who holds the lock of the environment ``name``, in words, as it said (``Lock.note``)."""
-    return _holder(paths.env_lock_path(root, name))
+def holder(path: str) -> str:
+    """Who holds the environment's lock ``path``, in words, as it said (``Lock.note``)."""
+    return _holder(path)
 
 
 def _holder(path: str) -> str:
@@ -258,9 +260,9 @@ def _holder(path: str) -> str:
     return "another uvlaunch, which is creating, syncing or upgrading its environment"
 
 
-def try_env_lock(root: str, name: str) -> locks.Attempt:
+def try_env_lock(path: str) -> locks.Attempt:
     """``with try_env_lock(...) as taken:`` holds the environment's lock if it is free now."""
-    return locks.Attempt(paths.env_lock_path(root, name))
+    return locks.Attempt(path)
 
 
 def use_lock(generation: str) -> locks.Lock:
@@ -273,7 +275,7 @@ RUNNING = "a running script is using it"
 
 
 class Exclusive:
-    """``with Exclusive(root, name) as busy:``: the environment's lock, if it is free now.
+    """``with env.exclusive() as busy:``: the environment's lock, if it is free now.
 
     ``busy`` is None when this process holds it (nothing can build or remove the
     environment meanwhile), else why not. The generations that running scripts use
@@ -282,8 +284,8 @@ class Exclusive:
 
     __slots__ = ("_build",)
 
-    def __init__(self, root: str, name: str) -> None:
-        self._build = locks.Lock(paths.env_lock_path(root, name))
+    def __init__(self, path: str) -> None:
+        self._build = locks.Lock(path)
 
     def __enter__(self) -> str | None:
         if not self._build.acquire(blocking=False):

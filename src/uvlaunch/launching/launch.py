@@ -152,7 +152,7 @@ def prepare(
         except BaseException:
             if not handle.exists():
                 # A first launch that failed leaves nothing: no record, no index entry.
-                forget(root, rec.name)
+                forget(handle)
             raise
         env = handle.current()
         assert env is not None, "ensure leaves a current generation"
@@ -184,14 +184,14 @@ def prepare(
     )
 
 
-def forget(root: str, name: str) -> None:
-    """Drop the record, index entries and lock files of ``name``, which has no environment.
+def forget(env: Env) -> None:
+    """Drop the record, index entries and lock files of ``env``, which has no directory.
 
     Call with the environment's lock held (its file is deleted while held: locks.py).
     """
     try:
-        records.forget(root, name)
-        store.remove_file(paths.env_lock_path(root, name))
+        records.forget(env)
+        store.remove_file(env.lock_path())
     except (OSError, UvlaunchError):
         pass  # what stays, gc removes
 
