@@ -17,7 +17,7 @@ import stat
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import pytest
@@ -694,3 +694,40 @@ def test_another_user_swapping_what_they_can_never_redirects_roots_builds(
                 assert st.st_uid == 0, entry
                 if entry.is_symlink():
                     assert theirs not in entry.resolve().parents, entry
+
+
+# -- a read-only home records its use outside it: never in another user's directory -------
+
+
+@contextmanager
+def read_only(directory: Path) -> Iterator[None]:
+    """``directory`` read-only, as systemd's ProtectHome=read-only makes a home."""
+    bind = subprocess.run(["mount", "--bind", str(directory), str(directory)], capture_output=True)
+    if bind.returncode != 0:
+        pytest.skip("needs `mount --bind`")
+    try:
+        subprocess.run(
+            ["mount", "-o", "remount,ro,bind", str(directory)], check=True, capture_output=True
+        )
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(directory)], check=True)
+
+
+@pytest.mark.parametrize("how", ["their state directory", "below their directory"])
+def test_a_read_only_homes_use_is_never_recorded_in_another_users_directory(
+    sandbox: Sandbox, stranger: Stranger, launch_path: str, how: str
+) -> None:
+    shared = shared_dir(sandbox.root)
+    theirs = shared / "theirs"
+    theirs.mkdir(mode=0o777)
+    stranger.own(theirs)
+    state = theirs if how == "their state directory" else theirs / "deeper" / "state"
+    sandbox.env["UVLAUNCH_STATE_DIR"] = str(state)
+    script = sandbox.script(deps=(), body="print('{}')")
+    report(sandbox.run(str(script)))
+    with read_only(sandbox.home):
+        proc = sandbox.run(str(script))
+    if launch_path != "slow":  # a warm start from a read-only home
+        report(proc)
+    assert roots(theirs) == [], "root wrote into another user's directory"
