@@ -40,6 +40,13 @@ def say_path(path: str, *, instead: str) -> None:
     click.echo(path)
 
 
+def say_lines(lines: list[str]) -> None:
+    """``say`` each line, written at once: ``list`` prints 10,000 rows, and a write (and
+    click's checks) per row cost a tenth of its time."""
+    if lines:
+        click.echo("\n".join(printable(line) for line in lines))
+
+
 def fail(error: UvlaunchError, *, as_json: bool = False) -> NoReturn:
     """Say ``error`` in one line on stderr (and as ``{"error": ...}`` on stdout for
     ``--json``, so that a program reading stdout gets JSON either way), then exit."""

@@ -36,6 +36,7 @@ from uvlaunch.home.names import is_safe_name
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
 # This module is on the way of every launch that creates or syncs an environment, so
 # what only some paths need (json, shutil) is imported where it is used, and nothing
@@ -47,16 +48,25 @@ SUBDIRS = HOME_DIRS
 
 def sha256_hex(data: bytes) -> str:
     """The SHA-256 of ``data`` in hex."""
+    if not _SHA256:
+        _SHA256.append(_sha256())
+    return str(_SHA256[0](data).hexdigest())
+
+
+_SHA256: list[Any] = []  # found once: a failed import costs 0.1 ms, and gc hashes 10,000 times
+
+
+def _sha256() -> Any:
     # hashlib loads OpenSSL first (2.5 ms); CPython's builtin module gives the same digest.
     # (bytecode.py keeps a copy: it runs as a script of its own under other Pythons.)
     for module in ("_sha2", "_sha256"):  # 3.12+, then 3.8-3.11
         try:
-            return str(__import__(module).sha256(data).hexdigest())
+            return __import__(module).sha256
         except ImportError:
             continue
     import hashlib
 
-    return hashlib.sha256(data).hexdigest()
+    return hashlib.sha256
 
 
 def random_suffix(n: int) -> str:
@@ -218,11 +228,9 @@ def index_lock(root: str, waiting: Callable[[str], None] | None = None) -> locks
     return locks.Lock(path, waiting=None if waiting is None else lambda: waiting(path))
 
 
-# An environment's lock, by its path (``Env`` gives it: env.py takes and names it).
-
-
 def env_lock(path: str) -> locks.Lock:
-    """Held while the environment is created, synced, upgraded or removed."""
+    """Held while the environment is created, synced, upgraded or removed (its path:
+    ``Env.lock_path``, the one place that names it)."""
     return locks.Lock(path)
 
 

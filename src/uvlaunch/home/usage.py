@@ -140,6 +140,33 @@ def record(root: str, name: str, which: str) -> None:
         pass  # a relative UVLAUNCH_STATE_DIR too: the launch goes on regardless
 
 
+class Uses:
+    """Every use recorded in the state directory for the home ``root``, read at once:
+    ``list`` and ``gc`` ask for 10,000 environments, and finding the state directory
+    (three checked directories) for each of them cost a fifth of their time."""
+
+    __slots__ = ("times",)
+
+    def __init__(self, root: str) -> None:
+        self.times: dict[str, float] = {}
+        top = _used_dir(root, create=False)
+        if top is None:
+            return
+        try:
+            with os.scandir(top) as entries:
+                for entry in entries:
+                    st = entry.stat(follow_symlinks=False)
+                    if stat_mod.S_ISREG(st.st_mode) and st.st_uid == os.geteuid():
+                        self.times[entry.name] = st.st_mtime
+        except OSError:
+            self.times.clear()
+
+    def last(self, name: str, which: str) -> float | None:
+        """What ``last_used`` says, from what was read."""
+        file_name = _file_name(name, which)
+        return None if file_name is None else self.times.get(file_name)
+
+
 def last_used(root: str, name: str, which: str) -> float | None:
     """The last use recorded for the variant ``which`` of ``name`` in the state
     directory (seconds), or None when there is none to believe."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from uvlaunch.building import generations, machines
 from uvlaunch.errors import UvlaunchError
-from uvlaunch.home import paths, pointer, stamp, store
+from uvlaunch.home import paths, pointer, stamp, store, usage
 from uvlaunch.home.env import Env
 from uvlaunch.launching import piped
 from uvlaunch.manage import registry, sweep
@@ -96,7 +96,8 @@ def collect(
     if not dry_run:
         store.open_home(create=True)
     now = time.time()
-    infos = [inspect(Env(root, name)) for name in all_names(root)]
+    uses = usage.Uses(root)  # read once for 10,000 environments
+    infos = [inspect(Env(root, name), uses) for name in all_names(root)]
     orphans = [i for i in infos if i.state == ORPHANED]
     found = search_mod.find_moved(root, orphans, search) if orphans else {}
     leftovers: list[tuple[EnvInfo, str]] = []

@@ -23,7 +23,7 @@ import stat as stat_mod
 from dataclasses import dataclass
 
 from uvlaunch.building import compiling, generations, venv
-from uvlaunch.home import paths, pointer, records, stamp, store
+from uvlaunch.home import paths, pointer, records, stamp, store, usage
 from uvlaunch.home.env import Env
 from uvlaunch.launching import piped
 from uvlaunch.manage import registry
@@ -107,8 +107,9 @@ def state_of(script: str, dev: int) -> str:
     return UNREACHABLE if anc_dev != dev else ORPHANED
 
 
-def inspect(handle: Env) -> EnvInfo:
-    """What is known of the environment ``handle``: from its record, else from its stamp."""
+def inspect(handle: Env, uses: usage.Uses | None = None) -> EnvInfo:
+    """What is known of the environment ``handle``: from its record, else from its stamp.
+    ``uses``: the state directory's uses, read once by a caller that inspects many."""
     root, name = handle.root, handle.name
     held = pointer.entries(root, name)  # one listdir: variants and generations
     present_variants = pointer.variants(root, name, held)
@@ -154,7 +155,7 @@ def inspect(handle: Env) -> EnvInfo:
     read: Known = {}
     if current is not None and fields is not None and fields.python:
         read[pointer.CURRENT + variant] = (current, fields.python, launched_here)
-    variants = variants_of(handle, present_variants, read)
+    variants = variants_of(handle, present_variants, read, uses)
     launched = [launched_here, *(v.last_launched for v in variants)]
     known = [t for t in launched if t is not None]
     return EnvInfo(
@@ -244,7 +245,8 @@ def list_envs() -> list[EnvInfo]:
     if not os.path.isdir(root):
         return []
     installed = registry.by_env(root)  # read once: inspect() is called 10,000 times
-    return [with_commands(inspect(Env(root, name)), installed) for name in all_names(root)]
+    uses = usage.Uses(root)  # the same
+    return [with_commands(inspect(Env(root, name), uses), installed) for name in all_names(root)]
 
 
 def with_commands(info: EnvInfo, installed: dict[str, list[str]]) -> EnvInfo:

@@ -53,8 +53,13 @@ Known = dict[str, tuple[str, str, float | None]]
 
 
 def variants_of(
-    handle: Env, present: list[str] | None = None, known: Known | None = None
+    handle: Env,
+    present: list[str] | None = None,
+    known: Known | None = None,
+    uses: usage.Uses | None = None,
 ) -> tuple[VariantInfo, ...]:
+    """What each variant of ``handle`` is; ``uses``: the state directory's uses, read once
+    by a caller that asks for many environments."""
     found = []
     every = handle.variants() if present is None else present
     # Exactly one is this machine's: two may have an interpreter at a path that exists
@@ -85,7 +90,7 @@ def variants_of(
                 python=version,
                 interpreter=interpreter,
                 here=variant == mine if several else os.path.exists(python),
-                last_launched=_last_used(handle, variant, launched),
+                last_launched=_last_used(handle, variant, launched, uses),
             )
         )
     return tuple(found)
@@ -95,10 +100,16 @@ def _launched(stamp_file: str) -> float | None:
     return stamp.last_launched(stamp_file) if os.path.lexists(stamp_file) else None
 
 
-def _last_used(env: Env, variant: str, launched: float | None) -> float | None:
+def _last_used(
+    env: Env, variant: str, launched: float | None, uses: usage.Uses | None
+) -> float | None:
     """The variant's last launch: its stamp's time, or a later use that a launch from a
     read-only home recorded in the state directory (usage.py)."""
-    elsewhere = usage.last_used(env.root, env.name, pointer.CURRENT + variant)
+    which = pointer.CURRENT + variant
+    if uses is None:
+        elsewhere = usage.last_used(env.root, env.name, which)
+    else:
+        elsewhere = uses.last(env.name, which)
     known = [t for t in (launched, elsewhere) if t is not None]
     return max(known) if known else None
 

@@ -29,6 +29,9 @@ _REPORT = re.compile(
     # No count where there is nothing to count: "Resolved in 0.86ms" (a block with no
     # dependencies), which `uv run --script` does not print either.
     rb"|(?:Resolved|Prepared|Audited|Checked)(?: \d+ packages?)? in "
+    # An edit that drops a dependency: `uv run --script` moves to another environment
+    # and says nothing of it; the edit's new generation need not either.
+    rb"|Uninstalled \d+ packages? in "
     rb"|Would |"
     rb" [-+~] \S)"
 )
@@ -43,6 +46,7 @@ _PREFIXES = (
     b"Prepared ",
     b"Audited ",
     b"Checked ",
+    b"Uninstalled ",
     b"Would ",
     b" + ",
     b" - ",
