@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.home import sharers
+from uvlaunch.home.env import Env
 from uvlaunch.manage import upgrade
 
 
@@ -38,11 +39,9 @@ def make_private(script: str) -> None:
             )
 
 
-def kept_reason(root: str, name: str, generation: str, default: str) -> str:
-    """Why gc or remove kept ``name``'s ``generation``: shared, or ``default`` (in use)."""
-    from uvlaunch.home import paths
-
-    others = sharers.referrers(paths.generation_dir(root, name, generation))
+def kept_reason(env: Env, generation: str, default: str) -> str:
+    """Why gc or remove kept ``env``'s ``generation``: shared, or ``default`` (in use)."""
+    others = sharers.referrers(env.generation(generation))
     if not others:
         return default
     return (
@@ -55,7 +54,7 @@ def kept_in(name: str, generation: str, default: str) -> str:
     """``kept_reason`` in the home of this process (for ``remove``)."""
     from uvlaunch.home import store
 
-    return kept_reason(store.open_home(create=False), name, generation, default)
+    return kept_reason(Env(store.open_home(create=False), name), generation, default)
 
 
 def before_exec(generation: str) -> None:
