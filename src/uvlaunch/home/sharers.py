@@ -31,8 +31,9 @@ def source_file(generation: str) -> str:
     return os.path.join(generation, NAME)
 
 
-def sharers_dir(root: str, name: str) -> str:
-    return os.path.join(paths.env_dir(root, name), SHARERS)
+def sharers_dir(env_dir: str) -> str:
+    """Where the references to the generations of ``envs/NAME`` (``env_dir``) are."""
+    return os.path.join(env_dir, SHARERS)
 
 
 def source_of(generation: str) -> tuple[str, str] | None:
@@ -56,7 +57,7 @@ def add(root: str, source: str, thin: str) -> str:
     path (for the caller to drop if the thin generation is not made after all)."""
     src_name, src_gen = _split(source)
     thin_name, thin_gen = _split(thin)
-    top = sharers_dir(root, src_name)
+    top = sharers_dir(paths.env_dir(root, src_name))
     try:
         os.mkdir(top, 0o700)
     except FileExistsError:
@@ -79,7 +80,7 @@ def referrers(generation: str, *, tidy: bool = False) -> list[str]:
     with its use lock held exclusively)."""
     root = os.path.dirname(os.path.dirname(os.path.dirname(generation)))
     name, gen = _split(generation)
-    top = sharers_dir(root, name)
+    top = sharers_dir(paths.env_dir(root, name))
     try:
         entries = os.listdir(top)
     except OSError:
