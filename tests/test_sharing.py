@@ -20,6 +20,13 @@ from uvlaunch.home import sharers
 VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
+@pytest.fixture(autouse=True)
+def sharing_on(request: pytest.FixtureRequest) -> None:
+    """Sharing is switched on by UVLAUNCH_SHARE=1 (thin.py): on for these tests."""
+    if "sandbox" in request.fixturenames:
+        request.getfixturevalue("sandbox").env["UVLAUNCH_SHARE"] = "1"
+
+
 def fake_generation(
     top: Path, dists: dict[str, str], *, extra_record: str = "", python: str = sys.executable
 ) -> Path:
@@ -366,4 +373,12 @@ def test_a_copy_whose_source_was_deleted_by_hand_is_rebuilt(sandbox: Sandbox) ->
     again = sandbox.run(str(copy), env={**sandbox.env, "UVLAUNCH_NO_FAST_PATH": "1"})
     assert report(again)["alpha"] is not None
     assert "the generation whose packages it shared is gone" in again.stderr
+    assert sharers.source_of(str(generation_of(sandbox, copy))) is None
+
+
+def test_without_the_switch_every_copy_builds(sandbox: Sandbox) -> None:
+    del sandbox.env["UVLAUNCH_SHARE"]
+    one, copy = copies(sandbox)
+    report(sandbox.run(str(one)))
+    report(sandbox.run(str(copy)))
     assert sharers.source_of(str(generation_of(sandbox, copy))) is None
