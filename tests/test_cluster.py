@@ -56,6 +56,29 @@ def records_of(sandbox: Sandbox, script: Path) -> list[str]:
     return found
 
 
+def held_build(sandbox: Sandbox, machine: Machine, script: Path) -> subprocess.Popen[str]:
+    """Start ``script`` on ``machine``, whose build then waits (uv waits before it syncs)
+    until ``release_build``; returns once the build has begun."""
+    held = sandbox.root / "real" / "held-uv"
+    go = sandbox.root / "shared" / "go"
+    held.write_text(
+        f'#!/bin/sh\ncase "$*" in *sync*) while [ ! -e {go} ]; do sleep 0.05; done;; esac\n'
+        f'exec {UV} "$@"\n'
+    )
+    held.chmod(0o755)
+    proc = machine.start([str(script)], env={"UVLAUNCH_UV": str(sandbox.root / "shared/held-uv")})
+    envs = sandbox.root / "real" / "uvlaunch-home" / "envs"
+    deadline = time.monotonic() + 60
+    while not list(envs.glob("*/g1")):
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    return proc
+
+
+def release_build(sandbox: Sandbox) -> None:
+    (sandbox.root / "real" / "go").touch()
+
+
 @pytest.fixture
 def machines(sandbox: Sandbox) -> Iterator[list[Machine]]:
     use_launcher(sandbox, "native")
@@ -82,6 +105,7 @@ def test_a_burst_of_machines_builds_each_new_script_once_and_fails_nowhere(
         ([UVLAUNCH_PY], {"UVLAUNCH_NO_FAST_PATH": "1"}),
     ]
     took = []
+    floors = []
     for round_, (command, env) in enumerate(ways[:ROUNDS]):
         script = write_script(sandbox, f"job{round_}.py")
         started = time.monotonic()
@@ -96,7 +120,16 @@ def test_a_burst_of_machines_builds_each_new_script_once_and_fails_nowhere(
         assert len(prefixes) == 1, prefixes
         listed = json.loads(machines[1].run([sandbox.command, "list", "--json"]).stdout)
         assert sum(1 for e in listed if e["script"] == str(script)) == 1
-    print(f"\none build alone: {one_build:.2f} s; bursts of {MACHINES}: {took}")
+        # The same burst once built: what the launches cost on the machines' shared CPUs.
+        started = time.monotonic()
+        assert all(p.returncode == 0 for p in burst(machines, [*command, str(script)], env))
+        floors.append(time.monotonic() - started)
+    # Reported, never asserted (docs/performance.md, "A burst of machines").
+    print(
+        f"\none build alone: {one_build:.2f} s; bursts of {MACHINES} machines "
+        f"(native, Python fast path, slow path): {', '.join(f'{t:.2f}' for t in took)} s; "
+        f"the same bursts once built: {', '.join(f'{t:.2f}' for t in floors)} s"
+    )
 
 
 def test_machines_that_share_a_hostname_wait_for_each_others_build(sandbox: Sandbox) -> None:
@@ -128,6 +161,39 @@ def test_machines_that_share_a_hostname_wait_for_each_others_build(sandbox: Sand
             == json.loads(second.stdout.splitlines()[-1])["prefix"]
         )
     finally:
+        a.close()
+        b.close()
+
+
+def test_a_waiter_sees_the_build_end_while_its_mount_still_trusts_the_claims_name(
+    sandbox: Sandbox,
+) -> None:
+    # An NFS client trusts what it looked up for up to acregmax seconds: "claim" still
+    # exists for it after the builder removed it. The waiter must ask the file itself.
+    use_launcher(sandbox, "native")
+    a, b = cluster(sandbox, 2, "3.11", cache=3600)
+    started: list[subprocess.Popen[str]] = []
+    try:
+        script = write_script(sandbox, "job.py")
+        started.append(held_build(sandbox, a, script))
+        started.append(b.start([str(script)]))
+        first, second = started
+        assert second.stderr is not None
+        said = second.stderr.readline()  # the waiter has looked the claim up
+        assert "waiting for n0" in said, said + second.communicate()[1]
+        release_build(sandbox)
+        out, err = first.communicate(timeout=120)
+        assert first.returncode == 0, err
+        # Within the test's deadline, not the mount's hour.
+        out2, err2 = second.communicate(timeout=120)
+        assert second.returncode == 0, err2
+        (name,) = records_of(sandbox, script)
+        assert generations(sandbox, name) == ["g1"]
+        assert json.loads(out.splitlines()[-1]) == json.loads(out2.splitlines()[-1])
+    finally:
+        for proc in started:
+            proc.kill()
+            proc.communicate()
         a.close()
         b.close()
 
