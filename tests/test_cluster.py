@@ -56,9 +56,11 @@ def records_of(sandbox: Sandbox, script: Path) -> list[str]:
     return found
 
 
-def held_build(sandbox: Sandbox, machine: Machine, script: Path) -> subprocess.Popen[str]:
+def held_build(
+    sandbox: Sandbox, machine: Machine, script: Path, *, generation: str = "g1"
+) -> subprocess.Popen[str]:
     """Start ``script`` on ``machine``, whose build then waits (uv waits before it syncs)
-    until ``release_build``; returns once the build has begun."""
+    until ``release_build``; returns once the build of ``generation`` has begun."""
     held = sandbox.root / "real" / "held-uv"
     go = sandbox.root / "shared" / "go"
     held.write_text(
@@ -69,7 +71,7 @@ def held_build(sandbox: Sandbox, machine: Machine, script: Path) -> subprocess.P
     proc = machine.start([str(script)], env={"UVLAUNCH_UV": str(sandbox.root / "shared/held-uv")})
     envs = sandbox.root / "real" / "uvlaunch-home" / "envs"
     deadline = time.monotonic() + 60
-    while not list(envs.glob("*/g1")):
+    while not list(envs.glob(f"*/{generation}")):
         assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
         time.sleep(0.02)
     return proc
@@ -250,3 +252,39 @@ def test_gc_on_the_host_keeps_the_environment_its_container_launched(sandbox: Sa
     finally:
         host.close()
         box.close()
+
+
+def test_upgrades_take_the_build_claim_of_the_other_machines(sandbox: Sandbox) -> None:
+    # Locks reach no other machine: reinstall, upgrade and rollback on "b" while "a"
+    # builds (a block edit) would build on top of it, or flip and clean up around it.
+    use_launcher(sandbox, "native")
+    a, b = cluster(sandbox, 2, "3.11")
+    started: list[subprocess.Popen[str]] = []
+    try:
+        script = write_script(sandbox, "job.py")
+        assert a.run([str(script)]).returncode == 0
+        assert b.run([sandbox.command, "reinstall", str(script)]).returncode == 0  # g2
+        (name,) = records_of(sandbox, script)
+        real = sandbox.root / "real" / "scripts" / "job.py"
+        real.write_text(make_script(deps=("alpha", "beta")))  # an edit: a build of g3
+        started.append(held_build(sandbox, a, script, generation="g3"))
+        for command in (["reinstall"], ["upgrade"], ["rollback"]):
+            busy = b.run([sandbox.command, *command, str(script)])
+            assert busy.returncode != 0, busy.stdout
+            assert "n0 is building its environment" in busy.stdout + busy.stderr, busy
+            assert "Traceback" not in busy.stderr
+        assert generations(sandbox, name) == ["g1", "g2", "g3"]
+        release_build(sandbox)
+        out, err = started[0].communicate(timeout=120)
+        assert started[0].returncode == 0, err
+        assert json.loads(out.splitlines()[-1])["prefix"].endswith(f"{name}/g3")
+        # Once a's build is done, b's reinstall goes ahead, beside it.
+        again = b.run([sandbox.command, "reinstall", str(script)])
+        assert again.returncode == 0, again.stderr
+        assert generations(sandbox, name)[-1] == "g4"
+    finally:
+        for proc in started:
+            proc.kill()
+            proc.communicate()
+        a.close()
+        b.close()

@@ -105,6 +105,12 @@ def holder(env: Env) -> tuple[str, float, str] | None:
     return machines.host_name(text.split("\n", 1)[0]), since, text
 
 
+def busy(env: Env) -> str:
+    """Who holds the claim of ``env``, in words (for "busy" outcomes)."""
+    found = holder(env)
+    return f"{found[0] if found else 'another machine'} is building its environment"
+
+
 def wait(env: Env, notify: Callable[[str], None], invoked: str, *, waited: float) -> bool:
     """Wait for another machine's claim on ``env`` to go; whether it went (else: the
     deadline passed, or the claim is too old to be a build still running).
