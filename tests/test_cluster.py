@@ -5,13 +5,14 @@ machines, one home"), simulated with mount and UTS namespaces (tests/machines.py
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import UV, UVLAUNCH_PY, Sandbox, make_script, use_launcher
+from conftest import UV, UVLAUNCH_PY, Sandbox, make_script, must_be_warm, use_launcher
 from machines import Machine, cluster, skip_reason
 
 REASON = skip_reason("3.11")
@@ -200,26 +201,41 @@ def test_a_waiter_sees_the_build_end_while_its_mount_still_trusts_the_claims_nam
         b.close()
 
 
-def test_gc_on_the_host_keeps_the_environment_its_container_launched(sandbox: Sandbox) -> None:
-    # The host sees the home at ~/.local/share/uvlaunch and the scripts at ~/proj; the
-    # container at /data/uvlaunch and /src/proj: one filesystem, two views of it.
-    use_launcher(sandbox, "native")
+def host_and_box(sandbox: Sandbox) -> tuple[Machine, Machine, dict[str, Path]]:
+    """A host and its container: the host sees the home at ~/.local/share/uvlaunch and
+    the scripts at ~/proj, the container at /data/uvlaunch and /src/proj (bind mounts of
+    one filesystem: one st_dev). Their homes and script folders, by name."""
     root = sandbox.root
     (root / "real" / "uvhome").mkdir(parents=True, mode=0o700)
     (root / "real" / "proj").mkdir()
-    host_home = root / "host" / "home" / ".local" / "share" / "uvlaunch"
-    host_proj = root / "host" / "home" / "proj"
-    box_home, box_proj = root / "box" / "data" / "uvlaunch", root / "box" / "src" / "proj"
+    at = {
+        "host_home": root / "host" / "home" / ".local" / "share" / "uvlaunch",
+        "host_proj": root / "host" / "home" / "proj",
+        "box_home": root / "box" / "data" / "uvlaunch",
+        "box_proj": root / "box" / "src" / "proj",
+    }
     real = root / "real"
     host = Machine(
         sandbox, "host", "3.11", real=real, python_at="py",
-        binds=((real / "uvhome", host_home), (real / "proj", host_proj)),
+        binds=((real / "uvhome", at["host_home"]), (real / "proj", at["host_proj"])),
     )  # fmt: skip
-    box = Machine(
-        sandbox, "box", "3.11", real=real, python_at="py",
-        binds=((real / "uvhome", box_home), (real / "proj", box_proj)),
-    )  # fmt: skip
-    host.env["UVLAUNCH_HOME"], box.env["UVLAUNCH_HOME"] = str(host_home), str(box_home)
+    try:
+        box = Machine(
+            sandbox, "box", "3.11", real=real, python_at="py",
+            binds=((real / "uvhome", at["box_home"]), (real / "proj", at["box_proj"])),
+        )  # fmt: skip
+    except BaseException:
+        host.close()
+        raise
+    host.env["UVLAUNCH_HOME"], box.env["UVLAUNCH_HOME"] = str(at["host_home"]), str(at["box_home"])
+    return host, box, at
+
+
+def test_gc_on_the_host_keeps_the_environment_its_container_launched(sandbox: Sandbox) -> None:
+    use_launcher(sandbox, "native")
+    real = sandbox.root / "real"
+    host, box, at = host_and_box(sandbox)
+    host_home, host_proj, box_proj = at["host_home"], at["host_proj"], at["box_proj"]
     try:
         script = real / "proj" / "job.py"
         script.write_text(make_script())
@@ -288,3 +304,32 @@ def test_upgrades_take_the_build_claim_of_the_other_machines(sandbox: Sandbox) -
             proc.communicate()
         a.close()
         b.close()
+
+
+@pytest.mark.parametrize("launcher", ["native", "python"], indirect=True)
+def test_a_container_and_its_host_both_start_warm(sandbox: Sandbox, launcher: str) -> None:
+    # One st_dev, two views: each keeps a warm record of its own (warm.py). A warm start
+    # runs no uv: with the copy of uv made unusable (test_fastpath.py), only they work.
+    host, box, at = host_and_box(sandbox)
+    try:
+        uv_copy = sandbox.root / "uv-copy"
+        shutil.copy2(UV, uv_copy)
+        script = sandbox.root / "real" / "proj" / "job.py"
+        script.write_text(make_script())
+        script.chmod(0o755)
+        in_box, on_host = at["box_proj"] / "job.py", at["host_proj"] / "job.py"
+        assert box.stat(in_box)[0] == host.stat(on_host)[0]
+        env = {"UVLAUNCH_UV": str(uv_copy)}
+        first = [m.run([str(s)], env=env) for m, s in ((box, in_box), (host, on_host))]
+        assert all(p.returncode == 0 for p in first), [p.stderr for p in first]
+        uv_copy.chmod(0o644)
+        prefixes = set()
+        with must_be_warm(sandbox):
+            for machine, path in ((box, in_box), (host, on_host)) * 3:
+                proc = machine.run([str(path)], env=env)
+                assert proc.returncode == 0, proc.stderr
+                prefixes.add(json.loads(proc.stdout.splitlines()[-1])["prefix"])
+        assert len(prefixes) == 2  # one generation, seen by each view at its own path
+    finally:
+        host.close()
+        box.close()
