@@ -95,14 +95,14 @@ def holder(env: Env) -> tuple[str, float, str] | None:
     """Who holds the claim of ``env`` (the hostname), since when, and the claim's text;
     None if nobody."""
     path = claim_path(env)
-    text = _read(path)
+    text = _look(path)
     try:
         since = os.lstat(path).st_mtime
     except OSError:
         return None
     if text is None:
         return None
-    return machines.host_name(text.split("\n", 1)[0]), since, text
+    return machines.host_name(text.split("\n", 1)[0].strip("\0")), since, text
 
 
 def busy(env: Env) -> str:
@@ -137,7 +137,7 @@ def wait(env: Env, notify: Callable[[str], None], invoked: str, *, waited: float
     # lookup (stat, exists) from what it cached, for up to a minute on NFS, while
     # opening a file asks the server (close-to-open). Looked at more often early on: a
     # build that ended is noticed within a twentieth of the wait (at most POLL seconds).
-    while _read(path) == text:
+    while _look(path) == text:
         elapsed = time.monotonic() - started
         if elapsed >= limit:
             notify(f"{invoked}: {host} is still building its environment; building beside it")
@@ -206,6 +206,14 @@ def _drop_stale(root: str, path: str, text: str) -> None:
         except OSError:
             pass
     store.remove_file(aside)
+
+
+def _look(path: str) -> str | None:
+    """The claim's text; a NUL for one that is there but cannot be read; None if gone."""
+    text = _read(path)
+    if text is None and os.path.lexists(path):
+        return "\0"
+    return text
 
 
 def _read(path: str) -> str | None:
