@@ -162,8 +162,10 @@ def prepare(
         problem = trust.env_problem(handle.dir, env)
         if problem is not None:
             raise HomeError(problem)  # what another user can change is never started
-        # For the next start, native or not, by any name the file is recorded by.
-        warm.confirm(root, rec.name, env, before, handle.variant, (rec.script, *rec.names))
+        # For the next start, native or not, by any name the file is recorded by (in any
+        # view: the record's signature pins the file, whatever name leads to it).
+        known = (rec.script, *rec.names, *(n for v in rec.views.values() for n in v))
+        warm.confirm(root, rec.name, env, before, handle.variant, tuple(dict.fromkeys(known)))
         # Taken before the environment lock is let go: gc and remove need the generation's
         # lock to delete it, so it cannot go between this check and the script's exit.
         use = store.use_lock(env)
