@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import time
 
-from uvlaunch.building import claims, compiling, complete, generations, machines, plan, venv
+from uvlaunch.building import beside, claims, compiling, complete, generations, machines, plan, venv
 from uvlaunch.building import facts as facts_of
 from uvlaunch.errors import UvError
 from uvlaunch.home import paths, stamp, store, trash
@@ -239,7 +239,7 @@ def _edit(build: Build, env: Env, current: str) -> None:
     script, uv_bin = build.script, build.uv
     new_env = generations.new_dir(env)
     try:
-        generations.prepare_beside(script, current, new_env, uv_bin, keep=True)
+        beside.prepare(script, current, new_env, uv_bin, keep=True, clone=True)
         if SPECULATE:  # through the same filter as a first launch: uv run's output
             argv = uv.sync_argv(
                 uv_bin, script.ident.path, python=None, quiet=build.quiet, verbose=build.verbose
@@ -265,14 +265,20 @@ def _edit(build: Build, env: Env, current: str) -> None:
                 "the environment was left as it was"
             )
         complete.finish(
-            env.root, new_env, script, uv_bin, uv.version(uv_bin), compile_now=not compiling.LATER
+            env.root,
+            new_env,
+            script,
+            uv_bin,
+            _uv_version(uv_bin, new_env),
+            compile_now=not compiling.LATER,
         )
     except BaseException:
         generations.discard(env, new_env)
         raise
     # What the edit replaced is no rollback (its block is not the script's any more):
-    # the generation kept for rollback stays; the replaced one goes once no script runs it.
-    generations.flip(env, new_env, keep_current=False)
+    # the generation kept for rollback stays; the replaced one goes once no script runs
+    # it, deleted while the edited script starts.
+    generations.flip(env, new_env, keep_current=False, later=True)
 
 
 def _touch(path: str) -> None:
