@@ -159,10 +159,18 @@ def test_an_edit_writes_nothing_into_the_current_generation(
         settle(sandbox)  # its own compiler is done: what is there now is what must stay
         before = _contents(current)
         assert "bin/gamma-tool" in before
-        # alpha upgraded, nsb's file over nsa's, gamma's entry point kept, then dropped.
-        for deps in (("alpha>=2", "gamma", "nsa", "nsb"), ("alpha>=2", "nsb")):
+        # alpha upgraded, nsb's file over nsa's, gamma's entry point kept, then dropped;
+        # the last through another uv binary (a new `uv venv`, then the clone).
+        other_uv = sandbox.root / "other-uv"
+        other_uv.write_text(f'#!/bin/sh\nexec {UV} "$@"\n')
+        other_uv.chmod(0o755)
+        for deps, uv in (
+            (("alpha>=2", "gamma", "nsa", "nsb"), UV),
+            (("alpha>=2", "nsb"), UV),
+            (("alpha>=2", "gamma", "nsb"), str(other_uv)),
+        ):
             script.write_text(make_script(deps=deps, body=REPORT_BODY))
-            got = report(sandbox.run(str(script)))
+            got = report(sandbox.run(str(script), env=dict(sandbox.env, UVLAUNCH_UV=uv)))
             assert got["alpha"] == "2.0"
             edited = Path(str(got["prefix"]))
             assert edited != current
@@ -181,7 +189,8 @@ def test_an_edit_keeps_what_it_does_not_change(sandbox: Sandbox, launch_path: st
     # The edit's generation starts as the current one: uv syncs only what the edit
     # changes, keeping the versions installed (alpha 1.0, which the new block still
     # allows), as the in-place sync did; the .pyc files of what it keeps are there
-    # before any compiler runs. One uv process besides `uv venv`: no pins to install.
+    # before any compiler runs. One uv process: no pins to install, and no `uv venv`
+    # while the uv that made the current generation is the one here.
     log = sandbox.root / "uv-calls"
     uv = sandbox.root / "uv"
     uv.write_text(f'#!/bin/sh\necho "$1" >> {log}\nexec {UV} "$@"\n')
@@ -201,7 +210,7 @@ def test_an_edit_keeps_what_it_does_not_change(sandbox: Sandbox, launch_path: st
     assert edited != current
     assert sorted(p.relative_to(edited) for p in edited.rglob("alpha/__pycache__/*.pyc")) == kept
     # (The slow path then starts the script through `uv run`, as it always does.)
-    assert [call for call in log.read_text().split() if call != "run"] == ["venv", "sync"]
+    assert [call for call in log.read_text().split() if call != "run"] == ["sync"]
 
 
 def test_the_replaced_generation_is_deleted(sandbox: Sandbox, launch_path: str) -> None:
