@@ -165,8 +165,7 @@ def _carry_out(build: Build, facts: plan.Facts, old: stamp.Stamp | None) -> tupl
 def _keep(build: Build, current: str, old: stamp.Stamp) -> bool:
     """Bring the stamp of the current generation up to date; whether to start through uv."""
     uv_bin = build.uv
-    uv_sig = stamp.file_signature(uv_bin)
-    through_uv = old.uv != uv_bin or old.uvsig != uv_sig
+    through_uv = uv_changed(uv_bin, old)
     uv_version = uv.version(uv_bin) if through_uv else old.uvversion
     new = complete.fields(build.script, current, uv_bin, uv_version, old)
     if new != old:
@@ -175,6 +174,12 @@ def _keep(build: Build, current: str, old: stamp.Stamp) -> bool:
     else:
         _touch(paths.stamp_path(current))
     return through_uv
+
+
+def uv_changed(uv_bin: str, old: stamp.Stamp) -> bool:
+    """Whether ``uv_bin`` is not the uv binary that synced the generation stamped ``old``:
+    the script then starts through ``uv run``, which checks the environment itself."""
+    return old.uv != uv_bin or old.uvsig != stamp.file_signature(uv_bin)
 
 
 def _create(build: Build, env: str, python: str | None) -> str:
