@@ -111,3 +111,49 @@ def test_a_planted_environment_directory_is_refused_before_anything_is_built(
     else:
         top.rmdir()
     assert report(sandbox.run(str(script)))["alpha"] == "2.0"
+
+
+# The warm path keeps strings (docs/architecture.md says why); so does the handle's own
+# primitives' module, and the record read by the name an index entry gave.
+WARM_PATH = {"launching/fastpath.py", "home/paths.py", "home/pointer.py", "home/warm.py"}
+# The index maps a path to a name: there a name is the value written, not a place.
+READERS = {
+    "home/usage.py": {"record", "last_used"},
+    "home/records.py": {"read_record"},
+    "home/index.py": {"write_path_entry"},
+}
+
+
+def test_what_acts_on_one_environment_takes_the_handle() -> None:
+    """No function above the home layer (and none of the home's that acts on one
+    environment) takes ``root: str`` and ``name: str``: it takes an ``Env``."""
+    import ast
+
+    src = Path(__file__).parent.parent / "src" / "uvlaunch"
+    found = []
+    for path in sorted(src.rglob("*.py")):
+        where = path.relative_to(src).as_posix()
+        if where in WARM_PATH or where.startswith(("cli/", "scripts/", "uv/")):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            if node.name in READERS.get(where, set()) or node.name == "__init__":
+                continue
+            strings = {
+                a.arg
+                for a in node.args.args + node.args.kwonlyargs
+                if isinstance(a.annotation, ast.Name) and a.annotation.id == "str"
+            }
+            if {"root", "name"} <= strings:
+                found.append(f"{where}:{node.lineno} {node.name}")
+    assert found == []
+
+
+def test_the_environment_lock_is_the_handles() -> None:
+    import inspect
+
+    from uvlaunch.home import store
+
+    for fn in (store.env_lock, store.hold_env_lock, store.holder, store.try_env_lock):
+        assert "name" not in inspect.signature(fn).parameters, fn

@@ -394,7 +394,7 @@ def test_dropping_a_dependency_removes_it(sandbox: Sandbox) -> None:
     rewrite(script, deps=["alpha"], body=MODULES_BODY)
     proc = sandbox.run(str(script))
     assert report(proc) == {"alpha": True, "beta": False, "gamma": False, "needsalpha": False}
-    assert proc.stderr.startswith("Uninstalled 1 package in ")
+    assert "Uninstalled" not in proc.stderr  # uv run --script would not say it either
     env = edited(sandbox, env)
     assert "beta" not in installed(env)
     assert not (site_packages(env) / "beta").exists()
@@ -830,7 +830,10 @@ def test_a_launch_prints_what_uv_run_prints(sandbox: Sandbox, path: str) -> None
         uvs = sandbox.uv("run", "--script", str(twin))
         assert mine.stdout == uvs.stdout == "ran\n", (step, mine.stderr, uvs.stderr)
         assert _said(mine) == _said(uvs), step
-    # Dropping a dependency: uv run --script moves to another environment of its cache,
-    # uvlaunch syncs its one environment and says so as `uv run` does in a project.
-    ours.write_text(make_script(deps=[], body="print('ran')"))
-    assert _said(execute(sandbox, ours, env=env)) == ["Uninstalled 1 package in <TIME>"]
+    # Dropping a dependency: uv run --script moves to another environment of its cache
+    # and says nothing; uvlaunch builds the edit's generation and says nothing either
+    # ("Uninstalled 1 package" is uv sync's report; -v shows it).
+    for script in (ours, twin):
+        script.write_text(make_script(deps=[], body="print('ran')"))
+    mine = execute(sandbox, ours, env=env)
+    assert _said(mine) == _said(sandbox.uv("run", "--script", str(twin))) == []

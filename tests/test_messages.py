@@ -203,7 +203,12 @@ def test_sync_goes_on_past_a_failure(sandbox: Sandbox) -> None:
 
 
 def age_home(sandbox: Sandbox, days: float) -> None:
-    """Make everything in the home look ``days`` old (as if last touched then)."""
+    """Make everything in the home look ``days`` old (as if last touched then), once the
+    background compiler is done (its files come and go meanwhile: an utime of one that
+    went is FileNotFoundError, and its writes would make the home young again)."""
+    from conftest import settle
+
+    settle(sandbox)
     past = time.time() - days * 86400
     for path in [sandbox.home, *sandbox.home.rglob("*")]:
         if not path.is_symlink():

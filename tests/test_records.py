@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from uvlaunch.home import index, lookup, names, paths, pointer, records, samefile, stamp, store
+from uvlaunch.home.env import Env
 from uvlaunch.scripts import identity
 
 
@@ -244,12 +245,12 @@ def test_a_first_launch_leaves_the_birth_time_for_later(root: str, scripts: Path
     born = samefile.birth_ns(ident.path)
     if born is None:
         pytest.skip("this filesystem keeps no birth time")
-    lookup.note_birth(root, record.name)  # the background compiler's, or install's
+    lookup.note_birth(Env(root, record.name))  # the background compiler's, or install's
     back = records.read_record(root, record.name)
     assert back is not None and back.born == born
     os.unlink(ident.path)  # gone: nothing to note, and nothing noted wrongly
     rec2 = lookup.register(root, make(scripts / "other.py"))
     os.unlink(scripts / "other.py")
-    lookup.note_birth(root, rec2.name)
+    lookup.note_birth(Env(root, rec2.name))
     back2 = records.read_record(root, rec2.name)
     assert back2 is not None and back2.born is None

@@ -10,13 +10,14 @@ are skipped with the reason.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import select
 import stat
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from conftest import (
     Sandbox,
     assert_one_line_error,
     block_handover,
+    make_script,
     report,
     use_launcher,
 )
@@ -504,3 +506,228 @@ def test_exec_looks_in_the_current_directory_only_when_path_says_dot(
     else:
         assert proc.returncode == 127, proc.stdout
         assert "tool from here" not in proc.stdout
+
+
+# -- the lock file's check-to-use window ----------------------------------------------------
+
+
+def pinned_lock(sandbox: Sandbox, wheelhouse: Path, deps: tuple[str, ...]) -> bytes:
+    """A lock file for a script of ``deps`` that pins alpha 1.0 (uv picks 2.0 without it)."""
+    older = sandbox.root / "older-wheels"
+    older.mkdir(exist_ok=True)
+    for wheel in wheelhouse.glob("alpha-1.0-*.whl"):
+        (older / wheel.name).write_bytes(wheel.read_bytes())
+    maker = sandbox.root / "lock-maker"
+    script = sandbox.script("s.py", deps=deps, directory=maker)
+    locked = sandbox.uv(
+        "lock", "--script", str(script), env={**sandbox.env, "UV_FIND_LINKS": str(older)}
+    )
+    assert locked.returncode == 0, locked.stderr
+    return Path(f"{script}.lock").read_bytes()
+
+
+@pytest.mark.parametrize("where", ["sticky", "world-writable"])
+def test_a_lock_file_another_user_creates_and_deletes_in_a_loop_is_never_built_from(
+    sandbox: Sandbox, wheelhouse: Path, stranger: Stranger, launch_path: str, where: str
+) -> None:
+    lock = pinned_lock(sandbox, wheelhouse, ("alpha",))
+    # The attack works where uvlaunch does not stand in the way: a lock file beside a
+    # script is what uv builds from.
+    own = sandbox.script("own.py", deps=("alpha",), directory=sandbox.root / "own")
+    Path(f"{own}.lock").write_bytes(lock)
+    assert report(sandbox.run(str(own)))["alpha"] == "1.0"
+    shared = shared_dir(sandbox.root, mode=0o1777 if where == "sticky" else 0o777)
+    planted = shared / "their.lock"
+    planted.write_bytes(lock)
+    stranger.own(planted)
+    script = shared / "s.py"
+    flip = (
+        f"cd {shared} && while :; do cp their.lock s.py.lock.new; "
+        "mv -f s.py.lock.new s.py.lock; rm -f s.py.lock; done"
+    )
+    with subprocess.Popen(["/bin/sh", "-c", flip], user=stranger.uid, group=stranger.gid) as loop:
+        try:
+            for i in range(8):  # a first build, then an edit of the block each time
+                deps = ("alpha",) if i % 2 == 0 else ("alpha", "beta")
+                script.write_text(make_script(deps=deps))
+                proc = sandbox.run(str(script))
+                if proc.returncode == 0:
+                    assert report(proc)["alpha"] == "2.0", "root built from another user's lock"
+                else:  # the lock file was there when uvlaunch looked
+                    assert_one_line_error(proc, f"{script}.lock")
+        finally:
+            loop.kill()
+    lock_there = Path(f"{script}.lock")
+    assert not lock_there.exists() or lock_there.lstat().st_uid == stranger.uid, (
+        "root wrote a lock file into a directory others can write"
+    )
+
+
+def test_a_script_naming_relative_paths_in_a_directory_others_can_write_is_refused(
+    sandbox: Sandbox, launch_path: str
+) -> None:
+    # uv would read what the relative path names, where another user may put it.
+    shared = shared_dir(sandbox.root)
+    script = shared / "s.py"
+    text = make_script(deps=("mylib",)).replace(
+        "# ///\n", '# [tool.uv.sources]\n# mylib = { path = "mylib" }\n# ///\n', 1
+    )
+    script.write_text(text)
+    assert_one_line_error(sandbox.run(str(script)), str(script), "relative paths")
+    assert not (shared / "s.py.lock").exists()
+
+
+@pytest.mark.parametrize("name", ["home\nforged", "home\x1b]0;owned\x07"])
+def test_a_path_with_control_characters_is_never_printed_for_a_shell(
+    sandbox: Sandbox, name: str
+) -> None:
+    # `$(uvlaunch where s.py)` must be the path or nothing: escaped, it is another path.
+    home = sandbox.root / name
+    sandbox.env["UVLAUNCH_HOME"] = str(home)
+    script = sandbox.script(deps=(), body="print('{}')")
+    report(sandbox.run(str(script)))
+    for argv in (["where", str(script)], ["where", "--python", str(script)], ["dir"]):
+        proc = sandbox.run(*argv)
+        line = assert_one_line_error(proc, "control characters")
+        assert proc.stdout == "" and "\x1b" not in line and "\x07" not in line
+    exact = sandbox.run("where", "--json", str(script))
+    assert exact.returncode == 0, exact.stderr
+    assert "\x1b" not in exact.stdout and "\x07" not in exact.stdout
+    assert json.loads(exact.stdout)["environment"].startswith(str(home) + "/")
+    for argv in (["list"], ["show", str(script)]):
+        shown = sandbox.run(*argv)
+        assert shown.returncode == 0, shown.stderr
+        assert "\x1b" not in shown.stdout + shown.stderr and "\x07" not in shown.stdout
+
+
+# -- a live attack: another user swapping what they can while root builds ------------------
+
+
+SWAP = (
+    'for p in {names}; do ln -sfn "$T" "$p.new" 2>/dev/null && mv -Tf "$p.new" "$p" 2>/dev/null; '
+    'ln -sfn "$T" "$p" 2>/dev/null; mkdir "$p" 2>/dev/null; '
+    'rm -f "$p" 2>/dev/null; rmdir "$p" 2>/dev/null; done; '
+)
+# ... with a lock file of theirs (pinning alpha 1.0) beside root's script half the time.
+SWAPS = (
+    "while :; do "
+    'cp "$L" "$S.lock.tmp" 2>/dev/null && mv -f "$S.lock.tmp" "$S.lock" 2>/dev/null; '
+    + SWAP.format(names="{first}")
+    + 'rm -f "$S.lock"; '
+    + SWAP.format(names="{second}")
+    + "done"
+)
+
+
+def everything_under(top: Path) -> list[Path]:
+    return [Path(w) / n for w, dirs, files in os.walk(top) for n in dirs + files]
+
+
+def roots(top: Path) -> list[Path]:
+    """What root made under ``top``."""
+    return [p for p in everything_under(top) if p.lstat().st_uid == 0]
+
+
+@pytest.mark.parametrize("where", ["sticky", "their directory above"])
+def test_another_user_swapping_what_they_can_never_redirects_roots_builds(
+    sandbox: Sandbox, wheelhouse: Path, stranger: Stranger, launch_path: str, where: str
+) -> None:
+    lock = pinned_lock(sandbox, wheelhouse, ("alpha",))
+    shared = shared_dir(sandbox.root)
+    their_lock = shared / "their.lock"
+    their_lock.write_bytes(lock)
+    stranger.own(their_lock)
+    theirs = shared / "theirs"  # where the stranger would have root write
+    theirs.mkdir(mode=0o777)
+    stranger.own(theirs)
+    above = shared
+    if where == "their directory above":
+        above = shared / "above"
+        above.mkdir(mode=0o755)
+        stranger.own(above)
+    homes = [above / f"home-{i}" for i in range(3)]
+    script = shared / "s.py"
+    script.write_text(make_script(deps=("alpha",)))
+    inside = [
+        f"{home}/{part}"
+        for home in homes
+        for part in ("envs", "tmp", "locks", "envs/s", "envs/s/g1", "envs/s/current")
+    ]
+    names = [*map(str, homes), *inside, f"{script}.lock"]
+    half = len(names) // 2
+    swaps = SWAPS.format(first=" ".join(names[:half]), second=" ".join(names[half:]))
+    loop = subprocess.Popen(
+        ["/bin/sh", "-c", swaps],
+        user=stranger.uid,
+        group=stranger.gid,
+        env={"T": str(theirs), "L": str(their_lock), "S": str(script), "PATH": "/usr/bin:/bin"},
+    )
+    outcomes: list[str] = []
+    try:
+        for i in range(9):
+            home = homes[i % 3]
+            sandbox.env["UVLAUNCH_HOME"] = str(home)
+            deps = ("alpha",) if i % 2 == 0 else ("alpha", "beta")
+            script.write_text(make_script(deps=deps))  # a first build, or an edit
+            for argv in ([str(script)], ["upgrade", str(script)]):
+                proc = sandbox.run(*argv, timeout=300)
+                if proc.returncode == 0:
+                    if argv[0] == str(script):
+                        assert report(proc)["alpha"] == "2.0", "built from their lock file"
+                    outcomes.append("ran")
+                else:  # refused in one line (upgrade's own report: exit 1, "S: failed: ...")
+                    assert proc.returncode in (1, 2), proc.stderr
+                    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+                    outcomes.append("refused")
+                assert roots(theirs) == [], f"root wrote into theirs: {argv}"
+    finally:
+        loop.kill()
+        loop.wait()
+    assert list(theirs.iterdir()) == []
+    if where == "their directory above":
+        assert set(outcomes) == {"refused"}, outcomes
+    for home in homes:
+        if home.is_dir() and not home.is_symlink() and home.stat().st_uid == 0:
+            assert writable_by_others(home) == []
+            for entry in everything_under(home):
+                st = entry.lstat()
+                assert st.st_uid == 0, entry
+                if entry.is_symlink():
+                    assert theirs not in entry.resolve().parents, entry
+
+
+# -- a read-only home records its use outside it: never in another user's directory -------
+
+
+@contextmanager
+def read_only(directory: Path) -> Iterator[None]:
+    """``directory`` read-only, as systemd's ProtectHome=read-only makes a home."""
+    bind = subprocess.run(["mount", "--bind", str(directory), str(directory)], capture_output=True)
+    if bind.returncode != 0:
+        pytest.skip("needs `mount --bind`")
+    try:
+        subprocess.run(
+            ["mount", "-o", "remount,ro,bind", str(directory)], check=True, capture_output=True
+        )
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(directory)], check=True)
+
+
+@pytest.mark.parametrize("how", ["their state directory", "below their directory"])
+def test_a_read_only_homes_use_is_never_recorded_in_another_users_directory(
+    sandbox: Sandbox, stranger: Stranger, launch_path: str, how: str
+) -> None:
+    shared = shared_dir(sandbox.root)
+    theirs = shared / "theirs"
+    theirs.mkdir(mode=0o777)
+    stranger.own(theirs)
+    state = theirs if how == "their state directory" else theirs / "deeper" / "state"
+    sandbox.env["UVLAUNCH_STATE_DIR"] = str(state)
+    script = sandbox.script(deps=(), body="print('{}')")
+    report(sandbox.run(str(script)))
+    with read_only(sandbox.home):
+        proc = sandbox.run(str(script))
+    if launch_path != "slow":  # a warm start from a read-only home
+        report(proc)
+    assert roots(theirs) == [], "root wrote into another user's directory"

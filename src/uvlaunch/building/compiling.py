@@ -27,6 +27,7 @@ import sys
 from uvlaunch.building import background, bytecode, venv
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.home import lookup, paths, stamp, store
+from uvlaunch.home.env import Env
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ def compile_after_start(root: str, env: str) -> None:
         held = os.open(env, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         # The launch wrote its record, index entries and stamp without waiting for
         # the disk (store.write_atomic); here, beside the script, they are made durable.
-        lookup.note_birth(root, os.path.basename(os.path.dirname(env)))
+        lookup.note_birth(Env(root, os.path.basename(os.path.dirname(env))))
         store.make_durable(durable_after_launch(root, env))
         compile_environment(root, env)
         _record(root, env, fields.synced, held)

@@ -138,8 +138,7 @@ def _carry_out(build: Build, facts: plan.Facts, old: stamp.Stamp | None) -> tupl
         build.notify(f"rebuilding the environment of {invoked}: {todo.reason}")
         if facts.legacy:
             # Its directory becomes the one that holds generations: out of the way first.
-            base.check()
-            legacy = trash.take_out_of_use(base.root, base.name)
+            legacy = trash.take_out_of_use(base)
     new_env = generations.new_dir(env)
     try:
         uv_version = _create(build, new_env, base_python)
@@ -194,22 +193,24 @@ def _create(build: Build, env: str, python: str | None) -> str:
         # `uv sync --script` refuses a file without a block: an empty environment.
         rc = uv.create_empty(uv_bin, env, quiet=quiet, verbose=verbose)
     elif SPECULATE:
-        argv = uv.sync_argv(uv_bin, script.ident.path, python=python, quiet=quiet, verbose=verbose)
-        proc = uv.start(argv, uv.base_env(env), capture=True)
-        pyvenv = os.path.join(env, "pyvenv.cfg")
-        # A uv too old for uvlaunch may still sync: it is stopped, and named, once
-        # pyvenv.cfg says which uv it is, before anything of its output is shown.
-        rc, held = uvoutput.relay(
-            proc,
-            release_when=pyvenv,
-            report=verbose > 0,
-            vet=lambda: _uv_version(uv_bin, env),
-        )
+        with script.for_uv(build.env.root) as given:
+            argv = uv.sync_argv(uv_bin, given, python=python, quiet=quiet, verbose=verbose)
+            proc = uv.start(argv, uv.base_env(env), capture=True)
+            pyvenv = os.path.join(env, "pyvenv.cfg")
+            # A uv too old for uvlaunch may still sync: it is stopped, and named, once
+            # pyvenv.cfg says which uv it is, before anything of its output is shown.
+            rc, held = uvoutput.relay(
+                proc,
+                release_when=pyvenv,
+                report=verbose > 0,
+                vet=lambda: _uv_version(uv_bin, env),
+            )
     else:
         uv.version(uv_bin)
         if python is None:
             python = complete.find_python(script, uv_bin)
-        rc = uv.sync(uv_bin, script.ident.path, env, python=python, quiet=quiet, verbose=verbose)
+        with script.for_uv(build.env.root) as given:
+            rc = uv.sync(uv_bin, given, env, python=python, quiet=quiet, verbose=verbose)
     if rc == 0:
         uv_version = _uv_version(uv_bin, env)
     if rc != 0:
@@ -245,22 +246,18 @@ def _edit(build: Build, env: Env, current: str) -> None:
     new_env = generations.new_dir(env)
     try:
         beside.prepare(script, current, new_env, uv_bin, keep=True, clone=True)
-        if SPECULATE:  # through the same filter as a first launch: uv run's output
-            argv = uv.sync_argv(
-                uv_bin, script.ident.path, python=None, quiet=build.quiet, verbose=build.verbose
-            )
-            proc = uv.start(argv, uv.base_env(new_env), capture=True)
-            rc, held = uvoutput.relay(proc, release_when=new_env, report=build.verbose > 0)
-        else:
-            rc = uv.sync(
-                uv_bin,
-                script.ident.path,
-                new_env,
-                python=None,
-                quiet=build.quiet,
-                verbose=build.verbose,
-            )
-            held = b""
+        with script.for_uv(env.root) as given:
+            if SPECULATE:  # through the same filter as a first launch: uv run's output
+                argv = uv.sync_argv(
+                    uv_bin, given, python=None, quiet=build.quiet, verbose=build.verbose
+                )
+                proc = uv.start(argv, uv.base_env(new_env), capture=True)
+                rc, held = uvoutput.relay(proc, release_when=new_env, report=build.verbose > 0)
+            else:
+                rc = uv.sync(
+                    uv_bin, given, new_env, python=None, quiet=build.quiet, verbose=build.verbose
+                )
+                held = b""
         if rc != 0:
             why = "see uv's message above"
             if held:

@@ -56,8 +56,9 @@ def build(
             extra = ["--upgrade"] if upgrade and not packages else []
             for package in packages:
                 extra += ["--upgrade-package", package]
-            argv = uv.sync_argv(uv_bin, script.ident.path, python=None, quiet=1, verbose=0)
-            beside.run_uv([*argv, *extra], new, invoked, "resolve or install")
+            with script.for_uv(env.root) as given:
+                argv = uv.sync_argv(uv_bin, given, python=None, quiet=1, verbose=0)
+                beside.run_uv([*argv, *extra], new, invoked, "resolve or install")
         complete.finish(env.root, new, script, uv_bin, uv.version(uv_bin), compile_now=True)
     except BaseException:
         discard(env, new)

@@ -17,7 +17,7 @@ from uvlaunch.cli import completion, launcher
 from uvlaunch.cli import inspect as cli_inspect
 from uvlaunch.cli import install as cli_install
 from uvlaunch.cli import manage as cli_manage
-from uvlaunch.cli.output import fail, guard, notify, say
+from uvlaunch.cli.output import fail, guard, notify, say, say_path
 from uvlaunch.errors import UvlaunchError, unexpected
 from uvlaunch.launching import launch
 
@@ -120,10 +120,10 @@ def where(show_python: bool, as_json: bool, script: str) -> None:
     found = guard(lambda: where_mod.where(script), as_json=as_json)
     if as_json:
         click.echo(json.dumps(found.as_dict(), indent=2))
-    elif show_python:
-        click.echo(found.python)
     else:
-        click.echo(found.environment)
+        # --json escapes control characters as JSON does: the exact path, read by a program.
+        said = found.python if show_python else found.environment
+        say_path(said, instead="`uvlaunch where --json` gives it exactly, JSON-escaped")
 
 
 @cli.command(short_help="Create or update environments without running.")

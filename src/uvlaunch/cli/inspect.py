@@ -8,7 +8,7 @@ import json
 import click
 
 from uvlaunch.cli import completion
-from uvlaunch.cli.output import count, guard, human_size, say
+from uvlaunch.cli.output import count, guard, human_size, say, say_lines, say_path
 from uvlaunch.errors import printable
 
 TYPE_CHECKING = False
@@ -51,10 +51,11 @@ def list_(as_json: bool) -> None:
     rows = [tuple(printable(cell) for cell in row) for row in rows]  # widths as printed
     last = len(header) - 1
     widths = [max(len(r[c]) for r in [header, *rows]) for c in range(last)]
-    for row in [header, *rows]:
-        cells = [row[c].ljust(widths[c]) for c in range(last)]
-        say("  ".join([*cells, row[last]]))
-    say(SIZE_NOTE)
+    lines = [
+        "  ".join([*(row[c].ljust(widths[c]) for c in range(last)), row[last]])
+        for row in [header, *rows]
+    ]
+    say_lines([*lines, SIZE_NOTE])
 
 
 # What SIZE counts, said under the table: 1.9 MiB for an environment of 126 MiB surprises.
@@ -135,7 +136,7 @@ def dir_() -> None:
     """Print uvlaunch's home, where the environments live (UVLAUNCH_HOME sets it)."""
     from uvlaunch.home import paths
 
-    say(guard(paths.home))
+    say_path(guard(paths.home), instead="set UVLAUNCH_HOME to a plainer one")
 
 
 COMMANDS = [list_, show, dir_]

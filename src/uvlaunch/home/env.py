@@ -168,25 +168,34 @@ class Env:
 
     # -- locks ----------------------------------------------------------------------
 
+    def lock_path(self) -> str:
+        """The environment's lock file (``locks/NAME.lock``)."""
+        return paths.env_lock_path(self.root, self.name)
+
     def lock(self) -> locks.Lock:
         """The environment's lock: one builder at a time (not taken)."""
-        return store.env_lock(self.root, self.name)
+        return store.env_lock(self.lock_path())
 
     def hold(
         self, *, doing: str, waiting: Callable[[str], None] | None = None, patience: float = 0
     ) -> locks.Lock:
         """Take the environment's lock, saying what for (store.hold_env_lock)."""
         return store.hold_env_lock(
-            self.root, self.name, doing=doing, waiting=waiting, patience=patience
+            self.lock_path(), doing=doing, waiting=waiting, patience=patience
         )
 
     def try_lock(self) -> locks.Attempt:
         """``with env.try_lock() as taken:``: the lock if it is free now."""
-        return store.try_env_lock(self.root, self.name)
+        return store.try_env_lock(self.lock_path())
 
     def holder(self) -> str:
         """Who holds the environment's lock, in words."""
-        return store.holder(self.root, self.name)
+        return store.holder(self.lock_path())
+
+    def exclusive(self) -> store.Exclusive:
+        """``with env.exclusive() as busy:``: the lock if it is free now, and why not
+        (store.Exclusive); for gc and remove, which may delete the lock file held."""
+        return store.Exclusive(self.lock_path())
 
 
 def _make_dir(path: str, *, parents: bool = False) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 from uvlaunch.home import index, newrecord, paths, pointer, samefile, stamp, views, warm
+from uvlaunch.home.env import Env
 from uvlaunch.home.index import index_record, indexed, path_key_path, read_index, unindex_record
 from uvlaunch.home.names import is_safe_name
 from uvlaunch.home.records import (
@@ -207,14 +208,15 @@ def _with_birth(root: str, rec: Record, born: int | None) -> Record:
     return rec
 
 
-def note_birth(root: str, name: str) -> None:
-    """Give the record of ``name`` its script's birth time if it has none yet.
+def note_birth(env: Env) -> None:
+    """Give the record of ``env`` its script's birth time if it has none yet.
 
     A first launch leaves it out (reading it costs milliseconds): its background
     compiler, ``install`` or the next slow launch put it in, while the file is there.
     """
+    root = env.root
     with index_lock(root):
-        rec = read_record(root, name)
+        rec = read_record(root, env.name)
         if (
             rec is not None
             and rec.born is None

@@ -86,24 +86,31 @@ def platformdirs_home() -> str:
     return platformdirs.user_data_dir(APP, appauthor=False)
 
 
+def _dir(path: str) -> str:
+    # ``path`` with one slash after it: os.path.join's result for the names joined here
+    # (relative, never empty), at a tenth of its cost: list and gc build 14 paths for
+    # each of 10,000 environments.
+    return path if path.endswith("/") else path + "/"
+
+
 def envs_dir(root: str) -> str:
     return os.path.join(root, "envs")
 
 
 def env_dir(root: str, name: str) -> str:
     """The directory of the environment ``name``: its generations and pointers (pointer.py)."""
-    return os.path.join(root, "envs", name)
+    return f"{_dir(root)}envs/{name}"
 
 
 def generation_dir(root: str, name: str, generation: str) -> str:
     """One generation of the environment ``name``: a virtual environment (VIRTUAL_ENV)."""
-    return os.path.join(root, "envs", name, generation)
+    return f"{_dir(root)}envs/{name}/{generation}"
 
 
 def current_link(root: str, name: str, variant: str = "") -> str:
     """The pointer to the current generation of ``name``'s ``variant``: a symlink
     (pointer.py). A path through it follows every upgrade, rollback and gc."""
-    return os.path.join(root, "envs", name, "current" + variant)
+    return f"{_dir(root)}envs/{name}/current{variant}"
 
 
 def generation_lock_path(generation: str) -> str:
@@ -118,7 +125,7 @@ def generation_lock_path(generation: str) -> str:
 def env_python(env: str) -> str:
     if sys.platform == "win32":
         return os.path.join(env, "Scripts", "python.exe")
-    return os.path.join(env, "bin", "python")
+    return f"{_dir(env)}bin/python"
 
 
 def env_bin(env: str) -> str:
@@ -127,12 +134,12 @@ def env_bin(env: str) -> str:
 
 def stamp_path(env: str) -> str:
     """The file written last after a successful sync: its presence marks ``env`` complete."""
-    return os.path.join(env, "uvlaunch-stamp")
+    return f"{_dir(env)}uvlaunch-stamp"
 
 
 def compiled_path(env: str) -> str:
     """Written by the background compiler when it is done (compiling.py)."""
-    return os.path.join(env, "uvlaunch-compiled")
+    return f"{_dir(env)}uvlaunch-compiled"
 
 
 def records_dir(root: str) -> str:
@@ -140,7 +147,7 @@ def records_dir(root: str) -> str:
 
 
 def record_path(root: str, name: str) -> str:
-    return os.path.join(root, "records", name + ".json")
+    return f"{_dir(root)}records/{name}.json"
 
 
 def index_dir(root: str) -> str:

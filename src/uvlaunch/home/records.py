@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 
-from uvlaunch.home import paths, samefile
+from uvlaunch.home import paths, samefile, stamp
+from uvlaunch.home.env import Env
 from uvlaunch.home.index import unindex_record
 from uvlaunch.home.names import is_safe_name, safe_stem
 from uvlaunch.home.store import index_lock, random_suffix, remove_file, sha256_hex, write_atomic
@@ -114,8 +115,7 @@ MAX_NAMES = 32  # other names kept per script; the oldest go first
 def read_record(root: str, name: str) -> Record | None:
     """The record of ``name``, or None when it is missing or damaged."""
     try:
-        with open(paths.record_path(root, name), "rb") as f:
-            raw = f.read()
+        raw = stamp.read_bytes(paths.record_path(root, name))  # 3 system calls, not 7
     except OSError:
         return None
     import json  # only now: a first launch looks for records that do not exist
@@ -210,8 +210,9 @@ def preferred_name(script: ScriptIdentity) -> str:
     return f"{safe_stem(script.path)}-{digest[:10]}"
 
 
-def forget(root: str, name: str) -> Record | None:
-    """Drop the record of ``name`` and the index entries that lead to it; returns it."""
+def forget(env: Env) -> Record | None:
+    """Drop the record of ``env`` and the index entries that lead to it; returns it."""
+    root, name = env.root, env.name
     with index_lock(root):
         rec = read_record(root, name)
         if rec is not None:

@@ -36,6 +36,7 @@ from uvlaunch.home.names import is_safe_name
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
 # This module is on the way of every launch that creates or syncs an environment, so
 # what only some paths need (json, shutil) is imported where it is used, and nothing
@@ -47,16 +48,25 @@ SUBDIRS = HOME_DIRS
 
 def sha256_hex(data: bytes) -> str:
     """The SHA-256 of ``data`` in hex."""
+    if not _SHA256:
+        _SHA256.append(_sha256())
+    return str(_SHA256[0](data).hexdigest())
+
+
+_SHA256: list[Any] = []  # found once: a failed import costs 0.1 ms, and gc hashes 10,000 times
+
+
+def _sha256() -> Any:
     # hashlib loads OpenSSL first (2.5 ms); CPython's builtin module gives the same digest.
     # (bytecode.py keeps a copy: it runs as a script of its own under other Pythons.)
     for module in ("_sha2", "_sha256"):  # 3.12+, then 3.8-3.11
         try:
-            return str(__import__(module).sha256(data).hexdigest())
+            return __import__(module).sha256
         except ImportError:
             continue
     import hashlib
 
-    return hashlib.sha256(data).hexdigest()
+    return hashlib.sha256
 
 
 def random_suffix(n: int) -> str:
@@ -218,14 +228,14 @@ def index_lock(root: str, waiting: Callable[[str], None] | None = None) -> locks
     return locks.Lock(path, waiting=None if waiting is None else lambda: waiting(path))
 
 
-def env_lock(root: str, name: str) -> locks.Lock:
-    """Held while the environment ``name`` is created, synced, upgraded or removed."""
-    return locks.Lock(paths.env_lock_path(root, name))
+def env_lock(path: str) -> locks.Lock:
+    """Held while the environment is created, synced, upgraded or removed (its path:
+    ``Env.lock_path``, the one place that names it)."""
+    return locks.Lock(path)
 
 
 def hold_env_lock(
-    root: str,
-    name: str,
+    path: str,
     *,
     doing: str,
     waiting: Callable[[str], None] | None = None,
@@ -237,7 +247,7 @@ def hold_env_lock(
     When another process holds it for longer than ``patience`` seconds, ``waiting`` is
     told once who that is and what it said it is doing, before this one blocks.
     """
-    lock = env_lock(root, name)
+    lock = env_lock(path)
     if not lock.acquire(blocking=False) and not (patience > 0 and lock.acquire(timeout=patience)):
         if waiting is not None:
             waiting(_holder(lock.path))
@@ -246,9 +256,9 @@ def hold_env_lock(
     return lock
 
 
-def holder(root: str, name: str) -> str:
-    """Who holds the lock of the environment ``name``, in words, as it said (``Lock.note``)."""
-    return _holder(paths.env_lock_path(root, name))
+def holder(path: str) -> str:
+    """Who holds the environment's lock ``path``, in words, as it said (``Lock.note``)."""
+    return _holder(path)
 
 
 def _holder(path: str) -> str:
@@ -258,9 +268,9 @@ def _holder(path: str) -> str:
     return "another uvlaunch, which is creating, syncing or upgrading its environment"
 
 
-def try_env_lock(root: str, name: str) -> locks.Attempt:
+def try_env_lock(path: str) -> locks.Attempt:
     """``with try_env_lock(...) as taken:`` holds the environment's lock if it is free now."""
-    return locks.Attempt(paths.env_lock_path(root, name))
+    return locks.Attempt(path)
 
 
 def use_lock(generation: str) -> locks.Lock:
@@ -273,7 +283,7 @@ RUNNING = "a running script is using it"
 
 
 class Exclusive:
-    """``with Exclusive(root, name) as busy:``: the environment's lock, if it is free now.
+    """``with env.exclusive() as busy:``: the environment's lock, if it is free now.
 
     ``busy`` is None when this process holds it (nothing can build or remove the
     environment meanwhile), else why not. The generations that running scripts use
@@ -282,8 +292,8 @@ class Exclusive:
 
     __slots__ = ("_build",)
 
-    def __init__(self, root: str, name: str) -> None:
-        self._build = locks.Lock(paths.env_lock_path(root, name))
+    def __init__(self, path: str) -> None:
+        self._build = locks.Lock(path)
 
     def __enter__(self) -> str | None:
         if not self._build.acquire(blocking=False):

@@ -13,12 +13,15 @@ import stat
 
 from uvlaunch.errors import HomeError
 from uvlaunch.home import paths
+from uvlaunch.home.env import Env
 from uvlaunch.home.store import random_suffix
 
 
-def take_out_of_use(root: str, name: str) -> str | None:
-    """Rename the environment into the trash in one atomic step; returns its trash path."""
-    return to_trash(root, paths.env_dir(root, name))
+def take_out_of_use(env: Env) -> str | None:
+    """Rename the environment into the trash in one atomic step (checked first: Env.check);
+    returns its trash path."""
+    env.check()
+    return to_trash(env.root, env.dir)
 
 
 def to_trash(root: str, path: str, *, prefix: str = "") -> str | None:

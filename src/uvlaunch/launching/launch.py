@@ -20,7 +20,7 @@ from uvlaunch.home.names import lock_file
 from uvlaunch.launching import fastpath
 from uvlaunch.launching.fastpath import Retargeted as Retargeted
 from uvlaunch.scripts.identity import ScriptIdentity
-from uvlaunch.scripts.script import Script, read_script
+from uvlaunch.scripts.script import Script, beside_is_private, read_script
 from uvlaunch.uv import calls as uv
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
@@ -129,7 +129,7 @@ def prepare(
         except BaseException:
             if not handle.exists():
                 # A first launch that failed leaves nothing: no record, no index entry.
-                forget(root, rec.name)
+                forget(handle)
             raise
         env = handle.current()
         assert env is not None, "ensure leaves a current generation"
@@ -167,13 +167,8 @@ def _from_read_only(script: Script, uv_bin: str, problem: str, *, may_start: boo
 
     root = paths.home()
     if not may_start:
-        why = readonly.explain(root, script, problem)
-        if why == problem:  # nothing to bring up to date: the command itself writes
-            why = f"{script.ident.invoked}: this command writes to uvlaunch's home ({problem})"
-        raise HomeError(why)
-    if not readonly.usable(root):
-        raise HomeError(problem)
-    held = readonly.prepare(root, script, uv_bin, problem)
+        raise HomeError(readonly.explain(root, script, problem))
+    held = readonly.prepare(root, script, uv_bin, problem)  # HomeError: why it must write
     return Prepared(
         root=root,
         script=script.ident,
@@ -187,14 +182,14 @@ def _from_read_only(script: Script, uv_bin: str, problem: str, *, may_start: boo
     )
 
 
-def forget(root: str, name: str) -> None:
-    """Drop the record, index entries and lock files of ``name``, which has no environment.
+def forget(env: Env) -> None:
+    """Drop the record, index entries and lock files of ``env``, which has no directory.
 
     Call with the environment's lock held (its file is deleted while held: locks.py).
     """
     try:
-        records.forget(root, name)
-        store.remove_file(paths.env_lock_path(root, name))
+        records.forget(env)
+        store.remove_file(env.lock_path())
     except (OSError, UvlaunchError):
         pass  # what stays, gc removes
 
@@ -217,7 +212,12 @@ def start(
     if compiling.LATER and not prepared.read_only:
         # Just before the script starts: the compiler runs beside it, at idle priority.
         compiling.compile_after_start(prepared.root, prepared.env)
-    if through_uv or prepared.through_uv:
+    # `uv run` reads the lock file beside the script by name: not where another user
+    # could put one there after uvlaunch's check (script.ForUv). Started directly there,
+    # in the environment just checked, as the fast path would.
+    if (through_uv or prepared.through_uv) and (
+        run_path is not None or beside_is_private(prepared.script.path)
+    ):
         target = run_path or _uv_script_arg(prepared.script)
         argv = uv.run_argv(prepared.uv, target, args, quiet=quiet, verbose=verbose)
         environ = uv.run_env(prepared.env)

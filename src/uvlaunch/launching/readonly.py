@@ -61,6 +61,8 @@ def prepare(root: str, script: Script, uv_bin: str, problem: str) -> Held:
 
     ``problem``: why the home cannot be written, for that line.
     """
+    if not usable(root):
+        raise HomeError(problem)
     invoked = script.ident.invoked
     for _ in range(TRIES):
         env, current, old = _decide(root, script, problem)
@@ -160,8 +162,9 @@ def must_write(invoked: str, what: str, problem: str) -> str:
 
 
 def explain(root: str, script: Script, problem: str) -> str:
-    """Why a launch from the unwritable home ``root`` must write, as far as the home
-    tells (a block edited since the last sync, say); else ``problem`` alone."""
+    """Why a command (``sync``, ``install``) on ``script`` must write to the unwritable
+    home ``root``: the environment's own reason, as far as the home tells (a block
+    edited since the last sync, say), else that the command itself writes."""
     try:
         if usable(root):
             _decide(root, script, problem)
@@ -169,4 +172,4 @@ def explain(root: str, script: Script, problem: str) -> str:
         return str(e)
     except (OSError, UvlaunchError):
         pass
-    return problem
+    return f"{script.ident.invoked}: this command writes to uvlaunch's home ({problem})"

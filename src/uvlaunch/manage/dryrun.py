@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from uvlaunch.building import venv
 from uvlaunch.errors import UvError
+from uvlaunch.home.env import Env
 from uvlaunch.scripts.script import Script
 from uvlaunch.uv import calls as uv
 from uvlaunch.uv import output as uvoutput
@@ -39,17 +40,18 @@ class Plan:
     offline: bool  # uv could not look at an index: only cached releases were considered
 
 
-def plan(env: str, script: Script, uv_bin: str, packages: tuple[str, ...]) -> Plan:
-    """Ask uv what upgrading the environment ``env`` of ``script`` would change.
+def plan(env: Env, current: str, script: Script, uv_bin: str, packages: tuple[str, ...]) -> Plan:
+    """Ask uv what upgrading ``env`` (its generation ``current``) of ``script`` would change.
 
     Raises UvError, with uv's reason, when uv cannot resolve (an index out of reach
     fails there: uv does not fall back when it cannot connect).
     """
-    argv = uv.sync_argv(uv_bin, script.ident.path, python=None, quiet=0, verbose=1)
-    argv += ["--dry-run"] + (["--upgrade"] if not packages else [])
-    for package in packages:
-        argv += ["--upgrade-package", package]
-    rc, out = uv.capture(argv, env)
+    with script.for_uv(env.root) as given:
+        argv = uv.sync_argv(uv_bin, given, python=None, quiet=0, verbose=1)
+        argv += ["--dry-run"] + (["--upgrade"] if not packages else [])
+        for package in packages:
+            argv += ["--upgrade-package", package]
+        rc, out = uv.capture(argv, current)
     lines = _ANSI.sub("", out).splitlines()
     report = [line for line in lines if not _LOG.match(line)]
     if rc != 0:

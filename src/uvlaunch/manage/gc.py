@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from uvlaunch.building import generations, machines
 from uvlaunch.errors import UvlaunchError
-from uvlaunch.home import paths, pointer, stamp, store
+from uvlaunch.home import paths, pointer, stamp, store, usage
 from uvlaunch.home.env import Env
 from uvlaunch.launching import piped
 from uvlaunch.manage import registry, sweep
@@ -96,7 +96,8 @@ def collect(
     if not dry_run:
         store.open_home(create=True)
     now = time.time()
-    infos = [inspect(root, name) for name in all_names(root)]
+    uses = usage.Uses(root)  # read once for 10,000 environments
+    infos = [inspect(Env(root, name), uses) for name in all_names(root)]
     orphans = [i for i in infos if i.state == ORPHANED]
     found = search_mod.find_moved(root, orphans, search) if orphans else {}
     leftovers: list[tuple[EnvInfo, str]] = []
@@ -127,7 +128,7 @@ def collect(
         reason = _reason(info, now, unused_for, include_unreachable)
         if reason is None:
             continue
-        if info.state == ORPHANED and _seen_elsewhere(root, info.name, now, unused_for):
+        if info.state == ORPHANED and _seen_elsewhere(Env(root, info.name), now, unused_for):
             # Gone from this view only, maybe: a container sees it at a path of its own.
             result.skipped.append((info.name, ELSEWHERE))
             continue
@@ -139,17 +140,18 @@ def collect(
             would = tuple(registry.drop(root, info.name, dry_run=True))
             result.removed.append(_removal(root, info, reason, would))
             continue
-        held = store.Exclusive(root, info.name)
+        env = Env(root, info.name)
+        held = env.exclusive()
         with held as busy:
             if busy is not None:
                 result.skipped.append((info.name, busy))
                 continue
             # Check again under the lock: a launch may have moved the record meanwhile.
-            again = inspect(root, info.name)
+            again = inspect(env)
             if _reason(again, time.time(), unused_for, include_unreachable) is None:
                 continue
             removal = _removal(root, again, reason)
-            kept, removed = remove_locked(root, again, held)
+            kept, removed = remove_locked(env, again, held)
         removal = dataclasses.replace(removal, commands=removed)
         result.removed.append(less(root, removal, kept))
         result.skipped += [(f"{info.name} {g}", IN_USE) for g in kept]
@@ -159,7 +161,7 @@ def collect(
             _drop_variants(root, info, now - unused_for, result)
         # Old generations of the environments that stay: one listdir told whether any.
         if info.complete and len(info.generations) > 1 and info.name not in gone:
-            _prune(root, info.name, result)
+            _prune(Env(root, info.name), result)
     swept = sweep.sweep(root, dry_run=dry_run)
     result.leftovers = swept.freed
     if not dry_run:
@@ -179,9 +181,9 @@ ELSEWHERE = (
 )
 
 
-def _seen_elsewhere(root: str, name: str, now: float, unused_for: float | None) -> bool:
-    """Whether another view launched ``name`` within ``--unused-for`` (else the grace)."""
-    seen = machines.seen_elsewhere(paths.env_dir(root, name))
+def _seen_elsewhere(env: Env, now: float, unused_for: float | None) -> bool:
+    """Whether another view launched ``env`` within ``--unused-for`` (else the grace)."""
+    seen = machines.seen_elsewhere(env.dir)
     return seen is not None and now - seen < (unused_for or machines.GRACE)
 
 
@@ -216,9 +218,9 @@ def _drop_variants(root: str, info: EnvInfo, before: float, result: GcResult) ->
         result.removed.append(Removal(info.name, None, why, 0, 0, generation=v.generation))
 
 
-def _prune(root: str, name: str, result: GcResult) -> None:
-    """Delete the old generations of ``name`` that no script uses (or say which would go)."""
-    env = Env(root, name)
+def _prune(env: Env, result: GcResult) -> None:
+    """Delete the old generations of ``env`` that no script uses (or say which would go)."""
+    name = env.name
     if result.dry_run:
         pruned = generations.prune(env, measure=True, dry_run=True)
     else:

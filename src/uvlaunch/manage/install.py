@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from uvlaunch.building import compiling
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.home import lookup, paths, records, samefile, store, way
+from uvlaunch.home.env import Env
 from uvlaunch.launching import fetch, launch
 from uvlaunch.manage import installed as commands
 from uvlaunch.manage import registry, where
@@ -147,7 +148,7 @@ def install(
             compiling.compile_now(root, prepared.env, notify if verbose else _silent)
         finally:
             prepared.release()
-        lookup.note_birth(root, prepared.name)  # what tells its script from a new file
+        lookup.note_birth(Env(root, prepared.name))  # what tells its script from a new file
         with registry.lock(root):
             # Again: another install may have written the file meanwhile.
             status = _status(root, path, data, prepared.name, ident.path, force)

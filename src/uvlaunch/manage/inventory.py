@@ -23,7 +23,7 @@ import stat as stat_mod
 from dataclasses import dataclass
 
 from uvlaunch.building import compiling, generations, venv
-from uvlaunch.home import paths, pointer, records, stamp, store
+from uvlaunch.home import paths, pointer, records, stamp, store, usage
 from uvlaunch.home.env import Env
 from uvlaunch.launching import piped
 from uvlaunch.manage import registry
@@ -107,14 +107,16 @@ def state_of(script: str, dev: int) -> str:
     return UNREACHABLE if anc_dev != dev else ORPHANED
 
 
-def inspect(root: str, name: str) -> EnvInfo:
-    """What is known of the environment ``name``: from its record, else from its stamp."""
+def inspect(handle: Env, uses: usage.Uses | None = None) -> EnvInfo:
+    """What is known of the environment ``handle``: from its record, else from its stamp.
+    ``uses``: the state directory's uses, read once by a caller that inspects many."""
+    root, name = handle.root, handle.name
     held = pointer.entries(root, name)  # one listdir: variants and generations
     present_variants = pointer.variants(root, name, held)
-    variant = variant_here(root, name, present_variants)
+    variant = variant_here(handle, present_variants)
     current, previous = pointer.read(root, name, variant, held)
-    top = paths.env_dir(root, name)
-    env = top if current is None else paths.generation_dir(root, name, current)
+    top = handle.dir
+    env = top if current is None else handle.generation(current)
     fields = None if current is None else stamp.read(paths.stamp_path(env))
     rec = records.read_record(root, name)
     script: str | None = None
@@ -142,18 +144,18 @@ def inspect(root: str, name: str) -> EnvInfo:
     size = freed = 0
     rollback = False
     for generation in present:
-        path = paths.generation_dir(root, name, generation)
+        path = handle.generation(generation)
         stamped = fields if generation == current else stamp.read(paths.stamp_path(path))
         more = _sizes(path, stamped)
         size, freed = size + more[0], freed + more[1]
         rollback = rollback or (generation == previous and stamped is not None)
-    if not present and generations.is_legacy(Env(root, name)):
+    if not present and generations.is_legacy(handle):
         size, freed = _sizes(top, stamp.read(paths.stamp_path(top)))
-    launched_here = _last_launched(root, name, env, fields is not None)
+    launched_here = _last_launched(handle, env, fields is not None)
     read: Known = {}
     if current is not None and fields is not None and fields.python:
         read[pointer.CURRENT + variant] = (current, fields.python, launched_here)
-    variants = variants_of(root, name, present_variants, read)
+    variants = variants_of(handle, present_variants, read, uses)
     launched = [launched_here, *(v.last_launched for v in variants)]
     known = [t for t in launched if t is not None]
     return EnvInfo(
@@ -214,14 +216,14 @@ def measure(root: str, info: EnvInfo) -> EnvInfo:
     return dataclasses.replace(info, size=size, freed=freed)
 
 
-def _last_launched(root: str, name: str, env: str, stamped: bool = False) -> float | None:
+def _last_launched(handle: Env, env: str, stamped: bool = False) -> float | None:
     # Every launch touches the stamp (fast path included), and nothing else does
     # (stamp.py); with no stamp, the record's time stands in. ``stamped``: it was just read.
     stamp_file = paths.stamp_path(env)
     if stamped or os.path.lexists(stamp_file):
         return stamp.last_launched(stamp_file)
     with contextlib.suppress(OSError):
-        return os.stat(paths.record_path(root, name)).st_mtime
+        return os.stat(paths.record_path(handle.root, handle.name)).st_mtime
     return None
 
 
@@ -243,7 +245,8 @@ def list_envs() -> list[EnvInfo]:
     if not os.path.isdir(root):
         return []
     installed = registry.by_env(root)  # read once: inspect() is called 10,000 times
-    return [with_commands(inspect(root, name), installed) for name in all_names(root)]
+    uses = usage.Uses(root)  # the same
+    return [with_commands(inspect(Env(root, name), uses), installed) for name in all_names(root)]
 
 
 def with_commands(info: EnvInfo, installed: dict[str, list[str]]) -> EnvInfo:

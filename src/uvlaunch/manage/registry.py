@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable
 
 from uvlaunch.home import locks, paths, store
+from uvlaunch.home.names import is_safe_name
 from uvlaunch.manage.installed import READ_FLAGS, Command, is_ours, remove_file
 
 
@@ -78,8 +79,8 @@ def _read_entry(path: str) -> Command | None:
             return None
         data = json.loads(os.read(fd, 65536).decode("utf-8"))
         command, script, env = data["command"], data["script"], data["env"]
-        if not all(isinstance(v, str) for v in (command, script, env)):
-            return None
+        if not all(isinstance(v, str) for v in (command, script, env)) or not is_safe_name(env):
+            return None  # no environment uvlaunch makes has that name: damaged
         command, script = paths.from_stored(command), paths.from_stored(script)
         if not (os.path.isabs(command) and os.path.isabs(script)):
             return None

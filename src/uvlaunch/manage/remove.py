@@ -61,7 +61,7 @@ def less(root: str, removal: Removal, kept: list[str]) -> Removal:
 
 
 def remove_locked(
-    root: str, info: EnvInfo, held: store.Exclusive
+    env: Env, info: EnvInfo, held: store.Exclusive
 ) -> tuple[list[str], tuple[str, ...]]:
     """Remove the environment and its installed commands.
 
@@ -69,9 +69,10 @@ def remove_locked(
     """
     # Out of use first (its pointer goes), and its generations; then the record and
     # index; last the lock file, while it is still held.
-    kept = generations.remove_all(Env(root, info.name))
+    root = env.root
+    kept = generations.remove_all(env)
     try:
-        rec = records.forget(root, info.name)
+        rec = records.forget(env)
         if rec is not None and piped.is_piped_file(root, rec.script):
             store.remove_file(rec.script)
         held.delete_files()
@@ -102,13 +103,14 @@ def remove(
     busy: list[tuple[str, str]] = []
     in_use: list[tuple[str, str]] = []
     for name in names:
-        held = store.Exclusive(root, name)
+        env = Env(root, name)
+        held = env.exclusive()
         with held as why:
             if why is not None:
                 busy.append((name, why))
                 continue
-            info = measure(root, inspect(root, name))
-            kept, gone = remove_locked(root, info, held)
+            info = measure(root, inspect(env))
+            kept, gone = remove_locked(env, info, held)
             info = dataclasses.replace(info, commands=gone)
         if kept:
             smaller = less(root, Removal(name, None, "", info.size, info.freed), kept)

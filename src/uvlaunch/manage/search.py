@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.home import index, paths, pointer, records, samefile, stamp, store
+from uvlaunch.home.env import Env
 from uvlaunch.manage import inventory
 from uvlaunch.manage.inventory import EnvInfo
 from uvlaunch.scripts import metadata
@@ -84,11 +85,12 @@ def relocate(root: str, info: EnvInfo, new_path: str) -> str | None:
     launch syncing, an upgrade flipping) may be writing the stamp, and a stamp read
     before their write and written after it would undo it. Else returns why not.
     """
-    with store.Exclusive(root, info.name) as busy:
+    env = Env(root, info.name)
+    with env.exclusive() as busy:
         if busy is not None:
             return busy
         # Again under the lock: a launch at the new path may have moved the record.
-        again = inventory.inspect(root, info.name)
+        again = inventory.inspect(env)
         if again.state != inventory.ORPHANED:
             return LAUNCHED
         with store.index_lock(root):

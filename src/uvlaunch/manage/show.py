@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from uvlaunch.building import venv
 from uvlaunch.home import paths, stamp, store
+from uvlaunch.home.env import Env
 from uvlaunch.manage import damage, registry
 from uvlaunch.manage.inventory import EnvInfo, inspect, with_commands
 from uvlaunch.manage.targets import resolve_targets
@@ -27,7 +28,7 @@ def details(target: str) -> Details:
     """The environment of ``target`` (a script or a name), with its installed packages."""
     (name,) = resolve_targets([target])
     root = store.open_home(create=False)
-    info = with_commands(inspect(root, name), registry.by_env(root))
+    info = with_commands(inspect(Env(root, name)), registry.by_env(root))
     fields = stamp.read(paths.stamp_path(info.environment))
     # The block it was synced for: what a launch trusts it to have.
     block = None if fields is None or fields.block is None else fields.block

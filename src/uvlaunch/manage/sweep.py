@@ -19,10 +19,12 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from contextlib import nullcontext
 
 from uvlaunch.building import generations, venv
 from uvlaunch.home import locks, paths, records, stamp, store, trash, warm
 from uvlaunch.home.env import Env
+from uvlaunch.home.names import is_safe_name
 from uvlaunch.launching import fetch, piped
 
 # What uvlaunch before generations kept outside envs/ (and locks/*.use): deleted when found.
@@ -58,7 +60,9 @@ def sweep(root: str, *, dry_run: bool = False, everything: bool = False) -> Swep
             continue
         with contextlib.suppress(FileNotFoundError):
             for entry in os.listdir(top):
-                with store.try_env_lock(root, entry.split(".", 1)[0]) as taken:
+                stem = entry.split(".", 1)[0]  # NAME.RANDOM (trash.take_out_of_use)
+                free = Env(root, stem).try_lock() if is_safe_name(stem) else nullcontext(True)
+                with free as taken:
                     if taken:
                         done.freed += _free(os.path.join(top, entry))
                         if not dry_run:
@@ -99,7 +103,7 @@ def sweep(root: str, *, dry_run: bool = False, everything: bool = False) -> Swep
             env = handle.dir
         if env is not None and stamp.read(paths.stamp_path(env)) is not None:
             continue  # a complete environment whose record was lost: `list` shows it
-        held = store.Exclusive(root, name)
+        held = handle.exclusive()
         with held as busy:
             if busy is None and not os.path.exists(paths.record_path(root, name)):
                 kept = generations.remove_all(handle)

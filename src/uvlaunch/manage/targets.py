@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from uvlaunch.errors import UnknownEnvironmentError, UvlaunchError
 from uvlaunch.home import index, lookup, records, store
+from uvlaunch.home.env import Env
 from uvlaunch.home.names import is_safe_name
 from uvlaunch.manage import installed, registry
 from uvlaunch.manage.installed import Command
@@ -82,12 +83,12 @@ def resolve(root: str, word: str) -> Target:
     if is_path_like(word) or os.path.lexists(word):
         entry = registry.find(root, word) if os.path.isfile(word) else None
         if entry is not None and installed.is_ours(entry.path):
-            return Target(word, COMMAND, entry.env, _script_of(root, entry.env))
+            return Target(word, COMMAND, entry.env, _script_of(Env(root, entry.env)))
         return Target(word, SCRIPT, _script_env(root, word), word)
     found = registry.entries(root)
     name = choose(word, env_names=all_names(root), commands=_by_name(found))
     kind = ENVIRONMENT if name == word else COMMAND
-    return Target(word, kind, name, _script_of(root, name))
+    return Target(word, kind, name, _script_of(Env(root, name)))
 
 
 def resolve_targets(words: Iterable[str]) -> list[str]:
@@ -140,8 +141,8 @@ def _by_name(found: list[Command]) -> dict[str, set[str]]:
     return out
 
 
-def _script_of(root: str, name: str) -> str | None:
-    return inspect(root, name).script
+def _script_of(env: Env) -> str | None:
+    return inspect(env).script
 
 
 def _script_env(root: str, target: str) -> str | None:
@@ -162,6 +163,6 @@ def _script_env(root: str, target: str) -> str | None:
         if rec is not None and rec.script == real:
             return indexed
     for name in all_names(root):
-        if inspect(root, name).script == real:
+        if inspect(Env(root, name)).script == real:
             return name
     return None

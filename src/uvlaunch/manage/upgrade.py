@@ -78,7 +78,7 @@ def upgrade(
             )
         if script.block is None:
             return Outcome(name, path, UNCHANGED)
-        plan = dryrun.plan(current, script, uv_bin, packages)
+        plan = dryrun.plan(env, current, script, uv_bin, packages)
 
         def outcome(status: str, changes: tuple[Change, ...]) -> Outcome:
             return Outcome(
@@ -160,20 +160,15 @@ def _each(
     uv.version(uv_bin)  # too old: one line for the command, not a failure per environment
     report = Report()
     for name in names:
-        outcome = _one(root, name, uv_bin, one, doing)
+        outcome = _one(Env(root, name), uv_bin, one, doing)
         report.outcomes.append(outcome)
         if on_done is not None:
             on_done(outcome)
     return report
 
 
-def _one(
-    root: str,
-    name: str,
-    uv_bin: str,
-    one: Callable[[Env, Script, str], Outcome],
-    doing: str,
-) -> Outcome:
+def _one(base: Env, uv_bin: str, one: Callable[[Env, Script, str], Outcome], doing: str) -> Outcome:
+    root, name = base.root, base.name
     rec = records.read_record(root, name)
     recorded = rec.script if rec is not None else None
     if rec is None:
@@ -188,7 +183,6 @@ def _one(
             raise UvlaunchError(f"{rec.script}: now belongs to another environment")
     except UvlaunchError as e:
         return Outcome(name, recorded, FAILED, message=_own_words(str(e), rec.script))
-    base = Env(root, name)
     attempt = base.try_lock()
     with attempt as taken:
         if not taken:

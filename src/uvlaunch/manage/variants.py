@@ -37,13 +37,13 @@ class VariantInfo:
         }
 
 
-def here(root: str, name: str, present: list[str] | None = None) -> str:
-    """The variant this machine uses (machines.py); "" when it has none (yet).
+def here(env: Env, present: list[str] | None = None) -> str:
+    """The variant of ``env`` this machine uses (machines.py); "" when it has none (yet).
 
-    ``present``: ``pointer.variants``, when the caller has it already."""
-    if len(pointer.variants(root, name) if present is None else present) < 2:
+    ``present``: ``env.variants()``, when the caller has it already."""
+    if len(env.variants() if present is None else present) < 2:
         return ""  # one look, for the usual home of one machine
-    return machines.choose(Env(root, name)) or ""
+    return machines.choose(env) or ""
 
 
 # What the caller read already of a pointer: (the generation it names, that generation's
@@ -53,26 +53,31 @@ Known = dict[str, tuple[str, str, float | None]]
 
 
 def variants_of(
-    root: str, name: str, present: list[str] | None = None, known: Known | None = None
+    handle: Env,
+    present: list[str] | None = None,
+    known: Known | None = None,
+    uses: usage.Uses | None = None,
 ) -> tuple[VariantInfo, ...]:
+    """What each variant of ``handle`` is; ``uses``: the state directory's uses, read once
+    by a caller that asks for many environments."""
     found = []
-    every = pointer.variants(root, name) if present is None else present
+    every = handle.variants() if present is None else present
     # Exactly one is this machine's: two may have an interpreter at a path that exists
     # here (the same path, another Python), but a launch here uses the one it chooses.
     several = len(every) > 1
-    mine = machines.choose(Env(root, name)) if several else None
+    mine = machines.choose(handle) if several else None
     for variant in every:
         which = pointer.CURRENT + variant
         if known and which in known:
             generation, version, launched = known[which]
         else:
-            target = pointer.target(root, name, which)
+            target = handle.target(which)
             if target is None:
                 continue
-            env = paths.generation_dir(root, name, target)
+            env = handle.generation(target)
             generation = target
             version, launched = venv.python_version(env), _launched(paths.stamp_path(env))
-        env = paths.generation_dir(root, name, generation)
+        env = handle.generation(generation)
         python = paths.env_python(env)
         try:
             interpreter = os.readlink(python)
@@ -85,7 +90,7 @@ def variants_of(
                 python=version,
                 interpreter=interpreter,
                 here=variant == mine if several else os.path.exists(python),
-                last_launched=_last_used(root, name, variant, launched),
+                last_launched=_last_used(handle, variant, launched, uses),
             )
         )
     return tuple(found)
@@ -95,10 +100,16 @@ def _launched(stamp_file: str) -> float | None:
     return stamp.last_launched(stamp_file) if os.path.lexists(stamp_file) else None
 
 
-def _last_used(root: str, name: str, variant: str, launched: float | None) -> float | None:
+def _last_used(
+    env: Env, variant: str, launched: float | None, uses: usage.Uses | None
+) -> float | None:
     """The variant's last launch: its stamp's time, or a later use that a launch from a
     read-only home recorded in the state directory (usage.py)."""
-    elsewhere = usage.last_used(root, name, pointer.CURRENT + variant)
+    which = pointer.CURRENT + variant
+    if uses is None:
+        elsewhere = usage.last_used(env.root, env.name, which)
+    else:
+        elsewhere = uses.last(env.name, which)
     known = [t for t in (launched, elsewhere) if t is not None]
     return max(known) if known else None
 

@@ -336,15 +336,23 @@ static int record_use(const char *home, const char *name, const char *which) {
         snprintf(path, sizeof path, "%s/%s.%s", top, name, which) >= (int)sizeof path)
         return 1;
     if (!own_dir(top)) {
-        for (char *p = state + 1; *p != '\0'; p++) { /* os.makedirs(state, 0o700) */
-            if (*p != '/') continue;
-            *p = '\0';
-            mkdir(state, 0700);
-            *p = '/';
+        /* usage._make_dirs: each directory made only inside one that passed the walk
+           (never in another user's: sudo -E's kept HOME), and walked once made. */
+        size_t len = strlen(state);
+        for (size_t i = 1; i <= len; i++) {
+            if (i < len && state[i] != '/') continue;
+            char c = state[i];
+            struct stat st;
+            state[i] = '\0';
+            if (lstat(state, &st) != 0) mkdir(state, 0700);
+            int passes = trusted_way(state);
+            state[i] = c;
+            if (!passes) return 1;
         }
-        mkdir(state, 0700);
+        if (!own_dir(state)) return 1;
         mkdir(used, 0700);
-        if (mkdir(top, 0700) == 0) {
+        if (!own_dir(used)) return 1;
+        if (mkdir(top, 0700) == 0 && own_dir(top)) {
             char note[PATH_MAX];
             int fd = -1;
             if (join(note, sizeof note, top, "/home")) fd = open(note, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);

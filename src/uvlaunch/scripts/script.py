@@ -6,7 +6,7 @@ import os
 import sys
 
 from uvlaunch.errors import ScriptError
-from uvlaunch.home import stamp, store, trust
+from uvlaunch.home import paths, stamp, store, trust, way
 from uvlaunch.home.names import lock_file
 from uvlaunch.scripts import identity, metadata, relative
 from uvlaunch.scripts.identity import ScriptIdentity
@@ -14,22 +14,39 @@ from uvlaunch.scripts.identity import ScriptIdentity
 # Starting uv with its output captured, then explaining a failure, needs posix_spawn
 # and a pipe; elsewhere the script is checked first and uv writes to the terminal.
 SPECULATE = sys.platform != "win32"
+POSIX = sys.platform != "win32"
 
 
 class Script:
     """A script read from disk: its block found, its TOML parsed only when needed."""
 
     # A plain class: dataclasses imports re and inspect (12 ms) on the launch path.
-    __slots__ = ("_meta", "_resolved", "block", "ident", "lock_hash", "lock_sig", "text")
+    __slots__ = (
+        "_lock_data",
+        "_meta",
+        "_resolved",
+        "block",
+        "ident",
+        "lock_hash",
+        "lock_sig",
+        "text",
+    )
 
     def __init__(
-        self, ident: ScriptIdentity, text: str, block: str | None, lock_sig: str, lock_hash: str
+        self,
+        ident: ScriptIdentity,
+        text: str,
+        block: str | None,
+        lock_sig: str,
+        lock_hash: str,
+        lock_data: bytes | None = None,
     ) -> None:
         self.ident = ident
         self.text = text
         self.block = block
         self.lock_sig = lock_sig
         self.lock_hash = lock_hash
+        self._lock_data = lock_data  # the lock file's bytes, as checked and hashed
         self._meta: metadata.ScriptMetadata | None = None
         self._resolved: str | None = None
 
@@ -43,6 +60,11 @@ class Script:
         if self._resolved is None:
             self._resolved = relative.resolved(self.block, self.ident.path)
         return self._resolved
+
+    def for_uv(self, root: str) -> ForUv:
+        """The path to give uv for this script, in a ``with`` (``ForUv``): the script's own,
+        or a private copy where another user could put a lock file beside it."""
+        return ForUv(self, root)
 
     def meta(self) -> metadata.ScriptMetadata:
         """The block parsed and validated; MetadataError when it is malformed."""
@@ -75,16 +97,18 @@ def read_script(invoked: str) -> Script:
         problem = trust.side_file_problem(lock_path, owner)
         if problem is not None:
             raise ScriptError(problem)
+    lock_data = None
     if lock_sig != "-":
-        lock_hash = _read_side_file(lock_path, lock_sig, owner)
-    script = Script(ident, text, block, lock_sig, lock_hash)
+        lock_data = _read_side_file(lock_path, lock_sig, owner)
+        lock_hash = store.sha256_hex(lock_data)
+    script = Script(ident, text, block, lock_sig, lock_hash, lock_data)
     if not SPECULATE:
         script.meta()
     return script
 
 
-def _read_side_file(path: str, checked: str, owner: int) -> str:
-    """The SHA-256 of the file ``path``, which must still be the one checked (signature
+def _read_side_file(path: str, checked: str, owner: int) -> bytes:
+    """The content of the file ``path``, which must still be the one checked (signature
     ``checked``, beside a script of ``owner``): without blocking on a FIFO swapped in
     meanwhile, or reading another."""
     try:
@@ -100,8 +124,73 @@ def _read_side_file(path: str, checked: str, owner: int) -> str:
         if stamp.signature_of(st) != checked or stamp.file_signature(path) != checked:
             raise ScriptError(f"{path}: changed while it was being checked; try again")
         with os.fdopen(os.dup(fd), "rb") as f:
-            return store.sha256_hex(f.read(trust.MAX_SIDE_FILE + 1))
+            return f.read(trust.MAX_SIDE_FILE + 1)
     except OSError as e:
         raise ScriptError(f"{path}: cannot read the script's lock file: {e.strerror}") from None
     finally:
         os.close(fd)
+
+
+def beside_is_private(path: str) -> bool:
+    """Whether no other user can create, rename or delete a name beside the file ``path``:
+    its directory is root's or the user's, writable by nobody else (sticky or not), and
+    the way to it passes ssh's walk (way.py)."""
+    if not POSIX:
+        return True
+    folder = os.path.dirname(path)
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return False
+    if st.st_uid not in (0, os.geteuid()) or st.st_mode & 0o022:
+        return False
+    return way.walk_problem(folder) is None
+
+
+class ForUv:
+    """``with script.for_uv(root) as path:``: the path uv is given for the script.
+
+    uv reads the lock file beside that path by name, after uvlaunch checked it. Where no
+    other user can make a name beside the script (``beside_is_private``), that is the
+    script's own path. Elsewhere (a sticky ``/tmp``, a directory another user owns or
+    may write) another user could create ``S.lock`` between the check and uv's read, or
+    between two reads of uv's own: uv is given a copy in the home's ``tmp/`` instead,
+    of the script's text as read and of the lock file as checked (or none), removed once
+    uv is done. So uv never reads a lock file uvlaunch did not check.
+    """
+
+    __slots__ = ("_made", "_root", "_script")
+
+    def __init__(self, script: Script, root: str) -> None:
+        self._script = script
+        self._root = root
+        self._made: str | None = None
+
+    def __enter__(self) -> str:
+        script = self._script
+        if beside_is_private(script.ident.path):
+            return script.ident.path
+        if script.resolved():
+            raise ScriptError(
+                f"{metadata.shown(script.ident.invoked)}: names relative paths in its block, "
+                "in a directory other users can write to (they could put files there that "
+                "uv would read); move it, with what it names, to a directory only you can "
+                "write to"
+            )
+        copy = os.path.join(paths.tmp_dir(self._root), f"uv-{store.random_suffix(16)}.py")
+        self._made = copy
+        store.write_atomic(
+            self._root, copy, script.text.encode("utf-8", "surrogateescape"), durable=False
+        )
+        if script._lock_data is not None:
+            store.write_atomic(self._root, lock_file(copy), script._lock_data, durable=False)
+        return copy
+
+    def __exit__(self, *exc: object) -> None:
+        if self._made is not None:
+            for path in (self._made, lock_file(self._made)):
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass  # tmp/ is swept of what is an hour old (sweep.py)
+            self._made = None

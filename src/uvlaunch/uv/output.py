@@ -12,6 +12,7 @@ import errno
 import os
 import re
 
+from uvlaunch.uv.escaping import Escaper
 from uvlaunch.uv.spawn import Running, wait
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
@@ -28,6 +29,9 @@ _REPORT = re.compile(
     # No count where there is nothing to count: "Resolved in 0.86ms" (a block with no
     # dependencies), which `uv run --script` does not print either.
     rb"|(?:Resolved|Prepared|Audited|Checked)(?: \d+ packages?)? in "
+    # An edit that drops a dependency: `uv run --script` moves to another environment
+    # and says nothing of it; the edit's new generation need not either.
+    rb"|Uninstalled \d+ packages? in "
     rb"|Would |"
     rb" [-+~] \S)"
 )
@@ -42,6 +46,7 @@ _PREFIXES = (
     b"Prepared ",
     b"Audited ",
     b"Checked ",
+    b"Uninstalled ",
     b"Would ",
     b" + ",
     b" - ",
@@ -143,6 +148,7 @@ def relay(
     held: list[bytes] = []
     released = False
     quiet = None if report else Quiet()
+    escaper = Escaper()
     try:
         while True:
             try:
@@ -157,22 +163,23 @@ def relay(
                 released = True
                 if vet is not None:
                     _vet(proc, vet)
-                show(b"".join(held), quiet)
+                show(b"".join(held), quiet, escaper)
                 held.clear()
             if released:
-                show(chunk, quiet)
+                show(chunk, quiet, escaper)
             else:
                 held.append(chunk)
     finally:
         os.close(proc.output)
         status = wait(proc)
     if released and quiet is not None:
-        show(quiet.flush())
+        show(quiet.flush(), None, escaper)
         if quiet.error:
             if status == 0:
-                show(quiet.error)  # an "error:" line from a uv that then succeeded
+                show(quiet.error, None, escaper)  # an "error:" line from a uv that then succeeded
             else:
                 held.append(quiet.error)  # uv's error, for the caller's one line
+    show(escaper.flush(), None, None)
     return status, b"".join(held)
 
 
@@ -186,10 +193,13 @@ def _vet(proc: Running, vet: Vet) -> None:
         raise
 
 
-def show(data: bytes, quiet: Quiet | None = None) -> None:
-    """Write uv's output to our stderr, as if uv had written it there itself."""
+def show(data: bytes, quiet: Quiet | None = None, escaper: Escaper | None = None) -> None:
+    """Write uv's output to our stderr, as if uv had written it there itself (but for
+    what ``escape`` escapes; ``escaper`` already did)."""
     if quiet is not None:
         data = quiet.feed(data)
+    if escaper is not None:
+        data = escaper.feed(data)
     try:
         while data:
             data = data[os.write(2, data) :]
