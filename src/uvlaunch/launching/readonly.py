@@ -84,7 +84,7 @@ def prepare(root: str, script: Script, uv_bin: str, problem: str) -> Held:
         use.release()
         raise
     machines.mark_used(current)  # a help for other machines, where it can be written
-    record_use(root, env.name, pointer.CURRENT + env.variant, current)
+    record_use(env, current)
     return Held(env, current, use, envbuild.uv_changed(uv_bin, old))
 
 
@@ -120,13 +120,14 @@ def _decide(root: str, script: Script, problem: str) -> tuple[Env, str, stamp.St
     return env, current, old
 
 
-def record_use(root: str, name: str, which: str, generation: str) -> None:
-    """Now is the last use of the pointer ``which`` of ``name``: in its stamp's time if
-    the stamp can be touched, else in the state directory (usage.py)."""
+def record_use(env: Env, generation: str) -> None:
+    """Now is the last use of ``env``'s variant, whose current generation is
+    ``generation``: in its stamp's time if the stamp can be touched, else in the state
+    directory (usage.py)."""
     try:
         os.utime(paths.stamp_path(generation))
     except OSError:
-        usage.record(root, name, which)
+        usage.record(env.root, env.name, pointer.CURRENT + env.variant)
 
 
 def why_it_writes(
