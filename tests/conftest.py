@@ -51,6 +51,17 @@ def _uv_version() -> tuple[int, ...]:
 UV_VERSION = _uv_version()
 
 
+def pytest_configure() -> None:
+    """Signals as a terminal gives them: a run started in the background by a shell
+    without job control (``cmd &`` in a script, some CI runners) ignores SIGINT, every
+    process it starts inherits that, and the tests that interrupt a script would wait
+    for it forever. The scripts' own Python then handles SIGINT as it would anywhere."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def pytest_report_header() -> str:
     return f"uv {'.'.join(map(str, UV_VERSION))}: {UV}"
 
