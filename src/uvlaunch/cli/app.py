@@ -179,7 +179,7 @@ def exec_(script: str, command: tuple[str, ...]) -> None:
     from uvlaunch.manage.targets import script_for
 
     script = guard(lambda: script_for(script))
-    prepared = guard(lambda: launch.prepare(script, notify=notify))
+    prepared = guard(lambda: launch.prepare(script, notify=notify, read_only=True))
     guard(lambda: launch.exec_in(prepared, argv))  # CommandError: 127 or 126, as shells
 
 
