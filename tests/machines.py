@@ -57,11 +57,15 @@ class Machine:
         python_at: str | None = None,
         hostname: str | None = None,
         binds: tuple[tuple[Path, Path], ...] | None = None,
+        cache: float | None = None,
     ) -> None:
         """``python_at``: the folder its Python appears in (machines with the same one
         share a variant); ``hostname``: its own (UTS namespace), else ``label``;
         ``binds``: plain bind mounts (a container's view of its host's folders) in
-        place of the FUSE mount of ``real`` at ``ROOT/shared``."""
+        place of the FUSE mount of ``real`` at ``ROOT/shared``; ``cache``: seconds its
+        FUSE mount trusts a name and the attributes it looked up (FUSE's
+        ``entry_timeout`` and ``attr_timeout``, 1 by default), as an NFS client trusts
+        them for up to ``acregmax`` seconds."""
         self.label = label
         self.sandbox = sandbox
         base = interpreter_dir(version)
@@ -75,7 +79,8 @@ class Machine:
         shared.mkdir(exist_ok=True)
         self.cache = sandbox.root / f"cache-{label}"
         if binds is None:
-            mounts = [f"bindfs --no-allow-other {real} {shared}"]
+            options = "" if cache is None else f"-o entry_timeout={cache},attr_timeout={cache} "
+            mounts = [f"bindfs --no-allow-other {options}{real} {shared}"]
         else:
             mounts = [f"mkdir -p {dst} && mount --bind {src} {dst}" for src, dst in binds]
         setup = " && ".join(
@@ -155,17 +160,31 @@ def share(sandbox: Sandbox) -> Path:
 
 
 def cluster(
-    sandbox: Sandbox, count: int, version: str, *, hostname: str | None = None
+    sandbox: Sandbox,
+    count: int,
+    version: str,
+    *,
+    hostname: str | None = None,
+    cache: float | None = None,
 ) -> list[Machine]:
     """``count`` machines with one Python at one path (one variant), each seeing the
-    shared folder through its own FUSE mount; ``hostname``: the one they all report."""
+    shared folder through its own FUSE mount; ``hostname``: the one they all report;
+    ``cache``: how long their mounts trust a name they looked up (``Machine``)."""
     real = share(sandbox)
     made: list[Machine] = []
     try:
         for i in range(count):
             label = f"n{i}"
             made.append(
-                Machine(sandbox, label, version, real=real, python_at="py", hostname=hostname)
+                Machine(
+                    sandbox,
+                    label,
+                    version,
+                    real=real,
+                    python_at="py",
+                    hostname=hostname,
+                    cache=cache,
+                )
             )
     except BaseException:
         for machine in made:

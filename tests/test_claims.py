@@ -85,3 +85,16 @@ def test_the_host_identity_is_more_than_a_hostname() -> None:
     assert identity.split(" ")[0] == socket.gethostname()
     assert len(identity.split(" ")) == 3 and identity.split(" ")[1] != "-"
     assert len(machines.host_key()) == 12
+
+
+def test_a_claim_that_cannot_be_read_is_waited_for_to_the_deadline(sandbox: Sandbox) -> None:
+    script = sandbox.script("job.py")
+    report(sandbox.run(str(script)))
+    top = sandbox.home / "envs" / _name(sandbox, script)
+    sandbox.script("job.py", deps=("alpha", "beta"))
+    (top / "claim").mkdir()  # there, and no text in it
+    proc = sandbox.run(str(script), env=dict(sandbox.env, UVLAUNCH_BUILD_WAIT="1"))
+    report(proc)
+    assert "waiting for another machine" in proc.stderr
+    assert "building beside it" in proc.stderr
+    assert (top / "claim").is_dir()

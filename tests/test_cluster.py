@@ -5,13 +5,14 @@ machines, one home"), simulated with mount and UTS namespaces (tests/machines.py
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import UV, UVLAUNCH_PY, Sandbox, make_script, use_launcher
+from conftest import UV, UVLAUNCH_PY, Sandbox, make_script, must_be_warm, use_launcher
 from machines import Machine, cluster, skip_reason
 
 REASON = skip_reason("3.11")
@@ -56,6 +57,31 @@ def records_of(sandbox: Sandbox, script: Path) -> list[str]:
     return found
 
 
+def held_build(
+    sandbox: Sandbox, machine: Machine, script: Path, *, generation: str = "g1"
+) -> subprocess.Popen[str]:
+    """Start ``script`` on ``machine``, whose build then waits (uv waits before it syncs)
+    until ``release_build``; returns once the build of ``generation`` has begun."""
+    held = sandbox.root / "real" / "held-uv"
+    go = sandbox.root / "shared" / "go"
+    held.write_text(
+        f'#!/bin/sh\ncase "$*" in *sync*) while [ ! -e {go} ]; do sleep 0.05; done;; esac\n'
+        f'exec {UV} "$@"\n'
+    )
+    held.chmod(0o755)
+    proc = machine.start([str(script)], env={"UVLAUNCH_UV": str(sandbox.root / "shared/held-uv")})
+    envs = sandbox.root / "real" / "uvlaunch-home" / "envs"
+    deadline = time.monotonic() + 60
+    while not list(envs.glob(f"*/{generation}")):
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    return proc
+
+
+def release_build(sandbox: Sandbox) -> None:
+    (sandbox.root / "real" / "go").touch()
+
+
 @pytest.fixture
 def machines(sandbox: Sandbox) -> Iterator[list[Machine]]:
     use_launcher(sandbox, "native")
@@ -82,6 +108,7 @@ def test_a_burst_of_machines_builds_each_new_script_once_and_fails_nowhere(
         ([UVLAUNCH_PY], {"UVLAUNCH_NO_FAST_PATH": "1"}),
     ]
     took = []
+    floors = []
     for round_, (command, env) in enumerate(ways[:ROUNDS]):
         script = write_script(sandbox, f"job{round_}.py")
         started = time.monotonic()
@@ -96,7 +123,16 @@ def test_a_burst_of_machines_builds_each_new_script_once_and_fails_nowhere(
         assert len(prefixes) == 1, prefixes
         listed = json.loads(machines[1].run([sandbox.command, "list", "--json"]).stdout)
         assert sum(1 for e in listed if e["script"] == str(script)) == 1
-    print(f"\none build alone: {one_build:.2f} s; bursts of {MACHINES}: {took}")
+        # The same burst once built: what the launches cost on the machines' shared CPUs.
+        started = time.monotonic()
+        assert all(p.returncode == 0 for p in burst(machines, [*command, str(script)], env))
+        floors.append(time.monotonic() - started)
+    # Reported, never asserted (docs/performance.md, "A burst of machines").
+    print(
+        f"\none build alone: {one_build:.2f} s; bursts of {MACHINES} machines "
+        f"(native, Python fast path, slow path): {', '.join(f'{t:.2f}' for t in took)} s; "
+        f"the same bursts once built: {', '.join(f'{t:.2f}' for t in floors)} s"
+    )
 
 
 def test_machines_that_share_a_hostname_wait_for_each_others_build(sandbox: Sandbox) -> None:
@@ -132,26 +168,74 @@ def test_machines_that_share_a_hostname_wait_for_each_others_build(sandbox: Sand
         b.close()
 
 
-def test_gc_on_the_host_keeps_the_environment_its_container_launched(sandbox: Sandbox) -> None:
-    # The host sees the home at ~/.local/share/uvlaunch and the scripts at ~/proj; the
-    # container at /data/uvlaunch and /src/proj: one filesystem, two views of it.
+def test_a_waiter_sees_the_build_end_while_its_mount_still_trusts_the_claims_name(
+    sandbox: Sandbox,
+) -> None:
+    # An NFS client trusts what it looked up for up to acregmax seconds: "claim" still
+    # exists for it after the builder removed it. The waiter must ask the file itself.
     use_launcher(sandbox, "native")
+    a, b = cluster(sandbox, 2, "3.11", cache=3600)
+    started: list[subprocess.Popen[str]] = []
+    try:
+        script = write_script(sandbox, "job.py")
+        started.append(held_build(sandbox, a, script))
+        started.append(b.start([str(script)]))
+        first, second = started
+        assert second.stderr is not None
+        said = second.stderr.readline()  # the waiter has looked the claim up
+        assert "waiting for n0" in said, said + second.communicate()[1]
+        release_build(sandbox)
+        out, err = first.communicate(timeout=120)
+        assert first.returncode == 0, err
+        # Within the test's deadline, not the mount's hour.
+        out2, err2 = second.communicate(timeout=120)
+        assert second.returncode == 0, err2
+        (name,) = records_of(sandbox, script)
+        assert generations(sandbox, name) == ["g1"]
+        assert json.loads(out.splitlines()[-1]) == json.loads(out2.splitlines()[-1])
+    finally:
+        for proc in started:
+            proc.kill()
+            proc.communicate()
+        a.close()
+        b.close()
+
+
+def host_and_box(sandbox: Sandbox) -> tuple[Machine, Machine, dict[str, Path]]:
+    """A host and its container: the host sees the home at ~/.local/share/uvlaunch and
+    the scripts at ~/proj, the container at /data/uvlaunch and /src/proj (bind mounts of
+    one filesystem: one st_dev). Their homes and script folders, by name."""
     root = sandbox.root
     (root / "real" / "uvhome").mkdir(parents=True, mode=0o700)
     (root / "real" / "proj").mkdir()
-    host_home = root / "host" / "home" / ".local" / "share" / "uvlaunch"
-    host_proj = root / "host" / "home" / "proj"
-    box_home, box_proj = root / "box" / "data" / "uvlaunch", root / "box" / "src" / "proj"
+    at = {
+        "host_home": root / "host" / "home" / ".local" / "share" / "uvlaunch",
+        "host_proj": root / "host" / "home" / "proj",
+        "box_home": root / "box" / "data" / "uvlaunch",
+        "box_proj": root / "box" / "src" / "proj",
+    }
     real = root / "real"
     host = Machine(
         sandbox, "host", "3.11", real=real, python_at="py",
-        binds=((real / "uvhome", host_home), (real / "proj", host_proj)),
+        binds=((real / "uvhome", at["host_home"]), (real / "proj", at["host_proj"])),
     )  # fmt: skip
-    box = Machine(
-        sandbox, "box", "3.11", real=real, python_at="py",
-        binds=((real / "uvhome", box_home), (real / "proj", box_proj)),
-    )  # fmt: skip
-    host.env["UVLAUNCH_HOME"], box.env["UVLAUNCH_HOME"] = str(host_home), str(box_home)
+    try:
+        box = Machine(
+            sandbox, "box", "3.11", real=real, python_at="py",
+            binds=((real / "uvhome", at["box_home"]), (real / "proj", at["box_proj"])),
+        )  # fmt: skip
+    except BaseException:
+        host.close()
+        raise
+    host.env["UVLAUNCH_HOME"], box.env["UVLAUNCH_HOME"] = str(at["host_home"]), str(at["box_home"])
+    return host, box, at
+
+
+def test_gc_on_the_host_keeps_the_environment_its_container_launched(sandbox: Sandbox) -> None:
+    use_launcher(sandbox, "native")
+    real = sandbox.root / "real"
+    host, box, at = host_and_box(sandbox)
+    host_home, host_proj, box_proj = at["host_home"], at["host_proj"], at["box_proj"]
     try:
         script = real / "proj" / "job.py"
         script.write_text(make_script())
@@ -181,6 +265,71 @@ def test_gc_on_the_host_keeps_the_environment_its_container_launched(sandbox: Sa
             [str(box_proj / "job.py")],
             [str(host_proj / "job.py")],
         ]
+    finally:
+        host.close()
+        box.close()
+
+
+def test_upgrades_take_the_build_claim_of_the_other_machines(sandbox: Sandbox) -> None:
+    # Locks reach no other machine: reinstall, upgrade and rollback on "b" while "a"
+    # builds (a block edit) would build on top of it, or flip and clean up around it.
+    use_launcher(sandbox, "native")
+    a, b = cluster(sandbox, 2, "3.11")
+    started: list[subprocess.Popen[str]] = []
+    try:
+        script = write_script(sandbox, "job.py")
+        assert a.run([str(script)]).returncode == 0
+        assert b.run([sandbox.command, "reinstall", str(script)]).returncode == 0  # g2
+        (name,) = records_of(sandbox, script)
+        real = sandbox.root / "real" / "scripts" / "job.py"
+        real.write_text(make_script(deps=("alpha", "beta")))  # an edit: a build of g3
+        started.append(held_build(sandbox, a, script, generation="g3"))
+        for command in (["reinstall"], ["upgrade"], ["rollback"]):
+            busy = b.run([sandbox.command, *command, str(script)])
+            assert busy.returncode != 0, busy.stdout
+            assert "n0 is building its environment" in busy.stdout + busy.stderr, busy
+            assert "Traceback" not in busy.stderr
+        assert generations(sandbox, name) == ["g1", "g2", "g3"]
+        release_build(sandbox)
+        out, err = started[0].communicate(timeout=120)
+        assert started[0].returncode == 0, err
+        assert json.loads(out.splitlines()[-1])["prefix"].endswith(f"{name}/g3")
+        # Once a's build is done, b's reinstall goes ahead, beside it.
+        again = b.run([sandbox.command, "reinstall", str(script)])
+        assert again.returncode == 0, again.stderr
+        assert generations(sandbox, name)[-1] == "g4"
+    finally:
+        for proc in started:
+            proc.kill()
+            proc.communicate()
+        a.close()
+        b.close()
+
+
+@pytest.mark.parametrize("launcher", ["native", "python"], indirect=True)
+def test_a_container_and_its_host_both_start_warm(sandbox: Sandbox, launcher: str) -> None:
+    # One st_dev, two views: each keeps a warm record of its own (warm.py). A warm start
+    # runs no uv: with the copy of uv made unusable (test_fastpath.py), only they work.
+    host, box, at = host_and_box(sandbox)
+    try:
+        uv_copy = sandbox.root / "uv-copy"
+        shutil.copy2(UV, uv_copy)
+        script = sandbox.root / "real" / "proj" / "job.py"
+        script.write_text(make_script())
+        script.chmod(0o755)
+        in_box, on_host = at["box_proj"] / "job.py", at["host_proj"] / "job.py"
+        assert box.stat(in_box)[0] == host.stat(on_host)[0]
+        env = {"UVLAUNCH_UV": str(uv_copy)}
+        first = [m.run([str(s)], env=env) for m, s in ((box, in_box), (host, on_host))]
+        assert all(p.returncode == 0 for p in first), [p.stderr for p in first]
+        uv_copy.chmod(0o644)
+        prefixes = set()
+        with must_be_warm(sandbox):
+            for machine, path in ((box, in_box), (host, on_host)) * 3:
+                proc = machine.run([str(path)], env=env)
+                assert proc.returncode == 0, proc.stderr
+                prefixes.add(json.loads(proc.stdout.splitlines()[-1])["prefix"])
+        assert len(prefixes) == 2  # one generation, seen by each view at its own path
     finally:
         host.close()
         box.close()

@@ -40,6 +40,8 @@ from conftest import (
     report,
 )
 
+from uvlaunch.home import paths
+
 # Every test here runs with each launcher as `uvlaunch`: the native one and Python's.
 pytestmark = pytest.mark.usefixtures("launcher")
 
@@ -263,7 +265,7 @@ def test_edit_below_the_block_stays_on_the_fast_path(sandbox: Sandbox, uv_copy: 
     with open(script, "a") as f:  # an in-place edit: same inode, new size and mtime
         f.write('print(json.dumps({"edited": True}))\n')
     st = script.stat()
-    record = sandbox.home / "warm" / f"{st.st_dev}-{st.st_ino}"
+    record = Path(paths.warm_path(str(sandbox.home), st.st_dev, st.st_ino))
     assert f"{st.st_size}:{st.st_mtime_ns}".encode() not in record.read_bytes()
     assert path_taken(sandbox, uv_copy, script) == "python"
     assert f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}".encode() in record.read_bytes()

@@ -28,6 +28,8 @@ from conftest import (
     report,
 )
 
+from uvlaunch.home import paths
+
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "src" / "uvlaunch" / "native" / "launcher.c"
 
@@ -36,7 +38,7 @@ pytestmark = pytest.mark.usefixtures("launcher")
 
 def record_of(sandbox: Sandbox, script: Path) -> Path:
     st = script.stat()
-    return sandbox.home / "warm" / f"{st.st_dev}-{st.st_ino}"
+    return Path(paths.warm_path(str(sandbox.home), st.st_dev, st.st_ino))
 
 
 def fields(record: Path) -> list[bytes]:

@@ -247,5 +247,15 @@ def test_sweep_keeps_records_of_current_generations(root: str, script: Path, uv_
     warm.write(root, 3, 4, record_for(root, script, uv_bin, name="gone-0123456789"))
     Path(paths.warm_path(root, 5, 6)).write_bytes(b"garbage")
     Path(paths.warm_dir(root), "not-a-key").write_bytes(b"garbage")
+    Path(paths.warm_dir(root), "7-8").write_bytes(b"")  # an older uvlaunch's name
+    # Another view's (a container's) records name the generation at its own path.
+    other = os.path.join(root, "other-view")
+    mine = warm.read(root, 1, 2)
+    assert mine is not None
+    for generation, ino in (("g1", 10), ("g2", 11)):
+        seen = warm.Warm(**{**fields_of(mine), "env": f"{other}/envs/{NAME}/{generation}"})
+        name = os.path.basename(paths.warm_path(other, 9, ino))
+        Path(paths.warm_dir(root), name).write_bytes(seen.encode())
     warm.sweep(root)
-    assert os.listdir(paths.warm_dir(root)) == ["1-2"]
+    kept = [paths.warm_path(root, 1, 2), paths.warm_path(other, 9, 10)]
+    assert sorted(os.listdir(paths.warm_dir(root))) == sorted(map(os.path.basename, kept))

@@ -42,7 +42,9 @@ HOME_DIRS = (
     "commands",
 )
 
-# The warm record (warm.py; launcher.c: WARM_MAGIC, WARM_FIELDS, WARM_MAX).
+# The warm record (warm.py; launcher.c: WARM_MAGIC, WARM_FIELDS, WARM_MAX), in the file
+# HOME/warm/DEV-INO-HOMEKEY: the script's st_dev and st_ino in decimal, HOMEKEY the
+# FNV-1a below of the home's path in sixteen hex digits (paths.warm_path; launcher.c).
 WARM_MAGIC = "uvlaunch-warm-4"
 # "scripts" is one field or more: every name the file was recorded by (records.py).
 WARM_FIELDS = (

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 CLAIM = "claim"
 WAIT = 600.0  # seconds to wait for another machine's build (UVLAUNCH_BUILD_WAIT)
+POLL = 0.5  # the longest pause between two looks at another machine's claim
 
 
 class Claim:
@@ -90,15 +91,24 @@ def take(env: Env) -> Claim | None:
     return None
 
 
-def holder(env: Env) -> tuple[str, float] | None:
-    """Who holds the claim of ``env`` (the hostname) and since when; None if nobody."""
+def holder(env: Env) -> tuple[str, float, str] | None:
+    """Who holds the claim of ``env`` (the hostname), since when, and the claim's text;
+    None if nobody."""
     path = claim_path(env)
-    text = _read(path)
+    text = _look(path)
     try:
         since = os.lstat(path).st_mtime
     except OSError:
         return None
-    return machines.host_name((text or "").split("\n", 1)[0]), since
+    if text is None:
+        return None
+    return machines.host_name(text.split("\n", 1)[0].strip("\0")), since, text
+
+
+def busy(env: Env) -> str:
+    """Who holds the claim of ``env``, in words (for "busy" outcomes)."""
+    found = holder(env)
+    return f"{found[0] if found else 'another machine'} is building its environment"
 
 
 def wait(env: Env, notify: Callable[[str], None], invoked: str, *, waited: float) -> bool:
@@ -110,7 +120,7 @@ def wait(env: Env, notify: Callable[[str], None], invoked: str, *, waited: float
     found = holder(env)
     if found is None:
         return True
-    host, since = found
+    host, since, text = found
     limit = wait_limit() - waited
     if limit <= 0 or store.now() - since > machines.BUILD_GRACE:
         notify(
@@ -121,15 +131,29 @@ def wait(env: Env, notify: Callable[[str], None], invoked: str, *, waited: float
     notify(
         f"{invoked}: waiting for {host}, which is building its environment (at most {limit:.0f} s)"
     )
-    deadline = time.monotonic() + limit
-    pause = 0.01
-    while os.path.lexists(claim_path(env)):
-        if time.monotonic() >= deadline:
+    path = claim_path(env)
+    started = time.monotonic()
+    # The claim is read, not looked up: a client of a shared filesystem answers a
+    # lookup (stat, exists) from what it cached, for up to a minute on NFS, while
+    # opening a file asks the server (close-to-open). Looked at more often early on: a
+    # build that ended is noticed within a twentieth of the wait (at most POLL seconds).
+    while _look(path) == text:
+        elapsed = time.monotonic() - started
+        if elapsed >= limit:
             notify(f"{invoked}: {host} is still building its environment; building beside it")
             return False
-        time.sleep(pause)
-        pause = min(pause * 1.5, 0.2)
+        time.sleep(min(max(0.005, elapsed / 20), POLL, limit - elapsed))
+    _refresh(env.dir)
     return True
+
+
+def _refresh(top: str) -> None:
+    """Make this client look at the directory ``top`` again: opening a directory makes an
+    NFS client revalidate what it cached of it (the pointer the builder made)."""
+    try:
+        os.listdir(top)
+    except OSError:
+        pass
 
 
 def _create(root: str, path: str, text: str) -> bool:
@@ -182,6 +206,14 @@ def _drop_stale(root: str, path: str, text: str) -> None:
         except OSError:
             pass
     store.remove_file(aside)
+
+
+def _look(path: str) -> str | None:
+    """The claim's text; a NUL for one that is there but cannot be read; None if gone."""
+    text = _read(path)
+    if text is None and os.path.lexists(path):
+        return "\0"
+    return text
 
 
 def _read(path: str) -> str | None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import sys
 
-from uvlaunch.building import bytecode, venv
+from uvlaunch.building import background, bytecode, venv
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.home import lookup, paths, stamp, store
 from uvlaunch.home.env import Env
@@ -113,15 +113,9 @@ def compile_after_start(root: str, env: str) -> None:
     if not needed(env, fields):
         return
     assert fields is not None
-    pid = os.fork()
-    if pid != 0:
-        bytecode.reap(pid)  # the middle child exits at once; the compiler is not our child
+    if not background.fork_detached():
         return
-    try:  # pragma: no cover - runs in the forked children, which never return
-        os.setsid()  # out of the terminal's process group: Ctrl-C to the script spares it
-        if os.fork() != 0:
-            os._exit(0)
-        _detach()
+    try:  # pragma: no cover - runs in the detached compiler, which never returns
         # The environment as it is now, held by its descriptor: the note that it is
         # compiled goes into this directory or nowhere, never into whatever is at its
         # path later (removed and rebuilt, or a symlink put there meanwhile).
@@ -145,41 +139,6 @@ def durable_after_launch(root: str, env: str) -> list[str]:
     if fields is not None and fields.dev.isdigit() and fields.ino.isdigit():
         out.append(paths.inode_key_path(root, int(fields.dev), int(fields.ino)))
     return out
-
-
-def _detach() -> None:  # pragma: no cover - runs in the background compiler
-    # Hold nothing of the launch: not its terminal or pipes (a caller reading the
-    # script's output until EOF must not wait for the compiler), not its locks.
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
-    try:
-        open_fds = [int(fd) for fd in os.listdir("/proc/self/fd")]
-    except OSError:
-        open_fds = list(range(3, 256))
-    for fd in open_fds:
-        if fd > 2:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-    try:
-        # setsid() put this process in an autogroup of its own (Linux), and the
-        # scheduler shares the CPU fairly between autogroups before it looks at
-        # SCHED_IDLE or nice inside each: without this, the compiler took half a core
-        # from the script it runs beside, and from the next first launches too.
-        with open("/proc/self/autogroup", "w") as f:
-            f.write("19")
-    except OSError:
-        pass  # no autogroups (cgroups decide, or not Linux): SCHED_IDLE does it
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):
-        pass
-    try:
-        os.nice(19)
-    except OSError:
-        pass
 
 
 def _record(root: str, env: str, synced: str, held: int | None = None) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import time
 
-from uvlaunch.building import claims, compiling, complete, generations, machines, plan, thin, venv
+from uvlaunch.building import beside, claims, compiling, complete, generations, machines, plan, venv
 from uvlaunch.building import facts as facts_of
 from uvlaunch.errors import UvError
 from uvlaunch.home import paths, stamp, store, trash
@@ -143,6 +143,8 @@ def _carry_out(build: Build, facts: plan.Facts, old: stamp.Stamp | None) -> tupl
     try:
         # A copy of a script another environment was built for: no build (thin.py).
         shares = todo.action == plan.CREATE and script.block is not None
+        from uvlaunch.building import thin
+
         thin_uv = thin.share(base.root, new_env, script, build.uv) if shares else None
         uv_version = thin_uv if thin_uv is not None else _create(build, new_env, base_python)
         complete.finish(
@@ -167,8 +169,7 @@ def _carry_out(build: Build, facts: plan.Facts, old: stamp.Stamp | None) -> tupl
 def _keep(build: Build, current: str, old: stamp.Stamp) -> bool:
     """Bring the stamp of the current generation up to date; whether to start through uv."""
     uv_bin = build.uv
-    uv_sig = stamp.file_signature(uv_bin)
-    through_uv = old.uv != uv_bin or old.uvsig != uv_sig
+    through_uv = uv_changed(uv_bin, old)
     uv_version = uv.version(uv_bin) if through_uv else old.uvversion
     new = complete.fields(build.script, current, uv_bin, uv_version, old)
     if new != old:
@@ -177,6 +178,12 @@ def _keep(build: Build, current: str, old: stamp.Stamp) -> bool:
     else:
         _touch(paths.stamp_path(current))
     return through_uv
+
+
+def uv_changed(uv_bin: str, old: stamp.Stamp) -> bool:
+    """Whether ``uv_bin`` is not the uv binary that synced the generation stamped ``old``:
+    the script then starts through ``uv run``, which checks the environment itself."""
+    return old.uv != uv_bin or old.uvsig != stamp.file_signature(uv_bin)
 
 
 def _create(build: Build, env: str, python: str | None) -> str:
@@ -243,7 +250,7 @@ def _edit(build: Build, env: Env, current: str) -> None:
     script, uv_bin = build.script, build.uv
     new_env = generations.new_dir(env)
     try:
-        generations.prepare_beside(script, current, new_env, uv_bin, keep=True)
+        beside.prepare(script, current, new_env, uv_bin, keep=True, clone=True)
         with script.for_uv(env.root) as given:
             if SPECULATE:  # through the same filter as a first launch: uv run's output
                 argv = uv.sync_argv(
@@ -265,14 +272,20 @@ def _edit(build: Build, env: Env, current: str) -> None:
                 "the environment was left as it was"
             )
         complete.finish(
-            env.root, new_env, script, uv_bin, uv.version(uv_bin), compile_now=not compiling.LATER
+            env.root,
+            new_env,
+            script,
+            uv_bin,
+            _uv_version(uv_bin, new_env),
+            compile_now=not compiling.LATER,
         )
     except BaseException:
         generations.discard(env, new_env)
         raise
     # What the edit replaced is no rollback (its block is not the script's any more):
-    # the generation kept for rollback stays; the replaced one goes once no script runs it.
-    generations.flip(env, new_env, keep_current=False)
+    # the generation kept for rollback stays; the replaced one goes once no script runs
+    # it, deleted while the edited script starts.
+    generations.flip(env, new_env, keep_current=False, later=True)
 
 
 def _touch(path: str) -> None:

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import os
 
-from uvlaunch.building import complete, machines, venv
-from uvlaunch.errors import UvError, UvlaunchError
+from uvlaunch.building import background, beside, complete, machines, venv
+from uvlaunch.errors import UvlaunchError
 from uvlaunch.home import locks, paths, pointer, records, sharers, stamp, trash, warm
 from uvlaunch.home.env import Env
 from uvlaunch.scripts.script import Script
 from uvlaunch.uv import calls as uv
-from uvlaunch.uv import output as uvoutput
 
 
 def new_dir(env: Env) -> str:
@@ -50,7 +49,7 @@ def build(
     new = new_dir(env)
     invoked = script.ident.invoked
     try:
-        prepare_beside(
+        beside.prepare(
             script, current, new, uv_bin, keep=not (upgrade and not packages), but=packages
         )
         if script.block is not None:
@@ -59,7 +58,7 @@ def build(
                 extra += ["--upgrade-package", package]
             with script.for_uv(env.root) as given:
                 argv = uv.sync_argv(uv_bin, given, python=None, quiet=1, verbose=0)
-                _run([*argv, *extra], new, invoked, "resolve or install")
+                beside.run_uv([*argv, *extra], new, invoked, "resolve or install")
         complete.finish(env.root, new, script, uv_bin, uv.version(uv_bin), compile_now=True)
     except BaseException:
         discard(env, new)
@@ -67,52 +66,13 @@ def build(
     return new
 
 
-def prepare_beside(
-    script: Script, env: str, new: str, uv_bin: str, *, keep: bool, but: tuple[str, ...] = ()
-) -> None:
-    """Create the empty generation ``new`` with ``env``'s interpreter (while the block's
-    requires-python admits it) and, with ``keep``, ``env``'s versions of its packages
-    but ``but``, so that a sync into ``new`` keeps them where the block allows."""
-    invoked = script.ident.invoked
-    python = _python_for(script, env, uv_bin)
-    _run(uv.venv_argv(uv_bin, new, python=python), new, invoked, "create")
-    pinned = _pins(env, but) if keep and script.block is not None and not script.locked else {}
-    if pinned:
-        # uv prefers the versions installed in the environment it syncs: installing
-        # today's versions first makes the resolution that follows keep them.
-        pins = [f"{pkg}=={version}" for pkg, version in pinned.items()]
-        uv.capture(uv.pip_install_argv(uv_bin, new, pins), new)
-        # A version no index offers any more is resolved afresh by the sync.
-
-
-def _python_for(script: Script, env: str, uv_bin: str) -> str | None:
-    """The interpreter the environment has now, while requires-python still admits it."""
-    current = venv.base_python(env)
-    spec = script.meta().requires_python if script.block is not None else None
-    if current is not None and (not spec or complete.admits(spec, venv.python_version(env))):
-        return current
-    return complete.find_python(script, uv_bin) or spec
-
-
-def _pins(env: str, upgrading: tuple[str, ...]) -> dict[str, str]:
-    skip = {venv.normalize(p) for p in upgrading} | venv.direct_urls(env)
-    return {pkg: v for pkg, v in venv.installed(env).items() if pkg not in skip}
-
-
-def _run(argv: list[str], new: str, invoked: str, what: str) -> None:
-    rc, err = uv.capture(argv, new)
-    if rc != 0:
-        raise UvError(
-            f"{invoked}: uv could not {what} the new environment: {uvoutput.reason(err, rc)}"
-        )
-
-
-def flip(env: Env, new: str, *, keep_current: bool = True) -> None:
+def flip(env: Env, new: str, *, keep_current: bool = True, later: bool = False) -> None:
     """Make the complete generation ``new`` current, in one rename; call with the lock held.
 
     ``keep_current``: the generation current until now is kept for rollback (an
     upgrade, a reinstall); else the one kept stays (a launch's rebuild replaces a
-    broken generation, which is no rollback). Then deletes what no script uses.
+    broken generation, which is no rollback). Then deletes what no script uses; with
+    ``later``, out of use now and deleted by a detached process (background.py).
     """
     variant = env.variant
     current = env.target(pointer.CURRENT + variant)
@@ -124,10 +84,12 @@ def flip(env: Env, new: str, *, keep_current: bool = True) -> None:
     machines.done_building(new)
     if current is not None:  # a first build: no warm record can name this environment yet
         _forget_warm(env)
+    trashed: list[str] | None = [] if later else None
     try:
-        prune(env)
+        prune(env, later=trashed)
     except UvlaunchError:
         pass  # the flip is done; what could not be deleted now, gc deletes
+    background.delete_later(env.root, trashed or [])
 
 
 def roll_back(env: Env) -> None:
@@ -180,13 +142,16 @@ class Pruned:
         self.in_use: list[str] = []
 
 
-def prune(env: Env, *, measure: bool = False, dry_run: bool = False) -> Pruned:
+def prune(
+    env: Env, *, measure: bool = False, dry_run: bool = False, later: list[str] | None = None
+) -> Pruned:
     """Delete the generations of ``name`` that are neither current nor kept for rollback.
 
     Call with the environment's lock held (a generation being built is neither either).
     A generation that a running script uses is kept, and listed in ``in_use``; gc tries
     again later. ``measure``: note the bytes each deletion frees (walks the generation).
-    ``dry_run``: delete nothing, say what would go.
+    ``dry_run``: delete nothing, say what would go. ``later``: only into the trash, its
+    trash paths added to the list, for the caller to delete.
     """
     done = Pruned()
     if env.is_planted():
@@ -199,7 +164,7 @@ def prune(env: Env, *, measure: bool = False, dry_run: bool = False) -> Pruned:
         if generation in keep or machines.building_elsewhere(path):
             continue
         freed = venv.usage(path)[1] if measure else 0
-        kept = in_use(path) if dry_run else not delete_unused(env, path)
+        kept = in_use(path) if dry_run else not delete_unused(env, path, later=later)
         if kept:
             done.in_use.append(generation)
         else:
@@ -207,12 +172,13 @@ def prune(env: Env, *, measure: bool = False, dry_run: bool = False) -> Pruned:
     return done
 
 
-def delete_unused(env: Env, generation: str) -> bool:
+def delete_unused(env: Env, generation: str, *, later: list[str] | None = None) -> bool:
     """Delete the generation directory ``generation`` unless a script uses it; whether gone.
 
     Its use lock is taken exclusively without waiting: a script holding it (shared)
     keeps it. The rename into the trash happens under that lock, so a launch that
-    waited on it finds the path gone afterwards and goes the slow way.
+    waited on it finds the path gone afterwards and goes the slow way. ``later``: only
+    into the trash, the trash path added to the list.
     """
     root, name = env.root, env.name
     env.check()
@@ -236,7 +202,9 @@ def delete_unused(env: Env, generation: str) -> bool:
     finally:
         lock.release()
     machines.drop_marks(generation)
-    if trashed is not None:
+    if trashed is not None and later is not None:
+        later.append(trashed)
+    elif trashed is not None:
         try:
             trash.delete_tree(trashed, within=root)
         except OSError:

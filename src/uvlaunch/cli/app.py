@@ -179,16 +179,17 @@ def exec_(script: str, command: tuple[str, ...]) -> None:
     from uvlaunch.manage.targets import script_for
 
     script = guard(lambda: script_for(script))
-    prepared = guard(lambda: launch.prepare(script, notify=notify))
+    prepared = guard(lambda: launch.prepare(script, notify=notify, read_only=True))
     from uvlaunch.manage import sharing
 
-    if sharing.shared_with(prepared.env):
+    if not prepared.read_only and sharing.shared_with(prepared.env):
         # The command may write into it: never into what other copies use.
         notify(f"{script}: its packages are shared with other copies; a private generation first")
         prepared.use.release()
         guard(lambda: sharing.make_private(script))
-        prepared = guard(lambda: launch.prepare(script, notify=notify))
-    sharing.before_exec(prepared.env)
+        prepared = guard(lambda: launch.prepare(script, notify=notify, read_only=True))
+    if not prepared.read_only:
+        sharing.before_exec(prepared.env)
     guard(lambda: launch.exec_in(prepared, argv))  # CommandError: 127 or 126, as shells
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import sys
 
+from uvlaunch import contract
+
 APP = "uvlaunch"
 
 
@@ -201,5 +203,15 @@ def warm_dir(root: str) -> str:
 
 
 def warm_path(root: str, dev: int, ino: int) -> str:
-    """The warm record of the script file ``dev``/``ino`` (warm.py; read by launcher.c too)."""
-    return os.path.join(root, "warm", f"{dev}-{ino}")
+    """The warm record of the script file ``dev``/``ino`` for the home seen at ``root``:
+    ``warm/DEV-INO-HOMEKEY`` (warm.py; read by launcher.c too)."""
+    return os.path.join(root, "warm", f"{dev}-{ino}-{home_key(root)}")
+
+
+def home_key(root: str) -> str:
+    """Sixteen hex digits of FNV-1a (64 bits) of the home's path as this view spells it:
+    cheap, and as easy to compute in C (contract.FNV_OFFSET, FNV_PRIME; launcher.c)."""
+    h = contract.FNV_OFFSET
+    for byte in os.fsencode(root):
+        h = ((h ^ byte) * contract.FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"

@@ -49,13 +49,7 @@ def state_dir() -> str | None:
     return os.path.join(home, ".local", "state", APP) if os.path.isabs(home) else None
 
 
-def home_key(root: str) -> str:
-    """Sixteen hex digits of FNV-1a (64 bits) of the home's path: cheap, and as easy to
-    compute in C (launcher.c records use itself)."""
-    h = contract.FNV_OFFSET
-    for byte in os.fsencode(root):
-        h = ((h ^ byte) * contract.FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
-    return f"{h:016x}"
+home_key = paths.home_key  # the warm record's file name carries it too
 
 
 def _file_name(name: str, which: str) -> str | None:

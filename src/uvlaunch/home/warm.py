@@ -1,12 +1,12 @@
 """The warm record: what a start needs to know to skip uv, written by Python, read by both.
 
-One file per script, ``warm/<dev>-<ino>``, keyed by the script's device and inode. The
-Python side writes it whenever it has found a script's environment right: after a
-launch created, synced or confirmed it (launch.py), and when the fast path compared an
-edited script's block and found it unchanged (fastpath.py). The native launcher
-(native/launcher.c) and the Python fast path read it the same way (``matches``), then
-take the generation's use lock and check that the generation is still the current one
-(pointer.py), complete, and its interpreter there.
+One file per script and view, ``warm/DEV-INO-HOMEKEY`` (paths.warm_path): the script's
+device and inode, and the FNV-1a of the home's path as this view spells it, so that a
+container and its host (bind mounts: one ``st_dev``, the home at two paths) each keep
+theirs warm. Python writes it whenever it has found a script's environment right (a
+launch, launch.py; an edit below the block, fastpath.py). The native launcher and the
+Python fast path read it alike (``matches``), then take the generation's use lock and
+check it is still current (pointer.py), complete, and its interpreter there.
 
 The format is fixed and has no parser to speak of: fields, each ending in a NUL byte,
 in this order (contract.WARM_FIELDS; see docs/how-it-works.md)::
@@ -24,14 +24,13 @@ in this order (contract.WARM_FIELDS; see docs/how-it-works.md)::
     PYTHON_SIG      dev:ino:size:mtime_ns of the file PYTHON leads to (the interpreter
                     the environment was built with), or "-"
     SCRIPTS...      one field or more: the resolved paths the file is recorded by
-                    (records.py: its script first, then its other names), as bytes
+                    (records.py: its script, its other names, every view's), as bytes
     end
 
 A start by a path not among SCRIPTS goes the slow way, which records that name
 (docs/how-it-works.md, "One identity"). Anything else (truncated, foreign, another
-user's, larger than MAX_SIZE, pointing outside the home) is "not warm": the start goes
-the slow way, which writes it afresh.
-Imported on every Python warm start: ``os`` and ``sys`` only.
+user's, larger than MAX_SIZE, outside the home) is "not warm": the slow way writes it
+afresh. Imported on every Python warm start: ``os`` and ``sys`` only.
 """
 
 from __future__ import annotations
@@ -104,11 +103,12 @@ def script_signature(st: os.stat_result) -> str:
     return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
-def read(root: str, dev: int, ino: int) -> Warm | None:
-    """The warm record of the file ``dev``/``ino``, or None when there is no usable one."""
+def read(root: str, dev: int, ino: int, path: str = "") -> Warm | None:
+    """The warm record of the file ``dev``/``ino`` (or the one at ``path``), or None when
+    there is no usable one."""
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        fd = os.open(paths.warm_path(root, dev, ino), flags)
+        fd = os.open(path or paths.warm_path(root, dev, ino), flags)
     except OSError:
         return None
     try:
@@ -276,21 +276,24 @@ def discard(root: str, dev: int, ino: int, name: str) -> None:
 
 
 def sweep(root: str) -> None:
-    """Delete warm records that are damaged or name a generation no longer current (gc)."""
+    """Delete warm records that are damaged or name a generation no longer current (gc).
+    Another view's (another home key) are judged by the generation's name alone."""
     top = paths.warm_dir(root)
     try:
         entries = os.listdir(top)
     except OSError:
         return
     for entry in entries:
-        dev, _, ino = entry.partition("-")
-        warm = read(root, int(dev), int(ino)) if dev.isdigit() and ino.isdigit() else None
-        if (
-            warm is None
-            or not is_safe_name(warm.name)
-            or pointer.current(root, warm.name, variant_of(warm)) != warm.env
-        ):
-            try:
-                os.unlink(os.path.join(top, entry))
-            except OSError:
-                pass
+        dev, ino, key = [*entry.split("-", 2), "", ""][:3]
+        ok = dev.isdigit() and ino.isdigit() and len(key) == 16
+        warm = read(root, 0, 0, os.path.join(top, entry)) if ok else None
+        if warm is not None and is_safe_name(warm.name):
+            now, was = pointer.current(root, warm.name, variant_of(warm)) or "", warm.env
+            if key != paths.home_key(root):  # the generation at another view's path
+                now, was = os.path.basename(now), os.path.basename(was)
+            if now == was:
+                continue
+        try:
+            os.unlink(os.path.join(top, entry))
+        except OSError:
+            pass

@@ -40,7 +40,7 @@ def copy_path(root: str, url: str) -> str:
 
 def materialize(url: str, notify: Callable[[str], None]) -> tuple[str, str]:
     """piped.materialize for the script at ``url``: (its block's file, the file to run)."""
-    root = store.open_home()
+    root = piped.writable_home(url, "a script from a URL")
     return piped.from_bytes(root, script_bytes(url, root, notify), url)
 
 

@@ -14,7 +14,7 @@ import sys
 
 from uvlaunch.building import compiling, envbuild, machines
 from uvlaunch.errors import CommandError, HomeError, UvlaunchError
-from uvlaunch.home import locks, lookup, paths, pointer, records, stamp, store, trust, warm
+from uvlaunch.home import locks, lookup, paths, records, stamp, store, trust, warm
 from uvlaunch.home.env import Env
 from uvlaunch.home.names import lock_file
 from uvlaunch.launching import fastpath
@@ -34,7 +34,7 @@ class Prepared:
     """A script whose environment is ready to start it."""
 
     # Plain classes here and below: dataclasses imports re and inspect (12 ms).
-    __slots__ = ("env", "name", "python", "root", "script", "through_uv", "use", "uv")
+    __slots__ = ("env", "name", "python", "read_only", "root", "script", "through_uv", "use", "uv")
 
     def __init__(
         self,
@@ -47,6 +47,7 @@ class Prepared:
         uv: str,
         through_uv: bool,
         use: locks.Lock,
+        read_only: bool = False,
     ) -> None:
         self.root = root
         self.script = script
@@ -56,6 +57,7 @@ class Prepared:
         self.uv = uv
         self.through_uv = through_uv  # the uv binary changed since the last sync
         self.use = use  # the generation's use lock, held (shared) until the script exits
+        self.read_only = read_only  # from a home that cannot be written: nothing to compile
 
     def release(self) -> None:
         """For a prepare that starts nothing (``sync``): let gc and remove in again."""
@@ -74,45 +76,20 @@ def _on_a_terminal() -> bool:
         return False
 
 
-def _why_it_writes(script: Script, problem: str) -> str:
-    """``problem`` (the home cannot be written), with why this launch must write, when it
-    is an edit: a read-only home (ProtectHome=read-only) runs scripts as they were synced."""
-    root = paths.home()
-    try:
-        rec, _ = lookup.lookup(root, script.ident)
-        stamps = (
-            []
-            if rec is None
-            else [
-                stamp.read(paths.stamp_path(env))
-                for v in pointer.variants(root, rec.name) or [""]
-                if (env := pointer.current(root, rec.name, v)) is not None
-            ]
-        )
-    except (OSError, UvlaunchError):
-        return problem
-    what = None
-    if stamps and all(s is not None and s.block != script.block for s in stamps):
-        what = "its block"
-    elif stamps and all(s is not None and s.lockhash != script.lock_hash for s in stamps):
-        what = "its lock file"
-    if what is None:
-        return problem
-    invoked = script.ident.invoked
-    return (
-        f"{invoked}: {what} changed since its environment was synced, and syncing it "
-        f"writes to uvlaunch's home, which cannot be written here ({problem}); sync it "
-        f"where the home can be written (`uvlaunch sync {invoked}`), or undo the edit"
-    )
-
-
 def prepare(
-    invoked: str, *, quiet: int = 0, verbose: int = 0, notify: Notify, launching: bool = True
+    invoked: str,
+    *,
+    quiet: int = 0,
+    verbose: int = 0,
+    notify: Notify,
+    launching: bool = True,
+    read_only: bool = False,
 ) -> Prepared:
     """Make the environment of ``invoked`` ready, creating or syncing it if needed.
 
     ``launching``: something is about to run in it, which counts as its last launch;
-    else (``sync``) its last launch stays what it was.
+    else (``sync``) its last launch stays what it was. ``read_only``: from a home that
+    cannot be written, start what needs no write (readonly.py).
     """
     before = warm.stat_before_reading(invoked)
     script = read_script(invoked)
@@ -120,7 +97,7 @@ def prepare(
     try:
         root = store.open_home()
     except HomeError as e:
-        raise HomeError(_why_it_writes(script, str(e))) from None
+        return _from_read_only(script, uv_bin, str(e), may_start=launching and read_only)
     invoked = script.ident.invoked
 
     def index_held(path: str) -> None:
@@ -162,8 +139,10 @@ def prepare(
         problem = trust.env_problem(handle.dir, env)
         if problem is not None:
             raise HomeError(problem)  # what another user can change is never started
-        # For the next start, native or not, by any name the file is recorded by.
-        warm.confirm(root, rec.name, env, before, handle.variant, (rec.script, *rec.names))
+        # For the next start, native or not, by any name the file is recorded by (in any
+        # view: the record's signature pins the file, whatever name leads to it).
+        known = (rec.script, *rec.names, *(n for v in rec.views.values() for n in v))
+        warm.confirm(root, rec.name, env, before, handle.variant, tuple(dict.fromkeys(known)))
         # Taken before the environment lock is let go: gc and remove need the generation's
         # lock to delete it, so it cannot go between this check and the script's exit.
         use = store.use_lock(env)
@@ -181,6 +160,27 @@ def prepare(
         uv=uv_bin,
         through_uv=through_uv,
         use=use,
+    )
+
+
+def _from_read_only(script: Script, uv_bin: str, problem: str, *, may_start: bool) -> Prepared:
+    """``prepare`` from a home that cannot be written (``problem`` says why)."""
+    from uvlaunch.launching import readonly
+
+    root = paths.home()
+    if not may_start:
+        raise HomeError(readonly.explain(root, script, problem))
+    held = readonly.prepare(root, script, uv_bin, problem)  # HomeError: why it must write
+    return Prepared(
+        root=root,
+        script=script.ident,
+        name=held.name,
+        env=held.generation,
+        python=paths.env_python(held.generation),
+        uv=uv_bin,
+        through_uv=held.through_uv,
+        use=held.use,
+        read_only=True,
     )
 
 
@@ -211,7 +211,7 @@ def start(
     (a script read from a pipe, piped.py).
     """
     invoked = run_path or prepared.script.invoked
-    if compiling.LATER:
+    if compiling.LATER and not prepared.read_only:
         # Just before the script starts: the compiler runs beside it, at idle priority.
         compiling.compile_after_start(prepared.root, prepared.env)
     # `uv run` reads the lock file beside the script by name: not where another user
@@ -250,7 +250,7 @@ def _uv_script_arg(ident: ScriptIdentity) -> str:
 
 def exec_in(prepared: Prepared, argv: list[str]) -> NoReturn:
     """Replace this process with ``argv`` run inside the prepared environment."""
-    if compiling.LATER:
+    if compiling.LATER and not prepared.read_only:
         compiling.compile_after_start(prepared.root, prepared.env)
     environ = fastpath.child_environ(prepared.env, prepared.uv)
     environ["VIRTUAL_ENV"] = _stable(prepared)

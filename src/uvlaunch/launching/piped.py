@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 
-from uvlaunch.errors import ScriptError
+from uvlaunch.errors import HomeError, ScriptError
 from uvlaunch.home import locks, paths, store
 from uvlaunch.scripts import metadata
 
@@ -35,7 +35,19 @@ def materialize(invoked: str) -> tuple[str, str]:
                 data = f.read(limit)
     except OSError as e:
         raise ScriptError(f"{shown}: cannot read the script: {e.strerror}") from None
-    return from_bytes(store.open_home(), data, shown)
+    return from_bytes(writable_home(shown, "a script from a pipe"), data, shown)
+
+
+def writable_home(shown: str, what: str) -> str:
+    """The home, where ``what`` (``shown``) is kept to run: HomeError saying so when it
+    cannot be written (a read-only home: readonly.py)."""
+    try:
+        return store.open_home()
+    except HomeError as e:
+        raise HomeError(
+            f"{shown}: {what} is kept in uvlaunch's home to run, which cannot be written "
+            f"here ({e}); save it to a file where the home can be written, and launch that"
+        ) from None
 
 
 def from_bytes(root: str, data: bytes, shown: str) -> tuple[str, str]:

@@ -45,7 +45,9 @@ def launch_script(
 
             invoked, run_path = fetch.materialize(invoked, notify)
         for _ in range(RETARGETS):
-            prepared = launch.prepare(invoked, quiet=quiet, verbose=verbose, notify=notify)
+            prepared = launch.prepare(
+                invoked, quiet=quiet, verbose=verbose, notify=notify, read_only=True
+            )
             try:
                 launch.start(
                     prepared,

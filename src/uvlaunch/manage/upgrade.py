@@ -2,11 +2,13 @@
 
 Each environment is handled under its own lock, taken without waiting (a launch that
 is creating or syncing it, or another of these commands, makes it "busy": its lock file
-says which), by building a new generation beside the current one (generations.py) and
-flipping the pointer to it as soon as it is complete, however many scripts are running:
-they keep the generation they started with. Nothing waits for them. Outcomes are
-reported one by one as they finish, through ``on_done``. None of this is a launch: an
-environment's last launch stays what it was (stamp.py).
+says which), and under its build claim, which reaches the machines its lock may not
+(claims.py: another machine building or upgrading it makes it busy too), by building a
+new generation beside the current one (generations.py) and flipping the pointer to it
+as soon as it is complete, however many scripts are running: they keep the generation
+they started with. Nothing waits for them. Outcomes are reported one by one as they
+finish, through ``on_done``. None of this is a launch: an environment's last launch
+stays what it was (stamp.py).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 
-from uvlaunch.building import generations, machines, venv
+from uvlaunch.building import claims, generations, machines, venv
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.home import lookup, paths, records, stamp, store
 from uvlaunch.home.env import Env
@@ -131,15 +133,26 @@ def rollback(target: str) -> Outcome:
         if not taken:
             raise UvlaunchError(f"{target}: busy: {base.holder()}; try again")
         attempt.note(f"{os.getpid()} is rolling its environment back")
-        env = _mine(base)
-        current = _current(env)
-        before = venv.installed(current)
-        launched = stamp.launched_ns(paths.stamp_path(current))
-        generations.roll_back(env)
-        stamp.set_launched(paths.stamp_path(_current(env)), launched)
-        rec = records.read_record(root, name)
-        script = rec.script if rec is not None else None
-        return Outcome(name, script, ROLLED_BACK, diff(before, venv.installed(_current(env))))
+        claim = claims.take(base)
+        if claim is None:
+            raise UvlaunchError(f"{target}: busy: {claims.busy(base)}; try again")
+        try:
+            return _roll_back(base)
+        finally:
+            claim.release()
+
+
+def _roll_back(base: Env) -> Outcome:
+    """``rollback`` of ``base``, whose lock and claim are held."""
+    env = _mine(base)
+    current = _current(env)
+    before = venv.installed(current)
+    launched = stamp.launched_ns(paths.stamp_path(current))
+    generations.roll_back(env)
+    stamp.set_launched(paths.stamp_path(_current(env)), launched)
+    rec = records.read_record(base.root, base.name)
+    script = rec.script if rec is not None else None
+    return Outcome(base.name, script, ROLLED_BACK, diff(before, venv.installed(_current(env))))
 
 
 def _each(
@@ -188,30 +201,51 @@ def _one(base: Env, uv_bin: str, one: Callable[[Env, Script, str], Outcome], doi
         if not taken:
             return Outcome(name, recorded, BUSY, message=base.holder())
         attempt.note(f"{os.getpid()} {doing}")
-        variant = machines.choose(base)
-        if variant is None:
-            # Only the variants of other machines' interpreters: not ours to change.
-            return Outcome(
-                name,
-                recorded,
-                FAILED,
-                message="it is not built for this machine's Python yet; launch the script "
-                "here first (other machines' environments are theirs to upgrade)",
-            )
-        env = base.with_variant(variant)
-        current = env.current()
-        if current is None or stamp.read(paths.stamp_path(current)) is None:
-            return Outcome(
-                name, recorded, FAILED, message="it is not built yet; launch the script first"
-            )
         try:
-            env.check()  # before anything is built in it
-            return one(env, script, uv_bin)
-        except (UvlaunchError, OSError) as e:
-            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-            why = _own_words(why, script.ident.invoked, script.ident.path)
-            kept = f"{why}; the environment was left as it was"
-            return Outcome(name, recorded, FAILED, message=kept)
+            claim = claims.take(base)
+        except UvlaunchError as e:
+            return Outcome(name, recorded, FAILED, message=str(e))
+        if claim is None:
+            return Outcome(name, recorded, BUSY, message=claims.busy(base))
+        try:
+            return _claimed(base, script, uv_bin, one, recorded)
+        finally:
+            claim.release()
+
+
+def _claimed(
+    base: Env,
+    script: Script,
+    uv_bin: str,
+    one: Callable[[Env, Script, str], Outcome],
+    recorded: str | None,
+) -> Outcome:
+    """``one`` on this machine's variant of ``base``, whose lock and claim are held."""
+    name = base.name
+    variant = machines.choose(base)
+    if variant is None:
+        # Only the variants of other machines' interpreters: not ours to change.
+        return Outcome(
+            name,
+            recorded,
+            FAILED,
+            message="it is not built for this machine's Python yet; launch the script "
+            "here first (other machines' environments are theirs to upgrade)",
+        )
+    env = base.with_variant(variant)
+    current = env.current()
+    if current is None or stamp.read(paths.stamp_path(current)) is None:
+        return Outcome(
+            name, recorded, FAILED, message="it is not built yet; launch the script first"
+        )
+    try:
+        env.check()  # before anything is built in it
+        return one(env, script, uv_bin)
+    except (UvlaunchError, OSError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        why = _own_words(why, script.ident.invoked, script.ident.path)
+        kept = f"{why}; the environment was left as it was"
+        return Outcome(name, recorded, FAILED, message=kept)
 
 
 def _own_words(message: str, *paths: str) -> str:

@@ -323,14 +323,20 @@ static int own_dir(const char *path) {
     return lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 022) == 0;
 }
 
+/* paths.home_key(): FNV-1a (64 bits) of the home's path as this launch spells it. */
+static unsigned long long home_key(const char *home) {
+    unsigned long long h = FNV_OFFSET;
+    for (const unsigned char *p = (const unsigned char *)home; *p != '\0'; p++) h = (h ^ *p) * FNV_PRIME;
+    return h;
+}
+
 /* usage.record(): now is the last use of the pointer `which` of `name` in the home
    `home`, noted in STATE/used/HOMEKEY/NAME.WHICH, each directory checked before it is
    used; best effort. 0 only when the state directory is undecided here. */
 static int record_use(const char *home, const char *name, const char *which) {
     char state[PATH_MAX], used[PATH_MAX], top[PATH_MAX], path[PATH_MAX];
     if (!state_dir(state, sizeof state)) return 0;
-    unsigned long long h = FNV_OFFSET;
-    for (const unsigned char *p = (const unsigned char *)home; *p != '\0'; p++) h = (h ^ *p) * FNV_PRIME;
+    unsigned long long h = home_key(home);
     if (snprintf(used, sizeof used, "%s/%s", state, USED_DIR) >= (int)sizeof used ||
         snprintf(top, sizeof top, "%s/%016llx", used, h) >= (int)sizeof top ||
         snprintf(path, sizeof path, "%s/%s.%s", top, name, which) >= (int)sizeof path)
@@ -409,8 +415,9 @@ static void try_warm(const char *invoked, char **args, int nargs) {
     if (!home_dir(home, sizeof home) || !trusted_home(home))
         return; /* Python refuses such a home with a message */
     if (realpath(invoked, path) == NULL || stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return;
-    snprintf(key, sizeof key, "%s/warm/%llu-%llu", home, (unsigned long long)st.st_dev,
-             (unsigned long long)st.st_ino);
+    /* paths.warm_path(): one record per file and per view of the home (warm.py). */
+    snprintf(key, sizeof key, "%s/warm/%llu-%llu-%016llx", home, (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino, home_key(home));
     if (!read_record(key, record, f) || !is_safe_name(f[F_NAME])) return;
     /* The record must name a generation of this home's own environment, and its
        interpreter: HOME/envs/NAME/gN and HOME/envs/NAME/gN/bin/python; each directory
