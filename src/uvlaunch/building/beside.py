@@ -14,7 +14,8 @@ hard-link mode it only ever unlinks files and creates new ones (linking from its
 and renaming over a file in its way); its copy modes (``copy``, and ``clone``'s
 fallback) copied onto an existing file in the uv releases read for this (``fs::copy``),
 writing through into the current generation: with any link mode but ``hardlink`` an
-edit is not cloned (``clonable``) and starts like an upgrade.
+edit is not cloned (``clonable``) and starts like an upgrade. So does the edit of a copy
+whose generation is thin (building/thin.py): its packages are another environment's.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import os
 from uvlaunch.building import clone as cloning
 from uvlaunch.building import complete, venv
 from uvlaunch.errors import UvError
-from uvlaunch.home import paths, stamp
+from uvlaunch.home import paths, sharers, stamp
 from uvlaunch.scripts.script import Script
 from uvlaunch.uv import calls as uv
 from uvlaunch.uv import linking
@@ -89,10 +90,26 @@ def run_uv(argv: list[str], new: str, invoked: str, what: str) -> None:
 
 def clonable(current: str, python: str | None) -> bool:
     """Whether an edit of ``current`` may start as its clone: uv links by hard links
-    (its copy modes may write onto existing files in place) and the interpreter stays."""
+    (its copy modes may write onto existing files in place), the interpreter stays, and
+    ``current`` is not a thin copy's (building/thin.py): its site-packages is a symlink
+    to another environment's generation, which a clone would keep and the sync would
+    then write into; a copy's edit starts like an upgrade, on packages of its own."""
     if os.name != "posix" or linking.link_mode() != "hardlink":
         return False
+    if sharers.source_of(current) is not None or _linked_packages(current):
+        return False
     return python is not None and python == venv.base_python(current)
+
+
+def _linked_packages(env: str) -> bool:
+    """Whether a site-packages of ``env`` is a symlink (a thin generation's, even one
+    whose ``uvlaunch-shared`` is damaged)."""
+    top = os.path.join(env, "lib")
+    try:
+        names = os.listdir(top)
+    except OSError:
+        return False
+    return any(os.path.islink(os.path.join(top, n, "site-packages")) for n in names)
 
 
 def _made_by(env: str, uv_bin: str) -> bool:
