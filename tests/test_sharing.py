@@ -326,6 +326,23 @@ def test_an_original_moving_on_keeps_what_its_copy_shares(
     assert not original.exists()
 
 
+def test_an_edited_original_keeps_what_its_copy_shares(sandbox: Sandbox, launch_path: str) -> None:
+    """An edit replaces the original's generation (a clone, beside.py) and deletes the
+    replaced one once out of use: never while a copy's thin generation shares it."""
+    one, copy = copies(sandbox)
+    report(sandbox.run(str(one)))
+    report(sandbox.run(str(copy)))
+    original, thin = generation_of(sandbox, one), generation_of(sandbox, copy)
+    before = installed(original)
+    one.write_text(one.read_text().replace('["alpha"]', '["alpha", "beta"]'))
+    assert report(sandbox.run(str(one)))["alpha"] is not None
+    edited = generation_of(sandbox, one)
+    assert edited != original and "beta" in installed(edited)
+    assert original.is_dir() and installed(original) == before
+    assert report(sandbox.run(str(copy)))["prefix"] == str(thin)
+    assert "beta" not in installed(thin)
+
+
 def test_list_and_show_say_who_shares(sandbox: Sandbox) -> None:
     import json
 
