@@ -11,7 +11,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import Sandbox, assert_one_line_error, execute, make_script, report
+from conftest import Sandbox, assert_one_line_error, execute, make_script, report, settle
 
 GOOD_BLOCK = '# /// script\n# requires-python = ">=3.10"\n# dependencies = ["alpha"]\n# ///\n'
 
@@ -209,6 +209,7 @@ def test_uv_too_old(sandbox: Sandbox, good: Path, old_uv: str) -> None:
     reinstalled = sandbox.run("reinstall", str(good))  # a previous generation, for rollback
     assert reinstalled.returncode == 0, reinstalled.stderr
     envs = sandbox.envs()
+    settle(sandbox)  # the background compilers' files come and go meanwhile
     before = {d: tree(sandbox.home / d) for d in ("envs", "previous")}
     env = {**sandbox.env, "UVLAUNCH_UV": old_uv}
     cold = sandbox.script("cold.py")

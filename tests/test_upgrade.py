@@ -83,6 +83,7 @@ def test_dry_run_shows_changes_and_changes_nothing(sandbox: Sandbox, wheels: Pat
     script = sandbox.script(deps=("alpha", "beta"), body=VERSIONS)
     assert versions(sandbox, script) == {"alpha": "1.0", "beta": "1.0"}
     _, env = env_of(sandbox, script)
+    compiled(env)  # its background compiler writes site-packages/__pycache__ meanwhile
     before = sorted(p.name for p in site_packages(env).iterdir())
     assert upgrade(sandbox, "--dry-run", str(script)).stdout.strip() == f"{script}: unchanged"
 
