@@ -27,9 +27,10 @@ def list_(as_json: bool) -> None:
     from uvlaunch.manage import inventory, sharing
 
     infos = guard(inventory.list_envs, as_json=as_json)
-    shares = {i.name: sharing.shared_with(i.environment) for i in infos}
-    if as_json:
-        click.echo(json.dumps([{**i.as_dict(), "shares": shares[i.name]} for i in infos], indent=2))
+    if as_json:  # who shares what: two more reads per environment, for --json only
+        shares = [sharing.shared_with(i.environment) for i in infos]
+        data = [{**i.as_dict(), "shares": s} for i, s in zip(infos, shares, strict=True)]
+        click.echo(json.dumps(data, indent=2))
         return
     if not infos:
         click.echo("no environments")
