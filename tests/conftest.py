@@ -410,6 +410,38 @@ def settle(sandbox: Sandbox) -> None:
             compiled(env)
 
 
+@contextmanager
+def read_only(directory: Path) -> Iterator[None]:
+    """``directory`` read-only, as systemd's ProtectHome=read-only makes a home: a bind
+    mount of it onto itself, remounted read-only (root only; skips where it cannot).
+
+    Mount and umount change the machine's one mount table, and ``mount -o remount``
+    finds its mount by reading that table: two at once (two pytest workers, two runs)
+    made it fail now and then (status 32). They take turns under a lock file here."""
+    import fcntl
+
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("needs root and mount, for a read-only bind mount")
+    with open("/tmp/uvlaunch-tests-mounts.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        bind = subprocess.run(
+            ["mount", "--bind", str(directory), str(directory)], capture_output=True
+        )
+        if bind.returncode != 0:
+            pytest.skip(f"needs `mount --bind`: {bind.stderr.decode(errors='replace').strip()}")
+        ro = subprocess.run(
+            ["mount", "-o", "remount,ro,bind", str(directory)], capture_output=True, text=True
+        )
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    try:
+        assert ro.returncode == 0, f"mount -o remount,ro,bind: {ro.returncode} {ro.stderr}"
+        yield
+    finally:
+        with open("/tmp/uvlaunch-tests-mounts.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            subprocess.run(["umount", "-l", str(directory)], check=True)
+
+
 def site_packages(env: Path | str) -> Path:
     """The site-packages directory of a (POSIX) virtual environment."""
     found = sorted(Path(env).glob("lib/python*/site-packages"))

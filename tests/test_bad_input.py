@@ -11,7 +11,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import Sandbox, assert_one_line_error, execute, make_script, report, settle
+from conftest import Sandbox, assert_one_line_error, execute, make_script, report
 
 GOOD_BLOCK = '# /// script\n# requires-python = ">=3.10"\n# dependencies = ["alpha"]\n# ///\n'
 
@@ -196,7 +196,16 @@ def old_uvs() -> list[object]:
 
 
 def tree(path: Path) -> list[tuple[str, int]]:
-    return sorted((str(p.relative_to(path)), p.lstat().st_ino) for p in path.rglob("*"))
+    """Every file under ``path`` by inode, but what a background compiler may still be
+    writing meanwhile (``__pycache__``, its note): it is no part of the question."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(path):
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        for name in [*dirnames, *filenames]:
+            if not name.startswith("uvlaunch-compiled"):
+                p = Path(dirpath, name)
+                found.append((str(p.relative_to(path)), p.lstat().st_ino))
+    return sorted(found)
 
 
 @pytest.mark.parametrize("old_uv", old_uvs())
@@ -209,7 +218,6 @@ def test_uv_too_old(sandbox: Sandbox, good: Path, old_uv: str) -> None:
     reinstalled = sandbox.run("reinstall", str(good))  # a previous generation, for rollback
     assert reinstalled.returncode == 0, reinstalled.stderr
     envs = sandbox.envs()
-    settle(sandbox)  # the background compilers' files come and go meanwhile
     before = {d: tree(sandbox.home / d) for d in ("envs", "previous")}
     env = {**sandbox.env, "UVLAUNCH_UV": old_uv}
     cold = sandbox.script("cold.py")

@@ -17,7 +17,7 @@ import stat
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -26,6 +26,7 @@ from conftest import (
     assert_one_line_error,
     block_handover,
     make_script,
+    read_only,
     report,
     use_launcher,
 )
@@ -697,21 +698,6 @@ def test_another_user_swapping_what_they_can_never_redirects_roots_builds(
 
 
 # -- a read-only home records its use outside it: never in another user's directory -------
-
-
-@contextmanager
-def read_only(directory: Path) -> Iterator[None]:
-    """``directory`` read-only, as systemd's ProtectHome=read-only makes a home."""
-    bind = subprocess.run(["mount", "--bind", str(directory), str(directory)], capture_output=True)
-    if bind.returncode != 0:
-        pytest.skip("needs `mount --bind`")
-    try:
-        subprocess.run(
-            ["mount", "-o", "remount,ro,bind", str(directory)], check=True, capture_output=True
-        )
-        yield
-    finally:
-        subprocess.run(["umount", "-l", str(directory)], check=True)
 
 
 @pytest.mark.parametrize("how", ["their state directory", "below their directory"])

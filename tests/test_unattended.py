@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import Sandbox, assert_one_line_error, execute, make_script, use_launcher
+from conftest import Sandbox, assert_one_line_error, execute, make_script, read_only, use_launcher
 
 # The three ways a launch proceeds: the native launcher, the Python fast path, the slow path.
 LAUNCH_PATHS = ["native", "python", "slow"]
@@ -204,23 +204,6 @@ def test_a_private_uvlaunch_is_not_gone_for_another_user(public: Path) -> None:
 
 
 # -- a read-only home (systemd's ProtectHome=read-only) ---------------------------------
-
-
-@contextmanager
-def read_only(directory: Path) -> Iterator[None]:
-    """``directory`` read-only, as systemd's ProtectHome=read-only makes a home."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root, for a read-only bind mount")
-    bind = subprocess.run(["mount", "--bind", str(directory), str(directory)], capture_output=True)
-    if bind.returncode != 0:
-        pytest.skip("needs `mount --bind`")
-    try:
-        subprocess.run(
-            ["mount", "-o", "remount,ro,bind", str(directory)], check=True, capture_output=True
-        )
-        yield
-    finally:
-        subprocess.run(["umount", "-l", str(directory)], check=True)
 
 
 @pytest.mark.parametrize("path", LAUNCH_PATHS)
