@@ -168,6 +168,16 @@ def test_machines_that_share_a_hostname_wait_for_each_others_build(sandbox: Sand
         b.close()
 
 
+def _stop(started: list[subprocess.Popen[str]], *opened: Machine) -> None:
+    """Kill what a test started on the machines (a no-op for what has exited), then
+    close the machines."""
+    for proc in started:
+        proc.kill()
+        proc.communicate()
+    for machine in opened:
+        machine.close()
+
+
 def test_a_waiter_sees_the_build_end_while_its_mount_still_trusts_the_claims_name(
     sandbox: Sandbox,
 ) -> None:
@@ -194,11 +204,7 @@ def test_a_waiter_sees_the_build_end_while_its_mount_still_trusts_the_claims_nam
         assert generations(sandbox, name) == ["g1"]
         assert json.loads(out.splitlines()[-1]) == json.loads(out2.splitlines()[-1])
     finally:
-        for proc in started:
-            proc.kill()
-            proc.communicate()
-        a.close()
-        b.close()
+        _stop(started, a, b)
 
 
 def host_and_box(sandbox: Sandbox) -> tuple[Machine, Machine, dict[str, Path]]:
@@ -299,11 +305,7 @@ def test_upgrades_take_the_build_claim_of_the_other_machines(sandbox: Sandbox) -
         assert again.returncode == 0, again.stderr
         assert generations(sandbox, name)[-1] == "g4"
     finally:
-        for proc in started:
-            proc.kill()
-            proc.communicate()
-        a.close()
-        b.close()
+        _stop(started, a, b)
 
 
 @pytest.mark.parametrize("launcher", ["native", "python"], indirect=True)
