@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from uvlaunch.building import generations, machines
 from uvlaunch.errors import UvlaunchError
-from uvlaunch.home import paths, pointer, stamp, store, usage
+from uvlaunch.home import paths, pointer, stamp, store
 from uvlaunch.home.env import Env
 from uvlaunch.launching import piped
 from uvlaunch.manage import registry, sharing, sweep
@@ -34,8 +34,8 @@ from uvlaunch.manage.inventory import (
     UNKNOWN,
     UNREACHABLE,
     EnvInfo,
-    all_names,
     inspect,
+    inspect_all,
     measure,
 )
 from uvlaunch.manage.remove import Removal, less, remove_locked
@@ -96,8 +96,7 @@ def collect(
     if not dry_run:
         store.open_home(create=True)
     now = time.time()
-    uses = usage.Uses(root)  # read once for 10,000 environments
-    infos = [inspect(Env(root, name), uses) for name in all_names(root)]
+    infos = inspect_all(root)
     orphans = [i for i in infos if i.state == ORPHANED]
     found = search_mod.find_moved(root, orphans, search) if orphans else {}
     leftovers: list[tuple[EnvInfo, str]] = []
