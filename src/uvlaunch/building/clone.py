@@ -50,6 +50,7 @@ def clone_into(current: str, new: str, *, skeleton: bool) -> None:
     could not be cloned (the caller discards ``new``).
     """
     how = _Clone(current, new)
+    work = _Work()
     src, dst = _open_dir(current), _open_dir(new)
     # The modes uv gives what it makes (spawn.py), not uvlaunch's private umask: the
     # clone is what uv venv and uv sync would have made.
@@ -58,7 +59,8 @@ def clone_into(current: str, new: str, *, skeleton: bool) -> None:
         for entry in _entries(src, current):
             name, where = entry.name, os.path.join(current, entry.name)
             if entry.is_dir(follow_symlinks=False):
-                _tree(src, dst, name, where, how if name == "bin" else None)
+                _mkdir(src, dst, name, where)
+                work.add(where, os.path.join(new, name), how if name == "bin" else None)
             elif not skeleton or name.startswith(OWN):
                 continue
             elif name == UV_LOCK:
@@ -67,6 +69,7 @@ def clone_into(current: str, new: str, *, skeleton: bool) -> None:
                 _link(src, dst, entry, where, how)
             else:
                 _copy(src, dst, name, where, how, link_if_same=False)
+        work.run()
     finally:
         os.umask(umask)
         os.close(src)
@@ -90,25 +93,95 @@ def _entries(fd: int, where: str) -> list[os.DirEntry[str]]:
         raise HomeError(f"{where}: cannot read it to clone it: {e.strerror or e}") from None
 
 
-def _tree(src_parent: int, dst_parent: int, name: str, where: str, rewrite: _Clone | None) -> None:
-    """Clone the directory ``name`` (``where``) into ``dst_parent``, made anew there
-    (unless uv venv made it); with ``rewrite`` (``bin/``), a file that names the current
-    generation is written anew."""
+def _mkdir(src_parent: int, dst_parent: int, name: str, where: str) -> None:
+    """The directory ``name`` made anew in ``dst_parent``, with its mode in ``src_parent``
+    (unless uv venv made it: bin/, lib/, lib/pythonX.Y/site-packages/)."""
     try:
         mode = os.lstat(name, dir_fd=src_parent).st_mode
         os.mkdir(name, stat.S_IMODE(mode) | 0o700, dir_fd=dst_parent)
     except FileExistsError:
-        pass  # uv venv made it (bin/, lib/, lib/pythonX.Y/site-packages/)
+        pass
     except OSError as e:
         raise HomeError(f"{where}: cannot clone it: {e.strerror or e}") from None
-    src, dst = _open_dir(name, src_parent), None
+
+
+# Linking is system calls, which run without the GIL: a few threads, each taking the
+# next directory, clone pandas's thousand directories about twice as fast on 2 cores.
+THREADS = 4
+
+
+class _Work:
+    """The directories left to clone (made already in the new generation), shared by the
+    threads that clone them; the first error stops them all and is raised by ``run``."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.todo: list[tuple[str, str, _Clone | None]] = []
+        self.busy = 0
+        self.error: BaseException | None = None
+        self.cond = threading.Condition()
+        self.threading = threading
+
+    def add(self, where: str, into: str, rewrite: _Clone | None) -> None:
+        with self.cond:
+            self.todo.append((where, into, rewrite))
+            self.cond.notify()
+
+    def run(self) -> None:
+        threads = [
+            self.threading.Thread(target=self._worker, daemon=True)
+            for _ in range(min(THREADS, _cores()) - 1)
+        ]
+        for thread in threads:
+            thread.start()
+        self._worker()
+        for thread in threads:
+            thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def _worker(self) -> None:
+        while True:
+            with self.cond:
+                while not self.todo and self.busy and self.error is None:
+                    self.cond.wait()
+                if not self.todo or self.error is not None:
+                    self.cond.notify_all()  # the others see the end too
+                    return
+                task = self.todo.pop()
+                self.busy += 1
+            try:
+                _tree(self, *task)
+            except BaseException as e:  # HomeError, or anything unexpected: raised by run
+                with self.cond:
+                    self.error = self.error or e
+            finally:
+                with self.cond:
+                    self.busy -= 1
+                    self.cond.notify_all()
+
+
+def _cores() -> int:
     try:
-        dst = _open_dir(name, dst_parent)
-        in_pycache = name == "__pycache__"
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _tree(work: _Work, where: str, into: str, rewrite: _Clone | None) -> None:
+    """Clone the files of the directory ``where`` into ``into`` (made already), and hand
+    its directories, made there, to ``work``; with ``rewrite`` (``bin/``), a file that
+    names the current generation is written anew."""
+    src, dst = _open_dir(where), None
+    try:
+        dst = _open_dir(into)
+        in_pycache = os.path.basename(where) == "__pycache__"
         for entry in _entries(src, where):
-            inner = os.path.join(where, entry.name)
+            inner = os.path.join(where, entry.name)  # for messages: scandir(fd) gives names
             if entry.is_dir(follow_symlinks=False):
-                _tree(src, dst, entry.name, inner, None)
+                _mkdir(src, dst, entry.name, inner)
+                work.add(inner, os.path.join(into, entry.name), None)
             elif in_pycache and not entry.name.endswith(".pyc"):
                 continue  # a compiler's temporary file, renamed into place any moment
             elif rewrite is not None and entry.is_file(follow_symlinks=False):
