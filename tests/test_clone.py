@@ -37,9 +37,7 @@ def _tree(top: Path) -> None:
 
 def _files(top: Path) -> dict[str, os.stat_result]:
     return {
-        str(p.relative_to(top)): p.lstat()
-        for p in top.rglob("*")
-        if p.is_file() or p.is_symlink()
+        str(p.relative_to(top)): p.lstat() for p in top.rglob("*") if p.is_file() or p.is_symlink()
     }
 
 

@@ -66,7 +66,7 @@ def test_a_killed_worker_costs_only_time() -> None:
 
 
 def test_a_result_that_cannot_be_sent_back_is_computed_by_the_parent() -> None:
-    results = spread.spread(lambda n: (lambda: n), ITEMS)  # lambdas do not pickle
+    results = spread.spread(lambda n: lambda: n, ITEMS)  # lambdas do not pickle
     assert [f() for f in results] == ITEMS
 
 
