@@ -434,3 +434,109 @@ def test_reader_agrees_with_uv_on_generated_files(uv_reader: UvReader, data: byt
     got, our_detail = uv_reader.ours(data)
     event(f"uv: {said[0]}")
     assert got == said, f"\nfile: {data!r}\nuv: {said} {uv_detail}\nuvlaunch: {got} {our_detail}"
+
+
+# ---------------------------------------------------------------------------------------
+# The plain blocks are checked without packaging (metadata.plainly_valid): what that
+# check accepts, packaging accepts; what it does not, packaging decides as before.
+
+PLAIN_PARTS = st.lists(
+    st.sampled_from(
+        [
+            "alpha",
+            "Beta_2",
+            "c.d-e",
+            "9x",
+            " ",
+            "\t",
+            ">=",
+            "<=",
+            "==",
+            "!=",
+            "~=",
+            "<",
+            ">",
+            "1",
+            "0",
+            "10",
+            ".",
+            ",",
+            "*",
+            "[",
+            "]",
+            "x",
+            ";",
+            "-",
+            "_",
+            "==1.*",
+            "3.10",
+            "é",
+            "٣",
+        ]
+    ),
+    max_size=8,
+).map("".join)
+
+
+@given(text=PLAIN_PARTS)
+@settings(max_examples=800, suppress_health_check=[HealthCheck.too_slow])
+def test_what_the_plain_check_accepts_packaging_accepts(text: str) -> None:
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    from uvlaunch.scripts.metadata import plainly_valid
+
+    if plainly_valid(text, requirement=True):
+        event("plain requirement")
+        try:
+            Requirement(text)
+        except InvalidRequirement as e:
+            raise AssertionError(f"{text!r} passed the plain check: {e}") from None
+    if plainly_valid(text, requirement=False):
+        event("plain specifier")
+        try:
+            SpecifierSet(text)
+        except InvalidSpecifier as e:
+            raise AssertionError(f"{text!r} passed the plain check: {e}") from None
+
+
+@pytest.mark.parametrize(
+    ("text", "requirement", "plain"),
+    [
+        ("pandas", True, True),
+        ("rich>=13", True, True),
+        ("numpy >= 1.26, <3", True, True),
+        ("typer~=0.12", True, True),
+        ("x~=1", True, False),  # packaging refuses it, and says so
+        ("pandas[sql]", True, False),  # extras, markers, URLs: packaging's
+        ("httpx; python_version < '3.12'", True, False),
+        ("alpha beta", True, False),
+        (">=3.10", False, True),
+        (">=3.10,<3.14", False, True),
+        ("==3.12.*", False, False),
+        ("3.10", False, False),
+    ],
+)
+def test_the_plain_check(text: str, requirement: bool, plain: bool) -> None:
+    from uvlaunch.scripts.metadata import plainly_valid
+
+    assert plainly_valid(text, requirement=requirement) is plain
+
+
+def test_a_plain_block_is_parsed_without_packaging() -> None:
+    code = (
+        "import sys\n"
+        "from uvlaunch.scripts.metadata import parse\n"
+        'meta = parse(\'# /// script\\n# requires-python = ">=3.10"\\n'
+        '# dependencies = ["pandas", "rich>=13"]\\n# ///\\n\', \'s.py\')\n'
+        "print(meta.dependencies, [m for m in sys.modules if m.startswith('packaging')])\n"
+    )
+    src = str(Path(__file__).resolve().parent.parent / "src")
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": src},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert proc.stdout == "('pandas', 'rich>=13') []\n"

@@ -36,6 +36,11 @@ from __future__ import annotations
 
 from uvlaunch.errors import ScriptError, printable
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: this module is on the fast path
+
+if TYPE_CHECKING:
+    import re
+
 OPENING = "# /// script"
 CLOSING = "# ///"
 _TYPE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
@@ -234,10 +239,11 @@ def parse(text: str, path: str) -> ScriptMetadata:
     deps = data.get("dependencies", [])
     if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
         raise MetadataError(f"{name}: `dependencies` in the script block must be a list of strings")
-    if deps:
+    doubtful = [d for d in deps if not plainly_valid(d, requirement=True)]
+    if doubtful:
         from packaging.requirements import InvalidRequirement, Requirement
 
-        for dep in deps:
+        for dep in doubtful:
             try:
                 Requirement(dep)
             except InvalidRequirement as e:
@@ -248,7 +254,7 @@ def parse(text: str, path: str) -> ScriptMetadata:
     requires = data.get("requires-python")
     if requires is not None and not isinstance(requires, str):
         raise MetadataError(f"{name}: `requires-python` in the script block must be a string")
-    if requires is not None:
+    if requires is not None and not plainly_valid(requires, requirement=False):
         from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
         try:
@@ -258,3 +264,27 @@ def parse(text: str, path: str) -> ScriptMetadata:
                 f"{name}: `requires-python = {requires!r}` is not a valid version specifier"
             ) from None
     return ScriptMetadata(block=block, dependencies=tuple(deps), requires_python=requires)
+
+
+# The blocks people write (``"pandas"``, ``"rich>=13"``, ``">=3.10"``) are checked here;
+# anything else by packaging, whose import costs 20 to 40 ms of every first launch and
+# block edit (its grammar compiles its regular expressions at import). What this
+# accepts, packaging accepts too (tests/test_metadata.py checks it on generated strings).
+_PLAIN: dict[bool, re.Pattern[str]] = {}
+
+
+def plainly_valid(text: str, *, requirement: bool) -> bool:
+    """Whether ``text`` is a PEP 508 requirement of the plainest kind (a name, then
+    version clauses of digits and dots), or with ``requirement`` False, such a
+    specifier set; False means "ask packaging", not "invalid"."""
+    pattern = _PLAIN.get(requirement)
+    if pattern is None:
+        import re  # tomllib has imported it already
+
+        version = r"[0-9]+(?:\.[0-9]+)*"
+        clause = rf"[ \t]*(?:(?:==|!=|<=|>=|<|>)[ \t]*{version}|~=[ \t]*[0-9]+(?:\.[0-9]+)+)[ \t]*"
+        clauses = rf"{clause}(?:,{clause})*"
+        name = r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*"
+        pattern = re.compile(rf"[ \t]*{name}[ \t]*(?:{clauses})?" if requirement else clauses)
+        _PLAIN[requirement] = pattern
+    return pattern.fullmatch(text) is not None
