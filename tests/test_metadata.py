@@ -540,3 +540,34 @@ def test_a_plain_block_is_parsed_without_packaging() -> None:
         check=True,
     )
     assert proc.stdout == "('pandas', 'rich>=13') []\n"
+
+
+VERSIONS = st.lists(st.integers(0, 12), min_size=1, max_size=4).map(
+    lambda parts: ".".join(map(str, parts))
+)
+CLAUSES = st.tuples(st.sampled_from(["==", "!=", "<=", ">=", "<", ">", "~="]), VERSIONS).map(
+    "".join
+)
+
+
+@given(spec=st.lists(CLAUSES, min_size=1, max_size=3).map(",".join), version=VERSIONS)
+@settings(max_examples=1500)
+def test_requires_python_without_packaging_agrees_with_packaging(spec: str, version: str) -> None:
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.version import Version
+
+    from uvlaunch.building.complete import plainly_admits
+
+    try:
+        expected = Version(version) in SpecifierSet(spec)
+    except InvalidSpecifier:
+        assert plainly_admits(spec, version) is None  # "~=3": packaging's to refuse
+        return
+    assert plainly_admits(spec, version) is expected
+
+
+@pytest.mark.parametrize("version", ["3.13.0rc1", "3.14t", "3.12+local"])
+def test_requires_python_of_an_unplain_version_is_packagings(version: str) -> None:
+    from uvlaunch.building.complete import plainly_admits
+
+    assert plainly_admits(">=3.10", version) is None

@@ -11,6 +11,7 @@ import os
 from uvlaunch.building import compiling, content, shared, venv
 from uvlaunch.errors import ScriptError, UvlaunchError
 from uvlaunch.home import paths, sharers, stamp, store
+from uvlaunch.scripts import metadata
 from uvlaunch.scripts.script import Script
 from uvlaunch.uv import calls as uv
 from uvlaunch.uv import output as uvoutput
@@ -104,6 +105,10 @@ def not_writable_by_others(env: str) -> None:
 
 
 def admits(spec: str, version: str) -> bool:
+    """Whether the Python ``version`` satisfies the requires-python ``spec``."""
+    plain = plainly_admits(spec, version)
+    if plain is not None:
+        return plain
     from packaging.specifiers import SpecifierSet
     from packaging.version import InvalidVersion, Version
 
@@ -111,6 +116,45 @@ def admits(spec: str, version: str) -> bool:
         return Version(version) in SpecifierSet(spec)
     except (InvalidVersion, ValueError):
         return False
+
+
+def plainly_admits(spec: str, version: str) -> bool | None:
+    """``admits`` for a plain spec (metadata.plainly_valid) and a version of digits and
+    dots, without importing packaging (20 ms of a block edit); None for anything else.
+    PEP 440 on such versions: releases compared with zeros padded, ``~=`` as ``>=`` and
+    the prefix, and no pre-, post- or local release to exclude."""
+    if not metadata.plainly_valid(spec, requirement=False):
+        return None
+    have = _release(version)
+    if have is None:
+        return None
+    for clause in spec.split(","):
+        clause = clause.strip(" \t")
+        op = clause[:2] if clause[:2] in ("==", "!=", "<=", ">=", "~=") else clause[:1]
+        want = _release(clause[len(op) :].strip(" \t"))
+        if want is None:
+            return None
+        size = max(len(have), len(want))
+        a, b = have + (0,) * (size - len(have)), want + (0,) * (size - len(want))
+        ok = {
+            "==": a == b,
+            "!=": a != b,
+            "<=": a <= b,
+            ">=": a >= b,
+            "<": a < b,
+            ">": a > b,
+            "~=": a >= b and a[: len(want) - 1] == b[: len(want) - 1],
+        }[op]
+        if not ok:
+            return False
+    return True
+
+
+def _release(text: str) -> tuple[int, ...] | None:
+    parts = text.split(".")
+    if not all(p.isascii() and p.isdigit() for p in parts):
+        return None
+    return tuple(int(p) for p in parts)
 
 
 CACHE_FAILED = "Failed to initialize cache"  # uv's words when its cache cannot be made
