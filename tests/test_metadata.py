@@ -259,6 +259,19 @@ def test_read_text(tmp_path: Path) -> None:
         read_text(str(tmp_path))
 
 
+def _python(code: str, *options: str) -> str:
+    """What ``code`` prints, run by a new interpreter on this checkout's ``src``."""
+    src = str(Path(__file__).resolve().parent.parent / "src")
+    proc = subprocess.run(
+        [sys.executable, *options, "-c", code],
+        env={**os.environ, "PYTHONPATH": src},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return proc.stdout
+
+
 def test_import_and_find_block_load_nothing_more() -> None:
     """The warm fast path imports this module and calls find_block on every start."""
     texts = [
@@ -277,15 +290,7 @@ def test_import_and_find_block_load_nothing_more() -> None:
         "        pass\n"
         "print(' '.join(sorted(set(sys.modules) - before)))\n"
     )
-    src = str(Path(__file__).resolve().parent.parent / "src")
-    proc = subprocess.run(
-        [sys.executable, "-S", "-c", code],
-        env={**os.environ, "PYTHONPATH": src},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    loaded = set(proc.stdout.split())
+    loaded = set(_python(code, "-S").split())
     allowed = {"__future__", "uvlaunch", "uvlaunch.errors", "uvlaunch.scripts"}
     assert loaded <= allowed | {"uvlaunch.scripts.metadata"}, loaded
 
@@ -531,15 +536,7 @@ def test_a_plain_block_is_parsed_without_packaging() -> None:
         '# dependencies = ["pandas", "rich>=13"]\\n# ///\\n\', \'s.py\')\n'
         "print(meta.dependencies, [m for m in sys.modules if m.startswith('packaging')])\n"
     )
-    src = str(Path(__file__).resolve().parent.parent / "src")
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**os.environ, "PYTHONPATH": src},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert proc.stdout == "('pandas', 'rich>=13') []\n"
+    assert _python(code) == "('pandas', 'rich>=13') []\n"
 
 
 VERSIONS = st.lists(st.integers(0, 12), min_size=1, max_size=4).map(
