@@ -51,14 +51,25 @@ def under_umask(umask: int, argv: list[str]) -> list[str]:
     return ["/bin/sh", "-c", f'umask {umask:03o}; exec "$@"', "sh", *argv]
 
 
-def writable_by_others(top: Path) -> list[str]:
-    """Everything under ``top`` (itself included) that group or others may write."""
-    found = []
+def present(top: Path) -> Iterator[tuple[Path, os.stat_result]]:
+    """Everything under ``top`` (itself included) with its ``lstat``. What vanishes
+    meanwhile is skipped: uvlaunch's detached deleter may be emptying the trash of a
+    generation an edit replaced (building/background.py)."""
     for where, dirs, files in os.walk(top):
         for entry in [where, *(os.path.join(where, n) for n in dirs + files)]:
-            st = os.lstat(entry)
-            if not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o022:
-                found.append(f"{entry} {stat.S_IMODE(st.st_mode):o}")
+            try:
+                yield Path(entry), os.lstat(entry)
+            except FileNotFoundError:
+                continue
+
+
+def writable_by_others(top: Path) -> list[str]:
+    """Everything under ``top`` (itself included) that group or others may write."""
+    found = [
+        f"{entry} {stat.S_IMODE(st.st_mode):o}"
+        for entry, st in present(top)
+        if not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o022
+    ]
     return sorted(set(found))
 
 
@@ -620,13 +631,9 @@ SWAPS = (
 )
 
 
-def everything_under(top: Path) -> list[Path]:
-    return [Path(w) / n for w, dirs, files in os.walk(top) for n in dirs + files]
-
-
 def roots(top: Path) -> list[Path]:
     """What root made under ``top``."""
-    return [p for p in everything_under(top) if p.lstat().st_uid == 0]
+    return [p for p, st in present(top) if p != top and st.st_uid == 0]
 
 
 @pytest.mark.parametrize("where", ["sticky", "their directory above"])
@@ -690,10 +697,9 @@ def test_another_user_swapping_what_they_can_never_redirects_roots_builds(
     for home in homes:
         if home.is_dir() and not home.is_symlink() and home.stat().st_uid == 0:
             assert writable_by_others(home) == []
-            for entry in everything_under(home):
-                st = entry.lstat()
+            for entry, st in present(home):
                 assert st.st_uid == 0, entry
-                if entry.is_symlink():
+                if stat.S_ISLNK(st.st_mode):
                     assert theirs not in entry.resolve().parents, entry
 
 
