@@ -203,6 +203,29 @@ def test_a_new_file_with_a_reused_inode_gets_an_environment_of_its_own(
 
 
 @pytest.mark.parametrize("path", PATHS)
+def test_a_move_then_an_edit_keeps_the_environment_with_compiling_off(
+    sandbox: Sandbox, path: str
+) -> None:
+    """With no background compiler (UVLAUNCH_COMPILE_BYTECODE=0) to note the script's
+    birth time, a first launch notes it itself: a file moved, then given another block
+    before it is started again, is the same file (found by hypothesis in the identity
+    model: it built a second environment)."""
+    choose(sandbox, path)
+    sandbox.env["UVLAUNCH_COMPILE_BYTECODE"] = "0"
+    script = sandbox.script("a.py", deps=("alpha==1.0",))
+    report(execute(sandbox, script))
+    (env,) = sandbox.envs()
+    report(execute(sandbox, script))
+    moved = sandbox.scripts / "moved.py"
+    os.rename(script, moved)
+    moved.write_text(make_script(deps=("alpha==2.0",)))  # in place: the same inode
+    out = report(execute(sandbox, moved))
+    assert out["alpha"] == "2.0"
+    assert Path(str(out["prefix"])).parent == env.parent, "a second environment"
+    assert len(sandbox.env_dirs()) == 1
+
+
+@pytest.mark.parametrize("path", PATHS)
 def test_an_installed_command_does_not_follow_its_inode_to_a_new_file(
     sandbox: Sandbox, path: str
 ) -> None:

@@ -111,6 +111,10 @@ def compile_after_start(root: str, env: str) -> None:
     """Start a detached, idle-priority compiler for the generation ``env``, and return."""
     fields = stamp.read(paths.stamp_path(env))
     if not needed(env, fields):
+        if not enabled():
+            # No compiler to note the script's birth time, which tells it moved from a
+            # new file given its inode (samefile.py): noted now, in this launch.
+            lookup.note_birth(Env(root, os.path.basename(os.path.dirname(env))))
         return
     assert fields is not None
     if not background.fork_detached():
