@@ -113,8 +113,12 @@ def compile_after_start(root: str, env: str) -> None:
     if not needed(env, fields):
         if not enabled():
             # No compiler to note the script's birth time, which tells it moved from a
-            # new file given its inode (samefile.py): noted now, in this launch.
-            lookup.note_birth(Env(root, os.path.basename(os.path.dirname(env))))
+            # new file given its inode (samefile.py): noted now, in this launch. It
+            # never fails one: without it, a move that also edits is a new script.
+            try:
+                lookup.note_birth(Env(root, os.path.basename(os.path.dirname(env))))
+            except (OSError, UvlaunchError):
+                pass
         return
     assert fields is not None
     if not background.fork_detached():
