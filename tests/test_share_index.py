@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Sandbox, installed, report
+from conftest import Sandbox, compiled, installed, report, site_packages
 
 from uvlaunch.building import shared
 from uvlaunch.home import keyindex, sharers
@@ -211,3 +211,49 @@ def test_an_entry_another_process_holds_open_is_harmless(sandbox: Sandbox) -> No
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert proc.stdout.strip() == "None", proc.stderr
+
+
+def test_a_copy_first_launch_starts_no_uv_and_imports_no_regex(
+    sandbox: Sandbox, launch_path: str
+) -> None:
+    """What a copy's first launch does not need stays out of it: no uv process (traced),
+    and neither ``re`` nor ``hashlib`` (5 to 10 ms of imports) in uvlaunch's process."""
+    body = "print('ran')\n"
+    one = sandbox.script("train.py", deps=("alpha",), directory=sandbox.scripts / "a", body=body)
+    copy = sandbox.script("train.py", deps=("alpha",), directory=sandbox.scripts / "b", body=body)
+    assert sandbox.run(str(one)).returncode == 0
+    trace = sandbox.root / "trace"
+    strace = ["strace", "-f", "-qq", "-e", "trace=execve", "-o", str(trace)]
+    env = {**sandbox.env, "PYTHONPROFILEIMPORTTIME": "1"}
+    proc = sandbox.capture([*strace, sandbox.command, str(copy)], env=env)
+    assert proc.returncode == 0 and proc.stdout == "ran\n", proc.stderr
+    assert sharers.source_of(str(generation_of(sandbox, copy))) is not None
+    started = [line.split('"')[1] for line in trace.read_text().splitlines() if "execve(" in line]
+    uvs = [p for p in started if os.path.basename(p) == "uv"]
+    # UVLAUNCH_NO_FAST_PATH starts every script through `uv run` (the last exec): by design.
+    assert len(uvs) == (1 if launch_path == "slow" else 0), started
+    # Each Python prints the header once: uvlaunch's own process first, then the script.
+    processes = proc.stderr.split("import time: self [us]")
+    ours = next(p for p in processes if "uvlaunch.main" in p)
+    imported = {line.split("|")[-1].strip() for line in ours.splitlines() if "|" in line}
+    assert not imported & {"re", "hashlib", "uvlaunch.uv.escaping"}, sorted(imported)
+
+
+@pytest.mark.parametrize("source", ["compiled", "not compiled"])
+def test_a_copy_compiles_only_what_its_source_has_not(sandbox: Sandbox, source: str) -> None:
+    """A thin generation's background compiler leaves a compiled source alone (walking its
+    files costs 0.1 s per copy); a source not compiled yet gets its packages compiled."""
+    one, copy = copies(sandbox)
+    report(sandbox.run(str(one)))
+    original = compiled(generation_of(sandbox, one))
+    pycs = sorted((site_packages(original) / "alpha").glob("__pycache__/*.pyc"))
+    assert pycs
+    for pyc in pycs:
+        pyc.unlink()
+    if source == "not compiled":
+        (original / "uvlaunch-compiled").unlink()
+    report(sandbox.run(str(copy)))
+    thin = compiled(generation_of(sandbox, copy))
+    assert sharers.source_of(str(thin)) is not None
+    again = sorted((site_packages(original) / "alpha").glob("__pycache__/*.pyc"))
+    assert again == ([] if source == "compiled" else pycs)

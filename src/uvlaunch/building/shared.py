@@ -36,8 +36,6 @@ def path_of(generation: str) -> str:
 
 def resolution_key(script: Script, uv_bin: str, environ: dict[str, str]) -> str:
     """What ``script``'s block resolves to here and now depends on, as a key (64 hex)."""
-    from hashlib import sha256
-
     parts = [
         f"block {script.block!r}",
         f"resolved {script.resolved()}",
@@ -49,7 +47,7 @@ def resolution_key(script: Script, uv_bin: str, environ: dict[str, str]) -> str:
     ]
     parts += sorted(f"env {k}={v}" for k, v in environ.items() if k.startswith("UV_"))
     parts += [f"config {p} {stamp.file_signature(p)}" for p in config_files(script, environ)]
-    return sha256("\n".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
+    return store.sha256_hex("\n".join(parts).encode("utf-8", "surrogateescape"))
 
 
 def config_files(script: Script, environ: dict[str, str]) -> list[str]:
