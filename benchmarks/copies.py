@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Copies of one script (pandas, typer, rich) in many folders: what each copy costs.
 
-    python3 benchmarks/copies.py [--copies 100] [--uvlaunch .venv/bin/uvlaunch]
+    python3 benchmarks/copies.py [--copies 100] [--no-import] [--settle] [--uvlaunch PATH]
 
 Needs the wheels ``benchmarks/real_packages.py`` downloads once
 (``~/.cache/uvlaunch-bench/wheels-py3X``); offline otherwise, in a scratch directory
 with its own home and uv cache. Measured: the first launch of the original (a build),
 its warm start, the first launch of each copy (no build: a thin generation,
-docs/how-it-works.md "Copies share what they can") and its warm start, and the inodes
-and bytes of the home per extra copy. Standard library only.
+docs/how-it-works.md "Copies share what they can") and its warm start, in wall time
+and in CPU time (uvlaunch and the script, not the detached compiler: on a machine shared
+with other work it varies less), and the inodes and bytes of the home per extra copy.
+``--settle`` waits for background compilers before each launch. Standard library only.
 """
 
 from __future__ import annotations
