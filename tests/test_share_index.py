@@ -106,7 +106,9 @@ def test_a_copy_first_launch_reads_no_other_environment(sandbox: Sandbox, launch
 
 
 def plant(sandbox: Sandbox, entry: Path, how: str, other: Path) -> None:
-    """Make the index entry ``entry`` wrong in the way ``how`` says."""
+    """Make the index entry ``entry`` wrong in the way ``how`` says. Those not the user's
+    own to trust name the right generation: only the trust check keeps them out."""
+    right = entry.read_text()
     entry.unlink()
     if how == "garbage":
         entry.write_bytes(b"\xff\x00 not an entry\n")
@@ -118,11 +120,14 @@ def plant(sandbox: Sandbox, entry: Path, how: str, other: Path) -> None:
     elif how == "missing-env":
         entry.write_text("gone-env g1\n")
     elif how == "writable-by-others":
-        entry.write_text(f"{other.parent.name} {other.name}\n")
+        entry.write_text(right)
         entry.chmod(0o666)
+    elif how == "another-user":
+        entry.write_text(right)
+        os.chown(entry, os.geteuid() + 4242, -1)
     elif how == "symlink":
         target = sandbox.root / "elsewhere"
-        target.write_text(f"{other.parent.name} {other.name}\n")
+        target.write_text(right)
         entry.symlink_to(target)
     elif how == "fifo":
         os.mkfifo(entry)
@@ -140,6 +145,10 @@ def plant(sandbox: Sandbox, entry: Path, how: str, other: Path) -> None:
         "other-key",
         "missing-env",
         "writable-by-others",
+        pytest.param(
+            "another-user",
+            marks=pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root"),
+        ),
         "symlink",
         "fifo",
         "directory",
