@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Sandbox, compiled, installed, report, site_packages
+from conftest import settle as settle_all
 
 from uvlaunch.building import shared
 from uvlaunch.home import keyindex, sharers
@@ -266,3 +267,19 @@ def test_a_copy_compiles_only_what_its_source_has_not(sandbox: Sandbox, source: 
     assert sharers.source_of(str(thin)) is not None
     again = sorted((site_packages(original) / "alpha").glob("__pycache__/*.pyc"))
     assert again == ([] if source == "compiled" else pycs)
+
+
+def test_gc_drops_entries_whose_generation_is_gone(sandbox: Sandbox) -> None:
+    """A generation deleted by hand leaves its entry stale; gc drops it, and keeps the
+    entries that still lead somewhere."""
+    one = sandbox.script("one.py", deps=("alpha",))
+    other = sandbox.script("other.py", deps=("alpha", "beta"))
+    report(sandbox.run(str(one)))
+    report(sandbox.run(str(other)))
+    settle_all(sandbox)
+    assert len(entries(sandbox)) == 2
+    shutil.rmtree(generation_of(sandbox, one).parent)
+    kept = generation_of(sandbox, other)
+    assert sandbox.run("gc").returncode == 0
+    (entry,) = entries(sandbox)
+    assert entry.read_text() == f"{kept.parent.name} {kept.name}\n"

@@ -10,8 +10,9 @@ only says where to look: the reader checks the generation it names as if it had 
 it by a scan (that key, complete, current, trusted, usable here), so an entry that is
 stale (the generation was upgraded away, removed, collected), damaged, planted or not
 the user's own leads nowhere, and the launch builds as usual; that build writes the
-entry again. Nothing else removes entries: a stale one is a few bytes that a build of
-its key replaces (``stale`` tells gc which ones lead nowhere).
+entry again. gc (and ``remove --all``) drops the entries whose generation is gone
+(``prune``, from manage/sweep.py); until then a stale entry is a few bytes that leads
+nowhere, and a build of its key replaces it.
 """
 
 from __future__ import annotations
@@ -98,6 +99,17 @@ def stale(root: str) -> list[str]:
         if generation is None or not os.path.isdir(generation):
             found.append(key)
     return found
+
+
+def prune(root: str) -> int:
+    """Drop the entries that name no generation that exists (gc's sweep); how many.
+
+    A build may write a key's entry again meanwhile, and lose it here: that copy's
+    next sibling builds instead of sharing, nothing worse."""
+    gone = stale(root)
+    for key in gone:
+        drop(root, key)
+    return len(gone)
 
 
 def drop(root: str, key: str) -> None:
