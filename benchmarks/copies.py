@@ -1,20 +1,23 @@
 #!/usr/bin/env python3
 """Copies of one script (pandas, typer, rich) in many folders: what each copy costs.
 
-    python3 benchmarks/copies.py [--copies 100] [--uvlaunch .venv/bin/uvlaunch]
+    python3 benchmarks/copies.py [--copies 100] [--no-import] [--settle] [--uvlaunch PATH]
 
 Needs the wheels ``benchmarks/real_packages.py`` downloads once
 (``~/.cache/uvlaunch-bench/wheels-py3X``); offline otherwise, in a scratch directory
 with its own home and uv cache. Measured: the first launch of the original (a build),
 its warm start, the first launch of each copy (no build: a thin generation,
-docs/how-it-works.md "Copies share what they can") and its warm start, and the inodes
-and bytes of the home per extra copy. Standard library only.
+docs/how-it-works.md "Copies share what they can") and its warm start, in wall time
+and in CPU time (uvlaunch and the script, not the detached compiler: on a machine shared
+with other work it varies less), and the inodes and bytes of the home per extra copy.
+``--settle`` waits for background compilers before each launch. Standard library only.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -32,10 +35,18 @@ SCRIPT = """#!/usr/bin/env -S uvlaunch
 """
 
 
+CPU: list[float] = []  # the CPU time of each launch, in the order they ran
+
+
 def launch(uvlaunch: str, script: Path, env: dict[str, str]) -> float:
+    """The wall time of one launch; its CPU time (user and system, uvlaunch and the
+    script, not a detached compiler) goes to CPU: on a shared machine it varies less."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.run([uvlaunch, str(script)], env=env, capture_output=True, text=True)
     took = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
     if proc.returncode != 0 or "imported" not in proc.stdout:
         sys.exit(f"{script}: failed: {proc.stderr.strip()}")
     return took
@@ -78,6 +89,11 @@ def main() -> None:
         help="the script imports nothing: the launch itself is measured, not pandas's import",
     )
     parser.add_argument(
+        "--settle",
+        action="store_true",
+        help="before each launch, wait for background compilers (each launch measured alone)",
+    )
+    parser.add_argument(
         "--uvlaunch", default=str(Path(__file__).parent.parent / ".venv/bin/uvlaunch")
     )
     minor = sys.version_info[1]
@@ -111,9 +127,16 @@ def main() -> None:
         warm = [launch(args.uvlaunch, scripts[0], env) for _ in range(5)]
         one = footprint(home)
         firsts, warms = [], []
+        cpu_first, cpu_warm = [], []
         for script in scripts[1:]:
+            if args.settle:
+                settle(home)
             firsts.append(launch(args.uvlaunch, script, env))
+            cpu_first.append(CPU[-1])
+            if args.settle:
+                settle(home)
             warms.append(launch(args.uvlaunch, script, env))
+            cpu_warm.append(CPU[-1])
         settle(home)
         every = footprint(home)
         n = args.copies
@@ -125,6 +148,12 @@ def main() -> None:
         gap = [f - w for f, w in zip(firsts, warms, strict=True)]
         median_gap = statistics.median(gap) * 1000
         print(f"first launch minus warm start of the same copy: median {median_gap:.1f} ms")
+        cpu_gap = [f - w for f, w in zip(cpu_first, cpu_warm, strict=True)]
+        print(
+            f"CPU time: first launch median {statistics.median(cpu_first) * 1000:.1f} ms, "
+            f"warm {statistics.median(cpu_warm) * 1000:.1f} ms, "
+            f"first minus warm median {statistics.median(cpu_gap) * 1000:.1f} ms"
+        )
         print(
             f"home: one script {one[0]} inodes {one[1] / 2**20:.1f} MiB; with {n} copies "
             f"{every[0]} inodes {every[1] / 2**20:.1f} MiB ({every[1] / one[1]:.3f}x)"

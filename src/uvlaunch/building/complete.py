@@ -33,9 +33,11 @@ def finish(
     os.close(os.open(paths.generation_lock_path(env), os.O_WRONLY | os.O_CREAT, 0o600))
     # What it holds, for sharing (content.py): before the stamp, so a complete
     # generation of this uvlaunch always has it.
+    key = None
     if sharers.source_of(env) is None:  # a thin generation links its source's (thin.py)
         content.record(root, env, uv_version)
-        shared.record(root, env, shared.resolution_key(script, uv_bin, dict(os.environ)))
+        key = shared.resolution_key(script, uv_bin, dict(os.environ))
+        shared.record(root, env, key)
     new = fields(script, env, uv_bin, uv_version, None)
     if compile_now:
         total, own = venv.usage(env)
@@ -45,6 +47,8 @@ def finish(
     # A launch does not wait for the disk (store.write_atomic): its background compiler
     # makes the stamp durable; an upgrade's generation is compiled first, and durable.
     store.write_atomic(root, paths.stamp_path(env), new.encode(), durable=compile_now)
+    if key is not None:
+        shared.index(root, env, key)  # complete now: copies may find it (shared.match)
     return new
 
 

@@ -49,9 +49,7 @@ def describe(generation: str, uv_version: str) -> list[str]:
 
 def key_of(lines: list[str]) -> str:
     """The key of a generation described by ``lines`` (``describe``): 64 hex digits."""
-    from hashlib import sha256
-
-    return sha256("\n".join(lines).encode("utf-8", "surrogateescape")).hexdigest()
+    return store.sha256_hex("\n".join(lines).encode("utf-8", "surrogateescape"))
 
 
 def record(root: str, generation: str, uv_version: str) -> str:
@@ -89,8 +87,6 @@ def _signature(python: str) -> str:
 
 def _distribution(dist_info: str, entry: str) -> str:
     """One line for an installed distribution: name, version, tags, source, files."""
-    from hashlib import sha256
-
     name, _, version = entry[: -len(".dist-info")].partition("-")
     tags = ",".join(sorted(_field_values(os.path.join(dist_info, "WHEEL"), "Tag")))
     source = _read(os.path.join(dist_info, "direct_url.json")).strip() or "index"
@@ -101,8 +97,8 @@ def _distribution(dist_info: str, entry: str) -> str:
         # files without a hash (RECORD itself, byte-compiled files) are not content.
         if not line.startswith("../") and ",sha256=" in line and "__pycache__" not in line
     )
-    digest = sha256("\n".join(files).encode("utf-8", "surrogateescape")).hexdigest()
-    source_key = sha256(source.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    digest = store.sha256_hex("\n".join(files).encode("utf-8", "surrogateescape"))
+    source_key = store.sha256_hex(source.encode("utf-8", "surrogateescape"))[:16]
     return f"dist {venv.normalize(name)} {version} {tags or '-'} {source_key} {digest}"
 
 

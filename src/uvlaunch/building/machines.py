@@ -33,11 +33,9 @@ def platform_tag() -> str:
 
 def key(env: str) -> str:
     """The variant key of the generation ``env``: its interpreter, as this machine sees it."""
-    from hashlib import sha256
-
     base = os.path.realpath(paths.env_python(env))
     text = f"{base}\0{venv.python_version(env)}\0{platform_tag()}"
-    return sha256(os.fsencode(text)).hexdigest()[: pointer.KEY_DIGITS]
+    return store.sha256_hex(os.fsencode(text))[: pointer.KEY_DIGITS]
 
 
 def usable(env: str) -> bool:

@@ -9,11 +9,10 @@ machine's platform, and the settings uv reads besides the block: its ``UV_*``
 variables, ``PATH`` (which interpreters uv finds first) and the configuration files it
 would read. Each generation records the key it was built under,
 ``envs/<name>/g<N>/uvlaunch-resolution`` (written before the stamp; this module owns
-it); ``match`` finds a complete generation of this home, current for some environment
-and usable on this machine, with the same key and a content identity (content.py).
-
-Nothing is shared yet: this is the question a first launch will ask before it builds
-(docs/how-it-works.md, "Content identity").
+it), and the home's resolution index notes it once the generation is complete
+(home/keyindex.py); ``match`` finds through that index a complete generation of this
+home, current for some environment and usable on this machine, with the same key and a
+content identity (content.py): what a first launch asks before it builds (thin.py).
 """
 
 from __future__ import annotations
@@ -21,7 +20,8 @@ from __future__ import annotations
 import os
 
 from uvlaunch.building import content, machines
-from uvlaunch.home import paths, pointer, stamp, store, trust
+from uvlaunch.errors import UvlaunchError
+from uvlaunch.home import keyindex, paths, pointer, stamp, store, trust
 from uvlaunch.scripts.script import Script
 
 MAGIC = "uvlaunch-resolution 1"
@@ -36,8 +36,6 @@ def path_of(generation: str) -> str:
 
 def resolution_key(script: Script, uv_bin: str, environ: dict[str, str]) -> str:
     """What ``script``'s block resolves to here and now depends on, as a key (64 hex)."""
-    from hashlib import sha256
-
     parts = [
         f"block {script.block!r}",
         f"resolved {script.resolved()}",
@@ -49,7 +47,7 @@ def resolution_key(script: Script, uv_bin: str, environ: dict[str, str]) -> str:
     ]
     parts += sorted(f"env {k}={v}" for k, v in environ.items() if k.startswith("UV_"))
     parts += [f"config {p} {stamp.file_signature(p)}" for p in config_files(script, environ)]
-    return sha256("\n".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
+    return store.sha256_hex("\n".join(parts).encode("utf-8", "surrogateescape"))
 
 
 def config_files(script: Script, environ: dict[str, str]) -> list[str]:
@@ -97,15 +95,32 @@ def read(generation: str) -> str | None:
 def match(root: str, key: str, *, besides: str) -> str | None:
     """A complete generation of this home built for the resolution ``key``, current for
     an environment other than ``besides``, ours, trusted and usable on this machine; its
-    path, or None."""
-    for name in store.env_names(root):
-        if name == besides:
-            continue
-        for variant in pointer.variants(root, name):
-            generation = pointer.current(root, name, variant)
-            if generation is not None and _fits(generation, key):
-                return generation
-    return None
+    path, or None.
+
+    Found through the resolution index (home/keyindex.py), one entry, not by reading
+    every environment; what the entry names is checked here as a scan would have."""
+    generation = keyindex.read(root, key)
+    if generation is None:
+        return None
+    env_dir = os.path.dirname(generation)
+    name = os.path.basename(env_dir)
+    if name == besides:
+        return None
+    current = [pointer.current(root, name, v) for v in pointer.variants(root, name)]
+    if generation not in current:
+        return None  # upgraded away, rolled back, removed: stale
+    if trust.env_problem(env_dir, generation) is not None:
+        return None
+    return generation if _fits(generation, key) else None
+
+
+def index(root: str, generation: str, key: str) -> None:
+    """Note in the resolution index that ``generation`` (complete, its own) was built
+    for ``key``; a home that cannot take the note only shares less."""
+    try:
+        keyindex.write(root, key, generation)
+    except (OSError, UvlaunchError):
+        pass
 
 
 def _fits(generation: str, key: str) -> bool:

@@ -22,7 +22,7 @@ import time
 from contextlib import nullcontext
 
 from uvlaunch.building import generations, venv
-from uvlaunch.home import locks, paths, records, stamp, store, trash, warm
+from uvlaunch.home import keyindex, locks, paths, records, stamp, store, trash, warm
 from uvlaunch.home.env import Env
 from uvlaunch.home.names import is_safe_name
 from uvlaunch.launching import fetch, piped
@@ -90,6 +90,8 @@ def sweep(root: str, *, dry_run: bool = False, everything: bool = False) -> Swep
                     if not dry_run:
                         os.unlink(path)
     _sweep_pyc_store(root, dry_run)  # counted with the environments that linked them
+    if not dry_run:
+        keyindex.prune(root)  # resolution index entries whose generation is gone
     _sweep_url_copies(root, 0 if everything else time.time() - URL_UNUSED, dry_run)
     if dry_run:
         return done

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 
-from uvlaunch.uv.escaping import Escaper
 from uvlaunch.uv.spawn import Running, wait
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
 if TYPE_CHECKING:
+    import re
     from collections.abc import Callable
+
+    from uvlaunch.uv.escaping import Escaper
 
     Vet = Callable[[], object]
 
 # Lines of `uv sync`'s report that `uv run` does not print; matched on the visible text.
-_REPORT = re.compile(
+_REPORT = (
     # Updating: what uv 0.12 says of the generation directory made before it runs.
     rb"^(?:(?:Creating|Updating|Using) (?:script|virtual) environment at"
     rb"|Using (?:CPython|PyPy|GraalPy|Python) \d"
@@ -35,7 +36,7 @@ _REPORT = re.compile(
     rb"|Would |"
     rb" [-+~] \S)"
 )
-_ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
+_ANSI = rb"\x1b\[[0-9;?]*[A-Za-z]"
 
 
 _PREFIXES = (
@@ -54,7 +55,19 @@ _PREFIXES = (
 )
 _CROSS = "\u00d7"  # the multiplication sign uv puts before an error
 _ERROR_PREFIXES = (b"error: ", _CROSS.encode())  # uv's error, plain or drawn
-_SEPARATORS = re.compile(rb"(\r|\n)")
+_SEPARATORS = rb"(\r|\n)"
+# Compiled when first used: importing re costs 5 to 10 ms, and a launch that starts no
+# uv (a warm start through the slow path, a copy's first launch: thin.py) reads none.
+_COMPILED: list[re.Pattern[bytes]] = []
+
+
+def _patterns() -> list[re.Pattern[bytes]]:
+    """The compiled _REPORT, _ANSI and _SEPARATORS."""
+    if not _COMPILED:
+        import re
+
+        _COMPILED.extend(re.compile(p) for p in (_REPORT, _ANSI, _SEPARATORS))
+    return _COMPILED
 
 
 class Quiet:
@@ -86,7 +99,8 @@ class Quiet:
 
     def _feed(self, data: bytes) -> bytes:
         out = []
-        pieces = _SEPARATORS.split(data)
+        report = _patterns()[0]
+        pieces = _patterns()[2].split(data)
         for i, piece in enumerate(pieces):
             if not piece:
                 continue
@@ -99,8 +113,8 @@ class Quiet:
                 if _visible(segment).startswith(_ERROR_PREFIXES):
                     self.error = segment + piece + b"".join(pieces[i + 1 :])
                     return b"".join(out)
-                if segment and _REPORT.match(_visible(segment)):
-                    out.append(b"".join(_ANSI.findall(segment)))
+                if segment and report.match(_visible(segment)):
+                    out.append(b"".join(_patterns()[1].findall(segment)))
                     self.dropped = True
                 elif segment or not self.dropped:
                     out.append(segment + piece)
@@ -118,12 +132,12 @@ class Quiet:
 
     def flush(self) -> bytes:
         held, self.held = self.held, b""
-        return b"" if _REPORT.match(_visible(held)) else held
+        return b"" if _patterns()[0].match(_visible(held)) else held
 
 
 def _visible(text: bytes) -> bytes:
     # Escape sequences out; one cut short at the end of what came so far, too.
-    return _ANSI.sub(b"", text).partition(b"\x1b")[0]
+    return _patterns()[1].sub(b"", text).partition(b"\x1b")[0]
 
 
 def _could_be_report(visible: bytes) -> bool:
@@ -148,6 +162,8 @@ def relay(
     held: list[bytes] = []
     released = False
     quiet = None if report else Quiet()
+    from uvlaunch.uv.escaping import Escaper
+
     escaper = Escaper()
     try:
         while True:
