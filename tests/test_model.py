@@ -102,7 +102,6 @@ class Identity(RuleBasedStateMachine):
             **sandbox.env,
             "UVLAUNCH_HOME": str(self.root / "home"),
             "UV_FIND_LINKS": str(self.wheels),
-            "UVLAUNCH_SHARE": "1",  # copies share (building/thin.py)
         }
         self.files: dict[str, int] = {}  # name -> file id (an inode, followed by the model)
         self.block: dict[int, str] = {}  # file id -> its block's dependency

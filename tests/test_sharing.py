@@ -21,13 +21,6 @@ from uvlaunch.home import sharers
 VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
-@pytest.fixture(autouse=True)
-def sharing_on(request: pytest.FixtureRequest) -> None:
-    """Sharing is switched on by UVLAUNCH_SHARE=1 (thin.py): on for these tests."""
-    if "sandbox" in request.fixturenames:
-        request.getfixturevalue("sandbox").env["UVLAUNCH_SHARE"] = "1"
-
-
 def fake_generation(
     top: Path, dists: dict[str, str], *, extra_record: str = "", python: str = sys.executable
 ) -> Path:
@@ -400,9 +393,14 @@ def test_a_copy_whose_source_was_deleted_by_hand_is_rebuilt(sandbox: Sandbox) ->
     assert sharers.source_of(str(generation_of(sandbox, copy))) is None
 
 
-def test_without_the_switch_every_copy_builds(sandbox: Sandbox) -> None:
-    del sandbox.env["UVLAUNCH_SHARE"]
-    one, copy = copies(sandbox)
+@pytest.mark.parametrize("off", ["0", "no", "False"])
+def test_switched_off_every_copy_builds(sandbox: Sandbox, off: str) -> None:
+    """Sharing is on by default (the sandbox passes no UVLAUNCH_SHARE of the caller's);
+    UVLAUNCH_SHARE=0 switches it off."""
+    assert "UVLAUNCH_SHARE" not in sandbox.env
+    one, copy, third = copies(sandbox, 3)
     report(sandbox.run(str(one)))
-    report(sandbox.run(str(copy)))
+    report(sandbox.run(str(copy), env={**sandbox.env, "UVLAUNCH_SHARE": off}))
     assert sharers.source_of(str(generation_of(sandbox, copy))) is None
+    report(sandbox.run(str(third), env={**sandbox.env, "UVLAUNCH_SHARE": "1"}))
+    assert sharers.source_of(str(generation_of(sandbox, third))) is not None

@@ -30,17 +30,16 @@ from uvlaunch.home import locks, paths, sharers, stamp
 from uvlaunch.scripts.script import Script
 from uvlaunch.uv import calls as uv
 
-# Sharing is switched on by the user for now: with it on, a few older tests' assumptions
-# (every script of one block builds its own; `remove` frees all of it at once) change.
+# Sharing is on unless the user switches it off (every copy then builds its own).
 SWITCH = "UVLAUNCH_SHARE"
-ON = ("1", "yes", "true")
+OFF = ("0", "no", "false")
 
 
 def share(root: str, new: str, script: Script, uv_bin: str) -> str | None:
     """Make the empty new generation ``new`` a thin one on a generation of another
     environment that matches ``script``; the version of the uv that built that one.
     None when none matches (build as usual); ``new`` is then untouched."""
-    if os.environ.get(SWITCH, "") not in ON:
+    if os.environ.get(SWITCH, "").strip().lower() in OFF:
         return None
     name = os.path.basename(os.path.dirname(new))
     key = shared.resolution_key(script, uv_bin, dict(os.environ))
