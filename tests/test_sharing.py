@@ -375,9 +375,14 @@ def test_a_generation_exec_may_have_changed_is_shared_with_no_copy(sandbox: Sand
     assert sharers.source_of(str(built)) is None and "beta" not in installed(built)
 
 
-def test_a_copy_whose_source_was_deleted_by_hand_is_rebuilt(sandbox: Sandbox) -> None:
-    """Deleting a generation by hand is damage, as deleting site-packages is; the warm
-    start does not look inside (it never did), the checking start does."""
+@pytest.mark.parametrize("deleted", ["generation", "environment"])
+def test_a_copy_whose_source_was_deleted_by_hand_is_rebuilt(
+    sandbox: Sandbox, launch_path: str, deleted: str
+) -> None:
+    """Deleting a generation by hand is damage, as deleting site-packages is. Through
+    each launch path, the warm start of a copy whose source is gone never runs the script
+    without its packages: its interpreter is a link through the source's (thin.py), so
+    the warm check of the interpreter fails and the slow path rebuilds."""
     import shutil
 
     from conftest import settle
@@ -385,12 +390,50 @@ def test_a_copy_whose_source_was_deleted_by_hand_is_rebuilt(sandbox: Sandbox) ->
     one, copy = copies(sandbox)
     report(sandbox.run(str(one)))
     report(sandbox.run(str(copy)))
+    with must_be_warm(sandbox):
+        report(sandbox.run(str(copy)))  # the warm record is written
     settle(sandbox)
-    shutil.rmtree(generation_of(sandbox, one))
-    again = sandbox.run(str(copy), env={**sandbox.env, "UVLAUNCH_NO_FAST_PATH": "1"})
+    source = generation_of(sandbox, one)
+    shutil.rmtree(source if deleted == "generation" else source.parent)
+    again = sandbox.run(str(copy))
     assert report(again)["alpha"] is not None
     assert "the generation whose packages it shared is gone" in again.stderr
-    assert sharers.source_of(str(generation_of(sandbox, copy))) is None
+    rebuilt = generation_of(sandbox, copy)
+    assert sharers.source_of(str(rebuilt)) is None and "alpha" in installed(rebuilt)
+    with must_be_warm(sandbox):
+        assert report(sandbox.run(str(copy)))["prefix"] == str(rebuilt)
+
+
+def test_a_copy_activates_its_own_generation(sandbox: Sandbox) -> None:
+    """``source WHERE/bin/activate`` in a copy's environment names the copy's generation,
+    not the source's (whose files its other ``bin/`` entries are)."""
+    import shutil
+
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("bash is not installed")
+    one, copy = copies(sandbox)
+    report(sandbox.run(str(one)))
+    report(sandbox.run(str(copy)))
+    original, thin = generation_of(sandbox, one), generation_of(sandbox, copy)
+    for script, generation in ((copy, thin), (one, original)):
+        where = sandbox.run("where", str(script)).stdout.strip()
+        shown = sandbox.capture(
+            [
+                bash,
+                "-c",
+                f'source "{where}/bin/activate" && echo "$VIRTUAL_ENV" && command -v python',
+            ]
+        )
+        assert shown.returncode == 0, shown.stderr
+        virtual_env, python = shown.stdout.split("\n")[:2]
+        assert Path(virtual_env).resolve() == generation.resolve(), shown.stdout
+        assert Path(python).parent.parent.resolve() == generation.resolve(), shown.stdout
+    # Its own files: the source's stay as uv wrote them.
+    assert (thin / "bin" / "activate").stat().st_ino != (
+        original / "bin" / "activate"
+    ).stat().st_ino
+    assert str(original) in (original / "bin" / "activate").read_text()
 
 
 @pytest.mark.parametrize("off", ["0", "no", "False"])

@@ -6,8 +6,11 @@ directory of its own environment, so that its path, ``where``, its stamp, use lo
 pointers, upgrade and rollback stay its own, holding
 
 - ``pyvenv.cfg``, copied, and ``bin/`` with hard links to the source's files: the
-  interpreter's symlinks (the links themselves) and the rest (entry points: their
-  shebangs name the source's interpreter, the path where uv installed them);
+  interpreter's other symlinks (the links themselves) and the rest (entry points: their
+  shebangs name the source's interpreter, the path where uv installed them), but for
+  ``python``, a symlink to the source's (a warm start then cannot start a copy whose
+  source was deleted by hand), and the activation scripts, copies naming this
+  generation as VIRTUAL_ENV;
 - ``lib/pythonX.Y/site-packages``, a symlink to the source's;
 - ``uvlaunch-content`` and ``uvlaunch-resolution`` (hard links: the same contents) and
   ``uvlaunch-shared`` (which generation it is built on; home/sharers.py, which also
@@ -94,16 +97,24 @@ def _lay_out(source: str, new: str) -> None:
         f.write(config)
     bin_from, bin_to = paths.env_bin(source), paths.env_bin(new)
     os.mkdir(bin_to, 0o755)
+    python = os.path.basename(paths.env_python(source))
     for entry in sorted(os.listdir(bin_from)):
         here, there = os.path.join(bin_from, entry), os.path.join(bin_to, entry)
-        if os.path.islink(here):
+        if entry == python and os.path.islink(here):
+            # A link to the source's link, not a copy of it: once the source is gone
+            # (deleted by hand), the warm starts' check of the interpreter, a stat
+            # through this link (native/launcher.c, fastpath.py), fails and hands the
+            # start to the slow path, which rebuilds (intact) instead of running the
+            # script without its packages. Python still finds pyvenv.cfg beside this one.
+            os.symlink(here, there)
+        elif os.path.islink(here):
             try:
                 # The link itself, hard-linked: no inode of its own. Its target is the
                 # base interpreter or a name beside it, the same from either bin/.
                 os.link(here, there, follow_symlinks=False)
             except OSError:
                 os.symlink(os.readlink(here), there)
-        elif os.path.isfile(here):
+        elif os.path.isfile(here) and not _own_copy(here, there, source, new):
             os.link(here, there)
     for site in venv.site_packages(source):
         inside = os.path.relpath(site, source)
@@ -113,6 +124,23 @@ def _lay_out(source: str, new: str) -> None:
     # .gitignore and CACHEDIR.TAG: every inode counts a hundred times over.
     os.link(content.path_of(source), content.path_of(new))
     os.link(shared.path_of(source), shared.path_of(new))  # the key it matched
+
+
+def _own_copy(here: str, there: str, source: str, new: str) -> bool:
+    """Write ``there`` as ``here`` with the source's path made ``new``'s, if ``here`` is
+    an activation script naming it (uv writes VIRTUAL_ENV into activate, .csh, .fish,
+    .nu and .bat); whether it was. Five small files: the rest stay hard links."""
+    if not os.path.basename(here).startswith("activate"):
+        return False
+    with open(here, "rb") as f:
+        data = f.read(1 << 16)
+    old = os.fsencode(source)
+    if old not in data:
+        return False
+    fd = os.open(there, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data.replace(old, os.fsencode(new)))
+    return True
 
 
 def _clear(new: str) -> None:
