@@ -9,8 +9,8 @@ pointers, upgrade and rollback stay its own, holding
   interpreter's other symlinks (the links themselves) and the rest (entry points: their
   shebangs name the source's interpreter, the path where uv installed them), but for
   ``python``, a symlink to the source's (a warm start then cannot start a copy whose
-  source was deleted by hand), and the activation scripts, copies naming this
-  generation as VIRTUAL_ENV;
+  source was deleted by hand), and ``activate``, a copy naming this generation as
+  VIRTUAL_ENV;
 - ``lib/pythonX.Y/site-packages``, a symlink to the source's;
 - ``uvlaunch-content`` and ``uvlaunch-resolution`` (hard links: the same contents) and
   ``uvlaunch-shared`` (which generation it is built on; home/sharers.py, which also
@@ -106,7 +106,8 @@ def _lay_out(source: str, new: str) -> None:
             # through this link (native/launcher.c, fastpath.py), fails and hands the
             # start to the slow path, which rebuilds (intact) instead of running the
             # script without its packages. Python still finds pyvenv.cfg beside this one.
-            os.symlink(here, there)
+            # Relative: short enough to live in the inode, no block of its own.
+            os.symlink(os.path.relpath(here, bin_to), there)
         elif os.path.islink(here):
             try:
                 # The link itself, hard-linked: no inode of its own. Its target is the
@@ -128,9 +129,12 @@ def _lay_out(source: str, new: str) -> None:
 
 def _own_copy(here: str, there: str, source: str, new: str) -> bool:
     """Write ``there`` as ``here`` with the source's path made ``new``'s, if ``here`` is
-    an activation script naming it (uv writes VIRTUAL_ENV into activate, .csh, .fish,
-    .nu and .bat); whether it was. Five small files: the rest stay hard links."""
-    if not os.path.basename(here).startswith("activate"):
+    ``activate`` (bash and zsh: ``source WHERE/bin/activate``) naming it; whether it was.
+
+    Only that one: each file is an inode and a block, and a copy may cost 20 and 64 KiB
+    (issue 30); the other shells' (.csh, .fish, .nu, .bat) stay the source's, naming
+    the source's generation, whose packages are the same."""
+    if os.path.basename(here) != "activate":
         return False
     with open(here, "rb") as f:
         data = f.read(1 << 16)
@@ -139,6 +143,7 @@ def _own_copy(here: str, there: str, source: str, new: str) -> bool:
         return False
     fd = os.open(there, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     with os.fdopen(fd, "wb") as f:
+        os.fchmod(fd, os.stat(here).st_mode & 0o755)  # as uv made it, not our umask
         f.write(data.replace(old, os.fsencode(new)))
     return True
 
