@@ -447,3 +447,22 @@ def test_switched_off_every_copy_builds(sandbox: Sandbox, off: str) -> None:
     assert sharers.source_of(str(generation_of(sandbox, copy))) is None
     report(sandbox.run(str(third), env={**sandbox.env, "UVLAUNCH_SHARE": "1"}))
     assert sharers.source_of(str(generation_of(sandbox, third))) is not None
+
+
+def test_another_machines_generation_is_never_shared(sandbox: Sandbox, launch_path: str) -> None:
+    """A source whose interpreter is not here (another machine's variant on a shared home,
+    as its ``bin/python`` reads from this machine) is no copy's to share: the copy builds
+    with this machine's interpreter and runs with its packages."""
+    one, copy = copies(sandbox)
+    report(sandbox.run(str(one)))
+    source = generation_of(sandbox, one)
+    python = source / "bin" / "python"
+    elsewhere = "/nonexistent/other-machine/bin/python3"
+    python.unlink()
+    python.symlink_to(elsewhere)
+    ran = report(sandbox.run(str(copy)))
+    built = generation_of(sandbox, copy)
+    assert sharers.source_of(str(built)) is None
+    assert sharers.referrers(str(source)) == []
+    assert ran["alpha"] is not None and ran["prefix"] == str(built)
+    assert os.readlink(python) == elsewhere  # the other machine's generation untouched
