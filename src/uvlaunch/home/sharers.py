@@ -6,9 +6,9 @@ another environment of the same home, its *source*. Each side says so:
 
 - ``envs/B/gM/uvlaunch-shared``: ``uvlaunch-shared 1``, the source's environment name
   and generation, one per line (what the thin one is built on);
-- ``envs/A/sharers/gN.B.gM``: empty; its name says that ``B``'s ``gM`` shares ``A``'s
-  ``gN`` (written first, while the source's use lock is held, so that no gc can delete
-  the source between the decision and the reference).
+- ``envs/A/sharers/gN.B.gM``: a hard link of the former (no inode of its own); its
+  name says that ``B``'s ``gM`` shares ``A``'s ``gN`` (made while the source's use lock
+  is held, so that no gc can delete the source between the decision and the reference).
 
 A reference counts only while both agree (the thin generation exists and names the
 source): one left behind by a thin generation since deleted is stale, and is dropped by
@@ -79,12 +79,17 @@ def add(root: str, source: str, thin: str) -> str:
         # builds as usual).
         raise PermissionError(errno.EPERM, "not a directory of the user's own", top)
     ref = os.path.join(top, f"{src_gen}.{thin_name}.{thin_gen}")
-    os.close(os.open(ref, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+    try:
+        # A hard link of the thin side (write_source, first): its name is what counts,
+        # and it costs no inode of its own.
+        os.link(source_file(thin), ref)
+    except FileExistsError:
+        pass  # a stale one of a thin generation of that name since deleted: it counts again
     return ref
 
 
 def write_source(root: str, thin: str, source: str) -> None:
-    """Write ``thin``'s side: the generation it is built on (before its stamp)."""
+    """Write ``thin``'s side: the generation it is built on (before ``add``)."""
     name, generation = _split(source)
     data = f"{MAGIC}\n{name}\n{generation}\n".encode()
     store.write_atomic(root, source_file(thin), data, durable=False)
