@@ -82,20 +82,6 @@ def read(generation: str) -> str | None:
     return key if key_of([line for line in lines[2:] if line]) == key else None
 
 
-def interpreter(generation: str) -> str | None:
-    """The interpreter ``generation`` was built on, as its record names it (resolved)."""
-    try:
-        with open(path_of(generation), "rb") as f:
-            head = f.read(1 << 14).decode("utf-8", "surrogateescape")
-    except OSError:
-        return None
-    lines = head.split("\n")
-    if not lines or lines[0] != MAGIC:
-        return None
-    found = [line[len("python ") :] for line in lines[2:] if line.startswith("python ")]
-    return found[0] if found else None
-
-
 def _signature(python: str) -> str:
     # The interpreter's inode, size and mtime: a Python rebuilt in place is another one.
     return stamp.file_signature(python)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import sys
 
-from uvlaunch.building import content, venv
+from uvlaunch.building import venv
 from uvlaunch.home import hosts, paths, pointer, sharers, stamp, store
 from uvlaunch.home.env import Env
 
@@ -60,8 +60,14 @@ def _orphan_here(env: str) -> bool:
     machine has: this machine's then, for the launch to find it damaged and rebuild it."""
     if sharers.source_of(env) is None:
         return False
-    base = content.interpreter(env)
-    return base is not None and os.path.exists(base)
+    # pyvenv.cfg is a hard link to the source's (thin.py): still here, naming the
+    # directory of the interpreter the source was built with.
+    home = venv.pyvenv_value(env, "home")
+    version = venv.python_version(env).split(".")[:2]
+    return bool(home) and any(
+        os.path.exists(os.path.join(home, name))
+        for name in ("python" + ".".join(version), "python" + version[0], "python")
+    )
 
 
 def choose(env: Env) -> str | None:
