@@ -357,6 +357,9 @@ def test_list_and_show_say_who_shares(sandbox: Sandbox) -> None:
     # The shared packages are counted once: in the holder's size.
     assert listed[user]["size"] < listed[holder]["size"]
     assert listed[user]["freed"] <= 64 * 1024
+    # Its python leads through the source's (thin.py): shown as the interpreter itself.
+    shown_python = [listed[n]["variants"][0]["interpreter"] for n in (user, holder)]
+    assert shown_python[0] == shown_python[1] and "/envs/" not in shown_python[0]
     shown = sandbox.run("show", str(copy)).stdout
     assert f"uses the packages of {holder}/{original.name}" in shown
     assert "alpha" in shown
