@@ -61,9 +61,21 @@ def prepare_cached(world: World) -> None:
     """Another script launched first: uv's cache holds what s.py needs, so that uv makes
     few calls, and the Kth of uvlaunch's own is not hidden behind uv's."""
     other = world.scripts / "other.py"
-    other.write_text(make_script())
+    # Another block: a copy of s.py's would share its generation (the "copy" scene).
+    other.write_text(make_script(deps=("alpha", "beta")))
     other.chmod(0o755)
     proc = world.run(["./other.py"], extra={"UVLAUNCH_COMPILE_BYTECODE": "0"})
+    assert proc.returncode == 0, proc.stderr
+
+
+def prepare_copy(world: World) -> None:
+    """A copy of s.py in another folder launched first: s.py's first launch makes a thin
+    generation on the copy's (building/thin.py), without uv."""
+    (world.scripts / "run1").mkdir()
+    first = world.scripts / "run1" / "s.py"
+    first.write_text(make_script())
+    first.chmod(0o755)
+    proc = world.run([str(first)], extra={"UVLAUNCH_COMPILE_BYTECODE": "0"})
     assert proc.returncode == 0, proc.stderr
 
 
@@ -118,6 +130,8 @@ SCENES = {
     # A first launch, through the slow path (the Python launcher).
     "first": Scene((UVLAUNCH_PY, "./s.py"), None, had_env=False),
     "first-cached": Scene((UVLAUNCH_PY, "./s.py"), prepare_cached, had_env=False),
+    # A copy's first launch: a thin generation on the first copy's.
+    "copy": Scene((UVLAUNCH_PY, "./s.py"), prepare_copy, had_env=False),
     # A warm start that must write its warm record: the native launcher's and Python's.
     "rewarm-native": Scene(("./s.py",), prepare_rewarm),
     "rewarm-python": Scene((UVLAUNCH_PY, "./s.py"), prepare_rewarm),
@@ -143,6 +157,17 @@ SPREAD = {
         "kill rename 5",
         "EIO ftruncate 1",
         "kill fsync 1",
+    ],
+    "copy": [
+        "EIO mkdir 1",
+        "kill mkdir 2",
+        "EIO link 1",
+        "ENOSPC link 3",
+        "kill link 5",
+        "EIO link 9",
+        "EIO rename 1",
+        "kill rename 2",
+        "EIO rename 3",
     ],
     "rewarm-native": ["EIO rename 1", "kill rename 1"],
     "edit": [
@@ -230,7 +255,26 @@ def problems_at(stage: Stage, point: Point) -> list[str]:
         elif stage.name not in {e["name"] for e in json.loads(listed.stdout)}:
             found.append(f"`list` does not show {stage.name}")
     found += _next_launch(stage)
+    found += _shared_problems(world)
     return [f"{point}: {problem}" for problem in found]
+
+
+def _shared_problems(world: World) -> list[str]:
+    """Copies (building/thin.py): no generation a thin one refers to is gone, and every
+    other script (a copy launched first) still runs with its packages."""
+    found = []
+    for marker in (world.home / "envs").glob("*/g*/uvlaunch-shared"):
+        lines = marker.read_text().split("\n")
+        source = world.home / "envs" / lines[1] / lines[2]
+        if not (source / "uvlaunch-stamp").is_file():
+            found.append(f"{marker.parent} refers to {source}, which is gone or incomplete")
+    for other in world.scripts.glob("*/s.py"):
+        proc = world.run([str(other)], extra={"UVLAUNCH_COMPILE_BYTECODE": "0"})
+        if proc.returncode != 0 or TRACEBACK in proc.stderr:
+            found.append(f"{other} no longer runs (exit {proc.returncode}):\n{proc.stderr}")
+        elif "alpha" not in installed(json.loads(proc.stdout.strip().splitlines()[-1])["prefix"]):
+            found.append(f"{other} runs without alpha")
+    return found
 
 
 def _next_launch(stage: Stage) -> list[str]:

@@ -317,7 +317,8 @@ def test_cold_start_shows_uv_output_warm_start_nothing(sandbox: Sandbox) -> None
         (line,) = proc.stderr.splitlines()
         assert line.startswith("Installed 2 packages in "), proc.stderr
     # -v shows uv's whole report, with absolute paths only.
-    verbose = sandbox.script("verbose.py", deps=["alpha", "beta"])
+    # Another block: a copy of tool.py's would share its generation, and uv say nothing.
+    verbose = sandbox.script("verbose.py", deps=["alpha", "beta", "gamma"])
     loud = sandbox.run("-v", str(verbose))
     report(loud)
     assert "alpha==2.0" in loud.stderr and "beta==1.0" in loud.stderr

@@ -375,8 +375,9 @@ def _age(sandbox: Sandbox, name: str, seconds: float) -> None:
 
 
 def test_gc_unused_for_removes_live_but_unused(sandbox: Sandbox) -> None:
+    # Blocks that differ: each builds its own (a copy would share, test_sharing.py).
     old = sandbox.script("old.py", body=QUIET)
-    recent = sandbox.script("recent.py", body=QUIET)
+    recent = sandbox.script("recent.py", deps=("alpha", "beta"), body=QUIET)
     launch(sandbox, old)
     launch(sandbox, recent)
     names = names_by_script(sandbox)
@@ -484,8 +485,9 @@ def test_edited_record_pointing_outside_home_deletes_nothing_there(sandbox: Sand
 
 def test_symlink_planted_inside_environment_is_not_followed(sandbox: Sandbox) -> None:
     outside, keep = outside_dir(sandbox)
+    # Blocks that differ: each has a site-packages of its own to plant links in.
     by_gc = sandbox.script("by_gc.py", body=QUIET)
-    by_remove = sandbox.script("by_remove.py", body=QUIET)
+    by_remove = sandbox.script("by_remove.py", deps=("alpha", "beta"), body=QUIET)
     launch(sandbox, by_gc)
     launch(sandbox, by_remove)
     for env in sandbox.envs():
@@ -586,9 +588,10 @@ def test_half_built_environment_without_record_is_swept(sandbox: Sandbox) -> Non
 
 
 def test_remove_by_script_path_and_by_name(sandbox: Sandbox) -> None:
+    # Blocks that differ: each builds its own (a copy would share, test_sharing.py).
     one = sandbox.script("one.py", body=QUIET)
-    two = sandbox.script("two.py", body=QUIET)
-    three = sandbox.script("three.py", body=QUIET)
+    two = sandbox.script("two.py", deps=("alpha", "beta"), body=QUIET)
+    three = sandbox.script("three.py", deps=("gamma",), body=QUIET)
     for s in (one, two, three):
         launch(sandbox, s)
     names = names_by_script(sandbox)
@@ -623,8 +626,9 @@ def test_remove_unknown_name_is_an_error_and_removes_nothing(sandbox: Sandbox) -
 
 
 def test_remove_by_path_of_a_deleted_script(sandbox: Sandbox) -> None:
+    # Blocks that differ: each builds its own (a copy would share, test_sharing.py).
     gone = sandbox.script("gone.py", body=QUIET)
-    other = sandbox.script("other.py", body=QUIET)
+    other = sandbox.script("other.py", deps=("alpha", "beta"), body=QUIET)
     launch(sandbox, gone)
     launch(sandbox, other)
     names = names_by_script(sandbox)

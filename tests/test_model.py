@@ -19,8 +19,10 @@ checks what must always hold:
 - a running script's generation never changes: what it imports late comes from the
   generation it started in, which still exists while it runs;
 - copies share (``cp``, a worktree's ``wt/a.py``): a generation that shares another's
-  packages (building/thin.py) finds them for as long as it exists, and nothing shared
-  changes through one script (``exec S -- uv pip install`` changes no other's).
+  packages (building/thin.py) finds them for as long as it exists (no generation is
+  removed while a thin one refers to it), and nothing shared changes through one
+  script (``exec S -- uv pip install``, ``upgrade``, ``reinstall`` and ``rollback`` of
+  one change no other environment's installed files).
 
 Bounded for CI (``UVLAUNCH_MODEL_EXAMPLES``, ``UVLAUNCH_MODEL_STEPS`` run it longer).
 """
@@ -102,7 +104,6 @@ class Identity(RuleBasedStateMachine):
             **sandbox.env,
             "UVLAUNCH_HOME": str(self.root / "home"),
             "UV_FIND_LINKS": str(self.wheels),
-            "UVLAUNCH_SHARE": "1",  # copies share (building/thin.py)
         }
         self.files: dict[str, int] = {}  # name -> file id (an inode, followed by the model)
         self.block: dict[int, str] = {}  # file id -> its block's dependency
@@ -245,9 +246,11 @@ class Identity(RuleBasedStateMachine):
     def manage(self, data: st.DataObject, what: str) -> None:
         names = sorted(n for n, f in self.files.items() if f in self.launched)
         name = data.draw(st.sampled_from(names))
+        before = self.others_installed(name)
         proc = self.run(what, str(self.scripts / name))
         # rollback without an earlier generation, or a script edited since: one line.
         assert proc.returncode in (0, 1, 2), proc.stderr
+        self.assert_unchanged(before, self.others_installed(name), what, name)
 
     @precondition(lambda self: any(f in self.launched for f in self.files.values()))
     @rule(data=st.data())
@@ -256,8 +259,10 @@ class Identity(RuleBasedStateMachine):
         name = data.draw(st.sampled_from(names))
         if not list(self.wheels.glob("alpha-3.0-*.whl")):
             build_wheel(self.wheels, "alpha", "3.0")  # a release appears
+        before = self.others_installed(name)
         proc = self.run("upgrade", str(self.scripts / name))
         assert proc.returncode in (0, 1), proc.stderr  # 1: an outcome says it failed
+        self.assert_unchanged(before, self.others_installed(name), "upgrade", name)
 
     @precondition(lambda self: any(f in self.launched for f in self.files.values()))
     @rule(data=st.data())
@@ -282,6 +287,24 @@ class Identity(RuleBasedStateMachine):
         assert proc.returncode == 0, proc.stderr
         mine = Path(str(self.where(name)["environment"])).resolve()
         assert self.with_beta() - before <= {mine}, (name, self.with_beta() - before)
+
+    def others_installed(self, name: str) -> dict[Path, frozenset[str]]:
+        """What is installed in each generation of every environment but ``name``'s (a
+        thin one's through its link: the packages it runs with)."""
+        mine = Path(str(self.where(name)["environment"])).parent.resolve()
+        return {
+            g: frozenset(p.name for p in g.glob("lib/python*/site-packages/*.dist-info"))
+            for g in (self.root / "home" / "envs").glob("*/g*")
+            if g.is_dir() and g.parent.resolve() != mine
+        }
+
+    @staticmethod
+    def assert_unchanged(
+        before: dict[Path, frozenset[str]], after: dict[Path, frozenset[str]], what: str, name: str
+    ) -> None:
+        """Changing one copy never changes another's installed files (issue 30)."""
+        changed = [g for g in before.keys() & after.keys() if before[g] != after[g]]
+        assert not changed, (what, name, changed)
 
     def with_beta(self) -> set[Path]:
         """The generations (resolved) in which beta can be imported."""

@@ -21,13 +21,6 @@ from uvlaunch.home import sharers
 VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
-@pytest.fixture(autouse=True)
-def sharing_on(request: pytest.FixtureRequest) -> None:
-    """Sharing is switched on by UVLAUNCH_SHARE=1 (thin.py): on for these tests."""
-    if "sandbox" in request.fixturenames:
-        request.getfixturevalue("sandbox").env["UVLAUNCH_SHARE"] = "1"
-
-
 def fake_generation(
     top: Path, dists: dict[str, str], *, extra_record: str = "", python: str = sys.executable
 ) -> Path:
@@ -364,6 +357,9 @@ def test_list_and_show_say_who_shares(sandbox: Sandbox) -> None:
     # The shared packages are counted once: in the holder's size.
     assert listed[user]["size"] < listed[holder]["size"]
     assert listed[user]["freed"] <= 64 * 1024
+    # Its python leads through the source's (thin.py): shown as the interpreter itself.
+    shown_python = [listed[n]["variants"][0]["interpreter"] for n in (user, holder)]
+    assert shown_python[0] == shown_python[1] and "/envs/" not in shown_python[0]
     shown = sandbox.run("show", str(copy)).stdout
     assert f"uses the packages of {holder}/{original.name}" in shown
     assert "alpha" in shown
@@ -382,9 +378,14 @@ def test_a_generation_exec_may_have_changed_is_shared_with_no_copy(sandbox: Sand
     assert sharers.source_of(str(built)) is None and "beta" not in installed(built)
 
 
-def test_a_copy_whose_source_was_deleted_by_hand_is_rebuilt(sandbox: Sandbox) -> None:
-    """Deleting a generation by hand is damage, as deleting site-packages is; the warm
-    start does not look inside (it never did), the checking start does."""
+@pytest.mark.parametrize("deleted", ["generation", "environment"])
+def test_a_copy_whose_source_was_deleted_by_hand_is_rebuilt(
+    sandbox: Sandbox, launch_path: str, deleted: str
+) -> None:
+    """Deleting a generation by hand is damage, as deleting site-packages is. Through
+    each launch path, the warm start of a copy whose source is gone never runs the script
+    without its packages: its interpreter is a link through the source's (thin.py), so
+    the warm check of the interpreter fails and the slow path rebuilds."""
     import shutil
 
     from conftest import settle
@@ -392,17 +393,79 @@ def test_a_copy_whose_source_was_deleted_by_hand_is_rebuilt(sandbox: Sandbox) ->
     one, copy = copies(sandbox)
     report(sandbox.run(str(one)))
     report(sandbox.run(str(copy)))
+    with must_be_warm(sandbox):
+        report(sandbox.run(str(copy)))  # the warm record is written
     settle(sandbox)
-    shutil.rmtree(generation_of(sandbox, one))
-    again = sandbox.run(str(copy), env={**sandbox.env, "UVLAUNCH_NO_FAST_PATH": "1"})
+    source = generation_of(sandbox, one)
+    shutil.rmtree(source if deleted == "generation" else source.parent)
+    again = sandbox.run(str(copy))
     assert report(again)["alpha"] is not None
     assert "the generation whose packages it shared is gone" in again.stderr
-    assert sharers.source_of(str(generation_of(sandbox, copy))) is None
+    rebuilt = generation_of(sandbox, copy)
+    assert sharers.source_of(str(rebuilt)) is None and "alpha" in installed(rebuilt)
+    with must_be_warm(sandbox):
+        assert report(sandbox.run(str(copy)))["prefix"] == str(rebuilt)
 
 
-def test_without_the_switch_every_copy_builds(sandbox: Sandbox) -> None:
-    del sandbox.env["UVLAUNCH_SHARE"]
+def test_a_copy_activates_its_own_generation(sandbox: Sandbox) -> None:
+    """``source WHERE/bin/activate`` in a copy's environment names the copy's generation,
+    not the source's (whose files its other ``bin/`` entries are)."""
+    import shutil
+
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("bash is not installed")
     one, copy = copies(sandbox)
     report(sandbox.run(str(one)))
     report(sandbox.run(str(copy)))
+    original, thin = generation_of(sandbox, one), generation_of(sandbox, copy)
+    for script, generation in ((copy, thin), (one, original)):
+        where = sandbox.run("where", str(script)).stdout.strip()
+        shown = sandbox.capture(
+            [
+                bash,
+                "-c",
+                f'source "{where}/bin/activate" && echo "$VIRTUAL_ENV" && command -v python',
+            ]
+        )
+        assert shown.returncode == 0, shown.stderr
+        virtual_env, python = shown.stdout.split("\n")[:2]
+        assert Path(virtual_env).resolve() == generation.resolve(), shown.stdout
+        assert Path(python).parent.parent.resolve() == generation.resolve(), shown.stdout
+    # Its own files: the source's stay as uv wrote them.
+    assert (thin / "bin" / "activate").stat().st_ino != (
+        original / "bin" / "activate"
+    ).stat().st_ino
+    assert str(original) in (original / "bin" / "activate").read_text()
+
+
+@pytest.mark.parametrize("off", ["0", "no", "False"])
+def test_switched_off_every_copy_builds(sandbox: Sandbox, off: str) -> None:
+    """Sharing is on by default (the sandbox passes no UVLAUNCH_SHARE of the caller's);
+    UVLAUNCH_SHARE=0 switches it off."""
+    assert "UVLAUNCH_SHARE" not in sandbox.env
+    one, copy, third = copies(sandbox, 3)
+    report(sandbox.run(str(one)))
+    report(sandbox.run(str(copy), env={**sandbox.env, "UVLAUNCH_SHARE": off}))
     assert sharers.source_of(str(generation_of(sandbox, copy))) is None
+    report(sandbox.run(str(third), env={**sandbox.env, "UVLAUNCH_SHARE": "1"}))
+    assert sharers.source_of(str(generation_of(sandbox, third))) is not None
+
+
+def test_another_machines_generation_is_never_shared(sandbox: Sandbox, launch_path: str) -> None:
+    """A source whose interpreter is not here (another machine's variant on a shared home,
+    as its ``bin/python`` reads from this machine) is no copy's to share: the copy builds
+    with this machine's interpreter and runs with its packages."""
+    one, copy = copies(sandbox)
+    report(sandbox.run(str(one)))
+    source = generation_of(sandbox, one)
+    python = source / "bin" / "python"
+    elsewhere = "/nonexistent/other-machine/bin/python3"
+    python.unlink()
+    python.symlink_to(elsewhere)
+    ran = report(sandbox.run(str(copy)))
+    built = generation_of(sandbox, copy)
+    assert sharers.source_of(str(built)) is None
+    assert sharers.referrers(str(source)) == []
+    assert ran["alpha"] is not None and ran["prefix"] == str(built)
+    assert os.readlink(python) == elsewhere  # the other machine's generation untouched

@@ -723,3 +723,95 @@ def test_a_read_only_homes_use_is_never_recorded_in_another_users_directory(
     if launch_path != "slow":  # a warm start from a read-only home
         report(proc)
     assert roots(theirs) == [], "root wrote into another user's directory"
+
+
+# -- copies share only what is root's own (building/thin.py, home/sharers.py) ------------
+
+
+def _copies(sandbox: Sandbox) -> tuple[Path, Path]:
+    one = sandbox.script("train.py", directory=sandbox.scripts / "run0")
+    copy = sandbox.script("train.py", directory=sandbox.scripts / "run1")
+    return one, copy
+
+
+def _generation(sandbox: Sandbox, script: Path) -> Path:
+    found = json.loads(sandbox.run("where", "--json", str(script)).stdout)
+    return Path(found["environment"]).parent / found["generation"]
+
+
+def _chown_tree(stranger: Stranger, top: Path) -> None:
+    for where, dirs, files in os.walk(top):
+        stranger.own(Path(where), *(Path(where) / n for n in dirs + files))
+
+
+def test_a_copy_never_shares_another_users_generation(
+    sandbox: Sandbox, stranger: Stranger, launch_path: str
+) -> None:
+    """A generation in root's home that another user owns (given to them, as a planted
+    one would be) is never a source: root's copy builds its own, or refuses in one line."""
+    from uvlaunch.home import sharers
+
+    one, copy = _copies(sandbox)
+    report(sandbox.run(str(one)))
+    source = _generation(sandbox, one)
+    _chown_tree(stranger, source)
+    proc = sandbox.run(str(copy))
+    if proc.returncode == 0:
+        assert sharers.source_of(str(_generation(sandbox, copy))) is None
+    else:
+        assert_one_line_error(proc)
+    assert not (source.parent / "sharers").exists() or not any(
+        (source.parent / "sharers").iterdir()
+    )
+
+
+def test_a_planted_sharers_link_is_never_followed(
+    sandbox: Sandbox, stranger: Stranger, launch_path: str
+) -> None:
+    """Another user's symlink in place of a source's ``sharers/`` directory: root writes
+    no reference through it and deletes nothing behind it (gc's tidying included)."""
+    one, copy = _copies(sandbox)
+    report(sandbox.run(str(one)))
+    source = _generation(sandbox, one)
+    shared = shared_dir(sandbox.root)
+    theirs = shared / "theirs"
+    theirs.mkdir()
+    (theirs / f"{source.name}.someone.g1").write_text("")
+    stranger.own(theirs, theirs / f"{source.name}.someone.g1")
+    link = source.parent / "sharers"
+    link.symlink_to(theirs, target_is_directory=True)
+    stranger.own(link)
+    proc = sandbox.run(str(copy))
+    assert proc.returncode == 0 or proc.stderr.count("\n") == 1, proc.stderr
+    assert sorted(p.name for p in theirs.iterdir()) == [f"{source.name}.someone.g1"]
+    sandbox.run("gc")
+    sandbox.run("remove", str(copy))
+    assert sorted(p.name for p in theirs.iterdir()) == [f"{source.name}.someone.g1"]
+
+
+def test_a_planted_shared_marker_is_never_followed(
+    sandbox: Sandbox, stranger: Stranger, launch_path: str
+) -> None:
+    """Another user's ``uvlaunch-shared`` in root's generation (a symlink to their file,
+    or a file of theirs) does not make it thin: root neither reads through it nor keeps
+    or rebuilds anything for it."""
+    from uvlaunch.home import sharers
+
+    one = sandbox.script("one.py")
+    other = sandbox.script("other.py", deps=("alpha", "beta"))
+    report(sandbox.run(str(one)))
+    report(sandbox.run(str(other)))
+    mine, victim = _generation(sandbox, one), _generation(sandbox, other)
+    shared = shared_dir(sandbox.root)
+    theirs = shared / "marker"
+    theirs.write_text(f"{sharers.MAGIC}\n{victim.parent.name}\n{victim.name}\n")
+    stranger.own(theirs)
+    (mine / sharers.NAME).symlink_to(theirs)
+    stranger.own(mine / sharers.NAME)
+    assert sharers.source_of(str(mine)) is None
+    (mine / sharers.NAME).unlink()
+    planted = mine / sharers.NAME
+    planted.write_text(theirs.read_text())
+    stranger.own(planted)
+    assert sharers.source_of(str(mine)) is None
+    assert report(sandbox.run(str(one)))["prefix"] == str(mine)

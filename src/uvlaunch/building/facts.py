@@ -48,6 +48,9 @@ def damage_of(
 ) -> tuple[str | None, stamp.Stamp | None]:
     """Why the environment must be rebuilt whatever its script says (or None); its stamp."""
     python = paths.env_python(env)
+    if not thin.intact(env):
+        # First: its python leads through the source's, gone too (thin.py).
+        return "the generation whose packages it shared is gone", old
     # An interpreter that is not here is another machine's: machines.choose() picked
     # another variant then. One here that changed is this machine's.
     if old is not None and old.pysig != stamp.file_signature(python):
@@ -57,8 +60,6 @@ def damage_of(
         old = stamp.read(paths.stamp_path(env))
     if not venv.is_intact(env):
         return "it was left half-built", old
-    if not thin.intact(env):
-        return "the generation whose packages it shared is gone", old
     if old is None:
         # What a killed sync leaves is unknown (uv may have died halfway through a
         # package, and then refuses to sync over it): build it afresh.

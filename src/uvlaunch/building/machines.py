@@ -21,7 +21,7 @@ import os
 import sys
 
 from uvlaunch.building import venv
-from uvlaunch.home import hosts, paths, pointer, stamp, store
+from uvlaunch.home import hosts, paths, pointer, sharers, stamp, store
 from uvlaunch.home.env import Env
 
 
@@ -43,13 +43,29 @@ def usable(env: str) -> bool:
     Python version it was built with (another machine's is missing or another one)."""
     python = paths.env_python(env)
     if not os.path.exists(python):
-        return False
+        return _orphan_here(env)
     fields = stamp.read(paths.stamp_path(env))
     if fields is None or fields.pysig == stamp.file_signature(python):
         return True  # unstamped: half-built here, or killed; envbuild decides
     built = fields.python
     now = venv.running_version(python)
     return now is not None and now.split(".")[:2] == built.split(".")[:2]
+
+
+def _orphan_here(env: str) -> bool:
+    """Whether ``env`` is a thin generation whose source is gone (deleted by hand: its
+    ``python`` led through the source's, building/thin.py) built on an interpreter this
+    machine has: this machine's then, for the launch to find it damaged and rebuild it."""
+    if sharers.source_of(env) is None:
+        return False
+    # pyvenv.cfg is a hard link to the source's (thin.py): still here, naming the
+    # directory of the interpreter the source was built with.
+    home = venv.pyvenv_value(env, "home")
+    version = venv.python_version(env).split(".")[:2]
+    return bool(home) and any(
+        os.path.exists(os.path.join(home, name))
+        for name in ("python" + ".".join(version), "python" + version[0], "python")
+    )
 
 
 def choose(env: Env) -> str | None:
@@ -74,7 +90,7 @@ def describe(variant: Env) -> str:
     env = variant.current()
     if env is None:
         return "-"
-    target = os.readlink(paths.env_python(env)) if os.path.islink(paths.env_python(env)) else ""
+    target = venv.interpreter_link(env) if os.path.islink(paths.env_python(env)) else ""
     here = "" if os.path.exists(paths.env_python(env)) else " (not on this machine)"
     return f"Python {venv.python_version(env) or '?'} {target}{here}".rstrip()
 

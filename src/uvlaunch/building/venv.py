@@ -36,6 +36,22 @@ def base_python(env: str) -> str | None:
     return python if os.path.isfile(python) and python != paths.env_python(env) else None
 
 
+def interpreter_link(env: str) -> str:
+    """What ``env``'s ``python`` links to, for people: past the source's ``python`` of a
+    thin generation (building/thin.py) to the interpreter itself. OSError when no link."""
+    python = paths.env_python(env)
+    target = os.readlink(python)
+    there = os.path.join(os.path.dirname(python), target)
+    if os.path.basename(target) == os.path.basename(python) and os.path.isfile(
+        os.path.join(os.path.dirname(os.path.dirname(there)), "pyvenv.cfg")
+    ):
+        try:
+            return os.readlink(there)  # another environment's python: its link
+        except OSError:
+            pass
+    return target
+
+
 def running_version(python: str) -> str | None:
     """The version the interpreter ``python`` reports when started, or None if it fails."""
     import subprocess

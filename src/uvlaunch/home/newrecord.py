@@ -55,7 +55,18 @@ def create(
         deadline = time.monotonic() + RECORD_WAIT
         while True:
             if _link(entry, key, rec.name.encode()):
-                os.replace(record, paths.record_path(root, rec.name))
+                try:
+                    os.replace(record, paths.record_path(root, rec.name))
+                except OSError as e:
+                    # Won, but no record: the entry goes again, else the next launch
+                    # would wait for a record that never comes.
+                    remove_file(key)
+                    from uvlaunch.errors import HomeError
+
+                    raise HomeError(
+                        f"{paths.records_dir(root)}: cannot register {rec.script}: "
+                        f"{e.strerror}; nothing was changed"
+                    ) from None
                 inode = paths.inode_key_path(root, rec.dev, rec.ino)
                 write_atomic(root, inode, rec.name.encode(), durable=False)
                 return rec

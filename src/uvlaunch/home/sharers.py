@@ -6,9 +6,9 @@ another environment of the same home, its *source*. Each side says so:
 
 - ``envs/B/gM/uvlaunch-shared``: ``uvlaunch-shared 1``, the source's environment name
   and generation, one per line (what the thin one is built on);
-- ``envs/A/sharers/gN.B.gM``: empty; its name says that ``B``'s ``gM`` shares ``A``'s
-  ``gN`` (written first, while the source's use lock is held, so that no gc can delete
-  the source between the decision and the reference).
+- ``envs/A/sharers/gN.B.gM``: a hard link of the former (no inode of its own); its
+  name says that ``B``'s ``gM`` shares ``A``'s ``gN`` (made while the source's use lock
+  is held, so that no gc can delete the source between the decision and the reference).
 
 A reference counts only while both agree (the thin generation exists and names the
 source): one left behind by a thin generation since deleted is stale, and is dropped by
@@ -17,7 +17,10 @@ the next look under the source's exclusive use lock (``referrers(tidy=True)``).
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
+from collections.abc import Callable
 
 from uvlaunch.home import paths, store
 from uvlaunch.home.names import is_safe_name
@@ -40,10 +43,19 @@ def source_of(generation: str) -> tuple[str, str] | None:
     """(environment name, generation) that the thin ``generation`` is built on, or None
     when it is a generation of its own."""
     try:
-        with open(source_file(generation), encoding="utf-8") as f:
-            lines = f.read(512).split("\n")
+        # Never through a link, and only a file of the user's that no one else may write:
+        # another user's would make a generation of the user's seem thin (sharers.py).
+        fd = os.open(source_file(generation), os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not _own(os.fstat(fd), stat.S_ISREG):
+            return None
+        lines = os.read(fd, 512).decode("utf-8").split("\n")
     except (OSError, UnicodeDecodeError):
         return None
+    finally:
+        os.close(fd)
     if len(lines) < 3 or lines[0] != MAGIC:
         return None
     name, generation_name = lines[1], lines[2]
@@ -62,13 +74,22 @@ def add(root: str, source: str, thin: str) -> str:
         os.mkdir(top, 0o700)
     except FileExistsError:
         pass
+    if not _own_dir(top):
+        # Another user's, or a link: no reference is written through it (the caller
+        # builds as usual).
+        raise PermissionError(errno.EPERM, "not a directory of the user's own", top)
     ref = os.path.join(top, f"{src_gen}.{thin_name}.{thin_gen}")
-    os.close(os.open(ref, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+    try:
+        # A hard link of the thin side (write_source, first): its name is what counts,
+        # and it costs no inode of its own.
+        os.link(source_file(thin), ref)
+    except FileExistsError:
+        pass  # a stale one of a thin generation of that name since deleted: it counts again
     return ref
 
 
 def write_source(root: str, thin: str, source: str) -> None:
-    """Write ``thin``'s side: the generation it is built on (before its stamp)."""
+    """Write ``thin``'s side: the generation it is built on (before ``add``)."""
     name, generation = _split(source)
     data = f"{MAGIC}\n{name}\n{generation}\n".encode()
     store.write_atomic(root, source_file(thin), data, durable=False)
@@ -81,6 +102,8 @@ def referrers(generation: str, *, tidy: bool = False) -> list[str]:
     root = os.path.dirname(os.path.dirname(os.path.dirname(generation)))
     name, gen = _split(generation)
     top = sharers_dir(paths.env_dir(root, name))
+    if not _own_dir(top):
+        return []  # none, or planted: never listed (nor tidied) through a link
     try:
         entries = os.listdir(top)
     except OSError:
@@ -106,6 +129,23 @@ def drop(ref: str) -> None:
 def _split(generation: str) -> tuple[str, str]:
     """(environment name, generation name) of ``HOME/envs/NAME/gN``."""
     return os.path.basename(os.path.dirname(generation)), os.path.basename(generation)
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a planted FIFO must not block the open
+
+
+def _own(st: os.stat_result, kind: Callable[[int], bool]) -> bool:
+    """Whether ``st`` is of ``kind``, the user's, and writable by no one else."""
+    uid = os.geteuid() if hasattr(os, "geteuid") else st.st_uid
+    return kind(st.st_mode) and st.st_uid == uid and not st.st_mode & 0o022
+
+
+def _own_dir(path: str) -> bool:
+    try:
+        return _own(os.lstat(path), stat.S_ISDIR)
+    except OSError:
+        return False
 
 
 def _is_generation(text: str) -> bool:

@@ -117,6 +117,20 @@ def remove(
             info = dataclasses.replace(info, size=smaller.size, freed=smaller.freed)
         removed.append(info)
         in_use += [(name, generation) for generation in kept]
+    if len(names) > 1 and in_use:
+        in_use = _again(root, in_use)
     if every:
         sweep.sweep(root, everything=True)
     return removed, busy, in_use
+
+
+def _again(root: str, kept: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Try the kept generations once more: one that only another removed environment's
+    thin generation shared (home/sharers.py) is free now. Those still kept."""
+    still = []
+    for name in dict.fromkeys(name for name, _ in kept):
+        env = Env(root, name)
+        with env.exclusive() as why:
+            left = generations.remove_all(env) if why is None else [g for n, g in kept if n == name]
+        still += [(name, generation) for generation in left]
+    return still

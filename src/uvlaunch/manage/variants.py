@@ -80,7 +80,7 @@ def variants_of(
         env = handle.generation(generation)
         python = paths.env_python(env)
         try:
-            interpreter = os.readlink(python)
+            interpreter = venv.interpreter_link(env)
         except OSError:
             interpreter = "?"
         found.append(
