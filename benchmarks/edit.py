@@ -109,8 +109,15 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--wheels", help="the wheel directory (default: real_packages.py's)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    parser.add_argument(
+        "--scratch",
+        help="the scratch directory (default: a new one in the temporary directory); the"
+        " homes are made here, and a crowded /tmp makes mkdir, so the clone, slower",
+    )
     opts = parser.parse_args()
-    in_scratch(None, "uvlaunch-edit-", lambda d: measure(opts, d), keep=opts.keep, json_file=None)
+    in_scratch(
+        opts.scratch, "uvlaunch-edit-", lambda d: measure(opts, d), keep=opts.keep, json_file=None
+    )
     return 0
 
 
