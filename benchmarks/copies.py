@@ -111,7 +111,7 @@ def main() -> None:
             "UV_NO_CONFIG": "1",
             "UV_FIND_LINKS": args.wheels,
             "UV_PYTHON_DOWNLOADS": "never",
-            "UVLAUNCH_SHARE": "1",
+            "UVLAUNCH_SHARE": "1",  # the default now; set for revisions before it was
             "PATH": f"{Path(args.uvlaunch).parent}:{os.environ['PATH']}",
         }
         scripts = []
