@@ -105,8 +105,9 @@ def _mkdir(src_parent: int, dst_parent: int, name: str, where: str) -> None:
         raise HomeError(f"{where}: cannot clone it: {e.strerror or e}") from None
 
 
-# Linking is system calls, which run without the GIL: a few threads, each taking the
-# next directory, clone pandas's thousand directories about twice as fast on 2 cores.
+# Linking is system calls, which run without the GIL: a thread per core, each taking the
+# next directory, clone pandas, typer and rich in 0.55 to 0.9 x one thread's time on 2
+# cores (more threads than cores were slower: docs/performance.md).
 THREADS = 4
 
 
