@@ -35,7 +35,7 @@ def compile_dirs(dirs: list[str], *, jobs: int = 0, store: str | None = None) ->
     stale = [path for path in _sources(dirs) if not _fresh(path, shared=store is not None)]
     if not stale:
         return 0
-    jobs = jobs or _cores()
+    jobs = jobs or cores()
     jobs = max(1, min(jobs, len(stale) // _PER_WORKER_MIN or 1))
     shares = _shares(stale, jobs)
     if not hasattr(os, "fork"):
@@ -72,7 +72,8 @@ def reap(pid: int) -> None:
             continue  # the worker got the same SIGINT and stops on its own
 
 
-def _cores() -> int:
+def cores() -> int:
+    """How many CPUs this process may run on (compiling, cloning, reading a home)."""
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):

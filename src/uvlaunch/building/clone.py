@@ -21,6 +21,7 @@ import errno
 import os
 import stat
 
+from uvlaunch.building import bytecode
 from uvlaunch.errors import HomeError
 from uvlaunch.home import trust
 
@@ -132,7 +133,7 @@ class _Work:
     def run(self) -> None:
         threads = [
             self.threading.Thread(target=self._worker, daemon=True)
-            for _ in range(min(THREADS, _cores()) - 1)
+            for _ in range(min(THREADS, bytecode.cores()) - 1)
         ]
         for thread in threads:
             thread.start()
@@ -161,13 +162,6 @@ class _Work:
                 with self.cond:
                     self.busy -= 1
                     self.cond.notify_all()
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def _tree(work: _Work, where: str, into: str, rewrite: _Clone | None) -> None:

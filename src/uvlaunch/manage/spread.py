@@ -19,6 +19,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from uvlaunch.building.bytecode import cores
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -26,14 +28,6 @@ WORKERS = 4
 # Below this, a fork and the pickling cost more than they save (about 10 ms, against
 # about 0.1 ms an item).
 MIN_ITEMS = 400
-
-
-def cores() -> int:
-    """How many CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def spread(func: Callable[[T], R], items: Sequence[T]) -> list[R]:
