@@ -491,18 +491,17 @@ def test_what_the_plain_check_accepts_packaging_accepts(text: str) -> None:
 
     from uvlaunch.scripts.metadata import plainly_valid
 
-    if plainly_valid(text, requirement=True):
-        event("plain requirement")
-        try:
-            Requirement(text)
-        except InvalidRequirement as e:
-            raise AssertionError(f"{text!r} passed the plain check: {e}") from None
-    if plainly_valid(text, requirement=False):
-        event("plain specifier")
-        try:
-            SpecifierSet(text)
-        except InvalidSpecifier as e:
-            raise AssertionError(f"{text!r} passed the plain check: {e}") from None
+    checks = [
+        (True, "requirement", Requirement, InvalidRequirement),
+        (False, "specifier", SpecifierSet, InvalidSpecifier),
+    ]
+    for requirement, what, make, invalid in checks:
+        if plainly_valid(text, requirement=requirement):
+            event(f"plain {what}")
+            try:
+                make(text)
+            except invalid as e:
+                raise AssertionError(f"{text!r} passed the plain {what} check: {e}") from None
 
 
 @pytest.mark.parametrize(
