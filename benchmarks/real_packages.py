@@ -378,6 +378,12 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.add_argument("--strict", action="store_true", help="exit with 1 when a target fails")
+    parser.add_argument(
+        "--no-share",
+        action="store_true",
+        help="UVLAUNCH_SHARE=0: every first launch builds (by default a new script whose"
+        " block an earlier one had shares that one's packages)",
+    )
     opts = parser.parse_args()
     opts.warm_rounds = opts.rounds or (15 if opts.quick else 40)
     opts.nowrite_rounds = opts.nowrite_rounds or (8 if opts.quick else 20)
@@ -408,6 +414,8 @@ def bench(opts: argparse.Namespace, scratch: Path) -> dict[str, object]:
     uvlaunch, uv = str(venv / "bin" / "uvlaunch"), str(venv / "bin" / "uv")
     venv_python = str(venv / "bin" / "python")
     env = base_environ(scratch, venv, base_python, uv, wheels)
+    if opts.no_share:
+        env["UVLAUNCH_SHARE"] = "0"
     env["UV_NO_INDEX"] = "1"  # find-links only: no index to ask, not even offline
     neutral = with_env(env, PYTHONDONTWRITEBYTECODE=None)
     nowrite = with_env(env, PYTHONDONTWRITEBYTECODE="1")
