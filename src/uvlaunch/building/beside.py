@@ -51,7 +51,7 @@ def prepare(
     invoked = script.ident.invoked
     python = _python_for(script, env, uv_bin)
     cloned = clone and clonable(env, python)
-    skeleton = cloned and _made_by(env, uv_bin)
+    skeleton = cloned and made_by(env, uv_bin)
     if not skeleton:
         run_uv(uv.venv_argv(uv_bin, new, python=python), new, invoked, "create")
     if cloned:
@@ -112,7 +112,13 @@ def _linked_packages(env: str) -> bool:
     return any(os.path.islink(os.path.join(top, n, "site-packages")) for n in names)
 
 
-def _made_by(env: str, uv_bin: str) -> bool:
+def clonable_for(script: Script, env: str, uv_bin: str) -> bool:
+    """Whether an edit of ``script`` would start as a clone of ``env`` with its top
+    (``prepare``'s choice): what a spare made ahead must match (spare.py)."""
+    return clonable(env, _python_for(script, env, uv_bin)) and made_by(env, uv_bin)
+
+
+def made_by(env: str, uv_bin: str) -> bool:
     """Whether the uv here made the generation ``env`` (its pyvenv.cfg says which)."""
     made = stamp.read(paths.stamp_path(env))
     return made is not None and made.uv == uv_bin and made.uvsig == stamp.file_signature(uv_bin)

@@ -107,8 +107,11 @@ def done(env: str, fields: stamp.Stamp) -> tuple[int, int] | None:
     return int(size), int(own)
 
 
-def compile_after_start(root: str, env: str) -> None:
-    """Start a detached, idle-priority compiler for the generation ``env``, and return."""
+def compile_after_start(root: str, env: str, uv_bin: str | None = None) -> None:
+    """Start a detached, idle-priority compiler for the generation ``env``, and return.
+
+    ``uv_bin``: when an edit made ``env``, the compiler then makes the next edit's
+    generation ahead with this uv (spare.py)."""
     fields = stamp.read(paths.stamp_path(env))
     if not needed(env, fields):
         if not enabled():
@@ -134,6 +137,11 @@ def compile_after_start(root: str, env: str) -> None:
         store.make_durable(durable_after_launch(root, env))
         if not _shares_compiled(root, env):
             compile_environment(root, env)
+        if uv_bin is not None:
+            from uvlaunch.building import spare  # only here, off the launch path
+
+            if spare.wanted(env):
+                spare.make(root, env, uv_bin)  # before the note: "compiled" means done
         _record(root, env, fields.synced, held)
     finally:
         os._exit(0)

@@ -22,7 +22,17 @@ from __future__ import annotations
 import os
 import time
 
-from uvlaunch.building import beside, claims, compiling, complete, generations, machines, plan, venv
+from uvlaunch.building import (
+    beside,
+    claims,
+    compiling,
+    complete,
+    generations,
+    machines,
+    plan,
+    spare,
+    venv,
+)
 from uvlaunch.building import facts as facts_of
 from uvlaunch.errors import UvError
 from uvlaunch.home import paths, stamp, store, trash
@@ -248,9 +258,13 @@ def _edit(build: Build, env: Env, current: str) -> None:
     (nothing of uv's, nor the byte-compiler still at work in ``current``, can damage it).
     """
     script, uv_bin = build.script, build.uv
-    new_env = generations.new_dir(env)
+    # The clone made ahead, after the last edit (spare.py), else one made now.
+    made = spare.take(env, current, script, uv_bin)
+    new_env = made or generations.new_dir(env)
     try:
-        beside.prepare(script, current, new_env, uv_bin, keep=True, clone=True)
+        if made is None:
+            beside.prepare(script, current, new_env, uv_bin, keep=True, clone=True)
+        spare.mark_edited(new_env)
         with script.for_uv(env.root) as given:
             if SPECULATE:  # through the same filter as a first launch: uv run's output
                 argv = uv.sync_argv(

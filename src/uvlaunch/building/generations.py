@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-from uvlaunch.building import background, beside, complete, machines, venv
+from uvlaunch.building import background, beside, complete, machines, spare, venv
 from uvlaunch.errors import UvlaunchError
 from uvlaunch.home import locks, paths, pointer, records, sharers, stamp, trash, warm
 from uvlaunch.home.env import Env
@@ -82,6 +82,7 @@ def flip(env: Env, new: str, *, keep_current: bool = True, later: bool = False) 
         env.point(pointer.PREVIOUS + variant, current)
     env.point(pointer.CURRENT + variant, os.path.basename(new))
     machines.done_building(new)
+    _drop_spare(env)
     if current is not None:  # a first build: no warm record can name this environment yet
         _forget_warm(env)
     trashed: list[str] | None = [] if later else None
@@ -106,6 +107,7 @@ def roll_back(env: Env) -> None:
     # nothing kept for the next one: the generation it replaced goes to gc).
     env.point(pointer.CURRENT + variant, previous)
     _forget_warm(env)
+    _drop_spare(env)
     try:
         env.point(pointer.PREVIOUS + variant, current)
     except UvlaunchError as e:
@@ -113,6 +115,15 @@ def roll_back(env: Env) -> None:
             f"{env.name}: rolled back to {previous}, but {current} is not kept for another "
             f"rollback: {e}"
         ) from None
+
+
+def _drop_spare(env: Env) -> None:
+    # A spare is a clone of the generation that was current (spare.py): of no use now,
+    # unpointed it is an unused generation, which the prune that follows deletes.
+    try:
+        spare.drop(env)
+    except UvlaunchError:
+        pass  # a spare of another generation is never taken (its note says whose)
 
 
 def _forget_warm(env: Env) -> None:
@@ -158,7 +169,7 @@ def prune(
         return done  # planted: nothing is deleted through it (remove_all unlinks it)
     if not dry_run:
         env.check()
-    keep = env.pointed()  # every variant's (machines.py)
+    keep = env.pointed() | spare.spares(env)  # every variant's (machines.py)
     for generation in env.generations():
         path = env.generation(generation)
         if generation in keep or machines.building_elsewhere(path):
@@ -259,6 +270,7 @@ def remove_all(env: Env) -> list[str]:
     for variant in env.variants() or [""]:  # every machine's
         env.point(pointer.CURRENT + variant, None)
         env.point(pointer.PREVIOUS + variant, None)
+        env.point(pointer.SPARE + variant, None)
     env.point(pointer.PREVIOUS, None)
     kept = [
         generation

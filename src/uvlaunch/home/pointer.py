@@ -6,6 +6,7 @@ and two pointers, symlinks whose target is one generation's name:
 
     envs/<name>/current  -> g3    what launches start
     envs/<name>/previous -> g2    what ``rollback`` makes current again
+    envs/<name>/spare    -> g4    after an edit: the next edit's, made ahead (spare.py)
 
 A pointer is replaced by renaming a new symlink over it, so a flip is one atomic step,
 whatever the number of running scripts. Both launchers (launcher.c too) read
@@ -25,6 +26,7 @@ from uvlaunch.home import paths
 
 CURRENT = "current"
 PREVIOUS = "previous"
+SPARE = "spare"  # the next edit's generation, made ahead (building/spare.py)
 MAX_DIGITS = contract.MAX_GENERATION  # g1 to g999999999
 KEY_DIGITS = contract.VARIANT_DIGITS
 
@@ -108,6 +110,14 @@ def pointed(root: str, name: str) -> set[str]:
         found.update(g for g in read(root, name, variant) if g is not None)
     found.update(g for g in [target(root, name, PREVIOUS)] if g is not None)
     return found
+
+
+def spared(root: str, name: str, held: list[str] | None = None) -> set[str]:
+    """The generations of ``name`` that a spare pointer of any variant names: the next
+    edit's, made ahead (building/spare.py). ``held``: as ``variants``."""
+    held = entries(root, name) if held is None else held
+    found = (target(root, name, e) for e in held or () if e.startswith(SPARE))
+    return {g for g in found if g is not None}
 
 
 def current(root: str, name: str, variant: str = "") -> str | None:

@@ -213,7 +213,7 @@ def start(
     invoked = run_path or prepared.script.invoked
     if compiling.LATER and not prepared.read_only:
         # Just before the script starts: the compiler runs beside it, at idle priority.
-        compiling.compile_after_start(prepared.root, prepared.env)
+        compiling.compile_after_start(prepared.root, prepared.env, prepared.uv)
     # `uv run` reads the lock file beside the script by name: not where another user
     # could put one there after uvlaunch's check (script.ForUv). Started directly there,
     # in the environment just checked, as the fast path would.
@@ -251,7 +251,7 @@ def _uv_script_arg(ident: ScriptIdentity) -> str:
 def exec_in(prepared: Prepared, argv: list[str]) -> NoReturn:
     """Replace this process with ``argv`` run inside the prepared environment."""
     if compiling.LATER and not prepared.read_only:
-        compiling.compile_after_start(prepared.root, prepared.env)
+        compiling.compile_after_start(prepared.root, prepared.env, prepared.uv)
     environ = fastpath.child_environ(prepared.env, prepared.uv)
     environ["VIRTUAL_ENV"] = _stable(prepared)
     # The environment is the command's own, for uv too: `uv pip` follows UV_PYTHON and

@@ -140,7 +140,10 @@ def inspect(handle: Env, uses: usage.Uses | None = None) -> EnvInfo:
         state, script = PIPED, None  # its "script" is a file of uvlaunch's own
     # Every generation counts: the current one, the one kept for rollback, and old ones
     # that running scripts still use (or that a crash left) until gc deletes them.
-    present = pointer.generations(root, name, held)
+    # A spare (building/spare.py) is the next edit's, made ahead: no generation of the
+    # script's yet, and its files are the current one's (hard links) but its folders.
+    spared = pointer.spared(root, name, held)
+    present = [g for g in pointer.generations(root, name, held) if g not in spared]
     size = freed = 0
     rollback = False
     for generation in present:
