@@ -107,11 +107,11 @@ def done(env: str, fields: stamp.Stamp) -> tuple[int, int] | None:
     return int(size), int(own)
 
 
-def compile_after_start(root: str, env: str, uv_bin: str | None = None) -> None:
+def compile_after_start(root: str, env: str, then: Callable[[str], None] | None = None) -> None:
     """Start a detached, idle-priority compiler for the generation ``env``, and return.
 
-    ``uv_bin``: when an edit made ``env``, the compiler then makes the next edit's
-    generation ahead with this uv (spare.py)."""
+    ``then``: called with ``env`` in the compiler once it has compiled, before it notes
+    that it has (the next edit's generation made ahead: spare.py)."""
     fields = stamp.read(paths.stamp_path(env))
     if not needed(env, fields):
         if not enabled():
@@ -137,11 +137,8 @@ def compile_after_start(root: str, env: str, uv_bin: str | None = None) -> None:
         store.make_durable(durable_after_launch(root, env))
         if not _shares_compiled(root, env):
             compile_environment(root, env)
-        if uv_bin is not None:
-            from uvlaunch.building import spare  # only here, off the launch path
-
-            if spare.wanted(env):
-                spare.make(root, env, uv_bin)  # before the note: "compiled" means done
+        if then is not None:
+            then(env)  # before the note: "compiled" means all done
         _record(root, env, fields.synced, held)
     finally:
         os._exit(0)

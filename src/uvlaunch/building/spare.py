@@ -1,8 +1,8 @@
 """The next edit's generation, made ahead: a clone of the current one, kept ready.
 
 A block edit builds its generation beside the current one, from a clone by hard links
-(beside.py, clone.py): the clone makes every directory anew (330 for pandas, typer and
-rich, 60 to 150 ms on the disks measured), and uv queries the interpreter of the new
+(beside.py, clone.py): the clone makes every directory anew (about 600 for pandas, typer
+and rich, 60 to 150 ms on the disks measured), and uv queries the interpreter of the new
 path once (50 to 80 ms; uv caches what it learns by that path), two costs the in-place
 sync never had. A script edited once is being worked on, so after an edit its
 background compiler, once done, makes the next edit's starting point (``make``):

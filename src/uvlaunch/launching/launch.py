@@ -25,6 +25,7 @@ from uvlaunch.uv import calls as uv
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import NoReturn
 
     from uvlaunch.building.envbuild import Notify
@@ -213,7 +214,7 @@ def start(
     invoked = run_path or prepared.script.invoked
     if compiling.LATER and not prepared.read_only:
         # Just before the script starts: the compiler runs beside it, at idle priority.
-        compiling.compile_after_start(prepared.root, prepared.env, prepared.uv)
+        compiling.compile_after_start(prepared.root, prepared.env, _spare_maker(prepared))
     # `uv run` reads the lock file beside the script by name: not where another user
     # could put one there after uvlaunch's check (script.ForUv). Started directly there,
     # in the environment just checked, as the fast path would.
@@ -231,6 +232,19 @@ def start(
     environ = fastpath.child_environ(prepared.env, prepared.uv)
     checked = prepared.script.path if run_path is None else os.path.realpath(run_path)
     fastpath.exec_script(prepared.python, invoked, args, environ, prepared.use, checked=checked)
+
+
+def _spare_maker(prepared: Prepared) -> Callable[[str], None]:
+    """What the background compiler does once done: after an edit, make the next edit's
+    generation ahead (building/spare.py, imported there only, off the launch path)."""
+
+    def make_spare(env: str) -> None:
+        from uvlaunch.building import spare
+
+        if spare.wanted(env):
+            spare.make(prepared.root, env, prepared.uv)
+
+    return make_spare
 
 
 def _uv_script_arg(ident: ScriptIdentity) -> str:
@@ -251,7 +265,7 @@ def _uv_script_arg(ident: ScriptIdentity) -> str:
 def exec_in(prepared: Prepared, argv: list[str]) -> NoReturn:
     """Replace this process with ``argv`` run inside the prepared environment."""
     if compiling.LATER and not prepared.read_only:
-        compiling.compile_after_start(prepared.root, prepared.env, prepared.uv)
+        compiling.compile_after_start(prepared.root, prepared.env, _spare_maker(prepared))
     environ = fastpath.child_environ(prepared.env, prepared.uv)
     environ["VIRTUAL_ENV"] = _stable(prepared)
     # The environment is the command's own, for uv too: `uv pip` follows UV_PYTHON and
