@@ -87,20 +87,34 @@ def _make(root: str, current: str, uv_bin: str) -> str | None:
         if env.target(pointer.SPARE + variant) is not None:
             return None
         new = env.new_generation(machines.mark_building)
+        made = os.lstat(new)
     try:
         cloning.clone_into(current, new, skeleton=True)
         _query(uv_bin, new)
-        with open(os.path.join(new, NOTE), "x") as f:
-            f.write(generation + "\n")
+        with env.try_lock() as taken:
+            # Under the lock, which every flip, rollback and removal holds: ``current``
+            # is still current, and ``new`` is still the directory reserved above (not
+            # one of the same name, after a removal and a new build meanwhile).
+            if taken and env.target(pointer.CURRENT + variant) == generation and _same(new, made):
+                with open(os.path.join(new, NOTE), "x") as f:
+                    f.write(generation + "\n")
+                env.point(pointer.SPARE + variant, os.path.basename(new))
+                return new
     except BaseException:
-        _drop(env, new)
+        if _same(new, made):
+            _drop(env, new)
         raise
-    with env.try_lock() as taken:
-        if taken and env.target(pointer.CURRENT + variant) == generation:
-            env.point(pointer.SPARE + variant, os.path.basename(new))
-            return new
-    _drop(env, new)
+    if _same(new, made):
+        _drop(env, new)
     return None
+
+
+def _same(path: str, made: os.stat_result) -> bool:
+    try:
+        now = os.lstat(path)
+    except OSError:
+        return False
+    return (now.st_dev, now.st_ino) == (made.st_dev, made.st_ino)
 
 
 def _query(uv_bin: str, new: str) -> None:
