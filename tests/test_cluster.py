@@ -300,10 +300,12 @@ def test_upgrades_take_the_build_claim_of_the_other_machines(sandbox: Sandbox) -
         out, err = started[0].communicate(timeout=120)
         assert started[0].returncode == 0, err
         assert json.loads(out.splitlines()[-1])["prefix"].endswith(f"{name}/g3")
-        # Once a's build is done, b's reinstall goes ahead, beside it.
+        # Once a's build is done, b's reinstall goes ahead, beside it (past g3: a's
+        # compiler may have reserved g4 meanwhile, the next edit's made ahead, spare.py).
         again = b.run([sandbox.command, "reinstall", str(script)])
         assert again.returncode == 0, again.stderr
-        assert generations(sandbox, name)[-1] == "g4"
+        latest = max(int(g[1:]) for g in generations(sandbox, name))
+        assert latest > 3, generations(sandbox, name)
     finally:
         _stop(started, a, b)
 
