@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +43,15 @@ SKIP = faults.skip_reason()
 
 # A block edit: the script's block as the "edit" scene finds it.
 EDITED = make_script(deps=("alpha", "beta"))
+# The next edit's block, in the "edit-spare" scene (a clone of EDITED's generation is
+# made ahead for it: building/spare.py); and the edit after the command, which must
+# not take what a fault left of a spare.
+EDITED_AGAIN = make_script(deps=("alpha", "gamma"))
+EDITED_LAST = make_script(deps=("alpha",))
+GENERATION = re.compile(r"g[1-9][0-9]*")
+# On one CPU the compiler clones with one thread (clone.py), so that its Kth linkat is
+# the same call in every run.
+ONE_CPU = ("taskset", "-c", str(min(os.sched_getaffinity(0)))) if shutil.which("taskset") else ()
 
 
 def launch(world: World) -> None:
@@ -91,6 +102,31 @@ def prepare_edit(world: World) -> None:
         f.write(EDITED)
 
 
+def rewrite(world: World, text: str) -> None:
+    """Give s.py the block of ``text``, in place: the same file (inode), a new block."""
+    with open(world.scripts / "s.py", "r+") as f:
+        f.write(text)
+        f.truncate()
+
+
+def prepare_edit_spare(world: World) -> None:
+    """An edited script whose background compiler made the next edit's generation ahead
+    (the spare, building/spare.py), edited again: the command's edit takes the spare,
+    and its own compiler makes the next one."""
+    launch(world)
+    rewrite(world, EDITED)
+    proc = world.run(["./s.py"])  # the compiler runs: it makes the spare
+    assert proc.returncode == 0, proc.stderr
+    world.settle()
+    top = world.home / "envs" / str(_where(world))
+    spare = top / "spare"
+    assert spare.is_symlink(), f"the edit's background compiler made no spare in {top}"
+    note = (top / os.readlink(spare) / "uvlaunch-spare").read_text().strip()
+    assert note == os.readlink(top / "current"), note
+    assert os.readlink(spare) == "g3", "SPREAD's points name g3, the spare"
+    rewrite(world, EDITED_AGAIN)
+
+
 def prepare_upgrade(world: World) -> None:
     launch(world)
     newer_alpha(world)
@@ -124,6 +160,9 @@ class Scene:
     prepare: Callable[[World], None] | None
     had_env: bool = True  # whether the script has an environment before the command
     deps: tuple[str, ...] = ("alpha",)  # what its block asks for when the command runs
+    # Edit the block after the command: that edit must take no spare a fault spoiled, and
+    # gc must delete what a fault left of one (_spare_leftover_problems).
+    edit_after: bool = False
 
 
 SCENES = {
@@ -137,6 +176,13 @@ SCENES = {
     "rewarm-python": Scene((UVLAUNCH_PY, "./s.py"), prepare_rewarm),
     # A launch after the script's block changed.
     "edit": Scene((UVLAUNCH_PY, "./s.py"), prepare_edit, deps=("alpha", "beta")),
+    # An edit that takes the spare; its compiler makes the next (spare.take, spare.make).
+    "edit-spare": Scene(
+        (*ONE_CPU, UVLAUNCH_PY, "./s.py"),
+        prepare_edit_spare,
+        deps=("alpha", "gamma"),
+        edit_after=True,
+    ),
     "upgrade": Scene((UVLAUNCH_PY, "upgrade", "./s.py"), prepare_upgrade),
     "reinstall": Scene((UVLAUNCH_PY, "reinstall", "./s.py"), launch),
     "rollback": Scene((UVLAUNCH_PY, "rollback", "./s.py"), prepare_rollback),
@@ -177,6 +223,18 @@ SPREAD = {
         "kill link 3",
         "kill mkdir 13 alone",
     ],
+    # Points on a path: only the calls on it count (strace -P), whichever process makes
+    # them. The edit's spare.take unpoints the spare g3 (an EIO: one line), then deletes
+    # its note (killed there: g3 with a note, unpointed; an EIO: not taken, cloned anew).
+    # Then the compiler clones the next spare, g4, on one CPU: its 9th linkat is in
+    # site-packages (uvlaunch makes none, uv 3), killed (a half clone) or failing.
+    "edit-spare": [
+        "EIO unlink 1 at envs/NAME/spare",
+        "kill unlink 1 at envs/NAME/g3/uvlaunch-spare",
+        "EIO unlink 1 at envs/NAME/g3/uvlaunch-spare",
+        "kill link 9",
+        "EIO link 9",
+    ],
     "upgrade": [
         "EIO rename 4 alone",
         "kill rename 5 alone",
@@ -211,6 +269,7 @@ def prepare(root: Path, scene: str) -> Stage:
     wheels.mkdir()
     build_wheel(wheels, "alpha", "1.0")
     build_wheel(wheels, "beta", "1.0")
+    build_wheel(wheels, "gamma", "1.0")
     env = isolated_env(root, wheels)
     env.update(UV_NO_INDEX="1", UVLAUNCH_BIN_DIR=str(root / "bin"))
     world = World(root, env)
@@ -254,9 +313,66 @@ def problems_at(stage: Stage, point: Point) -> list[str]:
             found.append(f"`list` failed: {listed.stderr.strip()}")
         elif stage.name not in {e["name"] for e in json.loads(listed.stdout)}:
             found.append(f"`list` does not show {stage.name}")
+    found += _spare_problems(world)
     found += _next_launch(stage)
     found += _shared_problems(world)
+    if SCENES[stage.scene].edit_after:
+        found += _spare_leftover_problems(stage)
     return [f"{point}: {problem}" for problem in found]
+
+
+def _spare_problems(world: World) -> list[str]:
+    """A spare pointer (building/spare.py) names a generation made ahead for the current
+    one: its note ``uvlaunch-spare`` names the generation its variant's pointer does."""
+    found = []
+    for spare in (world.home / "envs").glob("*/spare*"):
+        variant = spare.name[len("spare") :]
+        current = spare.parent / f"current{variant}"
+        made = spare.parent / os.readlink(spare)
+        note = made / "uvlaunch-spare"
+        if not current.is_symlink():
+            found.append(f"{spare} names {made.name}, and {current} is gone")
+        elif not note.is_file() or note.read_text().strip() != os.readlink(current):
+            found.append(
+                f"{spare} names {made.name}, whose note is not {os.readlink(current)}: "
+                + (repr(note.read_text()) if note.is_file() else "no note")
+            )
+    return found
+
+
+def _spare_leftover_problems(stage: Stage) -> list[str]:
+    """What a fault left of a spare (a half-cloned generation, one with no note, one
+    no pointer names) is never the next edit's generation, and ``gc`` deletes it."""
+    world, name = stage.world, stage.name
+    assert name is not None
+    top = world.home / "envs" / name
+    spare = top / "spare"
+    taken = os.readlink(spare) if spare.is_symlink() and not _spare_problems(world) else None
+    pointed = {os.readlink(top / p) for p in ("current", "previous") if (top / p).is_symlink()}
+    present = {g.name for g in top.iterdir() if GENERATION.fullmatch(g.name)}
+    left = present - pointed - {taken}
+    text = (world.scripts / "s.py").read_text()
+    rewrite(world, EDITED_LAST)
+    try:
+        proc = world.run(["./s.py"], extra={"UVLAUNCH_COMPILE_BYTECODE": "0"})
+    finally:
+        rewrite(world, text)  # the scripts are not restored before a point, the home is
+    if proc.returncode != 0 or TRACEBACK in proc.stderr:
+        return [f"the edit after it failed (exit {proc.returncode}):\n{proc.stderr.strip()}"]
+    found = []
+    prefix = Path(json.loads(proc.stdout.strip().splitlines()[-1])["prefix"])
+    if prefix.name in left:
+        found.append(f"the edit after it took {prefix.name}, left over from {sorted(left)}")
+    if installed(prefix) & {"beta", "gamma"} or "alpha" not in installed(prefix):
+        found.append(f"the edit after it ran in {prefix}, holding {sorted(installed(prefix))}")
+    world.settle()  # the edit's deleter, emptying the trash of what it replaced
+    collected = world.run([UVLAUNCH_PY, "gc"])
+    if collected.returncode != 0:
+        found.append(f"gc failed after it: {collected.stderr.strip()}")
+    kept = sorted(g for g in left if (top / g).exists())
+    if kept:
+        found.append(f"gc kept {kept}, left over by the fault")
+    return found
 
 
 def _shared_problems(world: World) -> list[str]:
@@ -300,7 +416,9 @@ def _next_launch(stage: Stage) -> list[str]:
 def chosen(stage: Stage) -> list[Point]:
     """The points to run: the spread, or every one (counted from a run under strace)."""
     if not faults.EVERY:
-        return [faults.parse_point(stage.scene, p.rstrip(" *")) for p in SPREAD[stage.scene]]
+        return [
+            faults.parse_point(stage.scene, p.rstrip(" *"), stage.name) for p in SPREAD[stage.scene]
+        ]
     return faults.every_point(stage.scene, stage.world.count(list(SCENES[stage.scene].argv)))
 
 
