@@ -28,6 +28,7 @@ start what ``current`` names, and a spare has no stamp.
 from __future__ import annotations
 
 import os
+import stat
 
 from uvlaunch.building import beside, machines, venv
 from uvlaunch.building import clone as cloning
@@ -137,14 +138,13 @@ def take(env: Env, current: str, script: Script, uv_bin: str) -> str | None:
     # Out of the spare state first: from here on, a kill leaves an unused generation.
     env.point(pointer.SPARE + variant, None)
     path = env.generation(generation)
+    if generation in env.pointed():
+        return None  # an edit syncs into a generation no script may run in, never these
     if trust.dir_problem(path) is not None or not os.path.isdir(path):
         return None
-    try:
-        with open(os.path.join(path, NOTE), "rb") as f:
-            source = f.read(64).decode("ascii").strip()
-    except (OSError, ValueError):
+    if _note(path) != os.path.basename(current):
         return None
-    if source != os.path.basename(current) or not beside.clonable_for(script, current, uv_bin):
+    if not beside.clonable_for(script, current, uv_bin):
         return None
     try:
         os.unlink(os.path.join(path, NOTE))
@@ -152,6 +152,28 @@ def take(env: Env, current: str, script: Script, uv_bin: str) -> str | None:
         return None
     machines.mark_building(path)
     return path
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO put there must not block the edit
+
+
+def _note(path: str) -> str | None:
+    """The generation the note of the spare ``path`` names: read from a regular file of
+    the user's own that no one else may write, never through a link; else None."""
+    try:
+        fd = os.open(os.path.join(path, NOTE), os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or trust.owner_problem(os.path.join(path, NOTE), st):
+            return None
+        return os.read(fd, 64).decode("ascii").strip()
+    except (OSError, ValueError):
+        return None
+    finally:
+        os.close(fd)
 
 
 def drop(env: Env) -> None:
