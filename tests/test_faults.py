@@ -431,3 +431,67 @@ def test_each_fault_leaves_a_working_home_and_one_line(
     points = chosen(stage)
     found = [problem for point in points for problem in problems_at(stage, point)]
     assert not found, f"{len(found)} problems in {len(points)} points:\n" + "\n\n".join(found)
+
+
+def _in_flight(trace: Path, where: str) -> bool:
+    """Whether the trace shows a linkat into ``where`` entered and not returned yet
+    (strace prints a call when it enters, before a delay, its result after)."""
+    lines = trace.read_text().splitlines() if trace.exists() else []
+    return any("linkat(" in line and where in line and " = " not in line for line in lines)
+
+
+@pytest.mark.skipif(SKIP is not None, reason=SKIP or "")
+def test_gc_while_a_spare_is_cloned_never_costs_the_generation_after(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """An edit takes the spare g3; its compiler clones the next one, g4, without the
+    environment's lock (spare.make). Held there (strace delays its 5th linkat, the first
+    of anyone's: uvlaunch's edit took the spare, and uv makes 3, until the test lets it
+    go), gc deletes g4, and the next edit builds its generation at the free name, g4, and
+    makes it current. The compiler's clone then fails: what it deletes on the way out
+    must be its own, never the generation that is current now."""
+    stage = prepare(tmp_path_factory.mktemp("faults-spare-race"), "edit-spare")
+    world, name = stage.world, stage.name
+    assert name is not None
+    world.restore()
+    top = world.home / "envs" / name
+    trace = world.root / "held.strace"
+    held = [
+        *("strace", "-f", "-y", "-qq", "-o", str(trace), "-e", "trace=linkat"),
+        *("-e", "inject=linkat:delay_enter=600000000:when=5"),
+        *(*ONE_CPU, UVLAUNCH_PY, "./s.py"),
+    ]
+    import signal
+    import subprocess
+
+    with subprocess.Popen(
+        held,
+        cwd=world.scripts,
+        env=world.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    ) as strace:
+        try:
+            end = time.monotonic() + 120
+            while not _in_flight(trace, f"{top}/g4/"):
+                assert strace.poll() is None, "the edit's compiler made no spare g4"
+                assert time.monotonic() < end, "the compiler never cloned g4"
+                time.sleep(0.05)
+            collected = world.run([UVLAUNCH_PY, "gc"])
+            assert collected.returncode == 0, collected.stderr
+            rewrite(world, EDITED_LAST)
+            edited = world.run([UVLAUNCH_PY, "./s.py"], extra={"UVLAUNCH_COMPILE_BYTECODE": "0"})
+            assert edited.returncode == 0, edited.stderr
+            now = json.loads(edited.stdout.strip().splitlines()[-1])["prefix"]
+        finally:
+            strace.send_signal(signal.SIGKILL)  # its tracees go on, untraced
+            strace.wait()
+    world.settle()
+    current = top / os.readlink(top / "current")
+    assert str(current) == now
+    assert (current / "uvlaunch-stamp").is_file(), f"{current}, current, was deleted"
+    proc = world.run(["./s.py"], extra={"UVLAUNCH_COMPILE_BYTECODE": "0"})
+    assert proc.returncode == 0 and "rebuilding" not in proc.stderr, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["prefix"] == now
+    assert installed(now) == {"alpha"}
