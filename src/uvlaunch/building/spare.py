@@ -33,7 +33,7 @@ import stat
 from uvlaunch.building import beside, machines, venv
 from uvlaunch.building import clone as cloning
 from uvlaunch.errors import UvlaunchError
-from uvlaunch.home import pointer, trash, trust
+from uvlaunch.home import pointer, store, trash, trust
 from uvlaunch.home.env import Env
 from uvlaunch.scripts.script import Script
 
@@ -88,20 +88,36 @@ def _make(root: str, current: str, uv_bin: str) -> str | None:
         if env.target(pointer.SPARE + variant) is not None:
             return None
         new = env.new_generation(machines.mark_building)
+        # Held (shared, as a running script holds its generation) until the spare is
+        # pointed at or dropped: unpointed and marked as this machine's build, it is an
+        # unused generation to prune (gc's, another edit's flip), which deletes one only
+        # under this lock taken exclusively. Else gc could delete it while it is cloned
+        # here, the next edit build its own at the free name and make it current, and
+        # the clone, failing then, drop that one (tests/test_faults.py).
+        use = store.use_lock(new)
+        try:
+            held = use.acquire(blocking=False)
+        except OSError:
+            held = False
+        if not held:
+            _drop(env, new)
+            return None
     try:
         cloning.clone_into(current, new, skeleton=True)
         _query(uv_bin, new)
         with open(os.path.join(new, NOTE), "x") as f:
             f.write(generation + "\n")
+        with env.try_lock() as taken:
+            if taken and env.target(pointer.CURRENT + variant) == generation:
+                env.point(pointer.SPARE + variant, os.path.basename(new))
+                return new
+        _drop(env, new)  # while it is held: what is at its path is still this spare
+        return None
     except BaseException:
         _drop(env, new)
         raise
-    with env.try_lock() as taken:
-        if taken and env.target(pointer.CURRENT + variant) == generation:
-            env.point(pointer.SPARE + variant, os.path.basename(new))
-            return new
-    _drop(env, new)
-    return None
+    finally:
+        use.release()
 
 
 def _query(uv_bin: str, new: str) -> None:
