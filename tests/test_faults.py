@@ -44,8 +44,7 @@ SKIP = faults.skip_reason()
 # A block edit: the script's block as the "edit" scene finds it.
 EDITED = make_script(deps=("alpha", "beta"))
 # The next edit's block, in the "edit-spare" scene (a clone of EDITED's generation is
-# made ahead for it: building/spare.py); and the edit after the command, which must
-# not take what a fault left of a spare.
+# made ahead for it: building/spare.py); and one more, after it.
 EDITED_AGAIN = make_script(deps=("alpha", "gamma"))
 EDITED_LAST = make_script(deps=("alpha",))
 GENERATION = re.compile(r"g[1-9][0-9]*")
@@ -160,9 +159,9 @@ class Scene:
     prepare: Callable[[World], None] | None
     had_env: bool = True  # whether the script has an environment before the command
     deps: tuple[str, ...] = ("alpha",)  # what its block asks for when the command runs
-    # Edit the block after the command: that edit must take no spare a fault spoiled, and
-    # gc must delete what a fault left of one (_spare_leftover_problems).
-    edit_after: bool = False
+    # What a fault left of a spare, the next launch must not run in, and gc must delete
+    # (_spare_leftover_problems).
+    spare_leftovers: bool = False
 
 
 SCENES = {
@@ -181,7 +180,7 @@ SCENES = {
         (*ONE_CPU, UVLAUNCH_PY, "./s.py"),
         prepare_edit_spare,
         deps=("alpha", "gamma"),
-        edit_after=True,
+        spare_leftovers=True,
     ),
     "upgrade": Scene((UVLAUNCH_PY, "upgrade", "./s.py"), prepare_upgrade),
     "reinstall": Scene((UVLAUNCH_PY, "reinstall", "./s.py"), launch),
@@ -224,16 +223,14 @@ SPREAD = {
         "kill mkdir 13 alone",
     ],
     # Points on a path: only the calls on it count (strace -P), whichever process makes
-    # them. The edit's spare.take unpoints the spare g3 (an EIO: one line), then deletes
-    # its note (killed there: g3 with a note, unpointed; an EIO: not taken, cloned anew).
-    # Then the compiler clones the next spare, g4, on one CPU: its 9th linkat is in
-    # site-packages (uvlaunch makes none, uv 3), killed (a half clone) or failing.
+    # them. The edit's spare.take unpoints the spare g3 (an EIO: one line, g3 still the
+    # spare), then deletes its note (killed there: g3 noted, unpointed). The compiler
+    # then clones the next spare, g4, on one CPU: killed at its 9th linkat, in
+    # site-packages (uvlaunch makes none, uv 3), it leaves a half clone.
     "edit-spare": [
         "EIO unlink 1 at envs/NAME/spare",
         "kill unlink 1 at envs/NAME/g3/uvlaunch-spare",
-        "EIO unlink 1 at envs/NAME/g3/uvlaunch-spare",
         "kill link 9",
-        "EIO link 9",
     ],
     "upgrade": [
         "EIO rename 4 alone",
@@ -297,6 +294,9 @@ def problems_at(stage: Stage, point: Point) -> list[str]:
     """What is wrong after ``point``'s fault: nothing, when every invariant holds."""
     world = stage.world
     proc = world.inject(point, list(SCENES[stage.scene].argv))
+    left = None
+    if SCENES[stage.scene].spare_leftovers and stage.name is not None:
+        left = _spare_leftovers(world, stage.name)
     found = []
     if TRACEBACK in proc.stderr:
         found.append(f"a traceback: {faults.traceback_summary(proc.stderr)}")
@@ -316,8 +316,8 @@ def problems_at(stage: Stage, point: Point) -> list[str]:
     found += _spare_problems(world)
     found += _next_launch(stage)
     found += _shared_problems(world)
-    if SCENES[stage.scene].edit_after:
-        found += _spare_leftover_problems(stage)
+    if left is not None:
+        found += _spare_leftover_problems(stage, left)
     return [f"{point}: {problem}" for problem in found]
 
 
@@ -340,31 +340,37 @@ def _spare_problems(world: World) -> list[str]:
     return found
 
 
-def _spare_leftover_problems(stage: Stage) -> list[str]:
-    """What a fault left of a spare (a half-cloned generation, one with no note, one
-    no pointer names) is never the next edit's generation, and ``gc`` deletes it."""
-    world, name = stage.world, stage.name
-    assert name is not None
+def _spare_leftovers(world: World, name: str) -> set[str]:
+    """The generations of ``name`` that neither a pointer nor a good spare pointer names:
+    what a fault left of a spare (a half clone, one noted but unpointed), or of a build."""
     top = world.home / "envs" / name
     spare = top / "spare"
     taken = os.readlink(spare) if spare.is_symlink() and not _spare_problems(world) else None
     pointed = {os.readlink(top / p) for p in ("current", "previous") if (top / p).is_symlink()}
     present = {g.name for g in top.iterdir() if GENERATION.fullmatch(g.name)}
-    left = present - pointed - {taken}
-    text = (world.scripts / "s.py").read_text()
-    rewrite(world, EDITED_LAST)
-    try:
-        proc = world.run(["./s.py"], extra={"UVLAUNCH_COMPILE_BYTECODE": "0"})
-    finally:
-        rewrite(world, text)  # the scripts are not restored before a point, the home is
-    if proc.returncode != 0 or TRACEBACK in proc.stderr:
-        return [f"the edit after it failed (exit {proc.returncode}):\n{proc.stderr.strip()}"]
+    return present - pointed - {taken}
+
+
+def _spare_leftover_problems(stage: Stage, left: set[str]) -> list[str]:
+    """What the fault left (``left``, seen right after it) the next launch never runs in
+    (when it edits, as after a failed edit, it builds beside them), and gc deletes."""
+    world, name = stage.world, stage.name
+    assert name is not None
+    top = world.home / "envs" / name
     found = []
-    prefix = Path(json.loads(proc.stdout.strip().splitlines()[-1])["prefix"])
-    if prefix.name in left:
-        found.append(f"the edit after it took {prefix.name}, left over from {sorted(left)}")
-    if installed(prefix) & {"beta", "gamma"} or "alpha" not in installed(prefix):
-        found.append(f"the edit after it ran in {prefix}, holding {sorted(installed(prefix))}")
+    current = os.readlink(top / "current")
+    if current in left:
+        found.append(f"the next launch ran in {current}, left over from {sorted(left)}")
+    still = sorted(g for g in left if (top / g).exists() and g != current)
+    if still:  # a flip deletes them too: those that the next launch kept, gc must
+        world.settle()
+        collected = world.run([UVLAUNCH_PY, "gc"])
+        if collected.returncode != 0:
+            found.append(f"gc failed after it: {collected.stderr.strip()}")
+        kept = [g for g in still if (top / g).exists()]
+        if kept:
+            found.append(f"gc kept {kept}, left over by the fault")
+    return found
     world.settle()  # the edit's deleter, emptying the trash of what it replaced
     collected = world.run([UVLAUNCH_PY, "gc"])
     if collected.returncode != 0:
