@@ -226,11 +226,14 @@ SPREAD = {
     # them. The edit's spare.take unpoints the spare g3 (an EIO: one line, g3 still the
     # spare), then deletes its note (killed there: g3 noted, unpointed). The compiler
     # then clones the next spare, g4, on one CPU: killed at its 9th linkat, in
-    # site-packages (uvlaunch makes none, uv 3), it leaves a half clone.
+    # site-packages (uvlaunch makes none, uv 3), it leaves a half clone. Between the two,
+    # take asks whether uv's cache links into the home (uv/linking.py): uvlaunch's 3rd
+    # unlink is its probe's, in the home's tmp/ (that one failing reached the last resort).
     "edit-spare": [
         "EIO unlink 1 at envs/NAME/spare",
         "kill unlink 1 at envs/NAME/g3/uvlaunch-spare",
         "kill link 9",
+        "EIO unlink 3 alone",
     ],
     "upgrade": [
         "EIO rename 4 alone",
