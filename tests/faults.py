@@ -64,29 +64,41 @@ def skip_reason() -> str | None:
 class Point:
     """Fail (or kill) the Kth call of a class of system calls, in every process of the
     command (``strace -f``), or in uvlaunch's own alone (``alone``: uv and the background
-    compiler run untouched, so that uv's calls, counted apart, cannot fail first)."""
+    compiler run untouched, so that uv's calls, counted apart, cannot fail first).
+
+    ``at``: a path in the home (``envs/NAME/spare``): only the calls on that path are
+    counted and failed (``strace -P``), in whichever process makes them; so that a call
+    of the background compiler's is reached whatever uvlaunch's and uv's counts are."""
 
     scene: str
     fault: str  # a key of FAULTS
     cls: str  # a key of CLASSES
     k: int
     alone: bool = False
+    at: str = ""
 
     def __str__(self) -> str:
         who = " of uvlaunch alone" if self.alone else ""
-        return f"{self.scene}: {self.fault} at {self.cls} call {self.k}{who}"
+        on = f" on {self.at}" if self.at else ""
+        return f"{self.scene}: {self.fault} at {self.cls} call {self.k}{on}{who}"
 
-    def strace_args(self) -> list[str]:
+    def strace_args(self, home: Path | None = None) -> list[str]:
         calls = CLASSES[self.cls]
         inject = f"inject={calls}:{FAULTS[self.fault]}:when={self.k}"
-        return [*([] if self.alone else ["-f"]), "-e", f"trace={calls}", "-e", inject]
+        only = ["-P", str(home / self.at)] if self.at and home is not None else []
+        return [*([] if self.alone else ["-f"]), *only, "-e", f"trace={calls}", "-e", inject]
 
 
-def parse_point(scene: str, text: str) -> Point:
-    """``"EIO rename 5"`` (in every process), ``"EIO rename 5 alone"`` (in uvlaunch's)."""
-    fault, cls, k, *alone = text.split()
-    assert fault in FAULTS and cls in CLASSES and alone in ([], ["alone"]), text
-    return Point(scene, fault, cls, int(k), alone=bool(alone))
+def parse_point(scene: str, text: str, name: str | None = None) -> Point:
+    """``"EIO rename 5"`` (in every process), ``"EIO rename 5 alone"`` (in uvlaunch's),
+    ``"EIO rename 1 at envs/NAME/spare"`` (on that path; NAME: the script's ``name``)."""
+    fault, cls, k, *rest = text.split()
+    at = ""
+    if rest[:1] == ["at"]:
+        assert name is not None and len(rest) == 2, text
+        at, rest = rest[1].replace("NAME", name), []
+    assert fault in FAULTS and cls in CLASSES and rest in ([], ["alone"]), text
+    return Point(scene, fault, cls, int(k), alone=bool(rest), at=at)
 
 
 def every_point(scene: str, counts: Counts) -> list[Point]:
@@ -194,7 +206,8 @@ class World:
         every process it started is gone (strace without -f leaves the background
         compiler running, which would write into the next point's home)."""
         self.restore()
-        proc = self.run(["strace", "-qq", "-o", "/dev/null", *point.strace_args(), *argv])
+        args = point.strace_args(self.home)
+        proc = self.run(["strace", "-qq", "-o", "/dev/null", *args, *argv])
         self.settle()
         return proc
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +43,14 @@ SKIP = faults.skip_reason()
 
 # A block edit: the script's block as the "edit" scene finds it.
 EDITED = make_script(deps=("alpha", "beta"))
+# The next edit's block, in the "edit-spare" scene (a clone of EDITED's generation is
+# made ahead for it: building/spare.py); and one more, after it.
+EDITED_AGAIN = make_script(deps=("alpha", "gamma"))
+EDITED_LAST = make_script(deps=("alpha",))
+GENERATION = re.compile(r"g[1-9][0-9]*")
+# On one CPU the compiler clones with one thread (clone.py), so that its Kth linkat is
+# the same call in every run.
+ONE_CPU = ("taskset", "-c", str(min(os.sched_getaffinity(0)))) if shutil.which("taskset") else ()
 
 
 def launch(world: World) -> None:
@@ -91,6 +101,31 @@ def prepare_edit(world: World) -> None:
         f.write(EDITED)
 
 
+def rewrite(world: World, text: str) -> None:
+    """Give s.py the block of ``text``, in place: the same file (inode), a new block."""
+    with open(world.scripts / "s.py", "r+") as f:
+        f.write(text)
+        f.truncate()
+
+
+def prepare_edit_spare(world: World) -> None:
+    """An edited script whose background compiler made the next edit's generation ahead
+    (the spare, building/spare.py), edited again: the command's edit takes the spare,
+    and its own compiler makes the next one."""
+    launch(world)
+    rewrite(world, EDITED)
+    proc = world.run(["./s.py"])  # the compiler runs: it makes the spare
+    assert proc.returncode == 0, proc.stderr
+    world.settle()
+    top = world.home / "envs" / str(_where(world))
+    spare = top / "spare"
+    assert spare.is_symlink(), f"the edit's background compiler made no spare in {top}"
+    note = (top / os.readlink(spare) / "uvlaunch-spare").read_text().strip()
+    assert note == os.readlink(top / "current"), note
+    assert os.readlink(spare) == "g3", "SPREAD's points name g3, the spare"
+    rewrite(world, EDITED_AGAIN)
+
+
 def prepare_upgrade(world: World) -> None:
     launch(world)
     newer_alpha(world)
@@ -124,6 +159,9 @@ class Scene:
     prepare: Callable[[World], None] | None
     had_env: bool = True  # whether the script has an environment before the command
     deps: tuple[str, ...] = ("alpha",)  # what its block asks for when the command runs
+    # What a fault left of a spare, the next launch must not run in, and gc must delete
+    # (_spare_leftover_problems).
+    spare_leftovers: bool = False
 
 
 SCENES = {
@@ -137,6 +175,13 @@ SCENES = {
     "rewarm-python": Scene((UVLAUNCH_PY, "./s.py"), prepare_rewarm),
     # A launch after the script's block changed.
     "edit": Scene((UVLAUNCH_PY, "./s.py"), prepare_edit, deps=("alpha", "beta")),
+    # An edit that takes the spare; its compiler makes the next (spare.take, spare.make).
+    "edit-spare": Scene(
+        (*ONE_CPU, UVLAUNCH_PY, "./s.py"),
+        prepare_edit_spare,
+        deps=("alpha", "gamma"),
+        spare_leftovers=True,
+    ),
     "upgrade": Scene((UVLAUNCH_PY, "upgrade", "./s.py"), prepare_upgrade),
     "reinstall": Scene((UVLAUNCH_PY, "reinstall", "./s.py"), launch),
     "rollback": Scene((UVLAUNCH_PY, "rollback", "./s.py"), prepare_rollback),
@@ -177,6 +222,19 @@ SPREAD = {
         "kill link 3",
         "kill mkdir 13 alone",
     ],
+    # Points on a path: only the calls on it count (strace -P), whichever process makes
+    # them. The edit's spare.take unpoints the spare g3 (an EIO: one line, g3 still the
+    # spare), then deletes its note (killed there: g3 noted, unpointed). The compiler
+    # then clones the next spare, g4, on one CPU: killed at its 9th linkat, in
+    # site-packages (uvlaunch makes none, uv 3), it leaves a half clone. Between the two,
+    # take asks whether uv's cache links into the home (uv/linking.py): uvlaunch's 3rd
+    # unlink is its probe's, in the home's tmp/ (that one failing reached the last resort).
+    "edit-spare": [
+        "EIO unlink 1 at envs/NAME/spare",
+        "kill unlink 1 at envs/NAME/g3/uvlaunch-spare",
+        "kill link 9",
+        "EIO unlink 3 alone",
+    ],
     "upgrade": [
         "EIO rename 4 alone",
         "kill rename 5 alone",
@@ -211,6 +269,7 @@ def prepare(root: Path, scene: str) -> Stage:
     wheels.mkdir()
     build_wheel(wheels, "alpha", "1.0")
     build_wheel(wheels, "beta", "1.0")
+    build_wheel(wheels, "gamma", "1.0")
     env = isolated_env(root, wheels)
     env.update(UV_NO_INDEX="1", UVLAUNCH_BIN_DIR=str(root / "bin"))
     world = World(root, env)
@@ -238,6 +297,9 @@ def problems_at(stage: Stage, point: Point) -> list[str]:
     """What is wrong after ``point``'s fault: nothing, when every invariant holds."""
     world = stage.world
     proc = world.inject(point, list(SCENES[stage.scene].argv))
+    left = None
+    if SCENES[stage.scene].spare_leftovers and stage.name is not None:
+        left = _spare_leftovers(world, stage.name)
     found = []
     if TRACEBACK in proc.stderr:
         found.append(f"a traceback: {faults.traceback_summary(proc.stderr)}")
@@ -254,9 +316,72 @@ def problems_at(stage: Stage, point: Point) -> list[str]:
             found.append(f"`list` failed: {listed.stderr.strip()}")
         elif stage.name not in {e["name"] for e in json.loads(listed.stdout)}:
             found.append(f"`list` does not show {stage.name}")
+    found += _spare_problems(world)
     found += _next_launch(stage)
     found += _shared_problems(world)
+    if left is not None:
+        found += _spare_leftover_problems(stage, left)
     return [f"{point}: {problem}" for problem in found]
+
+
+def _spare_problems(world: World) -> list[str]:
+    """A spare pointer (building/spare.py) names a generation made ahead for the current
+    one: its note ``uvlaunch-spare`` names the generation its variant's pointer does."""
+    found = []
+    for spare in (world.home / "envs").glob("*/spare*"):
+        variant = spare.name[len("spare") :]
+        current = spare.parent / f"current{variant}"
+        made = spare.parent / os.readlink(spare)
+        note = made / "uvlaunch-spare"
+        if not current.is_symlink():
+            found.append(f"{spare} names {made.name}, and {current} is gone")
+        elif not note.is_file() or note.read_text().strip() != os.readlink(current):
+            found.append(
+                f"{spare} names {made.name}, whose note is not {os.readlink(current)}: "
+                + (repr(note.read_text()) if note.is_file() else "no note")
+            )
+    return found
+
+
+def _spare_leftovers(world: World, name: str) -> set[str]:
+    """The generations of ``name`` that neither a pointer nor a good spare pointer names:
+    what a fault left of a spare (a half clone, one noted but unpointed), or of a build."""
+    top = world.home / "envs" / name
+    spare = top / "spare"
+    taken = os.readlink(spare) if spare.is_symlink() and not _spare_problems(world) else None
+    pointed = {os.readlink(top / p) for p in ("current", "previous") if (top / p).is_symlink()}
+    present = {g.name for g in top.iterdir() if GENERATION.fullmatch(g.name)}
+    return present - pointed - {taken}
+
+
+def _spare_leftover_problems(stage: Stage, left: set[str]) -> list[str]:
+    """What the fault left (``left``, seen right after it) the next launch never runs in
+    (when it edits, as after a failed edit, it builds beside them), and gc deletes."""
+    world, name = stage.world, stage.name
+    assert name is not None
+    top = world.home / "envs" / name
+    found = []
+    current = os.readlink(top / "current")
+    if current in left:
+        found.append(f"the next launch ran in {current}, left over from {sorted(left)}")
+    still = sorted(g for g in left if (top / g).exists() and g != current)
+    if still:  # a flip deletes them too: those that the next launch kept, gc must
+        world.settle()
+        collected = world.run([UVLAUNCH_PY, "gc"])
+        if collected.returncode != 0:
+            found.append(f"gc failed after it: {collected.stderr.strip()}")
+        kept = [g for g in still if (top / g).exists()]
+        if kept:
+            found.append(f"gc kept {kept}, left over by the fault")
+    return found
+    world.settle()  # the edit's deleter, emptying the trash of what it replaced
+    collected = world.run([UVLAUNCH_PY, "gc"])
+    if collected.returncode != 0:
+        found.append(f"gc failed after it: {collected.stderr.strip()}")
+    kept = sorted(g for g in left if (top / g).exists())
+    if kept:
+        found.append(f"gc kept {kept}, left over by the fault")
+    return found
 
 
 def _shared_problems(world: World) -> list[str]:
@@ -300,7 +425,9 @@ def _next_launch(stage: Stage) -> list[str]:
 def chosen(stage: Stage) -> list[Point]:
     """The points to run: the spread, or every one (counted from a run under strace)."""
     if not faults.EVERY:
-        return [faults.parse_point(stage.scene, p.rstrip(" *")) for p in SPREAD[stage.scene]]
+        return [
+            faults.parse_point(stage.scene, p.rstrip(" *"), stage.name) for p in SPREAD[stage.scene]
+        ]
     return faults.every_point(stage.scene, stage.world.count(list(SCENES[stage.scene].argv)))
 
 
@@ -313,3 +440,67 @@ def test_each_fault_leaves_a_working_home_and_one_line(
     points = chosen(stage)
     found = [problem for point in points for problem in problems_at(stage, point)]
     assert not found, f"{len(found)} problems in {len(points)} points:\n" + "\n\n".join(found)
+
+
+def _in_flight(trace: Path, where: str) -> bool:
+    """Whether the trace shows a linkat into ``where`` entered and not returned yet
+    (strace prints a call when it enters, before a delay, its result after)."""
+    lines = trace.read_text().splitlines() if trace.exists() else []
+    return any("linkat(" in line and where in line and " = " not in line for line in lines)
+
+
+@pytest.mark.skipif(SKIP is not None, reason=SKIP or "")
+def test_gc_while_a_spare_is_cloned_never_costs_the_generation_after(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """An edit takes the spare g3; its compiler clones the next one, g4, without the
+    environment's lock (spare.make). Held there (strace delays its 5th linkat, the first
+    of anyone's: uvlaunch's edit took the spare, and uv makes 3, until the test lets it
+    go), gc deletes g4, and the next edit builds its generation at the free name, g4, and
+    makes it current. The compiler's clone then fails: what it deletes on the way out
+    must be its own, never the generation that is current now."""
+    stage = prepare(tmp_path_factory.mktemp("faults-spare-race"), "edit-spare")
+    world, name = stage.world, stage.name
+    assert name is not None
+    world.restore()
+    top = world.home / "envs" / name
+    trace = world.root / "held.strace"
+    held = [
+        *("strace", "-f", "-y", "-qq", "-o", str(trace), "-e", "trace=linkat"),
+        *("-e", "inject=linkat:delay_enter=600000000:when=5"),
+        *(*ONE_CPU, UVLAUNCH_PY, "./s.py"),
+    ]
+    import signal
+    import subprocess
+
+    with subprocess.Popen(
+        held,
+        cwd=world.scripts,
+        env=world.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    ) as strace:
+        try:
+            end = time.monotonic() + 120
+            while not _in_flight(trace, f"{top}/g4/"):
+                assert strace.poll() is None, "the edit's compiler made no spare g4"
+                assert time.monotonic() < end, "the compiler never cloned g4"
+                time.sleep(0.05)
+            collected = world.run([UVLAUNCH_PY, "gc"])
+            assert collected.returncode == 0, collected.stderr
+            rewrite(world, EDITED_LAST)
+            edited = world.run([UVLAUNCH_PY, "./s.py"], extra={"UVLAUNCH_COMPILE_BYTECODE": "0"})
+            assert edited.returncode == 0, edited.stderr
+            now = json.loads(edited.stdout.strip().splitlines()[-1])["prefix"]
+        finally:
+            strace.send_signal(signal.SIGKILL)  # its tracees go on, untraced
+            strace.wait()
+    world.settle()
+    current = top / os.readlink(top / "current")
+    assert str(current) == now
+    assert (current / "uvlaunch-stamp").is_file(), f"{current}, current, was deleted"
+    proc = world.run(["./s.py"], extra={"UVLAUNCH_COMPILE_BYTECODE": "0"})
+    assert proc.returncode == 0 and "rebuilding" not in proc.stderr, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["prefix"] == now
+    assert installed(now) == {"alpha"}

@@ -25,9 +25,11 @@ from conftest import (
     Sandbox,
     assert_one_line_error,
     block_handover,
+    installed,
     make_script,
     read_only,
     report,
+    settle,
     use_launcher,
 )
 from users import Stranger, shared_dir
@@ -815,3 +817,102 @@ def test_a_planted_shared_marker_is_never_followed(
     stranger.own(planted)
     assert sharers.source_of(str(mine)) is None
     assert report(sandbox.run(str(one)))["prefix"] == str(mine)
+
+
+# -- the next edit's generation, made ahead (building/spare.py) ---------------------------
+
+
+def _edited_with_spare(sandbox: Sandbox) -> tuple[Path, Path, str, str]:
+    """A script launched, its block edited, launched again: the edit's background compiler
+    makes the next edit's generation ahead. (script, its environment's directory, the
+    current generation's name, the spare's name)."""
+    script = sandbox.script("s.py", deps=("alpha",))
+    report(sandbox.run(str(script)))
+    script.write_text(make_script(deps=("alpha", "beta")))  # in place: a new block
+    report(sandbox.run(str(script)))
+    settle(sandbox)
+    (top,) = sandbox.env_dirs()
+    assert (top / "spare").is_symlink(), "the edit's background compiler made no spare"
+    return script, top, os.readlink(top / "current"), os.readlink(top / "spare")
+
+
+SPARE_ATTACKS = [
+    "note: their symlink",
+    "note: their file",
+    "note: their FIFO",
+    "spare: their symlink",
+    "spare: theirs",
+    "spare: group-writable",
+    "pointer: the current generation",
+]
+
+
+@pytest.mark.parametrize("how", SPARE_ATTACKS)
+def test_an_edit_never_takes_a_spare_another_user_controls(
+    sandbox: Sandbox, stranger: Stranger, how: str
+) -> None:
+    """The spare is taken only when it and its note are root's own and no one else's to
+    write, and it is no generation a pointer names: else the edit clones, succeeds with
+    the block's packages, and writes nothing through what was planted. (What is inside
+    a spare of root's, no other user can change: it is root's 0755 directories, made by
+    the clone, in root's 0700 envs/NAME, which env.check checks before the spare is
+    unpointed.)"""
+    script, top, current, spare = _edited_with_spare(sandbox)
+    made = top / spare
+    note = made / "uvlaunch-spare"
+    shared = shared_dir(sandbox.root)
+    theirs = shared / "theirs"
+    left_alone: list[Path] = []
+    if how == "note: their symlink":
+        theirs.write_text(f"{current}\n")  # what root's note says: the spare is of current
+        stranger.own(theirs)
+        note.unlink()
+        note.symlink_to(theirs)
+        stranger.own(note)
+        left_alone.append(theirs)
+    elif how == "note: their file":
+        stranger.own(note)
+    elif how == "note: their FIFO":
+        note.unlink()
+        os.mkfifo(note)
+        stranger.own(note)
+    elif how == "spare: their symlink":
+        made.rename(theirs)
+        _chown_dirs(stranger, theirs)
+        made.symlink_to(theirs, target_is_directory=True)
+        stranger.own(made)
+        left_alone.append(theirs)
+    elif how == "spare: theirs":
+        _chown_dirs(stranger, made)
+    elif how == "spare: group-writable":
+        made.chmod(0o775)
+    else:
+        (top / "spare").unlink()
+        (top / "spare").symlink_to(current)
+        (top / current / "uvlaunch-spare").write_text(f"{current}\n")
+        spare = current
+    before = {p: (st.st_uid, st.st_mode, st.st_mtime_ns) for p, st in _all(left_alone)}
+    script.write_text(make_script(deps=("alpha", "gamma")))
+    # A FIFO must not block the edit: a bounded wait, not the test's whole time.
+    new = Path(str(report(sandbox.run(str(script), timeout=60))["prefix"]))
+    assert new.name != spare, f"the edit took the spare {spare} ({how})"
+    assert installed(new) == {"alpha", "gamma"}
+    assert [p for p, st in present(new) if st.st_uid != os.geteuid()] == []
+    assert writable_by_others(new) == []
+    after = {p: (st.st_uid, st.st_mode, st.st_mtime_ns) for p, st in _all(left_alone)}
+    assert after == before, "root wrote through what another user planted"
+
+
+def _chown_dirs(stranger: Stranger, top: Path) -> None:
+    """Give ``top``'s directories to ``stranger``; its files are hard links that the
+    current generation and uv's cache share, which would be theirs too."""
+    for where, _, _ in os.walk(top):
+        stranger.own(Path(where))
+
+
+def _all(tops: list[Path]) -> list[tuple[Path, os.stat_result]]:
+    """Everything under each of ``tops`` (a directory's tree, a file itself)."""
+    found = []
+    for top in tops:
+        found += list(present(top)) if top.is_dir() else [(top, top.lstat())]
+    return found

@@ -28,11 +28,12 @@ start what ``current`` names, and a spare has no stamp.
 from __future__ import annotations
 
 import os
+import stat
 
 from uvlaunch.building import beside, machines, venv
 from uvlaunch.building import clone as cloning
 from uvlaunch.errors import UvlaunchError
-from uvlaunch.home import pointer, trash, trust
+from uvlaunch.home import pointer, store, trash, trust
 from uvlaunch.home.env import Env
 from uvlaunch.scripts.script import Script
 
@@ -87,34 +88,36 @@ def _make(root: str, current: str, uv_bin: str) -> str | None:
         if env.target(pointer.SPARE + variant) is not None:
             return None
         new = env.new_generation(machines.mark_building)
-        made = os.lstat(new)
+        # Held (shared, as a running script holds its generation) until the spare is
+        # pointed at or dropped: unpointed and marked as this machine's build, it is an
+        # unused generation to prune (gc's, another edit's flip), which deletes one only
+        # under this lock taken exclusively. Else gc could delete it while it is cloned
+        # here, the next edit build its own at the free name and make it current, and
+        # the clone, failing then, drop that one (tests/test_faults.py).
+        use = store.use_lock(new)
+        try:
+            held = use.acquire(blocking=False)
+        except OSError:
+            held = False
+        if not held:
+            _drop(env, new)
+            return None
     try:
         cloning.clone_into(current, new, skeleton=True)
         _query(uv_bin, new)
+        with open(os.path.join(new, NOTE), "x") as f:
+            f.write(generation + "\n")
         with env.try_lock() as taken:
-            # Under the lock, which every flip, rollback and removal holds: ``current``
-            # is still current, and ``new`` is still the directory reserved above (not
-            # one of the same name, after a removal and a new build meanwhile).
-            if taken and env.target(pointer.CURRENT + variant) == generation and _same(new, made):
-                with open(os.path.join(new, NOTE), "x") as f:
-                    f.write(generation + "\n")
+            if taken and env.target(pointer.CURRENT + variant) == generation:
                 env.point(pointer.SPARE + variant, os.path.basename(new))
                 return new
+        _drop(env, new)  # while it is held: what is at its path is still this spare
+        return None
     except BaseException:
-        if _same(new, made):
-            _drop(env, new)
-        raise
-    if _same(new, made):
         _drop(env, new)
-    return None
-
-
-def _same(path: str, made: os.stat_result) -> bool:
-    try:
-        now = os.lstat(path)
-    except OSError:
-        return False
-    return (now.st_dev, now.st_ino) == (made.st_dev, made.st_ino)
+        raise
+    finally:
+        use.release()
 
 
 def _query(uv_bin: str, new: str) -> None:
@@ -151,14 +154,13 @@ def take(env: Env, current: str, script: Script, uv_bin: str) -> str | None:
     # Out of the spare state first: from here on, a kill leaves an unused generation.
     env.point(pointer.SPARE + variant, None)
     path = env.generation(generation)
+    if generation in env.pointed():
+        return None  # an edit syncs into a generation no script may run in, never these
     if trust.dir_problem(path) is not None or not os.path.isdir(path):
         return None
-    try:
-        with open(os.path.join(path, NOTE), "rb") as f:
-            source = f.read(64).decode("ascii").strip()
-    except (OSError, ValueError):
+    if _note(path) != os.path.basename(current):
         return None
-    if source != os.path.basename(current) or not beside.clonable_for(script, current, uv_bin):
+    if not beside.clonable_for(script, current, uv_bin):
         return None
     try:
         os.unlink(os.path.join(path, NOTE))
@@ -166,6 +168,28 @@ def take(env: Env, current: str, script: Script, uv_bin: str) -> str | None:
         return None
     machines.mark_building(path)
     return path
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO put there must not block the edit
+
+
+def _note(path: str) -> str | None:
+    """The generation the note of the spare ``path`` names: read from a regular file of
+    the user's own that no one else may write, never through a link; else None."""
+    try:
+        fd = os.open(os.path.join(path, NOTE), os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or trust.owner_problem(os.path.join(path, NOTE), st):
+            return None
+        return os.read(fd, 64).decode("ascii").strip()
+    except (OSError, ValueError):
+        return None
+    finally:
+        os.close(fd)
 
 
 def drop(env: Env) -> None:
