@@ -168,3 +168,16 @@ def test_no_spare_where_an_edit_would_not_clone(sandbox: Sandbox) -> None:
     settle(sandbox)
     (env_dir,) = sandbox.env_dirs()
     assert spare_of(env_dir) is None
+
+
+def test_a_spare_pointer_naming_the_current_generation_does_not_hide_it_from_list(
+    sandbox: Sandbox,
+) -> None:
+    _script, env_dir, spare = edited_twice(sandbox)
+    current = current_generation(env_dir)
+    (env_dir / "spare").unlink()
+    (env_dir / "spare").symlink_to(current.name)  # put there by hand, or by a bug
+    proc = sandbox.run("list", "--json")
+    assert proc.returncode == 0, proc.stderr
+    (entry,) = json.loads(proc.stdout)
+    assert entry["generations"] == sorted([current.name, spare.name])
