@@ -169,7 +169,7 @@ def prune(
         return done  # planted: nothing is deleted through it (remove_all unlinks it)
     if not dry_run:
         env.check()
-    keep = env.pointed() | spare.spares(env)  # every variant's (machines.py)
+    keep = env.pointed() | pointer.spared(env.root, env.name)  # every variant's (machines.py)
     for generation in env.generations():
         path = env.generation(generation)
         if generation in keep or machines.building_elsewhere(path):

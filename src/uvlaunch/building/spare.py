@@ -196,8 +196,3 @@ def drop(env: Env) -> None:
     """Drop the spare pointer of ``env``'s variant (its current generation changes):
     the spare becomes an unused generation, which ``prune`` deletes."""
     env.point(pointer.SPARE + env.variant, None)
-
-
-def spares(env: Env) -> set[str]:
-    """The generations a spare pointer of any variant names: ``prune`` keeps them."""
-    return pointer.spared(env.root, env.name)

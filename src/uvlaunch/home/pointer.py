@@ -113,11 +113,13 @@ def pointed(root: str, name: str) -> set[str]:
 
 
 def spared(root: str, name: str, held: list[str] | None = None) -> set[str]:
-    """The generations of ``name`` that a spare pointer of any variant names: the next
-    edit's, made ahead (building/spare.py). ``held``: as ``variants``."""
+    """The generations of ``name`` that a spare pointer of any variant names and no
+    other pointer does: the next edit's, made ahead (building/spare.py; one a current or
+    rollback pointer names is that, whatever else names it). ``held``: as ``variants``."""
     held = entries(root, name) if held is None else held
-    found = (target(root, name, e) for e in held or () if e.startswith(SPARE))
-    return {g for g in found if g is not None}
+    named = (target(root, name, e) for e in held or () if e.startswith(SPARE))
+    found = {g for g in named if g is not None}
+    return found - pointed(root, name) if found else found
 
 
 def current(root: str, name: str, variant: str = "") -> str | None:

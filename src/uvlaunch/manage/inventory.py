@@ -142,7 +142,7 @@ def inspect(handle: Env, uses: usage.Uses | None = None) -> EnvInfo:
     # that running scripts still use (or that a crash left) until gc deletes them.
     # A spare (building/spare.py) is the next edit's, made ahead: no generation of the
     # script's yet, and its files are the current one's (hard links) but its folders.
-    spared = pointer.spared(root, name, held) - {current, previous}  # a planted one: counted
+    spared = pointer.spared(root, name, held)
     present = [g for g in pointer.generations(root, name, held) if g not in spared]
     size = freed = 0
     rollback = False
