@@ -190,6 +190,26 @@ def current_generation(env_dir: Path) -> Path:
     return env_dir / os.readlink(link) if link.is_symlink() else env_dir
 
 
+def edited_with_spare(sandbox: Sandbox) -> tuple[Path, Path, Path]:
+    """A script launched, its block edited, launched again, its compiler done: the edit's
+    background compiler made the next edit's generation ahead (building/spare.py).
+    (script, its environment's directory, the spare)."""
+    script = sandbox.script(deps=("alpha",))
+    assert report(sandbox.run(str(script)))["alpha"] == "2.0"
+    (env_dir,) = sandbox.env_dirs()
+    settle(sandbox)
+    assert not (env_dir / "spare").is_symlink()  # a first build makes none: not edited yet
+    script.write_text(make_script(deps=("alpha<2",)))
+    assert report(sandbox.run(str(script)))["alpha"] == "1.0"
+    settle(sandbox)  # the compiler makes the spare before it notes "compiled"
+    link = env_dir / "spare"
+    assert link.is_symlink(), sorted(p.name for p in env_dir.iterdir())
+    spare, current = env_dir / os.readlink(link), current_generation(env_dir)
+    assert (spare / "uvlaunch-spare").read_text().strip() == current.name
+    assert spare.name == f"g{int(current.name[1:]) + 1}"
+    return script, env_dir, spare
+
+
 REPORT_BODY = """\
 import json, os, sys
 try:

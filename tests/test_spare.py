@@ -15,7 +15,14 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import Sandbox, current_generation, make_script, report, settle
+from conftest import (
+    Sandbox,
+    current_generation,
+    edited_with_spare,
+    make_script,
+    report,
+    settle,
+)
 
 
 def spare_of(env_dir: Path) -> Path | None:
@@ -23,27 +30,8 @@ def spare_of(env_dir: Path) -> Path | None:
     return env_dir / os.readlink(link) if link.is_symlink() else None
 
 
-def edited_twice(sandbox: Sandbox) -> tuple[Path, Path, Path]:
-    """A script launched, edited and launched again, its compiler done: (script, its
-    environment's directory, the spare its compiler made)."""
-    script = sandbox.script(deps=("alpha",))
-    assert report(sandbox.run(str(script)))["alpha"] == "2.0"
-    (env_dir,) = sandbox.env_dirs()
-    settle(sandbox)
-    assert spare_of(env_dir) is None  # a first build makes none: not edited yet
-    script.write_text(make_script(deps=("alpha<2",)))
-    assert report(sandbox.run(str(script)))["alpha"] == "1.0"
-    settle(sandbox)  # the compiler makes the spare before it notes "compiled"
-    spare = spare_of(env_dir)
-    assert spare is not None, sorted(p.name for p in env_dir.iterdir())
-    current = current_generation(env_dir)
-    assert (spare / "uvlaunch-spare").read_text().strip() == current.name
-    assert spare.name == f"g{int(current.name[1:]) + 1}"
-    return script, env_dir, spare
-
-
 def test_an_edit_takes_the_spare_its_last_edit_made(sandbox: Sandbox, launch_path: str) -> None:
-    script, env_dir, spare = edited_twice(sandbox)
+    script, env_dir, spare = edited_with_spare(sandbox)
     before = current_generation(env_dir)
     script.write_text(make_script(deps=("alpha<2", "beta")))
     got = report(sandbox.run(str(script)))
@@ -68,7 +56,7 @@ def test_an_edit_takes_the_spare_its_last_edit_made(sandbox: Sandbox, launch_pat
 
 def test_a_spares_entry_points_name_its_own_python(sandbox: Sandbox) -> None:
     # Cloned for the path it will have: an entry point of a package it keeps runs there.
-    _script, env_dir, spare = edited_twice(sandbox)
+    _script, env_dir, spare = edited_with_spare(sandbox)
     for entry in (spare / "bin").iterdir():
         if entry.is_file() and not entry.is_symlink():
             head = entry.read_bytes()[:200]
@@ -79,7 +67,7 @@ def test_a_spares_entry_points_name_its_own_python(sandbox: Sandbox) -> None:
 def test_a_spare_not_made_for_the_current_generation_is_never_taken(
     sandbox: Sandbox, damage: str
 ) -> None:
-    script, env_dir, spare = edited_twice(sandbox)
+    script, env_dir, spare = edited_with_spare(sandbox)
     note = spare / "uvlaunch-spare"
     if damage == "other-note":
         note.write_text("g1\n")
@@ -109,7 +97,7 @@ def test_a_spare_not_made_for_the_current_generation_is_never_taken(
 
 
 def test_an_upgrade_or_a_rollback_drops_the_spare(sandbox: Sandbox) -> None:
-    script, env_dir, spare = edited_twice(sandbox)
+    script, env_dir, spare = edited_with_spare(sandbox)
     proc = sandbox.run("reinstall", str(script))
     assert proc.returncode == 0, proc.stderr
     assert spare_of(env_dir) is None
@@ -129,7 +117,7 @@ def test_an_upgrade_or_a_rollback_drops_the_spare(sandbox: Sandbox) -> None:
 
 
 def test_list_does_not_count_a_spare_gc_keeps_it_remove_deletes_it(sandbox: Sandbox) -> None:
-    script, env_dir, spare = edited_twice(sandbox)
+    script, env_dir, spare = edited_with_spare(sandbox)
     proc = sandbox.run("list", "--json")
     assert proc.returncode == 0, proc.stderr
     (entry,) = json.loads(proc.stdout)
@@ -145,7 +133,7 @@ def test_list_does_not_count_a_spare_gc_keeps_it_remove_deletes_it(sandbox: Sand
 def test_a_failed_edit_from_a_spare_leaves_the_current_generation_and_clones_next_time(
     sandbox: Sandbox,
 ) -> None:
-    script, env_dir, spare = edited_twice(sandbox)
+    script, env_dir, spare = edited_with_spare(sandbox)
     current = current_generation(env_dir)
     script.write_text(make_script(deps=("alpha<2", "no-such-package-anywhere")))
     proc = sandbox.run(str(script))
@@ -173,7 +161,7 @@ def test_no_spare_where_an_edit_would_not_clone(sandbox: Sandbox) -> None:
 def test_a_spare_pointer_naming_the_current_generation_does_not_hide_it_from_list(
     sandbox: Sandbox,
 ) -> None:
-    _script, env_dir, spare = edited_twice(sandbox)
+    _script, env_dir, spare = edited_with_spare(sandbox)
     current = current_generation(env_dir)
     (env_dir / "spare").unlink()
     (env_dir / "spare").symlink_to(current.name)  # put there by hand, or by a bug

@@ -25,11 +25,12 @@ from conftest import (
     Sandbox,
     assert_one_line_error,
     block_handover,
+    current_generation,
+    edited_with_spare,
     installed,
     make_script,
     read_only,
     report,
-    settle,
     use_launcher,
 )
 from users import Stranger, shared_dir
@@ -822,20 +823,6 @@ def test_a_planted_shared_marker_is_never_followed(
 # -- the next edit's generation, made ahead (building/spare.py) ---------------------------
 
 
-def _edited_with_spare(sandbox: Sandbox) -> tuple[Path, Path, str, str]:
-    """A script launched, its block edited, launched again: the edit's background compiler
-    makes the next edit's generation ahead. (script, its environment's directory, the
-    current generation's name, the spare's name)."""
-    script = sandbox.script("s.py", deps=("alpha",))
-    report(sandbox.run(str(script)))
-    script.write_text(make_script(deps=("alpha", "beta")))  # in place: a new block
-    report(sandbox.run(str(script)))
-    settle(sandbox)
-    (top,) = sandbox.env_dirs()
-    assert (top / "spare").is_symlink(), "the edit's background compiler made no spare"
-    return script, top, os.readlink(top / "current"), os.readlink(top / "spare")
-
-
 SPARE_ATTACKS = [
     "note: their symlink",
     "note: their file",
@@ -857,8 +844,8 @@ def test_an_edit_never_takes_a_spare_another_user_controls(
     a spare of root's, no other user can change: it is root's 0755 directories, made by
     the clone, in root's 0700 envs/NAME, which env.check checks before the spare is
     unpointed.)"""
-    script, top, current, spare = _edited_with_spare(sandbox)
-    made = top / spare
+    script, top, made = edited_with_spare(sandbox)
+    current, spare = current_generation(top).name, made.name
     note = made / "uvlaunch-spare"
     shared = shared_dir(sandbox.root)
     theirs = shared / "theirs"
