@@ -93,6 +93,9 @@ def test_list_table_and_json(sandbox: Sandbox) -> None:
     two = sandbox.script("two.py", deps=("beta",), body=QUIET)
     launch(sandbox, one)
     launch(sandbox, two)
+    # Sizes are measured once a compiler is done (compiling.done); before, the stamp's
+    # (the sync's) stand: du would count .pyc files a compiler wrote after list read.
+    settle(sandbox)
 
     entries = listing(sandbox)
     assert len(entries) == 2
