@@ -169,3 +169,34 @@ def test_a_spare_pointer_naming_the_current_generation_does_not_hide_it_from_lis
     assert proc.returncode == 0, proc.stderr
     (entry,) = json.loads(proc.stdout)
     assert entry["generations"] == sorted([current.name, spare.name])
+
+
+HOLDS_THE_LOCK = """\
+import fcntl, json, os, sys, time
+# While the compiler of this edit's generation works: its environment's lock, held as a
+# process the launch forked held it on a loaded machine (spare.WAIT), until the compiler
+# is done or a few seconds have passed (on a machine that slow, the test proves less).
+env = sys.prefix
+home = os.path.dirname(os.path.dirname(os.path.dirname(env)))
+with open(os.path.join(home, "locks", os.path.basename(os.path.dirname(env)) + ".lock"), "a") as f:
+    fcntl.flock(f, fcntl.LOCK_EX)
+    end = time.monotonic() + 5
+    while time.monotonic() < end and not os.path.exists(os.path.join(env, "uvlaunch-compiled")):
+        time.sleep(0.02)
+import alpha
+print(json.dumps({"alpha": alpha.VERSION, "prefix": sys.prefix}))
+"""
+
+
+def test_the_spare_is_made_when_the_lock_is_busy_as_the_compiler_starts(
+    sandbox: Sandbox,
+) -> None:
+    # Failed before: the compiler tried the lock once, found it held, made no spare.
+    script = sandbox.script(deps=("alpha",))
+    report(sandbox.run(str(script)))
+    settle(sandbox)
+    script.write_text(make_script(deps=("alpha<2",), body=HOLDS_THE_LOCK))
+    assert report(sandbox.run(str(script)))["alpha"] == "1.0"
+    settle(sandbox)
+    (env_dir,) = sandbox.env_dirs()
+    assert spare_of(env_dir) is not None, sorted(p.name for p in env_dir.iterdir())

@@ -63,6 +63,14 @@ def variant_of(env: Env, generation: str) -> str | None:
     return None
 
 
+# The compiler waits for the environment's lock (it holds nothing a launch needs): a
+# launch lets it go just before its compiler starts, but a process it forked meanwhile
+# (the detached deleter of the generation an edit replaced) holds the lock's descriptor
+# until it has closed what it inherited, which on a loaded machine came after this
+# compiler's first try, and the spare was not made (a loaded CI run).
+WAIT = 30.0
+
+
 def make(root: str, current: str, uv_bin: str) -> str | None:
     """Make the spare of the current generation ``current`` (see the module); its path,
     or None when none was made. Never raises for what it meets on disk."""
@@ -78,9 +86,10 @@ def _make(root: str, current: str, uv_bin: str) -> str | None:
     python = venv.base_python(current)
     if not beside.clonable(current, python) or not beside.made_by(current, uv_bin):
         return None
-    with base.try_lock() as taken:
-        if not taken:
-            return None  # someone builds: what they make replaces ``current`` anyway
+    lock = base.lock()
+    if not lock.acquire(timeout=WAIT):
+        return None  # someone builds for long: what they make replaces ``current`` anyway
+    try:
         variant = variant_of(base, generation)
         if variant is None:
             return None
@@ -102,15 +111,20 @@ def _make(root: str, current: str, uv_bin: str) -> str | None:
         if not held:
             _drop(env, new)
             return None
+    finally:
+        lock.release()
     try:
         cloning.clone_into(current, new, skeleton=True)
         _query(uv_bin, new)
         with open(os.path.join(new, NOTE), "x") as f:
             f.write(generation + "\n")
-        with env.try_lock() as taken:
-            if taken and env.target(pointer.CURRENT + variant) == generation:
-                env.point(pointer.SPARE + variant, os.path.basename(new))
-                return new
+        if lock.acquire(timeout=WAIT):
+            try:
+                if env.target(pointer.CURRENT + variant) == generation:
+                    env.point(pointer.SPARE + variant, os.path.basename(new))
+                    return new
+            finally:
+                lock.release()
         _drop(env, new)  # while it is held: what is at its path is still this spare
         return None
     except BaseException:
